@@ -1,0 +1,19 @@
+"""bnlab: does Batch Normalization help? The classic MNIST study, run properly.
+
+Importing bnlab is light (no torch); `run_study` and `run_grid` load the rest on use.
+"""
+__version__ = "0.1.0"
+
+
+def run_study(*args, **kwargs):
+    """See bnlab.api.run_study."""
+    from .api import run_study
+
+    return run_study(*args, **kwargs)
+
+
+def run_grid(*args, **kwargs):
+    """See bnlab.api.run_grid."""
+    from .api import run_grid
+
+    return run_grid(*args, **kwargs)

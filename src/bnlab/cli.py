@@ -1,0 +1,109 @@
+"""Command line: argument parsing and wiring only.
+
+Typed errors (BnlabError) become one line on stderr and exit code 2 (a
+traceback only with --debug); Ctrl-C exits 130 after saying what was saved.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .errors import BnlabError
+
+EXIT_USAGE, EXIT_INTERRUPT = 2, 130
+
+
+def _common(p: argparse.ArgumentParser, out_help: str) -> None:
+    p.add_argument("--out", help=out_help)
+    p.add_argument("--store", help="SQLite store to use (default OUT/bnlab.sqlite); share one across studies")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda (default auto)")
+    p.add_argument("--data-dir", help="dataset root (one subfolder per dataset); default $BNLAB_DATA_DIR, caches")
+    p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
+    p.add_argument("--train-limit", type=int, help="use only the first N training images (quick looks, tests)")
+    p.add_argument("--test-limit", type=int, help="use only the first N test images")
+    p.add_argument("--max-stack", type=int, default=16, help="most models trained at once in one stack (default 16)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bnlab", description="Does Batch Normalization help? Measured, with seeds.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="train a grid given on the command line (cartesian product × seeds)")
+    r.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default mnist)")
+    r.add_argument("--norm", nargs="+", default=["none"], help="none batch layer group batch-renorm ghost-batch")
+    r.add_argument("--placement", nargs="+", default=["after"], help="after (Dense→ReLU→BN) or before (Dense→BN→ReLU)")
+    r.add_argument("--batch-size", nargs="+", type=int, default=[32])
+    r.add_argument("--lr", nargs="+", type=float, default=[1e-3])
+    r.add_argument("--optimizer", nargs="+", default=["adam"], help="adam or sgd")
+    r.add_argument("--init", nargs="+", default=["default"], help="default glorot_uniform torch_default he_normal")
+    r.add_argument("--init-scale", nargs="+", type=float, default=[1.0])
+    r.add_argument("--profile", default="keras", help="keras (default) or torch framework defaults")
+    r.add_argument("--epochs", type=int, default=10)
+    r.add_argument("--seeds", default="1", help="a count (5 → seeds 0..4) or a list (3,7,11)")
+    _common(r, "output folder (default bnlab-out/run)")
+
+    s = sub.add_parser("study", help="run a named study or a TOML study file, then write its report")
+    s.add_argument("study", nargs="?", help="study name (see --list) or path/to/study.toml")
+    s.add_argument("--list", action="store_true", help="list the named studies and their questions")
+    s.add_argument("--seeds", help="a count or a list (default: the study's)")
+    s.add_argument("--epochs", type=int, help="override the study's epochs")
+    _common(s, "output folder (default bnlab-out/STUDY)")
+
+    p = sub.add_parser("report", help="rewrite a study's report from the store, without training")
+    p.add_argument("study", help="study name as stored")
+    p.add_argument("--out", help="output folder (default bnlab-out/STUDY)")
+    p.add_argument("--store", help="SQLite store (default OUT/bnlab.sqlite)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args, "bnlab " + shlex.join(argv))
+    except BnlabError as e:
+        if getattr(args, "debug", False):
+            raise
+        print(f"bnlab: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None) or "the output folder"
+        print(f"\nbnlab: interrupted; every finished run is saved in the store under {out}. "
+              f"Run the same command again to resume.", file=sys.stderr)
+        return EXIT_INTERRUPT
+
+
+def _dispatch(args, command: str) -> int:
+    from . import console
+
+    if args.cmd == "study" and args.list:
+        console.list_studies()
+        return 0
+    if args.cmd == "study" and not args.study:
+        raise _usage("bnlab study needs a study name or a .toml file; see bnlab study --list")
+    if args.cmd == "report":
+        from . import api
+        from .report import write_report
+        from .store import Store
+
+        out, store = api.prepare_out(args.out or Path("bnlab-out") / args.study, args.store)
+        if not store.exists():
+            raise _usage(f"no store at {store}; run the study first or pass --store")
+        st = Store(store)
+        if st.study(args.study) is None:
+            raise _usage(f"study {args.study!r} is not in {store}; stored studies: {', '.join(st.studies()) or 'none'}")
+        paths = write_report(st, args.study, out)
+        console.say(f"report: {paths['html']}")
+        return 0
+    return console.train(args, command)
+
+
+def _usage(msg: str) -> BnlabError:
+    from .errors import ConfigError
+
+    return ConfigError(msg)

@@ -1,0 +1,105 @@
+"""Terminal output: a rich progress bar for a study, summary tables, the study list."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import execute, studies
+from .stats import summarize
+
+out = Console()
+KEY_FIELDS = ("dataset", "norm", "placement", "batch_size", "lr", "optimizer", "init", "init_scale", "profile", "epochs")
+
+
+def say(msg: str) -> None:
+    out.print(msg)
+
+
+def list_studies() -> None:
+    t = Table(title="bnlab studies", show_lines=True)
+    t.add_column("study", style="bold")
+    t.add_column("question")
+    t.add_column("grid × seeds")
+    for s in studies.STUDIES.values():
+        grid = " × ".join(f"{k} {{{', '.join(map(str, v))}}}" for k, v in s.axes.items())
+        t.add_row(s.name, s.question, f"{grid} × {s.seeds} seeds")
+    out.print(t)
+
+
+def _bar(quiet: bool):
+    """A Progress bar and the execute.Progress callbacks that drive it."""
+    if quiet:
+        return None, execute.Progress()
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("runs {task.fields[runs]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=out, transient=False)
+    state = {}
+
+    def start(total_steps, total_runs):
+        state["runs"], state["total"] = 0, total_runs
+        state["task"] = bar.add_task("model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}")
+
+    def run_done(n):
+        state["runs"] += n
+        bar.update(state["task"], runs=f"{state['runs']}/{state['total']}")
+
+    return bar, execute.Progress(start=start, advance=lambda n: bar.advance(state["task"], n), run_done=run_done)
+
+
+def summary_table(rows: list[dict], title: str) -> Table:
+    """Final test accuracy mean ± sd (n) per configuration (fields that vary)."""
+    final: dict[str, dict] = {}
+    for r in rows:
+        final[r["run_id"]] = r
+    varying = [f for f in KEY_FIELDS if len({r[f] for r in final.values()}) > 1] or ["norm"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in final.values():
+        groups.setdefault(tuple(r[f] for f in varying), []).append(r)
+    t = Table(title=title)
+    for f in varying:
+        t.add_column(f)
+    t.add_column("final test acc (mean ± sd)", justify="right")
+    t.add_column("n", justify="right")
+    t.add_column("diverged", justify="right")
+    for key in sorted(groups, key=lambda k: tuple(map(str, k))):
+        g = groups[key]
+        ok = [r["test_acc"] for r in g if not r["diverged_epoch"]]
+        s = summarize(ok) if ok else None
+        acc = f"{s.mean:.4f} ± {s.sd:.4f}" if s and s.n > 1 else (f"{s.mean:.4f}" if s else "—")
+        t.add_row(*map(str, key), acc, str(len(g)), str(len(g) - len(ok)))
+    return t
+
+
+def train(args, command: str) -> int:
+    from . import api
+
+    bar, progress = _bar(args.quiet)
+    common = dict(store=args.store, device=args.device, data_dir=args.data_dir, fresh=args.fresh,
+                  command=command, progress=progress, max_stack=args.max_stack)
+    try:
+        if bar:
+            bar.start()
+        if args.cmd == "run":
+            axes = dict(norm=args.norm, placement=args.placement, batch_size=args.batch_size, lr=args.lr,
+                        optimizer=args.optimizer, init=args.init, init_scale=args.init_scale)
+            axes = {k: tuple(v) for k, v in axes.items()}
+            base = dict(dataset=args.dataset, profile=args.profile, epochs=args.epochs, train_limit=args.train_limit,
+                        test_limit=args.test_limit)
+            res = api.run_grid(axes, base, args.seeds, out=args.out or "bnlab-out/run", **common)
+        else:
+            res = api.run_study(args.study, seeds=args.seeds, epochs=args.epochs,
+                                out=args.out, train_limit=args.train_limit, test_limit=args.test_limit, **common)
+    finally:
+        if bar:
+            bar.stop()
+    if not args.quiet:
+        c = res.counts
+        out.print(summary_table(res.rows, f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
+                                          f"{c['wall_s']:.1f} s on {c['device']}"))
+        out.print(f"results: {Path(res.out) / 'results.csv'}")
+        if res.report:
+            out.print(f"report:  {res.report['html']}")
+    return 0

@@ -1,0 +1,175 @@
+"""The SQLite store: studies, runs, per-epoch metrics, step evaluations, probes.
+
+A run is written whole, in one transaction, when its training completes; a
+run is keyed by (config_hash, seed), so a rerun skips what is done, and one
+store can be shared by several studies (and processes: WAL, busy timeout).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+
+from .config import RunSpec
+from .errors import ConfigError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies(
+  name TEXT PRIMARY KEY, question TEXT, spec_json TEXT, command TEXT, created REAL, updated REAL);
+CREATE TABLE IF NOT EXISTS runs(
+  run_id TEXT PRIMARY KEY, config_hash TEXT NOT NULL, seed INTEGER NOT NULL, spec_json TEXT NOT NULL,
+  diverged_epoch INTEGER, device TEXT, versions TEXT, created REAL, UNIQUE(config_hash, seed));
+CREATE TABLE IF NOT EXISTS study_runs(
+  study TEXT NOT NULL, run_id TEXT NOT NULL REFERENCES runs(run_id), PRIMARY KEY(study, run_id));
+CREATE TABLE IF NOT EXISTS epochs(
+  run_id TEXT NOT NULL REFERENCES runs(run_id), epoch INTEGER, steps INTEGER, train_loss REAL, train_acc REAL,
+  test_loss REAL, test_acc REAL, wall_s REAL, PRIMARY KEY(run_id, epoch));
+CREATE TABLE IF NOT EXISTS evals(
+  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, test_loss REAL, test_acc REAL, wall_s REAL,
+  PRIMARY KEY(run_id, step));
+CREATE TABLE IF NOT EXISTS probes(
+  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, layer INTEGER, name TEXT, value REAL,
+  PRIMARY KEY(run_id, step, layer, name));
+"""
+
+EPOCH_COLS = ("epoch", "steps", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s")
+# The results.csv contract: these columns first, in this order, one row per run and epoch.
+RESULT_COLUMNS = ("run_id", "dataset", "norm", "placement", "batch_size", "lr", "init", "profile", "seed", "epoch",
+                  "steps", "train_loss", "train_acc", "test_loss", "test_acc", "diverged", "wall_s")
+EXTRA_COLUMNS = ("optimizer", "momentum", "init_scale", "epochs", "hidden", "activation", "train_limit",
+                 "test_limit", "noise", "diverged_epoch", "config_hash", "device")
+
+
+def _num(v):
+    """SQLite stores NaN as NULL; read it back as NaN."""
+    return math.nan if v is None else v
+
+
+class Store:
+    """One SQLite file. Every write is one short transaction."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise ConfigError(f"cannot open the store {self.path}: {e}; pass a writable --store or --out") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _tx(self):
+        return _Transaction(self.conn)
+
+    def begin_study(self, name: str, question: str, spec: dict, command: str) -> None:
+        """Record the study and reset its membership: it holds the runs of its current grid
+        (linked as they are found done or finish); other runs stay in the store for reuse."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("DELETE FROM study_runs WHERE study=?", (name,))
+            c.execute("INSERT INTO studies VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+                      "question=excluded.question, spec_json=excluded.spec_json, command=excluded.command, "
+                      "updated=excluded.updated", (name, question, json.dumps(spec, sort_keys=True), command, now, now))
+
+    def study(self, name: str) -> dict | None:
+        row = self.conn.execute("SELECT name, question, spec_json, command, created, updated FROM studies "
+                                "WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return None
+        return dict(name=row[0], question=row[1], spec=json.loads(row[2]), command=row[3], created=row[4], updated=row[5])
+
+    def studies(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM studies ORDER BY created")]
+
+    def done(self) -> dict[tuple[str, int], str]:
+        """(config_hash, seed) → run_id for every completed run."""
+        return {(h, s): r for r, h, s in self.conn.execute("SELECT run_id, config_hash, seed FROM runs")}
+
+    def link(self, study: str, run_ids) -> None:
+        with self._tx() as c:
+            c.executemany("INSERT OR IGNORE INTO study_runs VALUES (?,?)", [(study, r) for r in run_ids])
+
+    def save(self, study: str, result, versions: dict) -> None:
+        """Write one finished run and its rows in one transaction (all or nothing)."""
+        s: RunSpec = result.spec
+        rid = s.run_id
+        with self._tx() as c:
+            c.execute("DELETE FROM runs WHERE config_hash=? AND seed=?", (s.config_hash(), s.seed))
+            for table in ("epochs", "evals", "probes", "study_runs"):
+                c.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))
+            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                      (rid, s.config_hash(), s.seed, json.dumps(s.to_json(), sort_keys=True), result.diverged_epoch,
+                       result.device, json.dumps(versions, sort_keys=True), time.time()))
+            c.execute("INSERT OR IGNORE INTO study_runs VALUES (?,?)", (study, rid))
+            c.executemany("INSERT INTO epochs VALUES (?,?,?,?,?,?,?,?)",
+                          [(rid, *(e[k] for k in EPOCH_COLS)) for e in result.epochs])
+            c.executemany("INSERT INTO evals VALUES (?,?,?,?,?)",
+                          [(rid, e["step"], e["test_loss"], e["test_acc"], e["wall_s"]) for e in result.evals])
+            c.executemany("INSERT INTO probes VALUES (?,?,?,?,?)",
+                          [(rid, p["step"], p["layer"], p["name"], p["value"]) for p in result.probes])
+
+    def runs(self, study: str) -> list[dict]:
+        """Every run of a study: run_id, spec (RunSpec), diverged_epoch, device, versions."""
+        rows = self.conn.execute(
+            "SELECT r.run_id, r.spec_json, r.diverged_epoch, r.device, r.versions FROM runs r "
+            "JOIN study_runs s ON s.run_id = r.run_id WHERE s.study=? ORDER BY r.run_id", (study,))
+        return [dict(run_id=r[0], spec=RunSpec.from_json(json.loads(r[1])), diverged_epoch=r[2], device=r[3],
+                     versions=json.loads(r[4] or "{}")) for r in rows]
+
+    def results(self, study: str) -> list[dict]:
+        """One row per run and epoch: RESULT_COLUMNS then EXTRA_COLUMNS. `diverged` is 1 on the
+        epoch at which the run's loss turned non-finite (its last row), else 0."""
+        eps = self.epochs(study)
+        rows = []
+        for r in self.runs(study):
+            s: RunSpec = r["spec"]
+            spec = dict(dataset=s.dataset, norm=s.norm, placement=s.placement, batch_size=s.batch_size, lr=s.lr,
+                        init=s.resolved_init, profile=s.profile, seed=s.seed)
+            extra = dict(optimizer=s.optimizer, momentum=s.momentum, init_scale=s.init_scale, epochs=s.epochs,
+                         hidden="-".join(map(str, s.hidden)), activation=s.activation, train_limit=s.train_limit,
+                         test_limit=s.test_limit, noise=int(s.noise), diverged_epoch=r["diverged_epoch"],
+                         config_hash=s.config_hash(), device=r["device"])
+            for e in eps.get(r["run_id"], []):
+                rows.append(dict(run_id=r["run_id"], **spec, **e, diverged=int(r["diverged_epoch"] == e["epoch"]),
+                                 **extra))
+        return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS} for row in rows]
+
+    def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
+        q = (f"SELECT t.run_id, {', '.join('t.' + c for c in cols)} FROM {table} t "
+             f"JOIN study_runs s ON s.run_id = t.run_id WHERE s.study=? ORDER BY t.run_id, {order}")
+        out: dict[str, list[dict]] = {}
+        for r in self.conn.execute(q, (study,)):
+            out.setdefault(r[0], []).append({c: _num(v) for c, v in zip(cols, r[1:])})
+        return out
+
+    def epochs(self, study: str) -> dict[str, list[dict]]:
+        """run_id → per-epoch rows (EPOCH_COLS), in epoch order."""
+        return self._rows("epochs", EPOCH_COLS, "t.epoch", study)
+
+    def evals(self, study: str) -> dict[str, list[dict]]:
+        return self._rows("evals", ("step", "test_loss", "test_acc", "wall_s"), "t.step", study)
+
+    def probes(self, study: str) -> dict[str, list[dict]]:
+        return self._rows("probes", ("step", "layer", "name", "value"), "t.step, t.layer, t.name", study)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (a run is never half-written)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False

@@ -1,0 +1,180 @@
+"""One stacked training job: K members, one batch size, one device.
+
+Each member shuffles with its own generator every epoch; every sample is seen
+once an epoch and the last partial batch is kept (as Keras does). After every
+epoch, in eval mode, the whole test set is evaluated; training loss and
+accuracy are the epoch's running means in train mode (as Keras reports them).
+A member whose loss turns non-finite is marked diverged at that epoch and
+frozen; the others go on, unaffected. Metrics reach the host once an epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import model as M
+from . import norms
+from .config import PROFILE, RunSpec
+from .optim import StackedOptimizer
+
+SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
+                "train_limit", "test_limit", "eval_every", "probes", "probe_every", "group_size", "ghost_batch",
+                "noise")
+
+
+def stack_key(spec: RunSpec) -> tuple:
+    """Specs with equal keys can share a stack, given one norm kind and placement
+    among the members that have a norm (members without one join any stack)."""
+    return tuple(getattr(spec, f) for f in SHAPE_FIELDS)
+
+
+@dataclass
+class DeviceData:
+    """A dataset's arrays resident on one device."""
+
+    x_train: Tensor  # (N, in) float32
+    y_train: Tensor  # (N,) int64
+    x_test: Tensor   # (M, in)
+    y_test: Tensor   # (M,)
+    n_classes: int
+
+    @classmethod
+    def from_dataset(cls, ds, device, train_limit: int | None = None, test_limit: int | None = None) -> "DeviceData":
+        t = lambda a, n: torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+        return cls(t(ds.x_train, train_limit), t(ds.y_train, train_limit), t(ds.x_test, test_limit),
+                   t(ds.y_test, test_limit), ds.n_classes)
+
+
+@dataclass
+class RunResult:
+    """Everything one member produced; the store writes it whole."""
+
+    spec: RunSpec
+    epochs: list[dict] = field(default_factory=list)   # epoch, steps, train_loss, train_acc, test_loss, test_acc, wall_s
+    evals: list[dict] = field(default_factory=list)    # step, test_loss, test_acc, wall_s (RunSpec.eval_every)
+    probes: list[dict] = field(default_factory=list)   # step, layer, name, value
+    diverged_epoch: int | None = None
+    device: str = "cpu"
+
+
+@torch.no_grad()
+def evaluate(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, y: Tensor, mask: Tensor | None,
+             chunk: int = 2500) -> tuple[Tensor, Tensor]:
+    """Eval-mode mean cross-entropy and accuracy per member, (K,) each, on the device."""
+    K = p["W0"].shape[0]
+    loss = torch.zeros(K, device=x.device)
+    correct = torch.zeros(K, device=x.device)
+    for xs, ys in zip(x.split(chunk), y.split(chunk)):
+        logits, _, _ = M.forward(p, st, xs, cfg, training=False, mask=mask)
+        loss += F.cross_entropy(logits.transpose(1, 2), ys.expand(K, -1), reduction="none").sum(1)
+        correct += (logits.argmax(-1) == ys).sum(1)
+    return loss / len(y), correct / len(y)
+
+
+def _noise_plan(specs: list[RunSpec], cfg: M.StackConfig, steps: int, epoch: int, device) -> list[list[tuple[Tensor, Tensor]]] | None:
+    """Noisy BN (Santurkar et al. 2018, §2.1): for each step, layer and unit a shift
+    ~ U(−0.5, 0.5) and a scale ~ U(1, 1.25), drawn from each member's own generator."""
+    if not specs[0].noise:
+        return None
+    per_layer = []
+    for i in range(cfg.n_hidden):
+        C = cfg.dims[i + 1]
+        shift, scale = [], []
+        for s in specs:
+            g = torch.Generator().manual_seed(M.member_seed(s.seed, f"noise:{epoch}:{i}"))
+            shift.append(torch.rand(steps, 1, C, generator=g) - 0.5)
+            scale.append(1 + 0.25 * torch.rand(steps, 1, C, generator=g))
+        per_layer.append((torch.stack(shift, 1).to(device), torch.stack(scale, 1).to(device)))
+    return [[(sh[j], sc[j]) for sh, sc in per_layer] for j in range(steps)]
+
+
+def _clock(device) -> float:
+    """Wall time after the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[int], None] | None = None,
+                probe_fn: Callable | None = None) -> list[RunResult]:
+    """Train every spec in `specs` as one stack; returns one RunResult per spec, in order."""
+    keys = {stack_key(s) for s in specs}
+    if len(keys) != 1:
+        raise ValueError("specs in one stack must share dataset, shape, batch size, epochs and optimizer settings")
+    s0, K = specs[0], len(specs)
+    device = data.x_train.device
+    cfg = M.StackConfig.from_specs(specs, data.x_train.shape[1], data.n_classes)
+    mask = M.norm_mask(cfg, device)
+    layout = M.Layout.of(cfg)
+    flat = M.init_params(specs, cfg).to(device).requires_grad_()   # (K, P)
+    st = {n: t.to(device) for n, t in M.init_state(cfg, K).items()}
+    opt = StackedOptimizer.create(s0.optimizer, {"flat": flat}, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
+                                  momentum=s0.momentum)
+    gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in specs]
+    N, B = data.x_train.shape[0], s0.batch_size
+    steps_per_epoch = math.ceil(N / B)
+    total_steps = steps_per_epoch * s0.epochs
+    results = [RunResult(s, device=str(device)) for s in specs]
+    active = list(range(K))
+    step, train_time = 0, 0.0
+    for epoch in range(1, s0.epochs + 1):
+        t0 = _clock(device)
+        perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
+        noise = _noise_plan(specs, cfg, steps_per_epoch, epoch, device)
+        loss_sum = torch.zeros(K, device=device)
+        correct = torch.zeros(K, device=device)
+        pending_evals = []
+        eval_time = 0.0
+        for j in range(steps_per_epoch):
+            idx = perm[:, j * B:(j + 1) * B]                      # (K, b)
+            x, y = data.x_train[idx], data.y_train[idx]            # (K, b, in), (K, b)
+            ctx = None
+            if cfg.norm == "batch-renorm" or noise is not None:
+                rmax, dmax = norms.renorm_limits(step, total_steps)
+                ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
+            p = layout.views(flat)
+            if probe_fn is not None and probe_fn.due(step, j == 0):
+                probe_fn(step, p, st, x, y, cfg, mask, ctx, opt, results)
+            logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
+            losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
+            (grad,) = torch.autograd.grad(losses.sum(), flat)
+            opt.step({"flat": flat}, {"flat": grad}, active)
+            st = new_st
+            with torch.no_grad():
+                b = y.shape[1]
+                loss_sum += losses.detach() * b
+                correct += (logits.argmax(-1) == y).sum(1)
+            step += 1
+            if s0.eval_every and step % s0.eval_every == 0:
+                t_ev = _clock(device)
+                wall = (train_time + t_ev - t0 - eval_time) / K
+                pending_evals.append((step, wall, *evaluate(p, st, cfg, data.x_test, data.y_test, mask)))
+                eval_time += _clock(device) - t_ev
+            if progress is not None:
+                progress(1)
+        train_time += _clock(device) - t0 - eval_time
+        p = layout.views(flat)
+        test_loss, test_acc = evaluate(p, st, cfg, data.x_test, data.y_test, mask)
+        tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
+        te_loss, te_acc = test_loss.tolist(), test_acc.tolist()
+        for s_at, wall, el, ea in pending_evals:
+            el, ea = el.tolist(), ea.tolist()
+            for k in active:
+                results[k].evals.append(dict(step=s_at, test_loss=el[k], test_acc=ea[k], wall_s=wall))
+        for k in list(active):
+            r = results[k]
+            r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[k], train_acc=tr_acc[k],
+                                 test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K))
+            if not all(math.isfinite(v) for v in (tr_loss[k], te_loss[k])):
+                r.diverged_epoch = epoch
+                active.remove(k)
+        if not active:
+            break
+    return results
