@@ -101,9 +101,9 @@ class Store:
         s: RunSpec = result.spec
         rid = s.run_id
         with self._tx() as c:
-            c.execute("DELETE FROM runs WHERE config_hash=? AND seed=?", (s.config_hash(), s.seed))
             for table in ("epochs", "evals", "probes", "study_runs"):
                 c.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))
+            c.execute("DELETE FROM runs WHERE run_id=?", (rid,))
             c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
                       (rid, s.config_hash(), s.seed, json.dumps(s.to_json(), sort_keys=True), result.diverged_epoch,
                        result.device, json.dumps(versions, sort_keys=True), time.time()))

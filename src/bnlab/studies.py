@@ -14,6 +14,7 @@ report tests. TOML schema (see README):
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass, field
@@ -55,10 +56,13 @@ class Study:
 
 
 def _dedupe(specs: list[RunSpec]) -> list[RunSpec]:
-    """Drop specs that train the same model twice (e.g. norm 'none' × two placements)."""
+    """Drop specs that train the same model twice: without a norm, placement means nothing,
+    so every 'none' spec is written with placement 'after'."""
     seen, out = set(), []
     for s in specs:
-        key = (s.config_hash() if s.norm != "none" else RunSpec(**{**s.to_json(), "placement": "after"}).config_hash(), s.seed)
+        if s.norm == "none":
+            s = dataclasses.replace(s, placement="after")
+        key = (s.config_hash(), s.seed)
         if key not in seen:
             seen.add(key)
             out.append(s)

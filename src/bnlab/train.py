@@ -113,7 +113,10 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
     cfg = M.StackConfig.from_specs(specs, data.x_train.shape[1], data.n_classes)
     mask = M.norm_mask(cfg, device)
     layout = M.Layout.of(cfg)
-    flat = M.init_params(specs, cfg).to(device).requires_grad_()   # (K, P)
+    flat = M.init_params(specs, cfg).to(device)        # (K, P) parameters, one row per member
+    grad_flat = torch.zeros_like(flat)                  # (K, P) their gradients; padding stays 0
+    p = {n: v.requires_grad_() for n, v in layout.views(flat).items()}   # leaves that write through to flat
+    g = layout.views(grad_flat)
     st = {n: t.to(device) for n, t in M.init_state(cfg, K).items()}
     opt = StackedOptimizer.create(s0.optimizer, {"flat": flat}, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
                                   momentum=s0.momentum)
@@ -139,13 +142,13 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
             if cfg.norm == "batch-renorm" or noise is not None:
                 rmax, dmax = norms.renorm_limits(step, total_steps)
                 ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
-            p = layout.views(flat)
             if probe_fn is not None and probe_fn.due(step, j == 0):
                 probe_fn(step, p, st, x, y, cfg, mask, ctx, opt, results)
             logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
             losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
-            (grad,) = torch.autograd.grad(losses.sum(), flat)
-            opt.step({"flat": flat}, {"flat": grad}, active)
+            grads = torch.autograd.grad(losses.sum(), list(p.values()))
+            torch._foreach_copy_(list(g.values()), list(grads))
+            opt.step({"flat": flat}, {"flat": grad_flat}, active)
             st = new_st
             with torch.no_grad():
                 b = y.shape[1]
@@ -160,7 +163,6 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
             if progress is not None:
                 progress(1)
         train_time += _clock(device) - t0 - eval_time
-        p = layout.views(flat)
         test_loss, test_acc = evaluate(p, st, cfg, data.x_test, data.y_test, mask)
         tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
         te_loss, te_acc = test_loss.tolist(), test_acc.tolist()
