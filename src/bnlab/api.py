@@ -14,7 +14,7 @@ from . import studies
 from .config import Grid, RunSpec
 from .errors import ConfigError
 from .execute import DEFAULT_MAX_STACK, Progress, run_specs
-from .store import Store
+from .store import Store, write_results_csv
 
 
 @dataclass
@@ -70,8 +70,6 @@ def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run"
     specs = studies._dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
     res = _run(name, "ad-hoc grid (bnlab run)", dict(axes=axes, base=base), specs, out, store, device=device,
                data_dir=data_dir, fresh=fresh, report=False, command=command, progress=progress, max_stack=max_stack)
-    from .report import write_results_csv
-
     write_results_csv(res.rows, res.out / "results.csv")
     (res.out / "runs.json").write_text(json.dumps([s.to_json() for s in specs], indent=1))
     return res
@@ -79,6 +77,10 @@ def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run"
 
 def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store, *, device, data_dir, fresh, report,
          command, progress, max_stack) -> StudyResult:
+    from . import data
+
+    for name in sorted({s.dataset for s in specs}):   # bad data fails here, before any file is written
+        data.load(name, data_dir)
     out, store_path = prepare_out(out, store)
     st = Store(store_path)
     try:

@@ -6,6 +6,7 @@ store can be shared by several studies (and processes: WAL, busy timeout).
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import sqlite3
@@ -158,6 +159,15 @@ class Store:
 
     def probes(self, study: str) -> dict[str, list[dict]]:
         return self._rows("probes", ("step", "layer", "name", "value"), "t.step, t.layer, t.name", study)
+
+
+def write_results_csv(rows: list[dict], path: str | Path) -> None:
+    """results.csv: the rows' columns in order (RESULT_COLUMNS first), NaN written as 'nan'."""
+    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, cols)
+        w.writeheader()
+        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
 
 
 class _Transaction:
