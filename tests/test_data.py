@@ -1,5 +1,6 @@
-"""Dataset files: IDX round trips, every corruption a one-line DataError naming the file, search order."""
-import gzip
+"""Dataset files: IDX round trips, every corruption a one-line DataError naming the file, search order, download."""
+import dataclasses
+import functools
 import hashlib
 import http.server
 import os
@@ -10,159 +11,247 @@ import numpy as np
 import pytest
 
 from bnlab import data as D
-from bnlab.errors import DataError
+from bnlab.errors import ConfigError, DataError
 
-SHAPES = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
-          "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
+REAL = os.environ.get("BNLAB_DATA_DIR", "")     # read before the fixture below clears it
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+N_TRAIN, N_TEST = 30, 10
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """No real caches, env or network: HOME is empty, BNLAB_DATA_DIR unset, downloads off."""
+    """No real caches, env or network: empty HOME, BNLAB_DATA_DIR unset, downloads off, cache cleared."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("BNLAB_DATA_DIR", raising=False)
     monkeypatch.setenv("BNLAB_OFFLINE", "1")
-    monkeypatch.setattr(D, "DATASETS", {**D.DATASETS, "mnist": D.DatasetInfo(
-        "mnist", D.DATASETS["mnist"].md5, (), "MNIST", (str(tmp_path / "nowhere"),), "mnist.npz")})
-    D._load_cached.cache_clear()
+    monkeypatch.setattr(D, "DATASETS", dict(D.DATASETS))
+    D._read.cache_clear()
+    yield
+    D._read.cache_clear()
 
 
-def fake_set(folder: Path, gz=True, labels_max=9, seed=0):
-    """Four well-formed IDX files of the real sizes; registers their MD5s as canonical."""
+def arrays(seed=0, labels_max=9, n_train=N_TRAIN, n_test=N_TEST):
+    """Small uint8 arrays in FILES order."""
     rng = np.random.default_rng(seed)
+    return {D.FILES[0]: rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+            D.FILES[1]: rng.integers(0, labels_max + 1, n_train, dtype=np.uint8),
+            D.FILES[2]: rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+            D.FILES[3]: rng.integers(0, labels_max + 1, n_test, dtype=np.uint8)}
+
+
+def fake_set(folder: Path, gz=True, **kw) -> dict:
+    """Write four IDX files under their canonical names; returns {file: MD5 of decompressed content}."""
     folder.mkdir(parents=True, exist_ok=True)
     md5 = {}
-    for name, shape in SHAPES.items():
-        a = np.zeros(shape, np.uint8)                  # mostly zeros: quick to compress
-        a[:50] = rng.integers(0, labels_max + 1 if "labels" in name else 256, a[:50].shape, dtype=np.uint8)
-        D.write_idx(folder / (name + (".gz" if gz else "")), a)
-        md5[name] = hashlib.md5(D._read_bytes(folder / (name + (".gz" if gz else "")))).hexdigest()
+    for base, a in arrays(**kw).items():
+        D.write_idx(folder / (base + (".gz" if gz else "")), a)
+        md5[base] = hashlib.md5(D._read_bytes(folder / (base + (".gz" if gz else "")))).hexdigest()
     return md5
 
 
-def use_md5(monkeypatch, md5):
-    info = D.DATASETS["mnist"]
-    monkeypatch.setitem(D.DATASETS, "mnist", D.DatasetInfo(info.name, md5, info.mirrors, info.torchvision,
-                                                           info.system, info.keras_npz))
+def register(name="mnist", **changes):
+    """Swap the registry entry for one that accepts the small fake files (no system folders)."""
+    D.DATASETS[name] = dataclasses.replace(D.DATASETS[name], n_train=N_TRAIN, n_test=N_TEST, system_dirs=(), **changes)
 
+
+def raises_data_error(path, match, fn, *args, **kw):
+    with pytest.raises(DataError, match=match) as e:
+        fn(*args, **kw)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and "fix:" in msg, msg
+    return msg
+
+
+# ---------------------------------------------------------------- readers
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_round_trip(tmp_path, suffix):
-    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    D.write_idx(tmp_path / f"x{suffix}", a)
-    assert np.array_equal(D.read_idx(tmp_path / f"x{suffix}"), a)
+    for a in (np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.arange(7, dtype=np.uint8)):
+        D.write_idx(tmp_path / f"x{suffix}", a)
+        b = D.read_idx(tmp_path / f"x{suffix}")
+        assert b.dtype == np.uint8 and np.array_equal(b, a)
 
 
 def test_truncated_and_corrupt_gz(tmp_path):
-    D.write_idx(tmp_path / "x.gz", np.zeros((50, 28, 28), np.uint8))
+    D.write_idx(tmp_path / "x.gz", arrays()[D.FILES[0]])
     blob = (tmp_path / "x.gz").read_bytes()
     (tmp_path / "t.gz").write_bytes(blob[: len(blob) // 2])
-    (tmp_path / "c.gz").write_bytes(blob[:10] + b"garbage!" * 20)
-    for name in ("t.gz", "c.gz"):
-        with pytest.raises(DataError, match=f"{tmp_path / name}: corrupt or truncated gzip.*delete it and re-download"):
-            D.read_idx(tmp_path / name)
+    (tmp_path / "c.gz").write_bytes(blob[:10] + bytes(b ^ 0x5A for b in blob[10:-8]) + blob[-8:])
+    raises_data_error(tmp_path / "t.gz", "truncated gzip", D.read_idx, tmp_path / "t.gz")
+    raises_data_error(tmp_path / "c.gz", "corrupt", D.read_idx, tmp_path / "c.gz")
 
 
-def test_wrong_magic_and_wrong_size(tmp_path):
-    (tmp_path / "m").write_bytes(b"\x00\x00\x0d\x03" + b"\x00" * 20)
-    with pytest.raises(DataError, match=f"{tmp_path / 'm'}: wrong IDX magic 00000d03"):
-        D.read_idx(tmp_path / "m")
+def test_wrong_magic_and_size(tmp_path):
+    (tmp_path / "m").write_bytes(b"\x00\x00\x0d\x03" + bytes(20))         # dtype code 0x0d (float), not uint8
+    raises_data_error(tmp_path / "m", "not a uint8 IDX file", D.read_idx, tmp_path / "m")
+    (tmp_path / "p").write_bytes(b"PK\x03\x04" + bytes(20))
+    raises_data_error(tmp_path / "p", "magic 504b0304", D.read_idx, tmp_path / "p")
     D.write_idx(tmp_path / "s", np.zeros((4, 28, 28), np.uint8))
     (tmp_path / "s").write_bytes((tmp_path / "s").read_bytes()[:-5])
-    with pytest.raises(DataError, match="IDX body has 3131 bytes, dims \\[4, 28, 28\\] need 3136"):
-        D.read_idx(tmp_path / "s")
+    raises_data_error(tmp_path / "s", r"need 3136 bytes of data, found 3131", D.read_idx, tmp_path / "s")
 
+
+def test_keras_npz(tmp_path, monkeypatch):
+    a = list(arrays().values())
+    npz = tmp_path / "home" / ".keras" / "datasets" / "mnist.npz"
+    npz.parent.mkdir(parents=True)
+    np.savez(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3])
+    register(keras_md5=hashlib.md5(npz.read_bytes()).hexdigest())
+    ds = D.load("mnist")
+    assert ds.source == str(npz.resolve()) and np.array_equal(ds.y_test, a[3].astype(np.int64))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=a[0], labels=a[1])
+    raises_data_error(bad, r"npz keys are \['images', 'labels'\]", D.read_keras_npz, bad)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip")
+    raises_data_error(tmp_path / "junk.npz", "corrupt npz", D.read_keras_npz, tmp_path / "junk.npz")
+    np.savez(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3] + 1)   # changed: MD5 no longer matches
+    D._read.cache_clear()
+    raises_data_error(npz, "MD5 of the content", D.load, "mnist")
+
+
+# ---------------------------------------------------------------- checks in load
 
 def test_wrong_md5_names_the_file(tmp_path):
-    fake_set(tmp_path / "mnist")
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: MD5 [0-9a-f]+ does not match the canonical "
-                                        r"6bbc9ace.*delete the corrupt file and re-download"):
-        D.load("mnist", tmp_path)
+    fake_set(tmp_path / "mnist")                   # well-formed, canonical names, real registry entry
+    msg = raises_data_error(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", r"expected 6bbc9ace",
+                            D.load, "mnist", tmp_path)
+    assert "re-download" in msg and "BNLAB_DATA_DIR" in msg
 
 
-def test_labels_out_of_range_and_wrong_dims(tmp_path, monkeypatch):
-    use_md5(monkeypatch, fake_set(tmp_path / "mnist", labels_max=10))
-    with pytest.raises(DataError, match="labels go up to 10, expected 0..9"):
-        D.load("mnist", tmp_path)
-    D._load_cached.cache_clear()
-    bad = tmp_path / "dims" / "mnist"
-    md5 = fake_set(bad)
-    D.write_idx(bad / "t10k-images-idx3-ubyte.gz", np.zeros((10000, 28, 27), np.uint8))
-    md5["t10k-images-idx3-ubyte"] = hashlib.md5(D._read_bytes(bad / "t10k-images-idx3-ubyte.gz")).hexdigest()
-    use_md5(monkeypatch, md5)
-    with pytest.raises(DataError, match=r"mnist test images \(10000, 28, 27\)"):
-        D.load("mnist", tmp_path / "dims")
+def test_checks_after_md5(tmp_path):
+    """With the MD5 table set to the fake files' sums, the structural checks still catch bad content."""
+    register(md5=fake_set(tmp_path / "labels" / "mnist", labels_max=10, seed=3))
+    raises_data_error(tmp_path / "labels" / "mnist" / "train-labels-idx1-ubyte.gz", r"labels must be in 0\.\.9",
+                      D.load, "mnist", tmp_path / "labels")
+    folder = tmp_path / "dims" / "mnist"
+    md5 = fake_set(folder)
+    D.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((N_TEST, 28, 27), np.uint8))
+    md5["t10k-images-idx3-ubyte"] = hashlib.md5(D._read_bytes(folder / "t10k-images-idx3-ubyte.gz")).hexdigest()
+    register(md5=md5)
+    raises_data_error(folder / "t10k-images-idx3-ubyte.gz", r"shape \(10, 28, 27\), expected \(N, 28, 28\)",
+                      D.load, "mnist", tmp_path / "dims")
+    register(md5=fake_set(tmp_path / "count" / "mnist", n_test=N_TEST + 1))
+    raises_data_error(tmp_path / "count" / "mnist" / "t10k-images-idx3-ubyte.gz", "11 images and 11 labels",
+                      D.load, "mnist", tmp_path / "count")
 
 
-def test_keras_npz(tmp_path):
-    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((60000, 28, 28), np.uint8), y_train=np.zeros(60000, np.uint8),
-             x_test=np.zeros((10000, 28, 28), np.uint8), y_test=np.ones(10000, np.uint8))
+def test_preprocessing_read_only_cached_and_subset(tmp_path):
+    register(md5=fake_set(tmp_path / "mnist", gz=False))
     ds = D.load("mnist", tmp_path)
-    assert ds.x_test.shape == (10000, 784) and ds.y_test[0] == 1 and ds.source.endswith("mnist.npz")
-    np.savez(tmp_path / "bad.npz", images=np.zeros(3))
-    with pytest.raises(DataError, match=r"bad.npz: not a Keras MNIST npz \(missing keys"):
-        D.read_keras_npz(tmp_path / "bad.npz")
+    a = arrays()
+    assert ds.x_train.shape == (N_TRAIN, 784) and ds.x_train.dtype == np.float32 and ds.in_dim == 784
+    assert np.array_equal(ds.x_train, a[D.FILES[0]].reshape(N_TRAIN, 784).astype(np.float32) / 255)
+    assert ds.y_train.dtype == np.int64 and np.array_equal(ds.y_train, a[D.FILES[1]])
+    assert all(not x.flags.writeable for x in (ds.x_train, ds.y_train, ds.x_test, ds.y_test))
+    assert D.load("mnist", tmp_path) is ds
+    sub = ds.subset(5)
+    assert sub.x_train.shape == (5, 784) and len(sub.y_test) == N_TEST and not sub.x_train.flags.writeable
+    with pytest.raises(ConfigError, match=rf"train_limit = 0 .* choose 1\.\.{N_TRAIN}"):
+        ds.subset(n_train=0)
+    with pytest.raises(ConfigError, match=rf"test_limit = {N_TEST + 1} .* choose 1\.\.{N_TEST}"):
+        ds.subset(n_test=N_TEST + 1)
+    with pytest.raises(ConfigError, match="dataset = 'cifar'"):
+        D.load("cifar")
 
+
+# ---------------------------------------------------------------- where files are found
 
 def test_search_order(tmp_path, monkeypatch):
-    md5 = fake_set(tmp_path / "explicit" / "mnist", seed=1)
-    md5_env = fake_set(tmp_path / "env" / "MNIST" / "raw", gz=False, seed=1)   # torchvision layout, raw files
-    assert md5 == md5_env
-    use_md5(monkeypatch, md5)
+    md5 = fake_set(tmp_path / "explicit" / "mnist")
+    assert fake_set(tmp_path / "env" / "MNIST" / "raw", gz=False) == md5       # torchvision layout, raw files
+    register(md5=md5)
     monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "env"))
     assert D.load("mnist", tmp_path / "explicit").source == str((tmp_path / "explicit" / "mnist").resolve())
     assert D.load("mnist").source == str((tmp_path / "env" / "MNIST" / "raw").resolve())
-    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "empty"))              # lacks mnist: falls through
-    with pytest.raises(DataError, match="mnist not found \\(looked in .*download disabled"):
-        D.load("mnist")
-    fake_set(Path(os.environ["HOME"]) / ".cache" / "bnlab" / "mnist", seed=1)
-    assert ".cache/bnlab/mnist" in D.load("mnist").source
-    with pytest.raises(DataError, match=f"--data-dir {tmp_path / 'empty'} does not exist"):
+    assert D.load("mnist", tmp_path / "explicit" / "mnist").source.endswith("explicit/mnist")   # dataset folder itself
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "empty"))              # lacks mnist: falls through ...
+    cache = tmp_path / "home" / ".cache" / "torchvision" / "MNIST" / "raw"
+    fake_set(cache)
+    assert D.load("mnist").source == str(cache.resolve())                       # ... to the caches
+    fake_set(tmp_path / "home" / ".cache" / "bnlab" / "mnist")
+    assert D.load("mnist").source.endswith(".cache/bnlab/mnist")              # bnlab's cache before torchvision's
+    with pytest.raises(DataError, match=r"--data-dir .*empty has no mnist files .*fix:") as e:
         D.load("mnist", tmp_path / "empty")                                   # explicit: never falls through
+    assert "\n" not in str(e.value)
 
 
-def test_download_from_local_mirror(tmp_path, monkeypatch):
+def test_dataset_folder_as_root_is_not_another_dataset(tmp_path):
+    """A root that *is* an mnist folder does not pass for fashion-mnist (the file names are the same)."""
+    register(md5=fake_set(tmp_path / "mnist"))
+    register("fashion-mnist")
+    with pytest.raises(DataError, match="has no fashion-mnist files"):
+        D.load("fashion-mnist", tmp_path / "mnist")
+
+
+def test_offline_lists_the_places_searched(tmp_path, monkeypatch):
+    register()
+    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(DataError, match="downloads are off") as e:
+        D.load("mnist")
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path / "env" / "mnist") in msg and ".keras/datasets/mnist.npz" in msg
+    assert "BNLAB_DATA_DIR" in msg and "--data-dir" in msg
+
+
+# ---------------------------------------------------------------- download
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A local HTTP server on 127.0.0.1 serving tmp_path/served/."""
     served = tmp_path / "served"
-    md5 = fake_set(served, seed=2)
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)
+    served.mkdir()
+    handler = functools.partial(Quiet, directory=str(served))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        info = D.DATASETS["mnist"]
-        monkeypatch.setitem(D.DATASETS, "mnist", D.DatasetInfo(
-            "mnist", md5, ("http://127.0.0.1:1/nothing/", f"http://127.0.0.1:{httpd.server_port}/"), "MNIST",
-            info.system))
-        ds = D.load("mnist", download=True, progress=False)
-        assert ds.x_train.shape == (60000, 784)
-        assert ds.source == str(Path(os.environ["HOME"], ".cache", "bnlab", "mnist").resolve())
-        assert not list(Path(ds.source).glob("*.part"))
-    finally:
-        httpd.shutdown()
-    D._load_cached.cache_clear()
-    monkeypatch.setitem(D.DATASETS, "fashion-mnist", D.DatasetInfo(
-        "fashion-mnist", md5, ("http://127.0.0.1:1/",), "FashionMNIST", ()))
-    with pytest.raises(DataError, match="fashion-mnist not found .* could not download"):
-        D.load("fashion-mnist", download=True, progress=False)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield served, f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
 
 
-REAL = os.environ.get("BNLAB_DATA_DIR", "")
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
-@pytest.mark.skipif(not Path(REAL, "mnist").is_dir(), reason="real MNIST not found: set BNLAB_DATA_DIR")
+def test_download_from_local_mirror(tmp_path, mirror):
+    served, url = mirror
+    md5 = fake_set(served)
+    register(md5=md5, mirrors=(url + "missing/", url))                       # first mirror 404s, second serves
+    ds = D.load("mnist", download=True, progress=True)
+    cache = tmp_path / "home" / ".cache" / "bnlab" / "mnist"
+    assert ds.source == str(cache.resolve()) and ds.x_train.shape == (N_TRAIN, 784)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f + ".gz" for f in D.FILES)   # no .part left
+
+
+def test_failed_download_leaves_nothing_and_lists_places(tmp_path, mirror, monkeypatch):
+    served, url = mirror
+    fake_set(served)                                # served files do not match the registry's MD5s
+    register(mirrors=(url, url + "missing/"))
+    monkeypatch.delenv("BNLAB_OFFLINE")             # download=None: allowed when not offline
+    with pytest.raises(DataError, match="mnist not found and the download failed") as e:
+        D.load("mnist", progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "MD5" in msg and "404" in msg and ".cache/torchvision/MNIST/raw" in msg
+    assert "BNLAB_DATA_DIR" in msg
+    assert not any((tmp_path / "home" / ".cache" / "bnlab" / "mnist").iterdir())
+
+
+# ---------------------------------------------------------------- real data
+
+@pytest.mark.skipif(not (REAL and D._has_files(Path(REAL, "mnist"))),
+                    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/")
 def test_real_mnist(monkeypatch):
-    monkeypatch.undo()
-    D._load_cached.cache_clear()
-    ds = D.load("mnist", REAL)
+    monkeypatch.setenv("BNLAB_DATA_DIR", REAL)
+    ds = D.load("mnist", download=False)
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
-    assert ds.x_train.dtype == np.float32 and 0 <= ds.x_train.min() and ds.x_train.max() == 1.0
-    assert np.bincount(ds.y_train)[0] == 5923 and set(np.unique(ds.y_test)) == set(range(10))
-    assert not ds.x_train.flags.writeable
+    assert ds.x_train.dtype == np.float32 and ds.x_train.min() == 0 and ds.x_train.max() == 1
+    assert ds.y_train.dtype == np.int64 and np.bincount(ds.y_train)[0] == 5923
+    assert sorted(np.unique(ds.y_test)) == list(range(10))
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                    reason="Debian's dataset-fashion-mnist is not installed")
-def test_real_fashion_mnist(monkeypatch):
-    monkeypatch.undo()
-    D._load_cached.cache_clear()
+@pytest.mark.skipif(not D._has_files(FASHION), reason=f"Fashion-MNIST not in {FASHION} (Debian dataset-fashion-mnist)")
+def test_real_fashion_mnist():
     ds = D.load("fashion-mnist", download=False)
-    assert ds.x_train.shape == (60000, 784) and np.bincount(ds.y_train).tolist() == [6000] * 10
+    assert ds.source == str(FASHION.resolve())
+    assert ds.x_test.shape == (10000, 784) and np.bincount(ds.y_train).tolist() == [6000] * 10

@@ -88,7 +88,6 @@ def _dispatch(args, command: str) -> int:
         raise _usage("bnlab study needs a study name or a .toml file; see bnlab study --list")
     if args.cmd == "report":
         from . import api
-        from .report import write_report
         from .store import Store
 
         out, store = api.prepare_out(args.out or Path("bnlab-out") / args.study, args.store)
@@ -97,6 +96,8 @@ def _dispatch(args, command: str) -> int:
         st = Store(store)
         if st.study(args.study) is None:
             raise _usage(f"study {args.study!r} is not in {store}; stored studies: {', '.join(st.studies()) or 'none'}")
+        from .report import write_report
+
         paths = write_report(st, args.study, out)
         console.say(f"report: {paths['html']}")
         return 0

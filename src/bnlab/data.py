@@ -1,65 +1,74 @@
-"""Datasets: registry, locating files, IDX / Keras npz readers, MD5 checks, preprocessing.
+"""Datasets: registry, IDX / Keras-npz readers, file location, download, preprocessing.
 
-Search order for a dataset (first hit wins): the `data_dir` argument
-(--data-dir) → $BNLAB_DATA_DIR → caches (~/.cache/bnlab, torchvision, Keras) →
-system paths (/usr/share/datasets) → download into ~/.cache/bnlab (unless
-BNLAB_OFFLINE=1). Every problem is a one-line DataError naming the file and the fix.
+Where a dataset is looked for, first hit wins:
+  1. `data_dir` (the CLI's --data-dir); if given and the dataset is not there: DataError
+  2. $BNLAB_DATA_DIR (falls through when the dataset is absent)
+  3. caches: ~/.cache/bnlab/<name>/, ~/.cache/torchvision/<TV>/raw/, ~/.keras/datasets/
+  4. system folders (Debian: /usr/share/datasets/<name>)
+  5. download into ~/.cache/bnlab/<name>/ (unless download=False or BNLAB_OFFLINE=1)
+A root folder (1, 2) may hold `<name>/`, a torchvision `<TV>/raw/`, or the four files directly.
+Every file is checked: MD5 of its decompressed bytes, IDX header, shapes, counts, label range.
 """
 from __future__ import annotations
 
 import functools
 import gzip
 import hashlib
+import http.client
 import os
 import struct
 import tempfile
 import urllib.request
+import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError, DataError
 
-FIX = "set BNLAB_DATA_DIR or pass --data-dir to a folder with valid files"
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+TIMEOUT_S = 15
+FIX = "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """Where a dataset lives and what its files must be."""
+
     name: str
-    md5: dict            # file name (uncompressed) -> MD5 of its uncompressed bytes
-    mirrors: tuple[str, ...]
-    torchvision: str     # torchvision's folder name
-    system: tuple[str, ...]
-    keras_npz: str | None = None
+    md5: dict[str, str]                 # file name in FILES -> MD5 of its decompressed bytes
+    mirrors: tuple[str, ...]            # base URLs serving FILES + ".gz"
+    torchvision: str                    # torchvision's folder name (<root>/<torchvision>/raw/)
+    system_dirs: tuple[str, ...] = ()   # read-only folders a package manager installs
+    keras_npz: str | None = None        # file name under ~/.keras/datasets/
+    keras_md5: str | None = None
+    n_train: int = 60000
+    n_test: int = 10000
+    n_classes: int = 10
 
 
-DATASETS = {
+DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         "mnist",
-        {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-         "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-         "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-         "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"},
+        dict(zip(FILES, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+                         "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"))),
         ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        "MNIST", ("/usr/share/datasets/mnist",), "mnist.npz"),
+        "MNIST", ("/usr/share/datasets/mnist",), "mnist.npz", "8a61469f7ea1b51cbae51d4f78837e45"),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
-        {"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-         "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-         "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-         "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
+        dict(zip(FILES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+                         "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         "FashionMNIST", ("/usr/share/datasets/fashion-mnist",)),
 }
-N_TRAIN, N_TEST, SIDE, CLASSES = 60000, 10000, 28, 10
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Preprocessed arrays: images float32 in [0, 1] flattened to 784, labels int64."""
+    """Preprocessed arrays (read-only): x float32 [N, 784] in [0, 1], y int64 [N]."""
 
     name: str
     x_train: np.ndarray
@@ -67,226 +76,243 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
-    n_classes: int = CLASSES
+    n_classes: int = 10
 
     @property
     def in_dim(self) -> int:
         return self.x_train.shape[1]
 
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+        """The first n_train / n_test rows (None = all)."""
+        for field, n, avail in (("train_limit", n_train, len(self.y_train)), ("test_limit", n_test, len(self.y_test))):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= avail):
+                raise ConfigError(f"{field} = {n!r} is out of range for {self.name}: choose 1..{avail}, or leave it unset for all")
+        return replace(self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
+                       x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
 
-# ---------------------------------------------------------------- readers
+
+def _bad(path, problem: str) -> DataError:
+    return DataError(f"{path}: {' '.join(str(problem).split())}; fix: {FIX}")
+
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when they are gzip (by content, whatever the name)."""
     try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw) if path.suffix == ".gz" else raw
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path}: corrupt or truncated gzip ({e}); delete it and re-download, or {FIX}") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror}); {FIX}") from None
+        raw = Path(path).read_bytes()
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except EOFError as e:
+        raise _bad(path, f"truncated gzip file ({e})") from None
+    except (OSError, zlib.error) as e:
+        raise _bad(path, f"unreadable or corrupt file ({e})") from None
 
 
-def _parse_idx(buf: bytes, path) -> np.ndarray:
-    if len(buf) < 4:
-        raise DataError(f"{path}: truncated IDX header; delete it and re-download, or {FIX}")
-    zero, dtype, ndim = struct.unpack(">HBB", buf[:4])
-    if zero != 0 or dtype != 0x08 or ndim not in (1, 3):
-        raise DataError(f"{path}: wrong IDX magic {buf[:4].hex()} (want 00000801 or 00000803, unsigned bytes); "
-                        f"delete it and re-download, or {FIX}")
-    header = 4 + 4 * ndim
-    if len(buf) < header:
-        raise DataError(f"{path}: truncated IDX header; delete it and re-download, or {FIX}")
-    dims = struct.unpack(f">{ndim}I", buf[4:header])
-    if len(buf) - header != int(np.prod(dims)):
-        raise DataError(f"{path}: IDX body has {len(buf) - header} bytes, dims {list(dims)} need {int(np.prod(dims))}; "
-                        f"delete it and re-download, or {FIX}")
-    return np.frombuffer(buf, np.uint8, offset=header).reshape(dims)
+def _check_md5(path, raw: bytes, want: str | None) -> None:
+    got = hashlib.md5(raw).hexdigest()
+    if want is not None and got != want:
+        raise _bad(path, f"MD5 of the content is {got}, expected {want} (corrupt or not the canonical file)")
+
+
+def _parse_idx(raw: bytes, path) -> np.ndarray:
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
+        raise _bad(path, f"not a uint8 IDX file (magic {raw[:4].hex() or 'empty'}, expected 0000080N)")
+    ndim, head = raw[3], 4 + 4 * raw[3]
+    if len(raw) < head:
+        raise _bad(path, "IDX header is cut short")
+    dims = struct.unpack(f">{ndim}I", raw[4:head])
+    if len(raw) - head != int(np.prod(dims)):
+        raise _bad(path, f"IDX dims {dims} need {int(np.prod(dims))} bytes of data, found {len(raw) - head}")
+    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
 
 
 def read_idx(path) -> np.ndarray:
-    """An IDX file (gzipped or raw) as a uint8 array."""
-    path = Path(path)
-    return _parse_idx(_read_bytes(path), path)
+    """A uint8 IDX file (gzipped or raw) as an array; DataError when malformed."""
+    return _parse_idx(_read_bytes(Path(path)), path)
 
 
 def write_idx(path, array: np.ndarray) -> None:
-    """Write a uint8 array as IDX (gzipped when the name ends in .gz)."""
-    a = np.ascontiguousarray(array, dtype=np.uint8)
-    buf = struct.pack(">HBB", 0, 0x08, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
-    Path(path).write_bytes(gzip.compress(buf, compresslevel=1) if str(path).endswith(".gz") else buf)
+    """Write a uint8 array as an IDX file, gzipped when the name ends with .gz."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or not 1 <= array.ndim <= 4:
+        raise ValueError(f"write_idx needs a uint8 array of 1..4 dims, got {array.dtype} {array.shape}")
+    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    Path(path).write_bytes(gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
 
 
 def read_keras_npz(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Keras's mnist.npz: (x_train, y_train, x_test, y_test) as uint8."""
-    path = Path(path)
-    keys = ("x_train", "y_train", "x_test", "y_test")
+    """(x_train, y_train, x_test, y_test) from a Keras mnist.npz; checks keys, shapes and dtypes."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in keys if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: not a Keras MNIST npz (missing keys {missing}, has {z.files}); {FIX}")
-            return tuple(z[k] for k in keys)
-    except DataError:
-        raise
-    except Exception as e:  # zipfile.BadZipFile, ValueError, OSError: all mean an unreadable file
-        raise DataError(f"{path}: unreadable npz ({e}); delete it and re-download, or {FIX}") from None
+            if sorted(z.files) != sorted(NPZ_KEYS):
+                raise _bad(path, f"npz keys are {sorted(z.files)}, expected {list(NPZ_KEYS)}")
+            arrays = tuple(z[k] for k in NPZ_KEYS)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise _bad(path, f"unreadable or corrupt npz file ({e})") from None
+    for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
+        if x.dtype != np.uint8 or x.ndim != 3 or y.ndim != 1 or y.dtype.kind not in "iu" or len(x) != len(y):
+            raise _bad(path, f"{split} arrays are x {x.dtype} {x.shape}, y {y.dtype} {y.shape}; "
+                             "expected x uint8 (N, 28, 28) and integer y (N,)")
+    return arrays
 
 
-# ---------------------------------------------------------------- checks
-
-def _check(name: str, arrays: tuple, where: str) -> None:
-    x_tr, y_tr, x_te, y_te = arrays
-    for label, x, y, n in (("train", x_tr, y_tr, N_TRAIN), ("test", x_te, y_te, N_TEST)):
-        if x.shape != (n, SIDE, SIDE) or y.shape != (n,):
-            raise DataError(f"{where}: {name} {label} images {x.shape} / labels {y.shape}, expected "
-                            f"({n}, {SIDE}, {SIDE}) / ({n},); delete the files and re-download, or {FIX}")
-        if x.dtype != np.uint8 or y.dtype != np.uint8:
-            raise DataError(f"{where}: {name} {label} arrays must be uint8, got {x.dtype}/{y.dtype}; {FIX}")
-        if y.max() >= CLASSES:
-            raise DataError(f"{where}: {name} {label} labels go up to {int(y.max())}, expected 0..{CLASSES - 1}; "
-                            f"delete the files and re-download, or {FIX}")
+def _check_split(info: DatasetInfo, x, y, x_path, y_path, n: int) -> None:
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise _bad(x_path, f"images have shape {x.shape}, expected (N, 28, 28)")
+    if y.ndim != 1:
+        raise _bad(y_path, f"labels have shape {y.shape}, expected (N,)")
+    if len(x) != n or len(y) != n:
+        raise _bad(x_path, f"{len(x)} images and {len(y)} labels (in {y_path}), expected {n} of each")
+    if len(y) and (y.min() < 0 or y.max() >= info.n_classes):
+        raise _bad(y_path, f"labels must be in 0..{info.n_classes - 1}, found {int(y.min())}..{int(y.max())}")
 
 
-def _find_file(folder: Path, base: str) -> Path | None:
-    for cand in (folder / base, folder / f"{base}.gz"):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _read_idx_set(info: DatasetInfo, folder: Path) -> tuple:
-    out = []
-    for base in FILES:
-        path = _find_file(folder, base)
-        buf = _read_bytes(path)
-        digest = hashlib.md5(buf).hexdigest()
-        if digest != info.md5[base]:
-            raise DataError(f"{path}: MD5 {digest} does not match the canonical {info.md5[base]}; delete the corrupt "
-                            f"file and re-download it, or {FIX}")
-        out.append(_parse_idx(buf, path))
-    return tuple(out)
-
-
-# ---------------------------------------------------------------- locating
-
-def _candidates(info: DatasetInfo, root: Path) -> list[Path]:
-    """Places under one root where the dataset may live: ROOT/name, ROOT itself, torchvision's ROOT/X/raw."""
-    return [root / info.name, root, root / info.torchvision / "raw"]
-
-
-def _has_idx(folder: Path) -> bool:
-    return all(_find_file(folder, b) for b in FILES)
-
-
-def _search(info: DatasetInfo) -> tuple[str, Path] | None:
-    """('idx', folder) or ('npz', file) for the first hit, or None."""
-    roots = []
-    if os.environ.get("BNLAB_DATA_DIR"):
-        roots.append(Path(os.environ["BNLAB_DATA_DIR"]).expanduser())
-    home = Path.home()
-    roots += [home / ".cache" / "bnlab", home / ".cache" / "torchvision"]
-    for root in roots:
-        for folder in _candidates(info, root):
-            if _has_idx(folder):
-                return "idx", folder
-    keras = home / ".keras" / "datasets"
-    if info.keras_npz and (keras / info.keras_npz).is_file():
-        return "npz", keras / info.keras_npz
-    for folder in [keras / info.name, *map(Path, info.system)]:
-        if _has_idx(folder):
-            return "idx", folder
-    return None
-
-
-def _download(info: DatasetInfo, progress: bool) -> Path:
-    """Fetch the four gz files into ~/.cache/bnlab/NAME, each via a temp file renamed when complete."""
-    dest = Path.home() / ".cache" / "bnlab" / info.name
-    dest.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for base in FILES:
-        if _find_file(dest, base):
-            continue
-        for mirror in info.mirrors:
-            try:
-                with urllib.request.urlopen(mirror + base + ".gz", timeout=15) as r:
-                    blob = _fetch(r, f"{info.name} {base}", progress)
-                if hashlib.md5(gzip.decompress(blob)).hexdigest() != info.md5[base]:
-                    raise ValueError("MD5 mismatch")
-                fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(blob)
-                os.replace(tmp, dest / f"{base}.gz")
-                break
-            except Exception as e:  # network, HTTP, gzip, MD5: try the next mirror
-                errors.append(f"{mirror}: {e}")
-        else:
-            raise DataError(f"could not download {info.name} {base} ({'; '.join(errors)}); {FIX}")
-    return dest
-
-
-def _fetch(response, label: str, progress: bool) -> bytes:
-    total = int(response.headers.get("Content-Length") or 0) or None
-    if not progress:
-        return response.read()
-    from rich.progress import Progress
-
-    chunks = []
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"download {label}", total=total)
-        while chunk := response.read(1 << 16):
-            chunks.append(chunk)
-            bar.advance(task, len(chunk))
-    return b"".join(chunks)
-
-
-def _preprocess(name: str, arrays: tuple, source: str) -> Dataset:
-    x_tr, y_tr, x_te, y_te = arrays
-    f = lambda x: (x.reshape(len(x), -1).astype(np.float32) / 255.0)
-    ds = Dataset(name, f(x_tr), y_tr.astype(np.int64), f(x_te), y_te.astype(np.int64), source)
-    for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
-        a.flags.writeable = False
-    return ds
+def _prepare(a: np.ndarray, images: bool) -> np.ndarray:
+    """As the original Keras study: images flattened, float32 / 255; labels int64. Read-only."""
+    a = a.reshape(len(a), -1).astype(np.float32) / 255 if images else a.astype(np.int64)
+    a.flags.writeable = False
+    return a
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, kind: str, path: str) -> Dataset:
-    info = DATASETS[name]
-    arrays = read_keras_npz(path) if kind == "npz" else _read_idx_set(info, Path(path))
-    _check(name, arrays, path)
-    return _preprocess(name, arrays, path)
+def _read(name: str, source: str) -> Dataset:
+    """Read and check dataset `name` at `source` (a folder of IDX files, or a .npz file)."""
+    info, src = DATASETS[name], Path(source)
+    if src.suffix == ".npz":
+        _check_md5(src, _read_bytes(src), info.keras_md5)
+        arrays, paths = read_keras_npz(src), (src,) * 4
+    else:
+        paths = tuple(_find(src, f) for f in FILES)
+        arrays = []
+        for p, base in zip(paths, FILES):
+            raw = _read_bytes(p)
+            _check_md5(p, raw, info.md5[base])
+            arrays.append(_parse_idx(raw, p))
+    _check_split(info, arrays[0], arrays[1], paths[0], paths[1], info.n_train)
+    _check_split(info, arrays[2], arrays[3], paths[2], paths[3], info.n_test)
+    xtr, ytr, xte, yte = (_prepare(a, i % 2 == 0) for i, a in enumerate(arrays))
+    return Dataset(info.name, xtr, ytr, xte, yte, source, info.n_classes)
 
 
-def locate(name: str, data_dir=None, *, download: bool | None = None, progress: bool = True) -> tuple[str, Path]:
-    """Where `name` is: ('idx', folder) or ('npz', file); downloads if allowed and nowhere found."""
+def _find(folder: Path, base: str) -> Path | None:
+    """folder/base, else folder/base.gz, else None."""
+    for p in (folder / base, folder / f"{base}.gz"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _has_files(folder: Path) -> bool:
+    return all(_find(folder, f) for f in FILES)
+
+
+def _holds_other(folder: Path, info: DatasetInfo) -> bool:
+    """True when folder's train labels are another registered dataset's (a dataset folder given as root)."""
+    try:
+        got = hashlib.md5(_read_bytes(_find(folder, FILES[1]))).hexdigest()
+    except DataError:
+        return False
+    return any(got == o.md5[FILES[1]] for o in DATASETS.values() if o.name != info.name)
+
+
+def _in_root(root: Path, info: DatasetInfo, searched: list[str]) -> Path | None:
+    """The dataset folder inside a root: <name>/, <TV>/raw/, or the root itself."""
+    for d in (root / info.name, root / info.torchvision / "raw", root):
+        searched.append(str(d))
+        if _has_files(d) and not (d == root and _holds_other(d, info)):
+            return d
+    return None
+
+
+def _cached(info: DatasetInfo, searched: list[str]) -> Path | None:
+    """Known caches and system folders."""
+    home = Path.home()
+    places = [home / ".cache" / "bnlab" / info.name, home / ".cache" / "torchvision" / info.torchvision / "raw"]
+    if info.keras_npz:
+        places.append(home / ".keras" / "datasets" / info.keras_npz)
+    places += [home / ".keras" / "datasets" / info.name, *map(Path, info.system_dirs)]
+    for p in places:
+        searched.append(str(p))
+        if (p.suffix == ".npz" and p.is_file()) or (p.suffix != ".npz" and _has_files(p)):
+            return p
+    return None
+
+
+def _fetch(url: str, dest: Path, want_md5: str, bar, task) -> None:
+    """Download url to dest via a temp file; dest appears only when whole and MD5-verified."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+            bar.update(task, total=int(r.headers.get("Content-Length") or 0) or None, completed=0)
+            while chunk := r.read(1 << 16):
+                f.write(chunk)
+                bar.advance(task, len(chunk))
+        try:
+            got = hashlib.md5(gzip.decompress(Path(tmp).read_bytes())).hexdigest()
+        except (EOFError, zlib.error) as e:
+            raise ValueError(f"not a valid gzip file ({e})") from None
+        if got != want_md5:
+            raise ValueError(f"MD5 of the content is {got}, expected {want_md5}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]]:
+    """Fetch the missing files into ~/.cache/bnlab/<name>/; (folder or None, errors)."""
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    dest, errors = Path.home() / ".cache" / "bnlab" / info.name, []
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return None, [f"cannot create {dest} ({e})"]
+    columns = (*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not progress) as bar:
+        for base in FILES:
+            if _find(dest, base):
+                continue
+            task = bar.add_task(f"{info.name} {base}", total=None)
+            for mirror in info.mirrors:
+                url = f"{mirror}{base}.gz"
+                try:
+                    _fetch(url, dest / f"{base}.gz", info.md5[base], bar, task)
+                    break
+                except (OSError, ValueError, http.client.HTTPException) as e:
+                    errors.append(f"{url}: {' '.join(str(e).split())}")
+            else:
+                return None, errors
+    return dest, errors
+
+
+def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
+         download: bool | None = None, progress: bool = True) -> Dataset:
+    """Find, check and preprocess a dataset (cached in-process; arrays are read-only).
+
+    download=None downloads unless BNLAB_OFFLINE=1.
+    """
     if name not in DATASETS:
-        raise ConfigError(f"dataset = {name!r} is not allowed; choose one of: {', '.join(DATASETS)}")
-    info = DATASETS[name]
+        raise ConfigError(f"dataset = {name!r} is not known; choose one of: {', '.join(DATASETS)}")
+    info, searched = DATASETS[name], []
+    fix = f"set BNLAB_DATA_DIR or pass --data-dir to a folder holding {name}/ with the files {', '.join(FILES)} (.gz or raw)"
     if data_dir is not None:
         root = Path(data_dir).expanduser()
-        if not root.is_dir():
-            raise DataError(f"--data-dir {root} does not exist; pass an existing folder holding {name}/")
-        for folder in _candidates(info, root):
-            if _has_idx(folder):
-                return "idx", folder
-        if info.keras_npz and (root / info.keras_npz).is_file():
-            return "npz", root / info.keras_npz
-        raise DataError(f"--data-dir {root} has no {name} files ({root / name}/{FILES[0]}[.gz] and the other three); "
-                        f"put them there or pass another --data-dir")
-    found = _search(info)
-    if found:
-        return found
-    if download is None:
-        download = os.environ.get("BNLAB_OFFLINE", "") not in ("1", "true", "yes")
-    looked = "$BNLAB_DATA_DIR, ~/.cache/bnlab, ~/.cache/torchvision, ~/.keras/datasets, " + ", ".join(info.system)
-    if not download:
-        raise DataError(f"{name} not found (looked in {looked}; download disabled by BNLAB_OFFLINE); {FIX}")
-    try:
-        return "idx", _download(info, progress)
-    except DataError as e:
-        raise DataError(f"{name} not found (looked in {looked}) and {e}") from None
-
-
-def load(name: str = "mnist", data_dir=None, *, download: bool | None = None, progress: bool = True) -> Dataset:
-    """The preprocessed dataset, cached in-process (arrays are read-only)."""
-    kind, path = locate(name, data_dir, download=download, progress=progress)
-    return _load_cached(name, kind, str(path.resolve()))
+        found = _in_root(root, info, searched)
+        if found is None:
+            missing = "" if root.is_dir() else ": the folder does not exist"
+            raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
+                            f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
+    else:
+        env = os.environ.get("BNLAB_DATA_DIR")
+        found = (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+        if found is None:
+            if download is None:
+                download = os.environ.get("BNLAB_OFFLINE") != "1"
+            if not download:
+                raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
+                                f"looked in: {', '.join(searched)}; fix: {fix}")
+            found, errors = _download(info, progress)
+            if found is None:
+                raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
+                                f"looked in: {', '.join(searched)}; fix: {fix}")
+    return _read(name, str(found.resolve()))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import backprop
 from . import model as M
 from . import norms
 from .config import PROFILE, RunSpec
@@ -95,6 +96,15 @@ def _noise_plan(specs: list[RunSpec], cfg: M.StackConfig, steps: int, epoch: int
     return [[(sh[j], sc[j]) for sh, sc in per_layer] for j in range(steps)]
 
 
+def _autograd_step(p, g, st, x, y, cfg, mask, ctx):
+    """Forward and backward through autograd (any norm, noise, probes); gradients into `g`."""
+    logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
+    losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
+    grads = torch.autograd.grad(losses.sum(), list(p.values()))
+    torch._foreach_copy_(list(g.values()), list(grads))
+    return losses.detach(), (logits.argmax(-1) == y).sum(1), new_st
+
+
 def _clock(device) -> float:
     """Wall time after the device has finished its queued work."""
     if device.type == "cuda":
@@ -127,6 +137,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
     results = [RunResult(s, device=str(device)) for s in specs]
     active = list(range(K))
     step, train_time = 0, 0.0
+    fast = backprop.supported(cfg) and not s0.noise and probe_fn is None
     for epoch in range(1, s0.epochs + 1):
         t0 = _clock(device)
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
@@ -144,16 +155,13 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
                 ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
             if probe_fn is not None and probe_fn.due(step, j == 0):
                 probe_fn(step, p, st, x, y, cfg, mask, ctx, opt, results)
-            logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
-            losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
-            grads = torch.autograd.grad(losses.sum(), list(p.values()))
-            torch._foreach_copy_(list(g.values()), list(grads))
+            if fast:
+                losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
+            else:
+                losses, hits, st = _autograd_step(p, g, st, x, y, cfg, mask, ctx)
             opt.step({"flat": flat}, {"flat": grad_flat}, active)
-            st = new_st
-            with torch.no_grad():
-                b = y.shape[1]
-                loss_sum += losses.detach() * b
-                correct += (logits.argmax(-1) == y).sum(1)
+            loss_sum.add_(losses, alpha=y.shape[1])
+            correct += hits
             step += 1
             if s0.eval_every and step % s0.eval_every == 0:
                 t_ev = _clock(device)
