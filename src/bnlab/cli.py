@@ -58,6 +58,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default bnlab-out/STUDY)")
     p.add_argument("--store", help="SQLite store (default OUT/bnlab.sqlite)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    b = sub.add_parser("bench", help="seconds per model-epoch: bnlab vs plain PyTorch loops, in one run")
+    b.add_argument("--batch-size", nargs="+", type=int, default=[16, 32, 64, 128])
+    b.add_argument("--stack", nargs="+", type=int, default=[1, 8, 32], help="stack sizes K to time (default 1 8 32)")
+    b.add_argument("--no-bn-too", action="store_true", help="also time the nets without BN")
+    b.add_argument("--repeats", type=int, default=3, help="median of this many timings (default 3)")
+    b.add_argument("--json", default="bench.json", help="write the numbers here (default bench.json)")
+    b.add_argument("--data-dir", help="dataset root (see bnlab run)")
+    b.add_argument("--debug", action="store_true", help="show tracebacks")
     return ap
 
 
@@ -100,6 +109,16 @@ def _dispatch(args, command: str) -> int:
 
         paths = write_report(st, args.study, out)
         console.say(f"report: {paths['html']}")
+        return 0
+    if args.cmd == "bench":
+        from . import bench, data
+
+        res = bench.run(args.batch_size, args.stack, repeats=args.repeats,
+                        bn_options=(True, False) if args.no_bn_too else (True,), data=data.load("mnist", args.data_dir),
+                        log=console.say)
+        console.out.print(bench.table(res))
+        bench.save(res, args.json)
+        console.say(f"numbers: {args.json}")
         return 0
     return console.train(args, command)
 

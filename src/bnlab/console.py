@@ -1,6 +1,7 @@
 """Terminal output: a rich progress bar for a study, summary tables, the study list."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.table import Table
 from . import execute, studies
 from .stats import summarize
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 150)
 KEY_FIELDS = ("dataset", "norm", "placement", "batch_size", "lr", "optimizer", "init", "init_scale", "profile", "epochs")
 
 
