@@ -62,7 +62,7 @@ def test_stack_equals_independent_torch_models(norms, placement):
         models.append(_torch_model(p, k, c, bn_momentum=0.1).double())
     opts = [torch.optim.Adam(m.parameters(), lr=s.lr, eps=1e-8) for m, s in zip(models, specs)]
     st = {n: t.double() for n, t in M.init_state(cfg, len(specs)).items()}
-    opt = StackedOptimizer.create("adam", {"flat": flat}, [s.lr for s in specs], eps=1e-8)
+    opt = StackedOptimizer.create("adam", layout.blocks(flat), [s.lr for s in specs], eps=1e-8)
     mask = M.norm_mask(cfg, "cpu")
     gen = torch.Generator().manual_seed(0)
     for step in range(60):
@@ -71,7 +71,7 @@ def test_stack_equals_independent_torch_models(norms, placement):
         logits, st, _ = M.forward(layout.views(flat), st, x, cfg, training=True, mask=mask)
         losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         (g,) = torch.autograd.grad(losses.sum(), flat)
-        opt.step({"flat": flat}, {"flat": g}, [0, 1, 2])
+        opt.step(layout.blocks(flat), layout.blocks(g), [0, 1, 2])
         for k, (m, o) in enumerate(zip(models, opts)):
             o.zero_grad()
             F.cross_entropy(m(x[k]), y[k]).backward()

@@ -3,7 +3,7 @@
 Autograd on CPU spends more time on bookkeeping and small broadcast ops than
 on the matmuls of this tiny net; here one training step is a fixed sequence of
 batched matmuls and fused element-wise ops, gradients written straight into
-the flat gradient buffer. Checked against autograd (tests/test_backprop.py).
+the gradient buffer (contiguous per tensor, see model.Layout). Checked against autograd (tests/test_backprop.py).
 
 Per hidden layer i (placement 'after'; 'before' swaps ReLU and BN):
     z = h W + b,  a = relu(z),  BN: x̂ = (a − μ_B)·r, r = 1/√(σ²_B + ε),  y = γ x̂ + β
@@ -64,7 +64,7 @@ def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: T
     d = logp.exp_()
     d.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(d[..., :1], -1.0))
     d.div_(B)                                                           # ∂L/∂logits
-    g[f"W{L}"].copy_(torch.bmm(h.transpose(1, 2), d))
+    torch.bmm(h.transpose(1, 2), d, out=g[f"W{L}"])
     g[f"b{L}"].copy_(d.sum(1, keepdim=True))
     dh = torch.bmm(d, p[f"W{L}"].transpose(1, 2))
     for i in reversed(range(L)):
@@ -84,7 +84,7 @@ def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: T
         else:
             dpre = dout
         dz = dpre.mul_(z > 0) if after else dpre
-        g[f"W{i}"].copy_(torch.bmm(h_in.transpose(1, 2), dz))
+        torch.bmm(h_in.transpose(1, 2), dz, out=g[f"W{i}"])
         g[f"b{i}"].copy_(dz.sum(1, keepdim=True))
         if i > 0:
             dh = torch.bmm(dz, p[f"W{i}"].transpose(1, 2))

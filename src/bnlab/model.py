@@ -82,17 +82,20 @@ ALIGN = 16  # floats per cache line: member segments start on one, so SIMD lanes
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each parameter lives in a member's row of the flat (K, size) buffer.
+    """Where each parameter lives in the flat buffer of a K-member stack.
 
-    One buffer lets the optimizer make one fused pass over all parameters, and
-    padding each tensor to ALIGN floats puts member k's numbers in the same
-    SIMD lanes whatever the stack size, so a member's result does not depend
-    on its neighbours (PyTorch's vector and scalar tail paths round differently).
+    Tensor t owns the block flat[K·o_t : K·(o_t + n_t)], viewed as (K, n_t) with
+    n_t its size padded to ALIGN floats: each stacked tensor is contiguous (bmm
+    writes gradients in place), the optimizer makes one fused pass over the
+    blocks, and member k's numbers sit in the same SIMD lanes whatever K is, so
+    a member's result does not depend on its neighbours (PyTorch's vector and
+    scalar tail paths round differently).
     """
 
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
-    offsets: tuple[int, ...]
-    size: int
+    offsets: tuple[int, ...]   # per-member offsets o_t
+    padded: tuple[int, ...]    # per-member padded sizes n_t
+    size: int                  # Σ n_t: floats per member
 
     @classmethod
     def of(cls, cfg: "StackConfig") -> "Layout":
@@ -102,23 +105,26 @@ class Layout:
         if cfg.norm != "none":
             for i in range(cfg.n_hidden):
                 shapes += [(f"gamma{i}", (1, cfg.dims[i + 1])), (f"beta{i}", (1, cfg.dims[i + 1]))]
-        offsets, o = [], 0
-        for _, shp in shapes:
-            offsets.append(o)
-            o += -(-math.prod(shp) // ALIGN) * ALIGN
-        return cls(tuple(shapes), tuple(offsets), o)
+        padded = tuple(-(-math.prod(shp) // ALIGN) * ALIGN for _, shp in shapes)
+        offsets = tuple(sum(padded[:i]) for i in range(len(padded)))
+        return cls(tuple(shapes), offsets, padded, sum(padded))
+
+    def blocks(self, flat: Tensor) -> dict[str, Tensor]:
+        """Named (K, n_t) blocks of the flat (K·size,) buffer."""
+        K = flat.numel() // self.size
+        return {n: flat[K * o:K * (o + p)].view(K, p) for (n, _), o, p in zip(self.shapes, self.offsets, self.padded)}
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
-        """Named (K, ...) views into flat (K, size); writes through."""
-        K = flat.shape[0]
-        return {n: flat[:, o:o + math.prod(shp)].view(K, *shp) for (n, shp), o in zip(self.shapes, self.offsets)}
+        """Named (K, ...) parameter views into flat; writes go through."""
+        return {n: blk[:, :math.prod(shp)].view(blk.shape[0], *shp)
+                for (n, shp), blk in zip(self.shapes, self.blocks(flat).values())}
 
 
 def init_params(specs: list[RunSpec], cfg: StackConfig) -> Tensor:
-    """Stacked parameters (K, Layout.size) on the CPU. Member k draws from its
-    own seed, so its initial weights do not depend on the stack it sits in."""
+    """Stacked parameters, flat (K·Layout.size,), on the CPU. Member k draws from
+    its own seed, so its initial weights do not depend on the stack it sits in."""
     layout = Layout.of(cfg)
-    flat = torch.zeros(len(specs), layout.size)
+    flat = torch.zeros(len(specs) * layout.size)
     p = layout.views(flat)
     for k, s in enumerate(specs):
         gen = torch.Generator().manual_seed(member_seed(s.seed, "init"))

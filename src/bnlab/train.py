@@ -123,12 +123,13 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
     cfg = M.StackConfig.from_specs(specs, data.x_train.shape[1], data.n_classes)
     mask = M.norm_mask(cfg, device)
     layout = M.Layout.of(cfg)
-    flat = M.init_params(specs, cfg).to(device)        # (K, P) parameters, one row per member
-    grad_flat = torch.zeros_like(flat)                  # (K, P) their gradients; padding stays 0
+    flat = M.init_params(specs, cfg).to(device)        # (K·P,) parameters (see model.Layout)
+    grad_flat = torch.zeros_like(flat)                  # (K·P,) their gradients; padding stays 0
     p = {n: v.requires_grad_() for n, v in layout.views(flat).items()}   # leaves that write through to flat
     g = layout.views(grad_flat)
     st = {n: t.to(device) for n, t in M.init_state(cfg, K).items()}
-    opt = StackedOptimizer.create(s0.optimizer, {"flat": flat}, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
+    blocks, grad_blocks = layout.blocks(flat), layout.blocks(grad_flat)
+    opt = StackedOptimizer.create(s0.optimizer, blocks, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
                                   momentum=s0.momentum)
     gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in specs]
     N, B = data.x_train.shape[0], s0.batch_size
@@ -159,7 +160,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
                 losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
             else:
                 losses, hits, st = _autograd_step(p, g, st, x, y, cfg, mask, ctx)
-            opt.step({"flat": flat}, {"flat": grad_flat}, active)
+            opt.step(blocks, grad_blocks, active)
             loss_sum.add_(losses, alpha=y.shape[1])
             correct += hits
             step += 1
