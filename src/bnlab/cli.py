@@ -99,9 +99,11 @@ def _dispatch(args, command: str) -> int:
         from . import api
         from .store import Store
 
-        out, store = api.prepare_out(args.out or Path("bnlab-out") / args.study, args.store)
+        out = Path(args.out or Path("bnlab-out") / args.study)
+        store = Path(args.store or out / "bnlab.sqlite")
         if not store.exists():
             raise _usage(f"no store at {store}; run the study first or pass --store")
+        out, store = api.prepare_out(out, store)
         st = Store(store)
         if st.study(args.study) is None:
             raise _usage(f"study {args.study!r} is not in {store}; stored studies: {', '.join(st.studies()) or 'none'}")
