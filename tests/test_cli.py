@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from bnlab.cli import main
 from bnlab.data import DATASETS
 from bnlab.store import RESULT_COLUMNS
 
@@ -51,13 +52,17 @@ def test_run_writes_results_csv_and_runs_json(tmp_path):
     (["report", "seed"], "no store at"),
     (["run", "--out", "{file}/sub"], "is not writable"),
 ])
-def test_bad_arguments_are_one_line_exit_2(args, needle, tmp_path):
+def test_bad_arguments_are_one_line_exit_2(args, needle, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
-    r = bnlab(*args, *([] if "--out" in args else ["--out", str(tmp_path / "o")]))
-    assert r.returncode == 2
-    assert needle in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    assert main([*args, *([] if "--out" in args else ["--out", str(tmp_path / "o")])]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_error_exit_code_and_no_traceback_in_a_real_process(tmp_path):
+    r = bnlab("run", "--norm", "weird", "--out", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.startswith("bnlab: error: norm = 'weird'") and "Traceback" not in r.stderr
 
 
 def test_missing_data_is_a_data_error(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import studies
 from .config import Grid, RunSpec
 from .errors import ConfigError
-from .execute import DEFAULT_MAX_STACK, Progress, run_specs
+from .execute import DEFAULT_MAX_STACK, Progress, check_against_data, run_specs
 from .store import Store, write_results_csv
 
 
@@ -79,8 +79,8 @@ def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store,
          command, progress, max_stack) -> StudyResult:
     from . import data
 
-    for name in sorted({s.dataset for s in specs}):   # bad data fails here, before any file is written
-        data.load(name, data_dir)
+    # bad data or a grid the data cannot serve fails here, before any file is written
+    check_against_data(specs, {name: data.load(name, data_dir) for name in {s.dataset for s in specs}})
     out, store_path = prepare_out(out, store)
     st = Store(store_path)
     try:

@@ -78,6 +78,18 @@ def steps_of(spec: RunSpec, n_train: int) -> int:
     return math.ceil(n / spec.batch_size) * spec.epochs
 
 
+def check_against_data(specs: list[RunSpec], datasets: dict) -> None:
+    """Batch sizes and limits that the dataset cannot serve: one ConfigError, before anything runs."""
+    for s in specs:
+        n, m = len(datasets[s.dataset].y_train), len(datasets[s.dataset].y_test)
+        for lim, avail in (("train_limit", n), ("test_limit", m)):
+            if (getattr(s, lim) or 0) > avail:
+                raise ConfigError(f"{lim} = {getattr(s, lim)} is more than the {avail} images {s.dataset} has")
+        if s.batch_size > min(s.train_limit or n, n):
+            raise ConfigError(f"batch_size = {s.batch_size} is larger than the {n} training images; "
+                              f"choose batch_size <= {n}")
+
+
 def run_specs(specs: list[RunSpec], store: Store, study: str, *, device: str = "auto", data_dir=None,
               fresh: bool = False, max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None) -> dict:
     """Train what is not yet in the store; returns counts and the training wall time."""
@@ -89,14 +101,7 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, *, device: str = "
     todo = [s for s in specs if fresh or (s.config_hash(), s.seed) not in done]
     store.link(study, [done[(s.config_hash(), s.seed)] for s in specs if s not in todo])
     datasets = {name: D.load(name, data_dir) for name in sorted({s.dataset for s in todo})}
-    for s in todo:
-        n = len(datasets[s.dataset].y_train)
-        if s.batch_size > (s.train_limit or n):
-            raise ConfigError(f"batch_size = {s.batch_size} is larger than the {min(s.train_limit or n, n)} "
-                              f"training images; choose batch_size <= {min(s.train_limit or n, n)}")
-        for lim, avail in (("train_limit", n), ("test_limit", len(datasets[s.dataset].y_test))):
-            if (getattr(s, lim) or 0) > avail:
-                raise ConfigError(f"{lim} = {getattr(s, lim)} is more than the {avail} images {s.dataset} has")
+    check_against_data(todo, datasets)
     progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo))
     vers = versions(dev)
     cache: dict[tuple, DeviceData] = {}

@@ -1,26 +1,35 @@
-"""Statistics as small pure functions over arrays of per-seed results (numpy + scipy.stats).
+"""Statistics as small pure functions over arrays of per-seed results (numpy + scipy.stats only).
 
-No torch here. NaN entries (diverged runs) are dropped by `summarize`; callers
-count and report them. Every interval carries its level.
+No torch here. Non-finite entries (diverged runs) are dropped, never imputed; callers
+count and report them. Every interval carries its level. Degenerate inputs (too few
+values, no variance) give NaN statistics rather than errors, and NaN reads as
+"inconclusive" in `verdict`.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import stats as ss
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
+_NAN2 = (np.nan, np.nan)
 
 
-def _arr(x) -> np.ndarray:
+def _finite(x) -> np.ndarray:
     a = np.asarray(x, dtype=float).ravel()
     return a[np.isfinite(a)]
 
 
+def _pair(ci) -> tuple[float, float]:
+    return float(ci[0]), float(ci[1])
+
+
 @dataclass(frozen=True)
 class Summary:
-    """n, mean, sample sd and the t-interval mean ± t(1−α/2, n−1)·sd/√n."""
+    """n, mean, sample sd (ddof=1) and the t-interval mean ± t(1−α/2, n−1)·sd/√n at `level`."""
 
     n: int
     mean: float
@@ -31,52 +40,72 @@ class Summary:
 
 
 def summarize(values, level: float = 0.95) -> Summary:
-    a = _arr(values)
+    """Mean with a t-interval over the finite values (NaN/inf, e.g. diverged runs, are dropped;
+    the caller counts them). n == 1: sd and CI are NaN; all values equal: sd 0, CI (mean, mean)."""
+    a = _finite(values)
     n = len(a)
-    if n == 0:
-        return Summary(0, np.nan, np.nan, np.nan, np.nan, level)
-    m = float(a.mean())
-    if n == 1:
-        return Summary(1, m, np.nan, np.nan, np.nan, level)
+    mean = float(a.mean()) if n else np.nan
+    if n < 2:
+        return Summary(n, mean, np.nan, np.nan, np.nan, level)
     sd = float(a.std(ddof=1))
     if sd == 0:
-        return Summary(n, m, 0.0, m, m, level)
-    lo, hi = ss.t.interval(level, n - 1, loc=m, scale=sd / np.sqrt(n))
-    return Summary(n, m, sd, float(lo), float(hi), level)
+        return Summary(n, mean, 0.0, mean, mean, level)
+    lo, hi = ss.t.interval(level, n - 1, loc=mean, scale=sd / np.sqrt(n))
+    return Summary(n, mean, sd, float(lo), float(hi), level)
+
+
+def _bootstrap(samples, statistic, *, paired: bool, level: float, n_resamples: int, seed: int):
+    """scipy.stats.bootstrap CI: BCa, else percentile; NaN pair if both are undefined (an infinite end,
+    from resamples with an unbounded statistic, is kept)."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ss.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = ss.bootstrap(samples, statistic, paired=paired, confidence_level=level, n_resamples=n_resamples,
+                              method=method, rng=np.random.default_rng(seed)).confidence_interval
+        if not np.isnan([ci.low, ci.high]).any():
+            return _pair(ci)
+    return _NAN2
 
 
 def bootstrap_ci(values, statistic=np.mean, level: float = 0.95, n_resamples: int = 9999,
                  seed: int = 0) -> tuple[float, float]:
-    """Distribution-free CI (scipy.stats.bootstrap, BCa; percentile when BCa is degenerate)."""
-    a = _arr(values)
-    if len(a) < 2 or np.all(a == a[0]):
-        v = float(statistic(a)) if len(a) else np.nan
-        return (v, v)
-    for method in ("BCa", "percentile"):
-        r = ss.bootstrap((a,), statistic, confidence_level=level, n_resamples=n_resamples, method=method,
-                         random_state=np.random.default_rng(seed))
-        lo, hi = r.confidence_interval
-        if np.isfinite(lo) and np.isfinite(hi):
-            return float(lo), float(hi)
-    return (np.nan, np.nan)
+    """Distribution-free CI of `statistic` over the finite values (scipy.stats.bootstrap, BCa;
+    percentile where BCa is degenerate, e.g. all values equal -> (v, v)). Fewer than 2 values: NaN."""
+    a = _finite(values)
+    if len(a) < 2:
+        return _NAN2
+    return _bootstrap((a,), statistic, paired=False, level=level, n_resamples=n_resamples, seed=seed)
+
+
+def _g(a, b, axis=-1, *, limit=False):
+    """Vectorised Hedges' g along `axis`. Where both samples are constant (s_pooled = 0): NaN, or with
+    limit=True the limiting value ±inf (0 if the means are equal), so such bootstrap resamples sit in the tails."""
+    na, nb = a.shape[axis], b.shape[axis]
+    d = b.mean(axis=axis) - a.mean(axis=axis)
+    sp = np.sqrt(((na - 1) * a.var(axis=axis, ddof=1) + (nb - 1) * b.var(axis=axis, ddof=1)) / (na + nb - 2))
+    flat = (np.ptp(a, axis=axis) == 0) & (np.ptp(b, axis=axis) == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = (1 - 3 / (4 * (na + nb) - 9)) * d / sp
+        return np.where(flat, np.where(d == 0, 0.0, np.sign(d) * np.inf) if limit else np.nan, g)
 
 
 def hedges_g(a, b) -> float:
-    """g = J·(mean_b − mean_a)/s_pooled, J = 1 − 3/(4(n_a+n_b) − 9)."""
-    a, b = _arr(a), _arr(b)
-    na, nb = len(a), len(b)
-    if na < 2 or nb < 2:
-        return np.nan
-    sp = np.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
-    if sp == 0:
-        return np.nan
-    return float((1 - 3 / (4 * (na + nb) - 9)) * (b.mean() - a.mean()) / sp)
+    """Bias-corrected standardized mean difference of b over a (finite values only):
+    g = J·(mean_b − mean_a)/s_pooled, J = 1 − 3/(4(n_a+n_b) − 9). NaN if n < 2 a side or s_pooled = 0."""
+    a, b = _finite(a), _finite(b)
+    return float(_g(a, b)) if len(a) >= 2 and len(b) >= 2 else np.nan
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """b against a: difference of means (b − a) with CI, the test's p, a permutation p,
-    Hedges' g with a bootstrap CI, and P(b > a) over pairs (ties count ½)."""
+    """b against a. diff = mean_b − mean_a with `diff_ci` from `test` (Welch, or paired t on b − a);
+    `p_value` from that test and `perm_p` from a permutation test of the same difference, both for
+    `alternative` (a one-sided CI has an infinite end). hedges_g_ci: bootstrap (scipy, BCa, percentile
+    fallback; pairs resampled together when paired), two-sided at `level`. prob_improvement:
+    P(b > a) over all (a_i, b_j) pairs, or over the pairs when paired; ties count ½.
+    Degenerate input (n < 2 a side, no variance in either sample, or constant paired differences) has no
+    test: p-values and CIs are NaN (read as 'inconclusive'); hedges_g is NaN unless it is still defined."""
 
     label_a: str
     label_b: str
@@ -94,82 +123,81 @@ class Comparison:
     prob_improvement: float
     paired: bool
     level: float
+    alternative: str = "two-sided"
 
 
 def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = False, level: float = 0.95,
             alternative: str = "two-sided", n_resamples: int = 9999, seed: int = 0) -> Comparison:
-    """Welch's t-test (or the paired t-test) and a permutation test of mean(b) − mean(a).
-    With fewer than 2 values a side, or no variance at all, p-values and CIs are NaN."""
-    a_raw, b_raw = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    """Welch's t-test (scipy.stats.ttest_ind, equal_var=False) or, if paired, scipy.stats.ttest_rel, plus a
+    permutation test (exact when the number of permutations is ≤ n_resamples) of mean_b − mean_a.
+    Non-finite values are dropped (whole pairs when paired; paired inputs must have equal length)."""
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
     if paired:
-        keep = np.isfinite(a_raw) & np.isfinite(b_raw)
-        a_, b_ = a_raw[keep], b_raw[keep]
+        if a.shape != b.shape:
+            raise ValueError(f"paired comparison needs equal lengths, got {len(a)} and {len(b)}")
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
     else:
-        a_, b_ = _arr(a_raw), _arr(b_raw)
-    na, nb = len(a_), len(b_)
-    diff = float(b_.mean() - a_.mean()) if na and nb else np.nan
-    nan2 = (np.nan, np.nan)
-    degenerate = na < 2 or nb < 2 or (np.ptp(a_) == 0 and np.ptp(b_) == 0) or (paired and np.ptp(b_ - a_) == 0)
-    if degenerate:
-        return Comparison(label_a, label_b, na, nb, _mean(a_), _mean(b_), diff, nan2,
-                          "paired t-test" if paired else "Welch t-test", np.nan, np.nan, np.nan, nan2,
-                          _prob_improvement(a_, b_, paired), paired, level)
+        a, b = _finite(a), _finite(b)
+    na, nb = len(a), len(b)
+    mean_a, mean_b = (float(x.mean()) if len(x) else np.nan for x in (a, b))
+    test = "paired t-test" if paired else "Welch t-test"
+    head = (label_a, label_b, na, nb, mean_a, mean_b, mean_b - mean_a)
+    tail = (prob_improvement(a, b, paired=paired), paired, level, alternative)
+    if na < 2 or nb < 2 or (np.ptp(b - a) == 0 if paired else np.ptp(a) == 0 and np.ptp(b) == 0):
+        return Comparison(*head, _NAN2, test, np.nan, np.nan, hedges_g(a, b), _NAN2, *tail)
     if paired:
-        t = ss.ttest_rel(b_, a_, alternative=alternative)
-        perm = ss.permutation_test((b_, a_), lambda x, y: np.mean(x - y), permutation_type="samples",
-                                   alternative=alternative, n_resamples=n_resamples, random_state=seed)
+        t = ss.ttest_rel(b, a, alternative=alternative)
+        perm = ss.permutation_test((b, a), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
+                                   permutation_type="samples", alternative=alternative,
+                                   n_resamples=n_resamples, rng=np.random.default_rng(seed))
     else:
-        t = ss.ttest_ind(b_, a_, equal_var=False, alternative=alternative)
-        perm = ss.permutation_test((b_, a_), lambda x, y: np.mean(x) - np.mean(y), permutation_type="independent",
-                                   alternative=alternative, n_resamples=n_resamples, random_state=seed)
-    ci = t.confidence_interval(level)
-    g = hedges_g(a_, b_)
-    rng = np.random.default_rng(seed)
-    boots = [hedges_g(rng.choice(a_, na), rng.choice(b_, nb)) for _ in range(2000)]
-    boots = np.asarray(boots)[np.isfinite(boots)]
-    gci = tuple(map(float, np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]))) if len(boots) else nan2
-    return Comparison(label_a, label_b, na, nb, float(a_.mean()), float(b_.mean()), diff,
-                      (float(ci.low), float(ci.high)), "paired t-test" if paired else "Welch t-test",
-                      float(t.pvalue), float(perm.pvalue), g, gci, _prob_improvement(a_, b_, paired), paired, level)
+        t = ss.ttest_ind(b, a, equal_var=False, alternative=alternative)
+        perm = ss.permutation_test((b, a), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+                                   vectorized=True, permutation_type="independent", alternative=alternative,
+                                   n_resamples=n_resamples, rng=np.random.default_rng(seed))
+    g_ci = _bootstrap((a, b), partial(_g, limit=True), paired=paired, level=level, n_resamples=n_resamples, seed=seed)
+    return Comparison(*head, _pair(t.confidence_interval(level)), test, float(t.pvalue), float(perm.pvalue),
+                      float(_g(a, b)), g_ci, *tail)
 
 
-def _mean(a) -> float:
-    return float(a.mean()) if len(a) else np.nan
-
-
-def _prob_improvement(a, b, paired: bool) -> float:
+def prob_improvement(a, b, *, paired: bool = False) -> float:
+    """P(b > a) + ½·P(b = a): over all (a_i, b_j) pairs, i.e. U_b/(n_a·n_b) from scipy.stats.mannwhitneyu
+    (rliable's probability of improvement); over the given pairs when paired. NaN if a side is empty."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
     if not len(a) or not len(b):
         return np.nan
     if paired:
-        d = b - a
-        return float(np.mean((d > 0) + 0.5 * (d == 0)))
-    d = b[:, None] - a[None, :]
-    return float(np.mean((d > 0) + 0.5 * (d == 0)))
+        return float(np.mean(np.sign(b - a) / 2 + 0.5))
+    return float(ss.mannwhitneyu(b, a, method="asymptotic").statistic / (len(a) * len(b)))
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm–Bonferroni: sort p ascending, p_(i)·(m − i + 1), running max, capped at 1."""
-    p = np.asarray(pvalues, float)
-    m = len(p)
-    order = np.argsort(p)
-    adj = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
+    """Holm–Bonferroni adjusted p-values: sort ascending, p_(i)·(m − i + 1) for i = 1..m, running maximum,
+    capped at 1. NaN entries stay NaN and do not count towards m."""
+    p = np.asarray(pvalues, float).ravel()
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    out[order] = np.minimum(np.maximum.accumulate(p[order] * (m - np.arange(m))), 1.0)
     return out
 
 
 def steps_to_threshold(steps, values, threshold: float) -> np.ndarray:
-    """Per run, the first step whose value ≥ threshold; NaN if never. values: [T] or [R, T]."""
+    """Per run, the first step whose value ≥ threshold, NaN if never reached.
+    steps: [T] increasing; values: [R, T] (runs × evaluations) or [T] (one run) -> [R] (or [1])."""
     steps = np.asarray(steps, float)
     v = np.atleast_2d(np.asarray(values, float))
+    if v.ndim != 2 or v.shape[1] != len(steps):
+        raise ValueError(f"values must be [T] or [R, T] with T = {len(steps)} steps, got shape {np.shape(values)}")
     hit = v >= threshold
-    first = np.where(hit.any(1), steps[hit.argmax(1)], np.nan)
-    return first if np.ndim(values) > 1 else first[:1]
+    return np.where(hit.any(axis=1), steps[hit.argmax(axis=1)], np.nan)
 
 
 @dataclass(frozen=True)
 class Trend:
-    """Least-squares slope of y on x with its t-interval (scipy.stats.linregress)."""
+    """Least-squares slope of y on x, its t-interval at `level`, the p-value for slope ≠ 0, Pearson r, n."""
 
     slope: float
     slope_ci: tuple[float, float]
@@ -180,12 +208,14 @@ class Trend:
 
 
 def trend(x, y, level: float = 0.95) -> Trend:
+    """scipy.stats.linregress over finite (x, y) pairs; CI = slope ± t(1−α/2, n−2)·stderr.
+    Fewer than 3 points or constant x: all NaN (constant y: slope 0, CI and p NaN)."""
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     n = len(x)
     if n < 3 or np.ptp(x) == 0:
-        return Trend(np.nan, (np.nan, np.nan), np.nan, np.nan, n, level)
+        return Trend(np.nan, _NAN2, np.nan, np.nan, n, level)
     r = ss.linregress(x, y)
     h = ss.t.ppf((1 + level) / 2, n - 2) * r.stderr
     return Trend(float(r.slope), (float(r.slope - h), float(r.slope + h)), float(r.pvalue), float(r.rvalue), n, level)
@@ -193,7 +223,8 @@ def trend(x, y, level: float = 0.95) -> Trend:
 
 @dataclass(frozen=True)
 class GroupTest:
-    """One-way ANOVA (scipy.stats.f_oneway) and Kruskal–Wallis across groups."""
+    """Do the groups differ at all? Classic one-way ANOVA (F, p; equal variances) and the rank-based
+    Kruskal–Wallis test (H, p), with the finite n per group."""
 
     n: dict
     anova_f: float
@@ -203,46 +234,56 @@ class GroupTest:
 
 
 def group_test(groups: dict) -> GroupTest:
-    arrs = {k: _arr(v) for k, v in groups.items()}
-    n = {k: len(v) for k, v in arrs.items()}
+    """scipy.stats.f_oneway and scipy.stats.kruskal over the non-empty groups (finite values only).
+    NaN statistics when fewer than 2 groups, a group with < 2 values, or all values equal."""
+    arrs = {k: _finite(v) for k, v in groups.items()}
     vals = [v for v in arrs.values() if len(v)]
+    n = {k: len(v) for k, v in arrs.items()}
     if len(vals) < 2 or any(len(v) < 2 for v in vals) or np.ptp(np.concatenate(vals)) == 0:
         return GroupTest(n, np.nan, np.nan, np.nan, np.nan)
-    f = ss.f_oneway(*vals)
-    k = ss.kruskal(*vals)
+    f, k = ss.f_oneway(*vals), ss.kruskal(*vals)
     return GroupTest(n, float(f.statistic), float(f.pvalue), float(k.statistic), float(k.pvalue))
 
 
 @dataclass(frozen=True)
 class Equivalence:
-    """TOST: b − a within ±margin if both one-sided Welch tests reject; p = the larger p;
-    ci is the (1 − 2α) interval of the difference."""
+    """TOST of |mean_b − mean_a| < margin: p = the larger of the two one-sided Welch p-values;
+    ci = the (1 − 2α) Welch interval of the difference (its level in `level`, 0.90 for α = 0.05);
+    equivalent iff that ci lies inside (−margin, +margin), which is the same as p < α."""
 
+    diff: float
     margin: float
     p_value: float
     ci: tuple[float, float]
+    level: float
     equivalent: bool
 
 
 def equivalence(a, b, margin: float, *, level: float = 0.95) -> Equivalence:
-    a, b = _arr(a), _arr(b)
-    if len(a) < 2 or len(b) < 2:
-        return Equivalence(margin, np.nan, (np.nan, np.nan), False)
-    lo = ss.ttest_ind(b + margin, a, equal_var=False, alternative="greater").pvalue   # H0: diff <= −margin
-    hi = ss.ttest_ind(b - margin, a, equal_var=False, alternative="less").pvalue      # H0: diff >= +margin
-    p = float(max(lo, hi))
-    ci = ss.ttest_ind(b, a, equal_var=False).confidence_interval(1 - 2 * (1 - level))
-    return Equivalence(margin, p, (float(ci.low), float(ci.high)), p < 1 - level)
+    """Two one-sided Welch tests (scipy.stats.ttest_ind): H0 diff ≤ −margin and H0 diff ≥ +margin, α = 1 − level.
+    Degenerate input (n < 2 a side, or no variance at all): p and ci NaN, not equivalent."""
+    if not margin > 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}")
+    a, b = _finite(a), _finite(b)
+    ci_level = round(2 * level - 1, 12)   # the (1 − 2α) level
+    diff = float(b.mean() - a.mean()) if len(a) and len(b) else np.nan
+    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+        return Equivalence(diff, margin, np.nan, _NAN2, ci_level, False)
+    p_low = ss.ttest_ind(b + margin, a, equal_var=False, alternative="greater").pvalue   # H0: diff ≤ −margin
+    p_high = ss.ttest_ind(b - margin, a, equal_var=False, alternative="less").pvalue     # H0: diff ≥ +margin
+    lo, hi = _pair(ss.ttest_ind(b, a, equal_var=False).confidence_interval(ci_level))
+    return Equivalence(diff, margin, float(max(p_low, p_high)), (lo, hi), ci_level, bool(-margin < lo and hi < margin))
 
 
 def verdict(p_value: float, ci, *, expected_sign: int, alpha: float = 0.05) -> str:
-    """'supported' if p < α and the CI lies wholly on the expected side of 0; 'contradicted'
-    if p < α and it lies wholly on the other side; otherwise (NaN included) 'inconclusive'."""
-    lo, hi = ci
-    if not (np.isfinite(p_value) and np.isfinite(lo) and np.isfinite(hi)) or p_value >= alpha:
+    """'supported' if p < α and the whole CI is on the expected side of 0 (expected_sign +1: > 0, −1: < 0);
+    'contradicted' if p < α and the whole CI is on the opposite side; otherwise 'inconclusive' (NaN p or CI
+    included). One-sided CIs with an infinite end are fine."""
+    if expected_sign not in (1, -1):
+        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign}")
+    lo, hi = sorted(float(c) * expected_sign for c in ci)
+    if np.isnan([p_value, lo, hi]).any() or not p_value < alpha:
         return "inconclusive"
-    lo, hi = lo * expected_sign, hi * expected_sign
-    lo, hi = min(lo, hi), max(lo, hi)
     if lo > 0:
         return "supported"
     if hi < 0:
