@@ -4,8 +4,9 @@ Each member shuffles with its own generator every epoch; every sample is seen
 once an epoch and the last partial batch is kept (as Keras does). After every
 epoch, in eval mode, the whole test set is evaluated; training loss and
 accuracy are the epoch's running means in train mode (as Keras reports them).
-A member whose loss turns non-finite is marked diverged at that epoch and
-frozen; the others go on, unaffected. Metrics reach the host once an epoch.
+A member whose epoch loss turns non-finite or blows up (above
+DIVERGED_FACTOR·ln C, a hundred times a uniform guess) is marked diverged at that
+epoch and frozen; the others go on, unaffected. Metrics reach the host once an epoch.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from . import model as M
 from . import norms
 from .config import PROFILE, RunSpec
 from .optim import StackedOptimizer
+
+# Diverged: an epoch's mean training loss above this many times that of a uniform guess (ln C), or non-finite.
+DIVERGED_FACTOR = 100.0
 
 SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
                 "train_limit", "test_limit", "eval_every", "probes", "probe_every", "group_size", "ghost_batch",
@@ -138,6 +142,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
     results = [RunResult(s, device=str(device)) for s in specs]
     active = list(range(K))
     step, train_time = 0, 0.0
+    blowup = DIVERGED_FACTOR * math.log(data.n_classes)
     fast = backprop.supported(cfg) and not s0.noise and probe_fn is None
     for epoch in range(1, s0.epochs + 1):
         t0 = _clock(device)
@@ -183,7 +188,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
             r = results[k]
             r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[k], train_acc=tr_acc[k],
                                  test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K))
-            if not all(math.isfinite(v) for v in (tr_loss[k], te_loss[k])):
+            if not (math.isfinite(te_loss[k]) and tr_loss[k] <= blowup):   # NaN fails the comparison too
                 r.diverged_epoch = epoch
                 active.remove(k)
         if not active:
