@@ -65,7 +65,8 @@ def summary_table(rows: list[dict], title: str) -> Table:
     t.add_column("final test acc (mean ± sd)", justify="right")
     t.add_column("n", justify="right")
     t.add_column("diverged", justify="right")
-    for key in sorted(groups, key=lambda k: tuple(map(str, k))):
+    for key in sorted(groups, key=lambda k: tuple((isinstance(v, str), v if not isinstance(v, str) else 0, str(v))
+                                                  for v in k)):
         g = groups[key]
         ok = [r["test_acc"] for r in g if not r["diverged_epoch"]]
         s = summarize(ok) if ok else None
