@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bnlab import findings as F
+from bnlab.studydata import StudyData
 from bnlab.config import RunSpec
 from bnlab.report import write_report
 from bnlab.store import RESULT_COLUMNS, Store
@@ -49,7 +50,7 @@ def make_store(path, *, study="seed", bn_gain=0.001, noise=0.0008, epochs=3, see
 
 
 def _load(st, study="seed"):
-    return F.StudyData.load(st, study)
+    return StudyData.load(st, study)
 
 
 def test_report_files_csv_and_html(tmp_path):

@@ -1,5 +1,4 @@
 """Interrupted studies: SIGKILL and SIGINT mid-way lose only the stack in flight; a rerun completes."""
-import os
 import signal
 import sqlite3
 import subprocess

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator  # noqa: E402
 
 from . import stats  # noqa: E402
-from .findings import Config, StudyData  # noqa: E402
+from .studydata import Config, StudyData  # noqa: E402
 
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False})

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import figures
 from . import findings as F
+from .studydata import StudyData
 from . import stats
 from .data import DATASETS
 from .store import Store, write_results_csv
@@ -33,7 +34,7 @@ def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
     (md, html, csv, and one per figure: accuracy, loss, final, threshold)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    d = F.StudyData.load(store, study)
+    d = StudyData.load(store, study)
     paths = {"md": out / "report.md", "html": out / "report.html", "csv": out / "results.csv"}
     write_results_csv(store.results(study), paths["csv"])
     figs = figures.write_all(d, out, F.ORIGINALS.get(study))
@@ -75,7 +76,7 @@ def _utc(t: float | None) -> str:
     return "—" if t is None else datetime.datetime.fromtimestamp(t, utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _document(d: F.StudyData, figs: dict, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str) -> list[tuple]:
     b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
     if d.meta.get("question"):
         b.append(("p", f"**Question.** {d.meta['question']}"))
@@ -108,7 +109,7 @@ def _summary(fs: list[F.Finding]) -> list[tuple]:
             ("table", ["claim", "effect [95% CI]", "p", "n", "verdict"], rows)]
 
 
-def _reproduce(d: F.StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
     combos: dict[tuple, int] = {}
     for r in d.runs:
         v = r.versions
@@ -143,7 +144,7 @@ def _seeds(seeds: list[int]) -> str:
         ", ".join(map(str, seeds))
 
 
-def _config_table(d: F.StudyData) -> list[tuple]:
+def _config_table(d: StudyData) -> list[tuple]:
     thr = d.threshold
     rows = []
     for c in d.configs:
@@ -163,7 +164,7 @@ def _config_table(d: F.StudyData) -> list[tuple]:
         ([("list", div)] if div else [])
 
 
-def _original_table(d: F.StudyData) -> list[tuple]:
+def _original_table(d: StudyData) -> list[tuple]:
     rows = []
     for (norm, bs), vals in F.ORIGINALS[d.name].items():
         c = d.find(norm=norm, batch_size=bs)
@@ -180,7 +181,7 @@ def _original_table(d: F.StudyData) -> list[tuple]:
                        "original inside bnlab's CI?"], rows)]
 
 
-def _chance(d: F.StudyData) -> list[str]:
+def _chance(d: StudyData) -> list[str]:
     """How much one accuracy moves by chance: the seed-to-seed sd of final test accuracy, the binomial
     standard error √(p(1−p)/n_test) of one accuracy and, for the seed study, the original's differences."""
     sds = [s.sd for c in d.configs for s in [stats.summarize(c.finals())] if s.n > 1]
