@@ -137,3 +137,61 @@ def test_same_spec_twice_gives_identical_results(tmp_path):
     rows = {d: [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(open(tmp_path / d / "results.csv"))]
             for d in ("a", "b")}
     assert rows["a"] == rows["b"] and len(rows["a"]) == 8
+
+
+# ------------------------------------------------------------------ malformed files, through the CLI
+# Real MNIST fails its MD5 check before any structural check can run, so these cases use small
+# well-formed fake sets registered with their own MD5s (as tests/test_data.py does) and break one
+# thing each; the CLI must answer exit 2, one line naming the file and the fix, and write nothing.
+
+@pytest.fixture
+def fake_registry(tmp_path, monkeypatch):
+    import test_data as T
+    from bnlab import data as D
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BNLAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("BNLAB_OFFLINE", "1")
+    monkeypatch.setattr(D, "DATASETS", dict(D.DATASETS))
+    D._read.cache_clear()
+    yield T, D
+    D._read.cache_clear()
+
+
+@pytest.mark.parametrize("how, needle", [
+    ("wrong magic", "t10k-images-idx3-ubyte.gz"),
+    ("wrong dims", "t10k-images-idx3-ubyte.gz"),
+    ("labels out of range", "train-labels-idx1-ubyte.gz"),
+    ("npz wrong keys", "mnist.npz"),
+])
+def test_malformed_files_exit_2_from_the_cli(tmp_path, capsys, fake_registry, how, needle):
+    import hashlib
+
+    import numpy as np
+
+    T, D = fake_registry
+    root = tmp_path / "data"
+    args = ["--data-dir", str(root)]
+    if how == "npz wrong keys":
+        npz = tmp_path / "home" / ".keras" / "datasets" / "mnist.npz"
+        npz.parent.mkdir(parents=True)
+        np.savez(npz, images=np.zeros((3, 28, 28), np.uint8), labels=np.zeros(3, np.uint8))
+        T.register(keras_md5=hashlib.md5(npz.read_bytes()).hexdigest())
+        args = []
+    else:
+        md5 = T.fake_set(root / "mnist", labels_max=12 if how == "labels out of range" else 9)
+        bad = root / "mnist" / "t10k-images-idx3-ubyte.gz"
+        if how == "wrong magic":
+            import gzip
+            raw = bytearray(gzip.decompress(bad.read_bytes()))
+            raw[2] = 0x0D
+            bad.write_bytes(gzip.compress(bytes(raw)))
+        elif how == "wrong dims":
+            D.write_idx(bad, np.zeros((T.N_TEST, 27, 28), np.uint8))
+        md5["t10k-images-idx3-ubyte"] = hashlib.md5(D._read_bytes(bad)).hexdigest()
+        T.register(md5=md5)
+    out = tmp_path / "out"
+    assert main(["run", *args, "--out", str(out), "--epochs", "1", "--batch-size", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and ("re-download" in err[0] or "--data-dir" in err[0]), err
+    assert not out.exists()
