@@ -29,8 +29,11 @@ def _runs(db):
 def _wait_for_first_runs(db, proc, timeout=120):
     t = time.time()
     while time.time() - t < timeout and proc.poll() is None:
-        if db.exists() and _runs(db)[0] >= 2:
-            return
+        try:
+            if db.exists() and _runs(db)[0] >= 2:
+                return
+        except sqlite3.OperationalError:   # the file exists, its schema is not written yet
+            pass
         time.sleep(0.05)
     pytest.fail("the study never saved a run")
 
