@@ -19,15 +19,8 @@ N_TRAIN, N_TEST = 30, 10
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real caches, env or network: empty HOME, BNLAB_DATA_DIR unset, downloads off, cache cleared."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("BNLAB_DATA_DIR", raising=False)
-    monkeypatch.setenv("BNLAB_OFFLINE", "1")
-    monkeypatch.setattr(D, "DATASETS", dict(D.DATASETS))
-    D._read.cache_clear()
-    yield
-    D._read.cache_clear()
+def isolated(offline_data):
+    """Every test here runs offline, with a private registry (conftest.offline_data)."""
 
 
 def arrays(seed=0, labels_max=9, n_train=N_TRAIN, n_test=N_TEST):

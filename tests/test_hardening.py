@@ -144,32 +144,19 @@ def test_same_spec_twice_gives_identical_results(tmp_path):
 # well-formed fake sets registered with their own MD5s (as tests/test_data.py does) and break one
 # thing each; the CLI must answer exit 2, one line naming the file and the fix, and write nothing.
 
-@pytest.fixture
-def fake_registry(tmp_path, monkeypatch):
-    import test_data as T
-    from bnlab import data as D
-
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("BNLAB_DATA_DIR", raising=False)
-    monkeypatch.setenv("BNLAB_OFFLINE", "1")
-    monkeypatch.setattr(D, "DATASETS", dict(D.DATASETS))
-    D._read.cache_clear()
-    yield T, D
-    D._read.cache_clear()
-
-
 @pytest.mark.parametrize("how, needle", [
     ("wrong magic", "t10k-images-idx3-ubyte.gz"),
     ("wrong dims", "t10k-images-idx3-ubyte.gz"),
     ("labels out of range", "train-labels-idx1-ubyte.gz"),
     ("npz wrong keys", "mnist.npz"),
 ])
-def test_malformed_files_exit_2_from_the_cli(tmp_path, capsys, fake_registry, how, needle):
+def test_malformed_files_exit_2_from_the_cli(tmp_path, capsys, offline_data, how, needle):
     import hashlib
 
     import numpy as np
+    import test_data as T
 
-    T, D = fake_registry
+    D = offline_data
     root = tmp_path / "data"
     args = ["--data-dir", str(root)]
     if how == "npz wrong keys":

@@ -1,0 +1,17 @@
+"""Shared fixtures."""
+import pytest
+
+from bnlab import data as D
+
+
+@pytest.fixture
+def offline_data(tmp_path, monkeypatch):
+    """No real caches, env or network: empty HOME, BNLAB_DATA_DIR unset, downloads off, a private
+    copy of the dataset registry (tests may patch it), the in-process cache cleared."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BNLAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("BNLAB_OFFLINE", "1")
+    monkeypatch.setattr(D, "DATASETS", dict(D.DATASETS))
+    D._read.cache_clear()
+    yield D
+    D._read.cache_clear()
