@@ -74,8 +74,10 @@ def test_report_files_csv_and_html(tmp_path):
     md = paths["md"].read_text()
     for p in pngs:
         assert f"]({p.name})" in md
+    bad = next(r.run_id for r in _load(st).runs if r.diverged_epoch)
     for text in (html, md):
         assert "bnlab study seed" in text and "2.13.0" in text and "diverged" in text
+        assert bad in text                                   # the diverged run is listed by name
         assert text.count("Verdict") >= 6 and "Santurkar" in text and "0.9786" in text
     acc = np.nanmean([r.final("test_acc") for r in _load(st).runs])
     assert f"√(p(1−p)/n) = {math.sqrt(acc * (1 - acc) / 10000) * 100:.3f} pp" in md
