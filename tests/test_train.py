@@ -69,3 +69,18 @@ def test_plan_stacks_groups_by_shape_and_norm_kind():
         assert len({s.norm for s in st} - {"none"}) <= 1
     assert sum(len(s) for s in plan_stacks(specs, max_stack=4)) == len(specs)
     assert max(len(s) for s in plan_stacks(specs, max_stack=4)) <= 4
+
+
+@pytest.mark.parametrize("norm", ["layer", "group", "batch-renorm", "ghost-batch"])
+def test_other_norms_train_on_the_autograd_path(tiny, norm):
+    (r,) = train_stack([RunSpec(norm=norm, epochs=3, batch_size=32)], tiny)     # ghost: 2 chunks of 16
+    assert r.diverged_epoch is None and r.epochs[-1]["test_acc"] > 0.3
+
+
+def test_noisy_bn_is_seeded_and_perturbs_training(tiny):
+    noisy = RunSpec(norm="batch", noise=True, epochs=2, seed=3)
+    a, b = train_stack([noisy], tiny)[0], train_stack([noisy, RunSpec(norm="batch", epochs=2, seed=3, noise=True,
+                                                                        lr=2e-3)], tiny)[0]
+    plain = train_stack([RunSpec(norm="batch", epochs=2, seed=3)], tiny)[0]
+    assert _epochs(a) == _epochs(b)                     # same seed → same noise, whatever the stack
+    assert _epochs(a) != _epochs(plain) and a.epochs[-1]["test_acc"] > 0.3

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from . import model as M
-from .norms import _update_running
+from .norms import update_running
 
 
 def supported(cfg: M.StackConfig) -> bool:
@@ -51,7 +51,7 @@ def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: T
             out = torch.addcmul(p[f"beta{i}"], xhat, p[f"gamma{i}"])
             if mask is not None:
                 out = torch.where(mask, out, pre)
-            new_st[f"mean{i}"], new_st[f"var{i}"] = _update_running(st[f"mean{i}"], st[f"var{i}"], mu, var, B, cfg.bn)
+            new_st[f"mean{i}"], new_st[f"var{i}"] = update_running(st[f"mean{i}"], st[f"var{i}"], mu, var, B, cfg.bn)
         else:
             out, xhat, r = pre, None, None
         h_next = out if after else torch.relu(out)

@@ -21,7 +21,6 @@ OPTIMIZERS = ("adam", "sgd")
 INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
 DATASETS = ("mnist", "fashion-mnist")
-PROBES = ("activations", "ics", "smoothness")
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,6 @@ class RunSpec:
     train_limit: int | None = None    # use only the first N training images (tests, quick looks)
     test_limit: int | None = None     # use only the first N test images
     eval_every: int = 0               # extra test evaluations every N steps (0: once per epoch only)
-    probes: tuple[str, ...] = ()      # activations | ics | smoothness
-    probe_every: int = 0              # probe every N steps (0: once per epoch)
     group_size: int = 8               # group norm: channels per group
     ghost_batch: int = 16             # ghost batch norm: virtual batch size
     noise: bool = False               # Santurkar's noisy BN: random shift/scale after the norm
@@ -156,11 +153,8 @@ def validate(s: RunSpec) -> None:
     if s.train_limit is not None and s.batch_size > s.train_limit:
         raise ConfigError(f"batch_size = {s.batch_size} is larger than train_limit = {s.train_limit}")
     _int("eval_every", s.eval_every, 0)
-    _int("probe_every", s.probe_every, 0)
     _int("group_size", s.group_size, 1)
     _int("ghost_batch", s.ghost_batch, 1)
-    for p in s.probes:
-        _choice("probes", p, PROBES)
     if s.norm == "group" and any(w % s.group_size for w in s.hidden):
         raise ConfigError(f"group_size = {s.group_size} must divide every hidden width {list(s.hidden)}")
     if s.noise and s.norm == "none":

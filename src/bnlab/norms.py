@@ -22,7 +22,7 @@ class BNConfig:
     unbiased_running_var: bool = False
 
 
-def _update_running(run_mean: Tensor, run_var: Tensor, mu: Tensor, var_b: Tensor, n: int, cfg: BNConfig):
+def update_running(run_mean: Tensor, run_var: Tensor, mu: Tensor, var_b: Tensor, n: int, cfg: BNConfig):
     """running = m·running + (1−m)·batch; torch keeps var·n/(n−1), Keras the biased var."""
     with torch.no_grad():
         v = var_b * (n / max(n - 1, 1)) if cfg.unbiased_running_var else var_b
@@ -45,7 +45,7 @@ def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var
     xc = x - mu
     var_b = (xc * xc).mean(1, keepdim=True)
     y = xc * (torch.rsqrt(var_b + cfg.eps) * gamma) + beta
-    return (y, *_update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
+    return (y, *update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
 
 
 def ghost_batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor,
@@ -85,7 +85,7 @@ def batch_renorm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_v
         r = (sigma_b / sigma).clamp(1.0 / rmax, rmax)
         d = ((mu - run_mean) / sigma).clamp(-dmax, dmax)
     y = (xc / sigma_b * r + d) * gamma + beta
-    return (y, *_update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
+    return (y, *update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
 
 
 def renorm_limits(step: int, total_steps: int) -> tuple[float, float]:

@@ -30,7 +30,7 @@ from .optim import StackedOptimizer
 DIVERGED_FACTOR = 100.0
 
 SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
-                "train_limit", "test_limit", "eval_every", "probes", "probe_every", "group_size", "ghost_batch",
+                "train_limit", "test_limit", "eval_every", "group_size", "ghost_batch",
                 "noise")
 
 
@@ -101,7 +101,7 @@ def _noise_plan(specs: list[RunSpec], cfg: M.StackConfig, steps: int, epoch: int
 
 
 def _autograd_step(p, g, st, x, y, cfg, mask, ctx):
-    """Forward and backward through autograd (any norm, noise, probes); gradients into `g`."""
+    """Forward and backward through autograd (any norm, noisy BN); gradients into `g`."""
     logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
     losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
     grads = torch.autograd.grad(losses.sum(), list(p.values()))
@@ -116,8 +116,8 @@ def _clock(device) -> float:
     return time.perf_counter()
 
 
-def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[int], None] | None = None,
-                probe_fn: Callable | None = None) -> list[RunResult]:
+def train_stack(specs: list[RunSpec], data: DeviceData, *,
+                progress: Callable[[int], None] | None = None) -> list[RunResult]:
     """Train every spec in `specs` as one stack; returns one RunResult per spec, in order."""
     keys = {stack_key(s) for s in specs}
     if len(keys) != 1:
@@ -143,7 +143,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
     active = list(range(K))
     step, train_time = 0, 0.0
     blowup = DIVERGED_FACTOR * math.log(data.n_classes)
-    fast = backprop.supported(cfg) and not s0.noise and probe_fn is None
+    fast = backprop.supported(cfg) and not s0.noise
     for epoch in range(1, s0.epochs + 1):
         t0 = _clock(device)
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
@@ -159,8 +159,6 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *, progress: Callable[[i
             if cfg.norm == "batch-renorm" or noise is not None:
                 rmax, dmax = norms.renorm_limits(step, total_steps)
                 ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
-            if probe_fn is not None and probe_fn.due(step, j == 0):
-                probe_fn(step, p, st, x, y, cfg, mask, ctx, opt, results)
             if fast:
                 losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
             else:
