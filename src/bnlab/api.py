@@ -53,12 +53,32 @@ def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, out: 
               store: str | Path | None = None, device: str = "auto", data_dir=None, fresh: bool = False,
               train_limit: int | None = None, test_limit: int | None = None, report: bool = True,
               command: str = "", progress: Progress | None = None, max_stack: int = DEFAULT_MAX_STACK) -> StudyResult:
-    """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store."""
+    """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
+    'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html."""
+    kw = dict(seeds=seeds, epochs=epochs, store=store, device=device, data_dir=data_dir, fresh=fresh,
+              train_limit=train_limit, test_limit=test_limit, report=report, command=command, progress=progress,
+              max_stack=max_stack)
+    if name_or_path == studies.ALL:
+        return run_all(Path(out or "bnlab-out"), **kw)
     study = studies.get(name_or_path)
     specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit)
     return _run(study.name, study.question, study.to_json(), specs, out or Path("bnlab-out") / study.name, store,
                 device=device, data_dir=data_dir, fresh=fresh, report=report, command=command, progress=progress,
-                max_stack=max_stack)
+                max_stack=study.max_stack or max_stack, mix_none=study.mix_none)
+
+
+def run_all(out: Path, **kw) -> StudyResult:
+    """Every named study in turn (each resumes from its store), then the summary page."""
+    from .summary import write_summary
+
+    results = [run_study(name, out=out / name, **kw) for name in studies.STUDIES]
+    entries = [(r.study, r.store, r.out, {k: v for k, v in r.report.items() if k not in ("md", "html", "csv")})
+               for r in results]
+    out, _ = prepare_out(out, None)
+    paths = write_summary(entries, out, command=kw.get("command", "")) if kw.get("report", True) else {}
+    counts = {k: sum(r.counts[k] for r in results) for k in ("total", "trained", "skipped", "wall_s")}
+    return StudyResult(studies.ALL, [row for r in results for row in r.rows], out, results[0].store, paths,
+                       {**counts, "device": results[0].counts["device"]})
 
 
 def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run", store=None, device="auto",
@@ -76,7 +96,7 @@ def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run"
 
 
 def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store, *, device, data_dir, fresh, report,
-         command, progress, max_stack) -> StudyResult:
+         command, progress, max_stack, mix_none: bool = True) -> StudyResult:
     from . import data
 
     # bad data or a grid the data cannot serve fails here, before any file is written
@@ -86,7 +106,7 @@ def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store,
     try:
         st.begin_study(name, question, spec, command)
         counts = run_specs(specs, st, name, device=device, data_dir=data_dir, fresh=fresh, progress=progress,
-                           max_stack=max_stack)
+                           max_stack=max_stack, mix_none=mix_none)
         wanted = {s.run_id for s in specs}
         rows = [r for r in st.results(name) if r["run_id"] in wanted]
         paths = {}
@@ -97,3 +117,47 @@ def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store,
         return StudyResult(name, rows, out, store_path, paths, counts)
     finally:
         st.close()
+
+
+def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=None) -> dict:
+    """Export a stored BN run folded into a plain MLP (Linear/ReLU only) as a torch file holding
+    `state_dict` (for nn.Sequential(Linear, ReLU, ..., Linear)), `dims`, `run_id`, `spec` and the
+    largest |folded − unfolded| logit on the test set. Runs keep parameters with final probe 'inference'."""
+    import torch
+
+    from . import data, measure
+    from .config import PROFILE
+
+    st = Store(_existing_store(store))
+    try:
+        if run_id is None or st.model(run_id) is None:
+            have = st.models()
+            what = f"run {run_id!r} has no stored parameters" if run_id else "give a RUN_ID"
+            raise ConfigError(f"{what}; runs with parameters: {', '.join(have[:5]) or 'none'}"
+                              f"{' …' if len(have) > 5 else ''} (bnlab study overhead keeps them)")
+        spec, m = st.model(run_id)
+    finally:
+        st.close()
+    eps = PROFILE[spec.profile].bn_eps
+    x = torch.tensor(data.load(spec.dataset, data_dir).x_test[:spec.test_limit])
+    plain, folded = measure.to_module(m, spec.placement, eps), measure.to_module(
+        measure.fold(m, spec.placement, eps), spec.placement, eps)
+    with torch.inference_mode():
+        err = float((plain(x) - folded(x)).abs().max())
+    dims = [m["W0"].shape[0]] + [m[f"W{i}"].shape[1] for i in range(sum(k.startswith("W") for k in m))]
+    blob = dict(state_dict=folded.state_dict(), dims=dims, run_id=run_id, spec=spec.to_json(), max_abs_err=err)
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(blob, out)
+    except OSError as e:
+        raise ConfigError(f"cannot write {out} ({e.strerror}); pass another --out") from None
+    return dict(path=out, max_abs_err=err, dims=dims, spec=spec)
+
+
+def _existing_store(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"no store at {p}; run a study first or pass --store")
+    return p
+

@@ -59,6 +59,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="SQLite store (default OUT/bnlab.sqlite)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    f = sub.add_parser("fold", help="export a stored BN run with BN folded into its Linear layers (inference)")
+    f.add_argument("run_id", nargs="?", help="run id (see results.csv; runs of bnlab study overhead keep parameters)")
+    f.add_argument("--store", default="bnlab-out/overhead/bnlab.sqlite", help="SQLite store (default "
+                   "bnlab-out/overhead/bnlab.sqlite)")
+    f.add_argument("--out", help="output file (default RUN_ID.folded.pt)")
+    f.add_argument("--data-dir", help="dataset root, to check the folded model on the test set")
+    f.add_argument("--debug", action="store_true", help="show tracebacks")
+
     b = sub.add_parser("bench", help="seconds per model-epoch: bnlab vs plain PyTorch loops, in one run")
     b.add_argument("--batch-size", nargs="+", type=int, default=[16, 32, 64, 128])
     b.add_argument("--stack", nargs="+", type=int, default=[1, 8, 32], help="stack sizes K to time (default 1 8 32)")
@@ -111,6 +119,14 @@ def _dispatch(args, command: str) -> int:
 
         paths = write_report(st, args.study, out)
         console.say(f"report: {paths['html']}")
+        return 0
+    if args.cmd == "fold":
+        from . import api
+
+        r = api.fold_run(args.store, args.run_id, args.out or f"{args.run_id}.folded.pt", args.data_dir)
+        console.say(f"folded {args.run_id} ({r['spec'].norm}, placement {r['spec'].placement}) into a plain "
+                    f"{'-'.join(map(str, r['dims']))} MLP: {r['path']}; max |folded − unfolded| test logit "
+                    f"{r['max_abs_err']:.2e}")
         return 0
     if args.cmd == "bench":
         from . import bench, data

@@ -21,6 +21,7 @@ OPTIMIZERS = ("adam", "sgd")
 INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
 DATASETS = ("mnist", "fashion-mnist")
+FINAL_PROBES = ("inference", "invariance")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class RunSpec:
     group_size: int = 8               # group norm: channels per group
     ghost_batch: int = 16             # ghost batch norm: virtual batch size
     noise: bool = False               # Santurkar's noisy BN: random shift/scale after the norm
+    final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -78,9 +80,11 @@ class RunSpec:
         return PROFILE[self.profile].init if self.init == "default" else self.init
 
     def config_dict(self) -> dict:
-        """All fields but the seed, as plain JSON types."""
+        """All fields but the seed, as plain JSON types (final_probes only when set)."""
         d = dataclasses.asdict(self)
         d.pop("seed")
+        if not d["final_probes"]:   # added after stores existed: absent when empty, so old hashes hold
+            d.pop("final_probes")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def config_hash(self) -> str:
@@ -157,6 +161,13 @@ def validate(s: RunSpec) -> None:
     _int("ghost_batch", s.ghost_batch, 1)
     if s.norm == "group" and any(w % s.group_size for w in s.hidden):
         raise ConfigError(f"group_size = {s.group_size} must divide every hidden width {list(s.hidden)}")
+    if not isinstance(s.final_probes, tuple):
+        raise ConfigError(f"final_probes must be a list, got {s.final_probes!r}")
+    for fp in s.final_probes:
+        _choice("final_probes", fp, FINAL_PROBES)
+    if "inference" in s.final_probes and s.norm not in ("none", "batch"):
+        raise ConfigError(f"final_probes = ['inference'] folds batch norm; norm = {s.norm!r} has nothing to fold "
+                          "(use norm none or batch)")
     if s.noise and s.norm == "none":
         raise ConfigError("noise = true needs a norm (it perturbs the normalized activations); set norm")
 

@@ -99,6 +99,10 @@ def train(args, command: str) -> int:
             bar.stop()
     if not args.quiet:
         c = res.counts
+        if res.study == studies.ALL:
+            out.print(f"all studies: {c['trained']} runs trained, {c['skipped']} from the stores, {c['wall_s']:.1f} s "
+                      f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}")
+            return 0
         out.print(summary_table(res.rows, f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
                                           f"{c['wall_s']:.1f} s on {c['device']}"))
         out.print(f"results: {Path(res.out) / 'results.csv'}")

@@ -36,9 +36,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def plan_stacks(specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK) -> list[list[RunSpec]]:
+def plan_stacks(specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, mix_none: bool = True) -> list[list[RunSpec]]:
     """Partition specs into stacks: equal stack_key, at most one (norm, placement)
-    among normed members; members without a norm fill the first stack of their key."""
+    among normed members; members without a norm fill the first stack of their key
+    (or, with mix_none False, stacks of their own: a stack's time is then its norm's)."""
     by_key: dict[tuple, dict[tuple, list[RunSpec]]] = {}
     for s in specs:
         kind = ("none",) if s.norm == "none" else (s.norm, s.placement)
@@ -47,10 +48,10 @@ def plan_stacks(specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK) -> lis
     for kinds in by_key.values():
         plain = kinds.pop(("none",), [])
         groups = list(kinds.values())
-        if groups:
+        if groups and mix_none:
             groups[0] = plain + groups[0]
-        else:
-            groups = [plain]
+        elif plain:
+            groups = [plain] + groups
         for g in groups:
             n = math.ceil(len(g) / max_stack)
             size = math.ceil(len(g) / n)
@@ -91,7 +92,8 @@ def check_against_data(specs: list[RunSpec], datasets: dict) -> None:
 
 
 def run_specs(specs: list[RunSpec], store: Store, study: str, *, device: str = "auto", data_dir=None,
-              fresh: bool = False, max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None) -> dict:
+              fresh: bool = False, max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None,
+              mix_none: bool = True) -> dict:
     """Train what is not yet in the store; returns counts and the training wall time."""
     from . import data as D
 
@@ -106,7 +108,7 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, *, device: str = "
     vers = versions(dev)
     cache: dict[tuple, DeviceData] = {}
     t0 = time.perf_counter()
-    for stack in plan_stacks(todo, max_stack):
+    for stack in plan_stacks(todo, max_stack, mix_none):
         s0 = stack[0]
         key = (s0.dataset, s0.train_limit, s0.test_limit)
         if key not in cache:

@@ -219,12 +219,18 @@ FIGURES = {  # name → (file, caption)
 
 
 def write_all(d: StudyData, out: Path, originals: dict | None = None) -> dict[str, tuple[Path, str]]:
-    """Write every figure into `out`; name → (path, caption). Nothing for a study without runs."""
+    """Write every figure into `out`; name → (path, caption). Nothing for a study without runs.
+    A claim study adds its own figures (bnlab.studyfigs) and drops generic ones its grid makes unreadable."""
+    from . import studyfigs
+
     if not d.configs:
         return {}
-    paths = {k: (out / f, cap) for k, (f, cap) in FIGURES.items()}
-    curves(d, "acc", paths["accuracy"][0])
-    curves(d, "loss", paths["loss"][0])
-    final_accuracy(d, paths["final"][0], originals)
-    threshold(d, paths["threshold"][0])
-    return paths
+    skip = studyfigs.SKIP_GENERIC.get(d.name, ())
+    draw = {"accuracy": lambda p: curves(d, "acc", p), "loss": lambda p: curves(d, "loss", p),
+            "final": lambda p: final_accuracy(d, p, originals), "threshold": lambda p: threshold(d, p)}
+    paths = {}
+    for k, (f, cap) in FIGURES.items():
+        if k not in skip:
+            draw[k](out / f)
+            paths[k] = (out / f, cap)
+    return {**studyfigs.write(d, out), **paths}

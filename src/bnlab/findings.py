@@ -295,4 +295,6 @@ ORIGINALS = {"seed": ORIGINAL}       # study name → the original's single-run 
 
 
 def findings_for(d: StudyData) -> list[Finding]:
-    return FINDINGS.get(d.name, generic_findings)(d)
+    from . import claims
+
+    return {**FINDINGS, **claims.FINDINGS}.get(d.name, generic_findings)(d)

@@ -4,7 +4,7 @@ The document is built once as a list of blocks (heading, paragraph, list,
 table, figure, equation, preformatted) and rendered twice: Markdown with
 figures linked as relative PNG paths, and one self-contained HTML file with
 the figures inlined as base64 PNG and no network resources (math as Unicode).
-Inline markup in block text: **bold**, `code`, [[verdict]].
+Inline markup in block text: **bold**, `code`, [[verdict]], [link](href).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures
+from . import claims, figures
 from . import findings as F
 from .studydata import StudyData
 from . import stats
@@ -89,6 +89,7 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
     b.append(("h2", "Figures"))
     b += [("fig", path, caption) for path, caption in figs.values()]
     b += _config_table(d)
+    b += claims.TABLES.get(d.name, lambda d: [])(d)
     if d.name in F.ORIGINALS:
         b += _original_table(d)
     b.append(("h2", "Findings, one per claim of the original"))
@@ -278,7 +279,7 @@ THEORY: list[tuple] = [
 
 
 def _md_inline(t: str) -> str:
-    return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)
+    return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)   # [text](href) links are Markdown already
 
 
 def to_markdown(blocks: list[tuple]) -> str:
@@ -305,6 +306,7 @@ def _html_inline(t: str) -> str:
     t = re.sub(r"(?<=[μσ²])_([A-Z])\b", r"<sub>\1</sub>", html.escape(str(t), quote=False))
     t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
     t = re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+    t = re.sub(r"\[([^\]\[]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', t)
     return re.sub(r"\[\[(\w+)\]\]", r'<span class="v \1">\1</span>', t)
 
 

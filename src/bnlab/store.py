@@ -7,11 +7,14 @@ store can be shared by several studies (and processes: WAL, busy timeout).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import sqlite3
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .config import RunSpec
 from .errors import ConfigError
@@ -30,6 +33,8 @@ CREATE TABLE IF NOT EXISTS epochs(
 CREATE TABLE IF NOT EXISTS evals(
   run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, test_loss REAL, test_acc REAL, wall_s REAL,
   PRIMARY KEY(run_id, step));
+CREATE TABLE IF NOT EXISTS models(
+  run_id TEXT PRIMARY KEY REFERENCES runs(run_id), npz BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS probes(
   run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, layer INTEGER, name TEXT, value REAL,
   PRIMARY KEY(run_id, step, layer, name));
@@ -102,7 +107,7 @@ class Store:
         s: RunSpec = result.spec
         rid = s.run_id
         with self._tx() as c:
-            for table in ("epochs", "evals", "probes", "study_runs"):
+            for table in ("epochs", "evals", "probes", "models", "study_runs"):
                 c.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))
             c.execute("DELETE FROM runs WHERE run_id=?", (rid,))
             c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
@@ -115,6 +120,23 @@ class Store:
                           [(rid, e["step"], e["test_loss"], e["test_acc"], e["wall_s"]) for e in result.evals])
             c.executemany("INSERT INTO probes VALUES (?,?,?,?,?)",
                           [(rid, p["step"], p["layer"], p["name"], p["value"]) for p in result.probes])
+            if getattr(result, "model", None):
+                buf = io.BytesIO()
+                np.savez(buf, **result.model)
+                c.execute("INSERT INTO models VALUES (?,?)", (rid, buf.getvalue()))
+
+    def model(self, run_id: str) -> tuple[RunSpec, dict] | None:
+        """A run's spec and its stored trained parameters (name → array), or None if it kept none."""
+        row = self.conn.execute("SELECT r.spec_json, m.npz FROM models m JOIN runs r ON r.run_id = m.run_id "
+                                "WHERE m.run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        with np.load(io.BytesIO(row[1])) as z:
+            return RunSpec.from_json(json.loads(row[0])), {k: z[k] for k in z.files}
+
+    def models(self) -> list[str]:
+        """run_ids of the runs with stored parameters."""
+        return [r[0] for r in self.conn.execute("SELECT run_id FROM models ORDER BY run_id")]
 
     def runs(self, study: str) -> list[dict]:
         """Every run of a study: run_id, spec (RunSpec), diverged_epoch, device, versions."""

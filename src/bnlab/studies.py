@@ -39,6 +39,8 @@ class Study:
     base: dict = field(default_factory=dict)     # fixed fields
     seeds: int | tuple[int, ...] = 5
     notes: str = ""
+    mix_none: bool = True   # members without a norm may share a stack with normed ones (False: own stacks, own timing)
+    max_stack: int | None = None   # most members per stack for this study (1: every model timed alone)
 
     def grid(self, seeds=None, **overrides) -> Grid:
         """The grid with `seeds` (count or list) and fixed-field overrides (e.g. epochs=3)."""
@@ -52,7 +54,7 @@ class Study:
     def to_json(self) -> dict:
         return dict(name=self.name, question=self.question, axes={k: list(v) for k, v in self.axes.items()},
                     base=self.base, seeds=self.seeds if isinstance(self.seeds, int) else list(self.seeds),
-                    notes=self.notes)
+                    notes=self.notes, mix_none=self.mix_none, max_stack=self.max_stack)
 
 
 def _dedupe(specs: list[RunSpec]) -> list[RunSpec]:
@@ -69,6 +71,9 @@ def _dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     return out
 
 
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+BN = {"norm": ("none", "batch")}
+
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in [
@@ -82,8 +87,66 @@ STUDIES: dict[str, Study] = {
             seeds=5,
             notes="Adam lr 1e-3, 10 epochs, profile keras (Glorot init, BN momentum 0.99, eps 1e-3), as the original.",
         ),
+        Study(
+            "lr",
+            "Does BN allow higher learning rates? Final accuracy over a learning-rate sweep 1e-4 … 1.0, with and "
+            "without BN, for Adam and for plain SGD (where Bjorck et al. 2018 see the effect most clearly).",
+            axes={"optimizer": ("adam", "sgd"), "lr": LRS, **BN},
+            base={"epochs": 3}, seeds=3,
+            notes="3 epochs and 3 seeds per setting to keep the 108-run sweep near 7 minutes on 2 CPU cores; a "
+                  "run whose loss blows up is marked diverged and counts as chance accuracy where noted.",
+        ),
+        Study(
+            "init", "Does BN reduce sensitivity to the initial weight scale? Glorot-uniform weights × "
+            "{0.1, 0.3, 1, 3, 10}, with and without BN.",
+            axes={"init_scale": (0.1, 0.3, 1.0, 3.0, 10.0), **BN}, base={"epochs": 5}, seeds=3,
+            notes="5 epochs, 3 seeds; Adam lr 1e-3, batch size 32.",
+        ),
+        Study(
+            "convergence", "Does BN converge faster? Test accuracy every 100 steps (full test set, eval mode); "
+            "steps and seconds to 97% and 98%; BN's speed-up factor.",
+            axes=dict(BN), base={"epochs": 5, "eval_every": 100}, seeds=5,
+            notes="5 epochs (9375 steps at batch size 32), 5 seeds; evaluation time is not counted as training time.",
+        ),
+        Study(
+            "regularization", "Does BN regularize? 30 epochs with and without BN: train–test gap over time, "
+            "final test loss and its rise from its minimum (overfitting).",
+            axes=dict(BN), base={"epochs": 30}, seeds=3,
+            notes="30 epochs, 3 seeds (about 5 minutes on 2 CPU cores).",
+        ),
+        Study(
+            "small-batch", "How do BN and the other norms fare at small batches (Wu & He 2018, Table 2 on this "
+            "net)? norm {none, batch, layer, group, batch-renorm, ghost-batch} × batch size {2 … 128}.",
+            axes={"batch_size": (2, 4, 8, 16, 32, 128),
+                  "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch")},
+            base={"epochs": 2, "train_limit": 10000}, seeds=3,
+            notes="The first 10,000 training images, 2 epochs, 3 seeds, so that batch size 2 (10,000 steps) fits "
+                  "the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of 16 (plain "
+                  "BN at batch size 16 or less).",
+        ),
+        Study(
+            "placement", "Where should BN go: after the ReLU (the original study) or before it (the BN paper)?",
+            axes={"norm": ("none", "batch"), "placement": ("after", "before")}, base={"epochs": 5}, seeds=3,
+            notes="5 epochs, 3 seeds, batch size 32.",
+        ),
+        Study(
+            "overhead", "What does BN cost? Training time per step with and without BN; inference latency at batch "
+            "1 and 1000 and memory, with BN and with BN folded into the neighbouring Linear layer.",
+            axes={"norm": ("none", "batch"), "placement": ("after", "before")},
+            base={"epochs": 1, "final_probes": ("inference",)}, seeds=3, mix_none=False, max_stack=1,
+            notes="1 epoch, 3 seeds; every model trains alone (a stack of one), so its training time is its own. "
+                  "Trained parameters are kept in the store (bnlab fold exports them).",
+        ),
+        Study(
+            "invariance", "Is a BN network invariant to scaling and shifting its input? Test accuracy on a·x + b "
+            "for a in {0.25 … 4}, b in {-0.5, 0, 0.5}, in eval mode and with batch statistics.",
+            axes={"norm": ("none", "batch"), "placement": ("after", "before")},
+            base={"epochs": 3, "final_probes": ("invariance",)}, seeds=3,
+            notes="3 epochs, 3 seeds, batch size 32; trained on x in [0, 1] only.",
+        ),
     ]
 }
+ALL = "all"   # bnlab study all: every study above, then one summary report
 
 
 def get(name_or_path: str) -> Study:

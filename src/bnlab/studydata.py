@@ -30,6 +30,7 @@ class Run:
     versions: dict
     m: dict[str, np.ndarray]
     evals: dict[str, np.ndarray]  # step, test_acc, wall_s at extra evaluations (RunSpec.eval_every)
+    probes: dict[str, float] = dataclasses.field(default_factory=dict)  # final probes (bnlab.measure): name → value
 
     def final(self, col: str) -> float:
         """The last epoch's value; NaN for a diverged run."""
@@ -104,19 +105,20 @@ class StudyData:
     @classmethod
     def load(cls, store: Store, study: str) -> StudyData:
         meta = store.study(study) or dict(name=study, question="", spec={}, command="", created=None, updated=None)
-        eps, evs = store.epochs(study), store.evals(study)
+        eps, evs, prb = store.epochs(study), store.evals(study), store.probes(study)
         cols = lambda rows, names: {c: np.array([r[c] for r in rows], float) for c in names}  # noqa: E731
         groups: dict[str, list[Run]] = {}
         for r in store.runs(study):
             run = Run(r["run_id"], r["spec"], r["diverged_epoch"], r["device"], r["versions"],
                       cols(eps.get(r["run_id"], []), EPOCH_COLS),
-                      cols(evs.get(r["run_id"], []), ("step", "test_acc", "wall_s")))
+                      cols(evs.get(r["run_id"], []), ("step", "test_acc", "wall_s")),
+                      {p["name"]: p["value"] for p in prb.get(r["run_id"], []) if p["layer"] == -1})
             groups.setdefault(run.spec.config_hash(), []).append(run)
         axes = (meta.get("spec") or {}).get("axes") or {}
         specs = [g[0].spec.config_dict() for g in groups.values()]
         fields = [f.name for f in dataclasses.fields(RunSpec) if f.name != "seed"]
         varying = [f for f in dict.fromkeys(["norm", "batch_size", *axes, *fields])
-                   if f in fields and len({repr(s[f]) for s in specs}) > 1]
+                   if f in fields and len({repr(s.get(f)) for s in specs}) > 1]
 
         def order(runs):  # grid order with norms side by side: the other fields first, then norm
             key = []

@@ -67,6 +67,7 @@ class RunResult:
     probes: list[dict] = field(default_factory=list)   # step, layer, name, value
     diverged_epoch: int | None = None
     device: str = "cpu"
+    model: dict | None = None                           # trained parameters, kept for final probe 'inference'
 
 
 @torch.no_grad()
@@ -191,4 +192,24 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
                 active.remove(k)
         if not active:
             break
+    _final_probes(results, p, st, cfg, mask, data, step)
     return results
+
+
+def _final_probes(results: list[RunResult], p: dict, st: dict, cfg: M.StackConfig, mask, data: DeviceData,
+                  step: int) -> None:
+    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.measure)."""
+    from . import measure
+
+    ok = [k for k, r in enumerate(results) if r.diverged_epoch is None]
+    if any("invariance" in results[k].spec.final_probes for k in ok):
+        acc = {n: v.tolist() for n, v in measure.invariance(p, st, cfg, mask, data.x_test, data.y_test).items()}
+        for k in ok:
+            if "invariance" in results[k].spec.final_probes:
+                results[k].probes += [dict(step=step, layer=-1, name=n, value=v[k]) for n, v in acc.items()]
+    for k in ok:
+        r = results[k]
+        if "inference" in r.spec.final_probes:
+            r.model = measure.member_model(p, st, k, with_norm=cfg.norm_on[k])
+            vals = measure.inference(r.model, r.spec.placement, cfg.bn.eps, data.x_test)
+            r.probes += [dict(step=step, layer=-1, name=n, value=v) for n, v in vals.items()]
