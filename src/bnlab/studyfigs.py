@@ -23,7 +23,7 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     """Final test accuracy (or error) vs a numeric field on a log axis; one line per norm (and placement),
     one panel per value of `panel`; seeds as dots, diverged runs as ✕ at chance."""
     panels = sorted({getattr(c.spec, panel) for c in d.configs}) if panel else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), squeeze=False, sharey=True,
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.6 * len(panels), 9), 4.8), squeeze=False, sharey=True,
                              layout="constrained")
     lines = list(dict.fromkeys((c.spec.norm, c.spec.placement if c.spec.norm != "none" else "") for c in d.configs))
     for ax, pv in zip(axes[0], panels):
@@ -50,6 +50,10 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
             ax.errorbar(xs, ms, yerr=[lo, hi], color=col, marker="o", ms=4, capsize=3, lw=1.4,
                         label=f"{norm}{' ' + pl if pl and len({p for n, p in lines if n == norm}) > 1 else ''}")
         ax.set_xscale("log")
+        if field == "batch_size":
+            ax.set_xticks(sorted({c.spec.batch_size for c in d.configs}), minor=False)
+            ax.xaxis.set_major_formatter("{x:g}")
+            ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xlabel(xlabel)
         if panel:
             ax.set_title(f"{panel} = {pv}")
@@ -60,7 +64,7 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
         axes[0, 0].set_ylim(0, 100)
     handles, _ = axes[0, 0].get_legend_handles_labels()
     handles += [Line2D([], [], color="0.4", marker="x", ls="", ms=7, label="diverged (n/seeds), at chance")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     fig.suptitle(f"study {d.name}: final test {'error' if error else 'accuracy'} after {d.epochs} "
                  "(mean ± 95% CI over seeds; dots = single seeds)")
     fig.savefig(path, dpi=DPI)
