@@ -69,7 +69,9 @@ class Ray:
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 except ConnectionError as e:
-                    raise ConfigError(f"cannot connect to the Ray cluster at {self.address}: {e}") from None
+                    raise ConfigError(f"cannot connect to the Ray cluster at {self.address} ({e}); is it up "
+                                      f"(`ray status`)? If it uses token authentication, set RAY_AUTH_MODE=token"
+                                      ) from None
             else:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING)
                 self.owned = True
