@@ -24,9 +24,23 @@ from test_cli import bnlab, needs_mnist
 pytestmark = needs_mnist
 
 
+STUDY = dict(seeds=2, epochs=1, train_limit=1000, test_limit=500)
+GRID = (dict(norm=("none", "batch"), batch_size=(25, 50)), dict(epochs=2, train_limit=2000, test_limit=500), 2)
+
+
 @pytest.fixture(scope="module")
-def cluster():
-    """A local Ray cluster with 2 CPUs; its address, for bnlab processes to connect to."""
+def local(tmp_path_factory):
+    """The local backend's outputs for STUDY and GRID, made before the cluster starts (on 2 cores,
+    a running Ray slows torch's two-thread training several-fold)."""
+    out = tmp_path_factory.mktemp("local")
+    api.run_study("seed", **STUDY, out=out / "study")
+    api.run_grid(*GRID, out=out / "grid")
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster(local):
+    """A local Ray cluster with 2 CPUs, started after `local`; its address, for bnlab processes."""
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
@@ -59,17 +73,15 @@ def _verdicts(db, study):
         st.close()
 
 
-def test_study_on_ray_gives_the_local_results_bit_for_bit(cluster, tmp_path):
-    on_ray, local = tmp_path / "ray", tmp_path / "local"
+def test_study_on_ray_gives_the_local_results_bit_for_bit(local, cluster, tmp_path):
     r = bnlab("study", "seed", "--seeds", "2", "--epochs", "1", "--train-limit", "1000", "--test-limit", "500",
-              "--quiet", "--out", str(on_ray), "--backend", "ray", "--ray-address", cluster)
+              "--quiet", "--out", str(tmp_path), "--backend", "ray", "--ray-address", cluster)
     assert r.returncode == 0, r.stderr
-    api.run_study("seed", seeds=2, epochs=1, train_limit=1000, test_limit=500, out=local)   # backend local
-    rows = _csv_but_wall_s(on_ray / "results.csv")
+    rows = _csv_but_wall_s(tmp_path / "results.csv")
     assert len(rows) == 1 + 2 * 4 * 2                                    # header + norms × batch sizes × seeds
-    assert rows == _csv_but_wall_s(local / "results.csv")
-    assert _stored(on_ray / "bnlab.sqlite") == (16, 16, 0)
-    assert _verdicts(on_ray / "bnlab.sqlite", "seed") == _verdicts(local / "bnlab.sqlite", "seed")
+    assert rows == _csv_but_wall_s(local / "study" / "results.csv")
+    assert _stored(tmp_path / "bnlab.sqlite") == (16, 16, 0)
+    assert _verdicts(tmp_path / "bnlab.sqlite", "seed") == _verdicts(local / "study" / "bnlab.sqlite", "seed")
 
 
 def _kill_first_group_task(killed: list, stop: threading.Event) -> None:
@@ -88,27 +100,25 @@ def _kill_first_group_task(killed: list, stop: threading.Event) -> None:
         time.sleep(0.01)
 
 
-def test_a_worker_killed_mid_group_is_retried_and_each_run_stored_once(cluster, tmp_path):
-    axes, base = dict(norm=("none", "batch"), batch_size=(25, 50)), dict(epochs=1, train_limit=1000, test_limit=500)
+def test_a_worker_killed_mid_group_is_retried_and_each_run_stored_once(local, cluster, tmp_path):
     killed, stop = [], threading.Event()
     killer = threading.Thread(target=_kill_first_group_task, args=(killed, stop))
     killer.start()
     try:
-        res = api.run_grid(axes, base, 2, out=tmp_path / "ray", backend="ray")   # this process's Ray
+        res = api.run_grid(*GRID, out=tmp_path, backend="ray")              # on this process's Ray
     finally:
         stop.set()
         killer.join()
     assert killed, "no group task was seen running"
-    assert res.counts["trained"] == 8 and _stored(tmp_path / "ray" / "bnlab.sqlite") == (8, 8, 0)
-    api.run_grid(axes, base, 2, out=tmp_path / "local", backend="local")
-    assert _csv_but_wall_s(tmp_path / "ray" / "results.csv") == _csv_but_wall_s(tmp_path / "local" / "results.csv")
+    assert res.counts["trained"] == 8 and _stored(tmp_path / "bnlab.sqlite") == (8, 8, 0)
+    assert _csv_but_wall_s(tmp_path / "results.csv") == _csv_but_wall_s(local / "grid" / "results.csv")
 
 
 def test_driver_interrupted_mid_study_resumes_from_the_store(cluster, tmp_path):
     grid = dict(norm=("none", "batch"), batch_size=(25, 50, 100))
-    base = dict(epochs=1, train_limit=1500, test_limit=500)
+    base = dict(epochs=2, train_limit=3000, test_limit=500)
     args = ["run", "--norm", *grid["norm"], "--batch-size", *map(str, grid["batch_size"]), "--seeds", "2",
-            "--epochs", "1", "--train-limit", "1500", "--test-limit", "500", "--max-stack", "2", "--quiet",
+            "--epochs", "2", "--train-limit", "3000", "--test-limit", "500", "--max-stack", "2", "--quiet",
             "--backend", "ray", "--out", str(tmp_path)]                  # 6 groups of 2, 2 at a time
     db = tmp_path / "bnlab.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "bnlab", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
