@@ -1,5 +1,5 @@
 """The Ray backend on a real local Ray cluster (ray.init(num_cpus=2) in this process): the same numbers
-and verdicts as the local backend, a worker killed mid-group, a driver interrupted mid-study, bad input."""
+and verdicts as the local backend on CPU, a worker killed mid-group, a driver interrupted mid-study, bad input."""
 import csv
 import glob
 import os
@@ -33,15 +33,15 @@ def local(tmp_path_factory):
     """The local backend's outputs for STUDY and GRID, made before the cluster starts (on 2 cores,
     a running Ray slows torch's two-thread training several-fold)."""
     out = tmp_path_factory.mktemp("local")
-    api.run_study("seed", **STUDY, out=out / "study")
-    api.run_grid(*GRID, out=out / "grid")
+    api.run_study("seed", **STUDY, out=out / "study", device="cpu")
+    api.run_grid(*GRID, out=out / "grid", device="cpu")
     return out
 
 
 @pytest.fixture(scope="module")
 def cluster(local):
-    """A local Ray cluster with 2 CPUs, started after `local`; its address, for bnlab processes."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    """A local Ray cluster with 2 CPUs and no GPU, started after `local`; its address, for bnlab processes."""
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -140,10 +140,12 @@ def test_driver_interrupted_mid_study_resumes_from_the_store(cluster, tmp_path):
     assert res.counts["trained"] == 12 - saved and _stored(db) == (12, 12, 0)
 
 
-def test_bad_ray_input_is_one_line(tmp_path, monkeypatch, capsys):
+def test_bad_ray_input_is_one_line(cluster, tmp_path, monkeypatch, capsys):
     cases = [(["--backend", "spark"], "backend = 'spark' is not allowed; choose one of: local, ray"),
              (["--ray-address", "127.0.0.1:6379"], "--ray-address and --cpus-per-group need --backend ray"),
-             (["--backend", "ray", "--cpus-per-group", "0"], "cpus_per_group = 0 is out of range")]
+             (["--backend", "ray", "--cpus-per-group", "0"], "cpus_per_group = 0 is out of range"),
+             (["--backend", "ray", "--cpus-per-group", "3"], "cpus_per_group = 3 is more than any Ray node has"),
+             (["--backend", "ray", "--device", "cuda"], "device = cuda but the Ray cluster has no GPU")]
     for args, needle in cases:
         assert main(["run", "--epochs", "1", "--out", str(tmp_path / "o"), *args]) == 2
         err = capsys.readouterr().err

@@ -76,9 +76,19 @@ class Ray:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING)
                 self.owned = True
         gpus = ray.cluster_resources().get("GPU", 0)
+        cpus = (n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
+        self.node_cpus = [int(c) for c in cpus if c >= 1]
+        problem = None
         if self.device_name.startswith("cuda") and not gpus:
+            problem = "device = cuda but the Ray cluster has no GPU; use --device cpu or auto"
+        elif not self.node_cpus:
+            problem = "the Ray cluster has no node with a CPU"
+        elif (self.cpus_per_group or 0) > max(self.node_cpus):
+            problem = (f"cpus_per_group = {self.cpus_per_group} is more than any Ray node has "
+                       f"(largest: {max(self.node_cpus)} CPUs)")
+        if problem:
             self.__exit__()
-            raise ConfigError("device = cuda but the Ray cluster has no GPU; use --device cpu or auto")
+            raise ConfigError(problem)
         self.device = torch.device("cuda" if self.device_name.startswith("cuda") or
                                    (self.device_name == "auto" and gpus) else "cpu")
         return self
@@ -91,25 +101,14 @@ class Ray:
             ray.shutdown()
             self.owned = False
 
-    def _cpus(self, n_groups: int) -> int:
-        nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]]
-        nodes = [int(c) for c in nodes if c >= 1]
-        if not nodes:
-            raise ConfigError("the Ray cluster has no node with a CPU")
-        if self.cpus_per_group is not None:
-            if self.cpus_per_group > max(nodes):
-                raise ConfigError(f"cpus_per_group = {self.cpus_per_group} is more than any Ray node has "
-                                  f"(largest: {max(nodes)} CPUs)")
-            return self.cpus_per_group
-        return max(1, min(min(nodes), sum(nodes) // max(n_groups, 1)))
-
     def run(self, groups: list[list[RunSpec]], datasets: dict,
             progress: Progress) -> Iterator[tuple[list[RunResult], dict]]:
         """Submit every group, then yield each one's results (and versions) as it completes."""
         if not groups:
             return
         cuda = self.device.type == "cuda"
-        cpus = (self.cpus_per_group or 1) if cuda else self._cpus(len(groups))
+        cpus = self.cpus_per_group or (1 if cuda else
+                                       max(1, min(min(self.node_cpus), sum(self.node_cpus) // len(groups))))
         task = ray.remote(_train_group).options(num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=MAX_RETRIES)
         arrays = {name: ray.put(ds) for name, ds in datasets.items()}
         self.pending = {task.remote(g, arrays[g[0].dataset], self.device.type, cpus): g for g in groups}
