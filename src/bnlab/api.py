@@ -13,7 +13,7 @@ from pathlib import Path
 from . import studies
 from .config import Grid, RunSpec
 from .errors import ConfigError
-from .execute import DEFAULT_MAX_STACK, Progress, check_against_data, run_specs
+from .execute import DEFAULT_MAX_STACK, Progress, check_against_data, open_backend, run_specs
 from .store import Store, write_results_csv
 
 
@@ -52,19 +52,24 @@ def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
 def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, out: str | Path | None = None,
               store: str | Path | None = None, device: str = "auto", data_dir=None, fresh: bool = False,
               train_limit: int | None = None, test_limit: int | None = None, report: bool = True,
-              command: str = "", progress: Progress | None = None, max_stack: int = DEFAULT_MAX_STACK) -> StudyResult:
+              command: str = "", progress: Progress | None = None, max_stack: int = DEFAULT_MAX_STACK,
+              backend: str = "local", ray_address: str | None = None, cpus_per_group: int | None = None) -> StudyResult:
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
-    'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html."""
+    'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
+
+    backend "ray" trains the groups as Ray tasks on the cluster at `ray_address` (default
+    $RAY_ADDRESS, else a local Ray started for the call); see bnlab.raybackend."""
     kw = dict(seeds=seeds, epochs=epochs, store=store, device=device, data_dir=data_dir, fresh=fresh,
               train_limit=train_limit, test_limit=test_limit, report=report, command=command, progress=progress,
-              max_stack=max_stack)
+              max_stack=max_stack, backend=backend, ray_address=ray_address, cpus_per_group=cpus_per_group)
     if name_or_path == studies.ALL:
         return run_all(Path(out or "bnlab-out"), **kw)
     study = studies.get(name_or_path)
     specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit)
     return _run(study.name, study.question, study.to_json(), specs, out or Path("bnlab-out") / study.name, store,
                 device=device, data_dir=data_dir, fresh=fresh, report=report, command=command, progress=progress,
-                max_stack=study.max_stack or max_stack, mix_none=study.mix_none)
+                max_stack=study.max_stack or max_stack, mix_none=study.mix_none, backend=backend,
+                ray_address=ray_address, cpus_per_group=cpus_per_group)
 
 
 def run_all(out: Path, **kw) -> StudyResult:
@@ -83,40 +88,44 @@ def run_all(out: Path, **kw) -> StudyResult:
 
 def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run", store=None, device="auto",
              data_dir=None, fresh=False, command="", progress: Progress | None = None, name: str = "run",
-             max_stack: int = DEFAULT_MAX_STACK) -> StudyResult:
-    """Train the cartesian product of `axes` × seeds with `base` fixed; no report, results.csv and runs.json."""
+             max_stack: int = DEFAULT_MAX_STACK, backend: str = "local", ray_address: str | None = None,
+             cpus_per_group: int | None = None) -> StudyResult:
+    """Train the cartesian product of `axes` × seeds with `base` fixed; no report, results.csv and runs.json.
+    backend, ray_address, cpus_per_group: as for run_study."""
     from .config import parse_seeds
 
     specs = studies._dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
     res = _run(name, "ad-hoc grid (bnlab run)", dict(axes=axes, base=base), specs, out, store, device=device,
-               data_dir=data_dir, fresh=fresh, report=False, command=command, progress=progress, max_stack=max_stack)
+               data_dir=data_dir, fresh=fresh, report=False, command=command, progress=progress, max_stack=max_stack,
+               backend=backend, ray_address=ray_address, cpus_per_group=cpus_per_group)
     write_results_csv(res.rows, res.out / "results.csv")
     (res.out / "runs.json").write_text(json.dumps([s.to_json() for s in specs], indent=1))
     return res
 
 
 def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store, *, device, data_dir, fresh, report,
-         command, progress, max_stack, mix_none: bool = True) -> StudyResult:
+         command, progress, max_stack, backend, ray_address, cpus_per_group, mix_none: bool = True) -> StudyResult:
     from . import data
 
-    # bad data or a grid the data cannot serve fails here, before any file is written
+    # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file is written
     check_against_data(specs, {name: data.load(name, data_dir) for name in {s.dataset for s in specs}})
-    out, store_path = prepare_out(out, store)
-    st = Store(store_path)
-    try:
-        st.begin_study(name, question, spec, command)
-        counts = run_specs(specs, st, name, device=device, data_dir=data_dir, fresh=fresh, progress=progress,
-                           max_stack=max_stack, mix_none=mix_none)
-        wanted = {s.run_id for s in specs}
-        rows = [r for r in st.results(name) if r["run_id"] in wanted]
-        paths = {}
-        if report:
-            from .report import write_report
+    with open_backend(backend, device, ray_address=ray_address, cpus_per_group=cpus_per_group) as be:
+        out, store_path = prepare_out(out, store)
+        st = Store(store_path)
+        try:
+            st.begin_study(name, question, spec, command)
+            counts = run_specs(specs, st, name, backend=be, data_dir=data_dir, fresh=fresh, progress=progress,
+                               max_stack=max_stack, mix_none=mix_none)
+            wanted = {s.run_id for s in specs}
+            rows = [r for r in st.results(name) if r["run_id"] in wanted]
+            paths = {}
+            if report:
+                from .report import write_report
 
-            paths = write_report(st, name, out, command=command, wall_s=counts["wall_s"])
-        return StudyResult(name, rows, out, store_path, paths, counts)
-    finally:
-        st.close()
+                paths = write_report(st, name, out, command=command, wall_s=counts["wall_s"])
+            return StudyResult(name, rows, out, store_path, paths, counts)
+        finally:
+            st.close()
 
 
 def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=None) -> dict:

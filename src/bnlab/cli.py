@@ -24,6 +24,10 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--train-limit", type=int, help="use only the first N training images (quick looks, tests)")
     p.add_argument("--test-limit", type=int, help="use only the first N test images")
     p.add_argument("--max-stack", type=int, default=16, help="most models trained at once in one stack (default 16)")
+    p.add_argument("--backend", default="local", help="local (this process) or ray (a Ray cluster) (default local)")
+    p.add_argument("--ray-address", help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray for the run)")
+    p.add_argument("--cpus-per-group", type=int,
+                   help="Ray: CPUs (torch threads) per stack (default: the cluster's CPUs / stacks, at least 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 

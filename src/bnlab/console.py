@@ -35,19 +35,22 @@ def _bar(quiet: bool):
     if quiet:
         return None, execute.Progress()
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("runs {task.fields[runs]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                   TimeRemainingColumn(), console=out, transient=False)
+                   TextColumn("runs {task.fields[runs]} · stacks {task.fields[groups]}"), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn(), console=out, transient=False)
     state = {}
 
-    def start(total_steps, total_runs):
-        state["runs"], state["total"] = 0, total_runs
-        state["task"] = bar.add_task("model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}")
+    def start(total_steps, total_runs, total_groups):
+        state.update(runs=0, groups=0, total=total_runs, total_groups=total_groups)
+        state["task"] = bar.add_task("model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}",
+                                     groups=f"0/{total_groups}")
 
-    def run_done(n):
+    def group_done(n):
         state["runs"] += n
-        bar.update(state["task"], runs=f"{state['runs']}/{state['total']}")
+        state["groups"] += 1
+        bar.update(state["task"], runs=f"{state['runs']}/{state['total']}",
+                   groups=f"{state['groups']}/{state['total_groups']}")
 
-    return bar, execute.Progress(start=start, advance=lambda n: bar.advance(state["task"], n), run_done=run_done)
+    return bar, execute.Progress(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
@@ -80,7 +83,8 @@ def train(args, command: str) -> int:
 
     bar, progress = _bar(args.quiet)
     common = dict(store=args.store, device=args.device, data_dir=args.data_dir, fresh=args.fresh,
-                  command=command, progress=progress, max_stack=args.max_stack)
+                  command=command, progress=progress, max_stack=args.max_stack, backend=args.backend,
+                  ray_address=args.ray_address, cpus_per_group=args.cpus_per_group)
     try:
         if bar:
             bar.start()
@@ -104,7 +108,7 @@ def train(args, command: str) -> int:
                       f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}")
             return 0
         out.print(summary_table(res.rows, f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
-                                          f"{c['wall_s']:.1f} s on {c['device']}"))
+                                          f"{c['wall_s']:.1f} s on {c['device']} ({c['backend']})"))
         out.print(f"results: {Path(res.out) / 'results.csv'}")
         if res.report:
             out.print(f"report:  {res.report['html']}")

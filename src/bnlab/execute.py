@@ -1,10 +1,12 @@
-"""From RunSpecs to stacked training jobs, run in this process; results go to the store.
+"""From RunSpecs to stacked training jobs (groups), run by a backend; results go to the store.
 
 Specs that share a stack key (and one norm kind among the members that have
-one) form a stack of at most `max_stack` members. Runs already in the store,
-keyed by (config_hash, seed), are skipped unless `fresh`. Each finished stack
-is committed run by run, each run in one transaction, so an interrupted study
-loses only the stack in flight.
+one) form a group of at most `max_stack` members. Runs already in the store,
+keyed by (config_hash, seed), are skipped unless `fresh`. A backend trains the
+groups, in this process (`local`) or as Ray tasks on a cluster (`ray`, see
+raybackend; imported only when asked for), and hands each finished group back
+here: this process alone writes the store, run by run, each run in one
+transaction, so an interrupted study loses only the groups in flight.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import math
 import platform
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -20,9 +22,10 @@ from . import __version__
 from .config import RunSpec
 from .errors import ConfigError
 from .store import Store
-from .train import DeviceData, stack_key, train_stack
+from .train import DeviceData, RunResult, stack_key, train_stack
 
 DEFAULT_MAX_STACK = 16
+BACKENDS = ("local", "ray")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -69,9 +72,9 @@ def versions(device: torch.device) -> dict:
 class Progress:
     """Callbacks the CLI wires to a rich progress bar; all optional."""
 
-    start: Callable[[int, int], None] = lambda total_steps, total_runs: None   # noqa: E731
-    advance: Callable[[int], None] = lambda steps: None                         # noqa: E731
-    run_done: Callable[[int], None] = lambda runs: None                         # noqa: E731
+    start: Callable[[int, int, int], None] = lambda total_steps, total_runs, total_groups: None   # noqa: E731
+    advance: Callable[[int], None] = lambda steps: None                                         # noqa: E731
+    group_done: Callable[[int], None] = lambda runs: None                                       # noqa: E731
 
 
 def steps_of(spec: RunSpec, n_train: int) -> int:
@@ -91,33 +94,75 @@ def check_against_data(specs: list[RunSpec], datasets: dict) -> None:
                               f"choose batch_size <= {n}")
 
 
-def run_specs(specs: list[RunSpec], store: Store, study: str, *, device: str = "auto", data_dir=None,
-              fresh: bool = False, max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None,
-              mix_none: bool = True) -> dict:
-    """Train what is not yet in the store; returns counts and the training wall time."""
+class Local:
+    """Groups one after another in this process, on one device, with torch's default threads."""
+
+    name = "local"
+
+    def __init__(self, device: str = "auto"):
+        self.device = resolve_device(device)
+
+    def __enter__(self) -> "Local":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def run(self, groups: list[list[RunSpec]], datasets: dict,
+            progress: Progress) -> Iterator[tuple[list[RunResult], dict]]:
+        """Yield each group's results and the versions they were trained with, as each finishes."""
+        vers = versions(self.device)
+        cache: dict[tuple, DeviceData] = {}
+        for group in groups:
+            s0 = group[0]
+            key = (s0.dataset, s0.train_limit, s0.test_limit)
+            if key not in cache:
+                cache.clear()
+                cache[key] = DeviceData.from_dataset(datasets[s0.dataset], self.device, s0.train_limit, s0.test_limit)
+            K = len(group)
+            yield train_stack(group, cache[key], progress=lambda n, K=K: progress.advance(n * K)), vers
+
+
+def open_backend(name: str = "local", device: str = "auto", *, ray_address: str | None = None,
+                 cpus_per_group: int | None = None):
+    """The backend `name` (not yet entered): Local, or raybackend.Ray, whose module alone imports ray."""
+    if name not in BACKENDS:
+        raise ConfigError(f"backend = {name!r} is not allowed; choose one of: {', '.join(BACKENDS)}")
+    if cpus_per_group is not None and (isinstance(cpus_per_group, bool) or not isinstance(cpus_per_group, int)
+                                       or cpus_per_group < 1):
+        raise ConfigError(f"cpus_per_group = {cpus_per_group!r} is out of range; choose an integer >= 1")
+    if name == "local":
+        if ray_address or cpus_per_group:
+            raise ConfigError("--ray-address and --cpus-per-group need --backend ray")
+        return Local(device)
+    try:
+        from .raybackend import Ray
+    except ImportError as e:
+        if e.name != "ray":
+            raise
+        raise ConfigError("ray is not installed; pip install 'bnlab[ray]'") from None
+    return Ray(device, address=ray_address, cpus_per_group=cpus_per_group)
+
+
+def run_specs(specs: list[RunSpec], store: Store, study: str, *, backend=None, data_dir=None, fresh: bool = False,
+              max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None, mix_none: bool = True) -> dict:
+    """Train what is not yet in the store on an entered `backend` (default Local()), committing
+    each group's runs as the group finishes; returns counts and the training wall time."""
     from . import data as D
 
     progress = progress or Progress()
-    dev = resolve_device(device)
+    backend = backend or Local()
     done = store.done()
     todo = [s for s in specs if fresh or (s.config_hash(), s.seed) not in done]
     store.link(study, [done[(s.config_hash(), s.seed)] for s in specs if s not in todo])
     datasets = {name: D.load(name, data_dir) for name in sorted({s.dataset for s in todo})}
     check_against_data(todo, datasets)
-    progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo))
-    vers = versions(dev)
-    cache: dict[tuple, DeviceData] = {}
+    groups = plan_stacks(todo, max_stack, mix_none)
+    progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
     t0 = time.perf_counter()
-    for stack in plan_stacks(todo, max_stack, mix_none):
-        s0 = stack[0]
-        key = (s0.dataset, s0.train_limit, s0.test_limit)
-        if key not in cache:
-            cache.clear()
-            cache[key] = DeviceData.from_dataset(datasets[s0.dataset], dev, s0.train_limit, s0.test_limit)
-        K = len(stack)
-        results = train_stack(stack, cache[key], progress=lambda n, K=K: progress.advance(n * K))
+    for results, vers in backend.run(groups, datasets, progress):
         for r in results:
             store.save(study, r, vers)
-        progress.run_done(K)
+        progress.group_done(len(results))
     return dict(total=len(specs), trained=len(todo), skipped=len(specs) - len(todo),
-                wall_s=time.perf_counter() - t0, device=str(dev))
+                wall_s=time.perf_counter() - t0, device=str(backend.device), backend=backend.name)
