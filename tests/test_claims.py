@@ -16,7 +16,8 @@ from bnlab.store import Store
 # runs per study at its default seeds: the grid product, less 'none' specs that differ only in placement
 EXPECTED_RUNS = {"seed": 2 * 4 * 5, "lr": 2 * 9 * 2 * 3, "init": 5 * 2 * 3, "convergence": 2 * 5,
                  "regularization": 2 * 3, "small-batch": 6 * 6 * 3, "placement": 3 * 3, "overhead": 3 * 3,
-                 "invariance": 3 * 3}
+                 "invariance": 3 * 3, "activations": 2 * 3, "ioffe-mnist": 2 * 3, "ics": 2 * 3, "smoothness": 2 * 3,
+                 "noisy-bn": 3 * 3}
 TINY = dict(epochs=1, seeds=2, train_limit=256, test_limit=200)
 
 
@@ -133,8 +134,8 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert f"[{name}]({name}/report.html)" in summary
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
-    assert len(table) == 19   # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1,
-    #                           overhead 3, invariance 1
+    assert len(table) == 25   # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1,
+    #                           overhead 3, invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
     assert '<a href="lr/report.html">lr</a>' in html and '<a href="lr/lr_sweep.png">figure</a>' in html
@@ -149,6 +150,11 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
     ("placement", ["final_accuracy.png"], ["(place)"]),
     ("overhead", ["costs.png"], ["Cost, measured", "(ovh-train)", "(ovh-infer-b1)", "(ovh-infer-b1000)"]),
     ("invariance", ["invariance.png"], ["(inv)"]),
+    ("activations", ["activations.png"], ["(act)"]),
+    ("ioffe-mnist", ["activations.png"], ["(act)", "(acc)"]),
+    ("ics", ["ics.png"], ["(ics)"]),
+    ("smoothness", ["smoothness.png"], ["(smooth)"]),
+    ("noisy-bn", ["activations.png"], ["(noisy)"]),
 ])
 def test_each_study_report_has_its_figures_tables_and_findings(tiny_all, study, figures, sections):
     out, _ = tiny_all

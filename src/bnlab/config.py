@@ -22,6 +22,7 @@ INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
 DATASETS = ("mnist", "fashion-mnist")
 FINAL_PROBES = ("inference", "invariance")
+PROBES = ("activations", "ics", "smoothness")   # bnlab.probes.PROBES
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class RunSpec:
     ghost_batch: int = 16             # ghost batch norm: virtual batch size
     noise: bool = False               # Santurkar's noisy BN: random shift/scale after the norm
     final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
+    probes: tuple[str, ...] = ()      # measured during training: activations, ics, smoothness (see bnlab.probes)
+    probe_every: int = 0              # steps between probes (step 0, the initialization, included)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -83,8 +86,9 @@ class RunSpec:
         """All fields but the seed, as plain JSON types (final_probes only when set)."""
         d = dataclasses.asdict(self)
         d.pop("seed")
-        if not d["final_probes"]:   # added after stores existed: absent when empty, so old hashes hold
-            d.pop("final_probes")
+        for name in ("final_probes", "probes", "probe_every"):
+            if not d[name]:   # added after stores existed: absent at their defaults, so old hashes hold
+                d.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def config_hash(self) -> str:
@@ -165,6 +169,13 @@ def validate(s: RunSpec) -> None:
         raise ConfigError(f"final_probes must be a list, got {s.final_probes!r}")
     for fp in s.final_probes:
         _choice("final_probes", fp, FINAL_PROBES)
+    if not isinstance(s.probes, tuple):
+        raise ConfigError(f"probes must be a list, got {s.probes!r}")
+    for pr in s.probes:
+        _choice("probes", pr, PROBES)
+    _int("probe_every", s.probe_every, 0)
+    if s.probes and not s.probe_every:
+        raise ConfigError(f"probes = {list(s.probes)} need probe_every >= 1 (steps between probes)")
     if "inference" in s.final_probes and s.norm not in ("none", "batch"):
         raise ConfigError(f"final_probes = ['inference'] folds batch norm; norm = {s.norm!r} has nothing to fold "
                           "(use norm none or batch)")
@@ -221,6 +232,9 @@ class Grid:
         names = list(self.axes)
         specs = []
         for combo in itertools.product(*(self.axes[n] for n in names)):
+            fields = {**self.base, **dict(zip(names, combo))}
+            if fields.get("norm") == "none" and "noise" in self.axes:
+                fields["noise"] = False   # noise perturbs a norm's output: a grid's none cell is the plain control
             for seed in self.seeds:
-                specs.append(RunSpec(**self.base, **dict(zip(names, combo)), seed=seed))
+                specs.append(RunSpec(**fields, seed=seed))
         return specs

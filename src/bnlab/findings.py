@@ -295,6 +295,6 @@ ORIGINALS = {"seed": ORIGINAL}       # study name → the original's single-run 
 
 
 def findings_for(d: StudyData) -> list[Finding]:
-    from . import claims
+    from . import claims, mechanisms
 
-    return {**FINDINGS, **claims.FINDINGS}.get(d.name, generic_findings)(d)
+    return {**FINDINGS, **claims.FINDINGS, **mechanisms.FINDINGS}.get(d.name, generic_findings)(d)

@@ -144,6 +144,40 @@ STUDIES: dict[str, Study] = {
             base={"epochs": 3, "final_probes": ("invariance",)}, seeds=3,
             notes="3 epochs, 3 seeds, batch size 32; trained on x in [0, 1] only.",
         ),
+        Study(
+            "activations", "Does BN keep the distribution of each layer's input to its nonlinearity steady over "
+            "training (Ioffe & Szegedy 2015, Figure 1 b, c)? 15th/50th/85th percentiles on 1000 test images.",
+            axes=dict(BN), base={"epochs": 3, "probes": ("activations",), "probe_every": 200}, seeds=3,
+            notes="3 epochs, 3 seeds, percentiles every 200 steps, eval mode.",
+        ),
+        Study(
+            "ioffe-mnist", "The BN paper's own MNIST setup: 3 hidden layers of 100 sigmoid units, batch 60, 50k "
+            "steps, BN before the nonlinearity; test accuracy and input distributions over training (Figure 1).",
+            axes=dict(BN), base={"hidden": (100, 100, 100), "activation": "sigmoid", "placement": "before",
+                                 "batch_size": 60, "epochs": 50, "optimizer": "sgd", "lr": 0.1,
+                                 "probes": ("activations",), "probe_every": 1000}, seeds=3,
+            notes="50 epochs of 1000 steps = 50k steps; plain SGD at lr 0.1 (the paper names neither optimizer "
+                  "nor rate for this experiment); 3 seeds.",
+        ),
+        Study(
+            "ics", "Does BN reduce internal covariate shift as Santurkar et al. (2018, Definition 2.1) measure it: "
+            "how much a layer's gradient changes when the layers before it take their update?",
+            axes=dict(BN), base={"epochs": 2, "probes": ("ics",), "probe_every": 250}, seeds=3,
+            notes="2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original.",
+        ),
+        Study(
+            "smoothness", "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, "
+            "gradient predictiveness and effective β-smoothness along the gradient?",
+            axes=dict(BN), base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250}, seeds=3,
+            notes="2 epochs, 3 seeds, every 250 steps, steps η ∈ {0.05, 0.1, 0.2, 0.4} along the gradient.",
+        ),
+        Study(
+            "noisy-bn", "If BN worked by removing internal covariate shift, BN followed by random time-varying "
+            "shifts and scales (Santurkar et al. 2018, §2.1) should lose its benefit. Does it?",
+            axes={"norm": ("none", "batch"), "noise": (False, True)},
+            base={"epochs": 5, "probes": ("activations",), "probe_every": 200}, seeds=3,
+            notes="5 epochs, 3 seeds; noise per step, layer and unit: shift ~ U(−0.5, 0.5), scale ~ U(1, 1.25).",
+        ),
     ]
 }
 ALL = "all"   # bnlab study all: every study above, then one summary report

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import stats
 from .config import RunSpec
+from .probes import STEP_NAMES
 from .store import EPOCH_COLS, Store
 
 THRESHOLD = {"mnist": 0.97, "fashion-mnist": 0.85}  # "converged": first evaluation at or above this test accuracy
@@ -31,6 +32,8 @@ class Run:
     m: dict[str, np.ndarray]
     evals: dict[str, np.ndarray]  # step, test_acc, wall_s at extra evaluations (RunSpec.eval_every)
     probes: dict[str, float] = dataclasses.field(default_factory=dict)  # final probes (bnlab.measure): name → value
+    traces: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
+    # probes during training (bnlab.probes): (name, layer) → (steps, values)
 
     def final(self, col: str) -> float:
         """The last epoch's value; NaN for a diverged run."""
@@ -86,6 +89,17 @@ class Config:
         return sum(r.diverged_epoch is not None for r in self.runs)
 
 
+def _probes(rows: list[dict]) -> tuple[dict, dict]:
+    """Final probes (name → value) and training-time traces ((name, layer) → (steps, values))."""
+    final, traces = {}, {}
+    for p in rows:
+        if p["name"] in STEP_NAMES:
+            traces.setdefault((p["name"], int(p["layer"])), []).append((p["step"], p["value"]))
+        elif p["layer"] == -1:
+            final[p["name"]] = p["value"]
+    return final, {k: tuple(np.array(c, float) for c in zip(*sorted(v))) for k, v in traces.items()}
+
+
 def _label(spec: RunSpec, fields) -> str:
     names = {"batch_size": "bs", "lr": "lr"}
     parts = [str(getattr(spec, f)) if f == "norm" else f"{names.get(f, f)} {getattr(spec, f)}" for f in fields]
@@ -112,7 +126,7 @@ class StudyData:
             run = Run(r["run_id"], r["spec"], r["diverged_epoch"], r["device"], r["versions"],
                       cols(eps.get(r["run_id"], []), EPOCH_COLS),
                       cols(evs.get(r["run_id"], []), ("step", "test_acc", "wall_s")),
-                      {p["name"]: p["value"] for p in prb.get(r["run_id"], []) if p["layer"] == -1})
+                      *_probes(prb.get(r["run_id"], [])))
             groups.setdefault(run.spec.config_hash(), []).append(run)
         axes = (meta.get("spec") or {}).get("axes") or {}
         specs = [g[0].spec.config_dict() for g in groups.values()]

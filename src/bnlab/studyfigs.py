@@ -60,8 +60,9 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     axes[0, 0].set_ylabel("final test error (%)" if error else "final test accuracy (%)")
     if error:
         axes[0, 0].set_yscale("log")
-    else:
-        axes[0, 0].set_ylim(0, 100)
+    else:   # from just below the lowest seed to 100%: a sweep that never fails is not squashed to the top
+        lowest = min((float(np.nanmin(_acc(c))) * 100 for c in d.configs if len(c.runs)), default=0.0)
+        axes[0, 0].set_ylim(max(0.0, lowest - 3), 100)
     handles, _ = axes[0, 0].get_legend_handles_labels()
     handles += [Line2D([], [], color="0.4", marker="x", ls="", ms=7, label="diverged (n/seeds), at chance")]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
@@ -188,7 +189,87 @@ def invariance_maps(d: StudyData, path: Path) -> None:
     plt.close(fig)
 
 
+def _trace_band(c, name: str, layer: int):
+    """Probe steps and the mean and 95% CI over seeds of one trace (runs aligned on their common steps)."""
+    rs = [r.traces[(name, layer)] for r in c.runs if (name, layer) in r.traces]
+    if not rs:
+        return None
+    T = min(len(s) for s, _ in rs)
+    return (rs[0][0][:T], *_band(np.stack([v[:T] for _, v in rs])))
+
+
+def _config_label(d: StudyData, c) -> str:
+    return d.label(c).replace(", placement ", " ").replace(", noise True", " + noise").replace(", noise False", "")
+
+
+def percentile_traces(d: StudyData, path: Path) -> None:
+    """Ioffe & Szegedy, Figure 1 b, c: 15th/50th/85th percentiles of each layer's input to its nonlinearity."""
+    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "act_p50"), default=0) + 1
+    fig, axes = plt.subplots(len(d.configs), L, figsize=(3.6 * L + 1, 2.6 * len(d.configs) + 0.8), squeeze=False,
+                             sharex=True, sharey="col", layout="constrained")
+    for i, c in enumerate(d.configs):
+        for ly in range(L):
+            ax = axes[i, ly]
+            for q, ls in (("p15", "--"), ("p50", "-"), ("p85", "--")):
+                b = _trace_band(c, f"act_{q}", ly)
+                if b:
+                    x, mean, lo, hi = b
+                    ax.plot(x, mean, ls, color=f"C{i}", lw=1.4)
+                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+            ax.set_title(f"{_config_label(d, c)}: layer {ly + 1}", fontsize=9)
+            if i == len(d.configs) - 1:
+                ax.set_xlabel("step")
+    fig.suptitle(f"study {d.name}: input to each layer's nonlinearity, 15th / 50th (solid) / 85th percentiles "
+                 "over training (mean over seeds, 95% CI band)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bool]], title: str) -> None:
+    """One panel per (name, layer, ylabel, log): the trace per configuration vs step."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.5, 4.0), squeeze=False,
+                             layout="constrained")
+    for ax, (name, layer, ylabel, log) in zip(axes[0], panels):
+        for i, c in enumerate(d.configs):
+            b = _trace_band(c, name, layer)
+            if b:
+                x, mean, lo, hi = b
+                ax.plot(x, mean, color=f"C{i}", lw=1.5, label=_config_label(d, c))
+                ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("step")
+        if log:
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def ics_traces(d: StudyData, path: Path) -> None:
+    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "ics_l2"), default=0) + 1
+    panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
+    panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
+    _trace_panels(d, path, panels, f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
+                                   "training; mean over seeds, 95% CI band")
+
+
+def smoothness_traces(d: StudyData, path: Path) -> None:
+    _trace_panels(d, path, [("loss_variation", -1, "loss variation (nats)", True),
+                            ("grad_predictiveness", -1, "gradient predictiveness ‖Δ∇L‖", True),
+                            ("beta_smoothness", -1, "effective β-smoothness", True)],
+                  f"study {d.name}: loss landscape along the gradient (Santurkar et al. Fig. 4 style); mean over "
+                  "seeds, 95% CI band")
+
+
+PERCENTILE_FIG = ("activations", "activations.png", "15th, 50th and 85th percentiles of each hidden layer's input to "
+                  "its nonlinearity over training, on 1000 fixed test images (Ioffe & Szegedy 2015, Figure 1 b, c).",
+                  percentile_traces)
 FIGURES = {  # study → [(name, file, caption, function)]
+    "activations": [PERCENTILE_FIG], "ioffe-mnist": [PERCENTILE_FIG], "noisy-bn": [PERCENTILE_FIG],
+    "ics": [("ics", "ics.png", "‖G − G'‖ and cos(G, G') per layer over training.", ics_traces)],
+    "smoothness": [("smoothness", "smoothness.png", "Loss variation, gradient predictiveness and effective "
+                    "β-smoothness along the gradient over training.", smoothness_traces)],
     "lr": [("lr", "lr_sweep.png", "Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs "
             "(counted at chance).", lr_sweep)],
     "init": [("init", "init_sweep.png", "Final test accuracy vs initial weight scale.", init_sweep)],

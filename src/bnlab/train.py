@@ -22,7 +22,7 @@ from torch import Tensor
 
 from . import backprop
 from . import model as M
-from . import norms
+from . import norms, probes
 from .config import PROFILE, RunSpec
 from .optim import StackedOptimizer
 
@@ -31,7 +31,7 @@ DIVERGED_FACTOR = 100.0
 
 SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
                 "train_limit", "test_limit", "eval_every", "group_size", "ghost_batch",
-                "noise")
+                "noise", "probes", "probe_every")
 
 
 def stack_key(spec: RunSpec) -> tuple:
@@ -160,11 +160,22 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
             if cfg.norm == "batch-renorm" or noise is not None:
                 rmax, dmax = norms.renorm_limits(step, total_steps)
                 ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
+            probing = s0.probes and step % s0.probe_every == 0
+            if probing:
+                w0, st0 = flat.detach().clone(), st
             if fast:
                 losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
             else:
                 losses, hits, st = _autograd_step(p, g, st, x, y, cfg, mask, ctx)
             opt.step(blocks, grad_blocks, active)
+            if probing:   # its time, like an evaluation's, is not training time
+                t_pr = _clock(device)
+                rows = probes.record(s0.probes, step=step, w0=w0, w1=flat.detach(), layout=layout, st=st0, x=x, y=y,
+                                     x_probe=data.x_test[:probes.PROBE_BATCH], cfg=cfg, mask=mask)
+                for at, name, layer, v in rows:
+                    for k, val in zip(active, v[active].tolist()):
+                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=val))
+                eval_time += _clock(device) - t_pr
             loss_sum.add_(losses, alpha=y.shape[1])
             correct += hits
             step += 1
