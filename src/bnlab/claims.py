@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import stats
-from .findings import ALPHA, Finding, Row, _compare_finding, _diverged, _holm, _row
+from .findings import Finding, Row, _compare_finding, _diverged, _holm, _row
 from .studydata import Config, StudyData
 
 STABLE_ACC = 0.90   # "trains": no seed diverged and mean final test accuracy at least this

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 
 from . import stats
 from .claims import _acc, _per_step_ms, _probe
-from .figures import DPI, _band, _color, _norms
+from .figures import DPI, _band, _color, _log_ticks
 from .measure import SCALES, SHIFTS
 from .studydata import StudyData
 
@@ -60,6 +60,7 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     axes[0, 0].set_ylabel("final test error (%)" if error else "final test accuracy (%)")
     if error:
         axes[0, 0].set_yscale("log")
+        _log_ticks(axes[0, 0].yaxis)
     else:   # from just below the lowest seed to 100%: a sweep that never fails is not squashed to the top
         lowest = min((float(np.nanmin(_acc(c))) * 100 for c in d.configs if len(c.runs)), default=0.0)
         axes[0, 0].set_ylim(max(0.0, lowest - 3), 100)
@@ -139,7 +140,7 @@ def gap_over_time(d: StudyData, path: Path) -> None:
 def costs(d: StudyData, path: Path) -> None:
     """Training ms per step, and inference latency at batch 1 and 1000 with and without folding."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
-    labels = [d.label(c).replace(", placement ", " ") for c in d.configs]
+    labels = [_config_label(d, c) for c in d.configs]
     x = np.arange(len(d.configs))
     for ax, (title, vals) in zip(axes, (
             ("training: ms per step (batch 32)", [(_per_step_ms(c), None) for c in d.configs]),
@@ -179,7 +180,7 @@ def invariance_maps(d: StudyData, path: Path) -> None:
             ax.set_xticks(range(len(SCALES)), [f"{a:g}" for a in SCALES])
             ax.set_yticks(range(len(SHIFTS)), [f"{b:g}" for b in SHIFTS])
             ax.grid(False)
-            ax.set_title(f"{d.label(c).replace(', placement ', ' ')}\n{mode} statistics", fontsize=9)
+            ax.set_title(f"{_config_label(d, c)}\n{mode} statistics", fontsize=9)
             ax.set_xlabel("scale a")
             if j == 0:
                 ax.set_ylabel("shift b")
@@ -199,6 +200,9 @@ def _trace_band(c, name: str, layer: int):
 
 
 def _config_label(d: StudyData, c) -> str:
+    """'batch before', 'batch + noise', 'none' (a model without a norm has no placement)."""
+    if c.spec.norm == "none":
+        return "none"
     return d.label(c).replace(", placement ", " ").replace(", noise True", " + noise").replace(", noise False", "")
 
 
@@ -219,8 +223,8 @@ def percentile_traces(d: StudyData, path: Path) -> None:
             ax.set_title(f"{_config_label(d, c)}: layer {ly + 1}", fontsize=9)
             if i == len(d.configs) - 1:
                 ax.set_xlabel("step")
-    fig.suptitle(f"study {d.name}: input to each layer's nonlinearity, 15th / 50th (solid) / 85th percentiles "
-                 "over training (mean over seeds, 95% CI band)")
+    fig.suptitle(f"study {d.name}: input to each layer's nonlinearity over training\n15th / 50th (solid) / 85th "
+                 "percentiles on 1000 test images; mean over seeds, 95% CI band")
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -251,7 +255,7 @@ def ics_traces(d: StudyData, path: Path) -> None:
     panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
     panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
     _trace_panels(d, path, panels, f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
-                                   "training; mean over seeds, 95% CI band")
+                                   "training\nmean over seeds, 95% CI band")
 
 
 def smoothness_traces(d: StudyData, path: Path) -> None:
