@@ -73,6 +73,12 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     plt.close(fig)
 
 
+def _line(ax, x, mean, lo, hi, color: str, label: str | None = None, ls: str = "-") -> None:
+    """A mean line with its 95% CI band."""
+    ax.plot(x, mean, ls, color=color, lw=1.5, label=label)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
 def lr_sweep(d: StudyData, path: Path) -> None:
     _sweep(d, "lr", path, "learning rate (log scale)", panel="optimizer")
 
@@ -100,8 +106,7 @@ def convergence_curves(d: StudyData, path: Path) -> None:
         mean, lo, hi = _band(acc)
         col = _color(d, c.spec.norm)
         for ax, x in ((axes[0], steps), (axes[1], np.nanmean(wall, 0))):
-            ax.plot(x, mean, color=col, lw=1.5, label=f"{c.spec.norm} (n = {len(c.runs)})")
-            ax.fill_between(x, lo, hi, color=col, alpha=0.2, lw=0)
+            _line(ax, x, mean, lo, hi, col, f"{c.spec.norm} (n = {len(c.runs)})")
     for ax, lab in zip(axes, ("optimizer steps", "training seconds per model (evaluation excluded)")):
         for thr in (97, 98):
             ax.axhline(thr, color="0.5", ls=":", lw=1)
@@ -123,9 +128,7 @@ def gap_over_time(d: StudyData, path: Path) -> None:
         col = _color(d, c.spec.norm)
         x = np.arange(1, c.spec.epochs + 1)
         for ax, v in ((axes[0], (c.curve("train_acc") - c.curve("test_acc")) * 100), (axes[1], c.curve("test_loss"))):
-            mean, lo, hi = _band(v)
-            ax.plot(x, mean, color=col, lw=1.5, label=f"{c.spec.norm} (n = {len(c.runs)})")
-            ax.fill_between(x, lo, hi, color=col, alpha=0.2, lw=0)
+            _line(ax, x, *_band(v), col, f"{c.spec.norm} (n = {len(c.runs)})")
     axes[0].axhline(0, color="0.5", lw=0.8)
     axes[0].set_ylabel("train − test accuracy (pp)")
     axes[1].set_ylabel("test loss (nats)")
@@ -217,9 +220,7 @@ def percentile_traces(d: StudyData, path: Path) -> None:
             for q, ls in (("p15", "--"), ("p50", "-"), ("p85", "--")):
                 b = _trace_band(c, f"act_{q}", ly)
                 if b:
-                    x, mean, lo, hi = b
-                    ax.plot(x, mean, ls, color=f"C{i}", lw=1.4)
-                    ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+                    _line(ax, *b, f"C{i}", ls=ls)
             ax.set_title(f"{_config_label(d, c)}: layer {ly + 1}", fontsize=9)
             if i == len(d.configs) - 1:
                 ax.set_xlabel("step")
@@ -237,9 +238,7 @@ def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bo
         for i, c in enumerate(d.configs):
             b = _trace_band(c, name, layer)
             if b:
-                x, mean, lo, hi = b
-                ax.plot(x, mean, color=f"C{i}", lw=1.5, label=_config_label(d, c))
-                ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+                _line(ax, *b, f"C{i}", _config_label(d, c))
         ax.set_ylabel(ylabel)
         ax.set_xlabel("step")
         if log:
