@@ -166,6 +166,15 @@ def test_each_study_report_has_its_figures_tables_and_findings(tiny_all, study, 
         assert s in md, s
 
 
+def test_seconds_are_compared_only_where_each_norm_was_timed_in_its_own_stacks(tiny_all):
+    """seed mixes none and batch in one stack (shared time per step): no seconds row, a note instead;
+    convergence trains them apart (mix_none False): its findings compare seconds."""
+    out, _ = tiny_all
+    seed, conv = (out / "seed" / "report.md").read_text(), (out / "convergence" / "report.md").read_text()
+    assert "seconds to 97%: batch − none" not in seed and "No seconds are compared" in seed
+    assert "seconds to 97%: batch − none" in conv and "No seconds are compared" not in conv
+
+
 def test_final_probes_are_stored_per_run(tiny_all):
     out, _ = tiny_all
     st = Store(out / "invariance" / "bnlab.sqlite")

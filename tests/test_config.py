@@ -82,6 +82,10 @@ def test_toml_study_round_trip(tmp_path):
     s = studies.get(str(p))
     specs = s.specs()
     assert s.name == "mine" and len(specs) == 8 and {x.seed for x in specs} == {0, 3}
+    assert (s.mix_none, s.max_stack) == (True, None)
+    text = 'name = "t"\nmix_none = false\nmax_stack = 2\n[grid]\nnorm = ["none", "batch"]\n'
+    s = studies.get(str(_toml(tmp_path, text)))
+    assert (s.mix_none, s.max_stack) == (False, 2)
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -94,6 +98,8 @@ def test_toml_study_round_trip(tmp_path):
     ('name = "a"\n[grid]\nlr = [0.1, 0.1]\n', "repeats a value"),
     ('name = "a b"\n', "name must be 1-64 letters"),
     ('name = "a"\n[base\n', "not valid TOML"),
+    ('name = "a"\nmix_none = "no"\n', "mix_none must be true or false"),
+    ('name = "a"\nmax_stack = 0\n', "max_stack must be an integer >= 1"),
 ])
 def test_toml_errors_are_config_errors(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace("[", r"\[")):

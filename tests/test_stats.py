@@ -3,6 +3,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -186,3 +187,14 @@ def test_stats_does_not_import_torch():
     code = "import sys, bnlab.stats; assert 'torch' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_welch_with_one_constant_side_is_hand_computable_and_silent():
+    """All of one side equal (e.g. every seed reaches 97% at the same epoch): Welch reduces to a one-sample
+    t-test of the other side against that constant, t = (5625 − mean_a)/(s_a/√n_a), df = n_a − 1."""
+    a, b = [3750.0, 5625.0, 3750.0, 7500.0, 5625.0], [5625.0] * 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = S.compare(a, b)
+    t = (5625 - np.mean(a)) / (np.std(a, ddof=1) / math.sqrt(5))
+    assert c.p_value == pytest.approx(2 * ss.t.sf(abs(t), 4), rel=1e-9)

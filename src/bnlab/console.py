@@ -40,6 +40,8 @@ def _bar(quiet: bool):
     state = {}
 
     def start(total_steps, total_runs, total_groups):
+        if not total_runs:      # all in the store: no bar
+            return
         state.update(runs=0, groups=0, total=total_runs, total_groups=total_groups)
         state["task"] = bar.add_task("model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}",
                                      groups=f"0/{total_groups}")

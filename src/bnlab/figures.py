@@ -188,7 +188,8 @@ def threshold(d: StudyData, path: Path) -> None:
     thr = d.threshold
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     axes[0].set_title(f"steps to {thr:.0%} test accuracy")
-    axes[1].set_title(f"wall seconds to {thr:.0%} test accuracy")
+    axes[1].set_title(f"wall seconds to {thr:.0%} test accuracy"
+                      + ("\n(with and without BN in one stack: equal time per step)" if d.shared_timing else ""))
     if any(np.isfinite(c.to_threshold(thr)[0]).any() for c in d.configs):
         handles = _summary_axes(axes[0], d, lambda c: c.to_threshold(thr)[0], "optimizer steps", note_missing=True)
         _summary_axes(axes[1], d, lambda c: c.to_threshold(thr)[1], "training seconds per model", note_missing=True)

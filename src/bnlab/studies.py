@@ -105,8 +105,10 @@ STUDIES: dict[str, Study] = {
         Study(
             "convergence", "Does BN converge faster? Test accuracy every 100 steps (full test set, eval mode); "
             "steps and seconds to 97% and 98%; BN's speed-up factor.",
-            axes=dict(BN), base={"epochs": 5, "eval_every": 100}, seeds=5,
-            notes="5 epochs (9375 steps at batch size 32), 5 seeds; evaluation time is not counted as training time.",
+            axes=dict(BN), base={"epochs": 5, "eval_every": 100}, seeds=5, mix_none=False,
+            notes="5 epochs (9375 steps at batch size 32), 5 seeds; models with and without BN train in separate "
+                  "stacks, so each one's seconds include its own per-step cost; evaluation time is not counted "
+                  "as training time.",
         ),
         Study(
             "regularization", "Does BN regularize? 30 epochs with and without BN: train–test gap over time, "
@@ -193,7 +195,7 @@ def get(name_or_path: str) -> Study:
                       f"(bnlab study --list), or give a path to a .toml study file")
 
 
-TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes")
+TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack")
 
 
 def load_toml(path: Path) -> Study:
@@ -234,7 +236,12 @@ def from_dict(data: dict, where: str = "study") -> Study:
             raise ConfigError(f"{where}: grid.{k} must be a non-empty list of values, got {v!r}")
         axes[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
-    study = Study(name, question, axes, base, seeds, notes)
+    mix_none, max_stack = data.get("mix_none", True), data.get("max_stack")
+    if not isinstance(mix_none, bool):
+        raise ConfigError(f"{where}: mix_none must be true or false, got {mix_none!r}")
+    if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int) or max_stack < 1):
+        raise ConfigError(f"{where}: max_stack must be an integer >= 1, got {max_stack!r}")
+    study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)
     try:
         study.specs()  # validates every field and value now, not mid-study
     except TypeError as e:

@@ -159,6 +159,13 @@ class StudyData:
         return _label(c.spec, [f for f in self.varying if f not in exclude])
 
     @property
+    def shared_timing(self) -> bool:
+        """True when members without a norm shared stacks with normed ones (the study's mix_none): then
+        they shared its time per step too, so their seconds cannot show what a norm costs."""
+        norms = {c.spec.norm for c in self.configs}
+        return (self.meta.get("spec") or {}).get("mix_none", True) and "none" in norms and len(norms) > 1
+
+    @property
     def epochs(self) -> str:
         return "/".join(str(e) for e in sorted({c.spec.epochs for c in self.configs})) + " epochs"
 
