@@ -85,11 +85,11 @@ def test_study_on_ray_gives_the_local_results_bit_for_bit(local, cluster, tmp_pa
 
 
 def _kill_first_group_task(killed: list, stop: threading.Event) -> None:
-    """SIGKILL the first Ray worker seen running a group (Ray titles it ray::_train_group)."""
+    """SIGKILL the first Ray worker seen running a group (Ray titles it ray::train_group)."""
     while not stop.is_set():
         for path in glob.glob("/proc/[0-9]*/cmdline"):
             try:
-                running = open(path, "rb").read().startswith(b"ray::_train_group")
+                running = open(path, "rb").read().startswith(b"ray::train_group")
             except OSError:
                 continue
             if running:
@@ -142,7 +142,8 @@ def test_driver_interrupted_mid_study_resumes_from_the_store(cluster, tmp_path):
 
 def test_bad_ray_input_is_one_line(cluster, tmp_path, monkeypatch, capsys):
     cases = [(["--backend", "spark"], "backend = 'spark' is not allowed; choose one of: local, ray"),
-             (["--ray-address", "127.0.0.1:6379"], "--ray-address and --cpus-per-group need --backend ray"),
+             (["--ray-address", "127.0.0.1:6379"], "--ray-address needs --backend ray"),
+             (["--cpus-per-group", "0"], "cpus_per_group = 0 is out of range"),                 # local too
              (["--backend", "ray", "--cpus-per-group", "0"], "cpus_per_group = 0 is out of range"),
              (["--backend", "ray", "--cpus-per-group", "3"], "cpus_per_group = 3 is more than any Ray node has"),
              (["--backend", "ray", "--device", "cuda"], "device = cuda but the Ray cluster has no GPU")]

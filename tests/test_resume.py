@@ -1,4 +1,7 @@
-"""Interrupted studies: SIGKILL and SIGINT mid-way lose only the stack in flight; a rerun completes."""
+"""Interrupted studies: SIGKILL and SIGINT mid-way lose only the stacks in flight; a rerun completes.
+Also with stacks side by side in worker processes (--cpus-per-group 1), whose results equal the serial ones."""
+import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -13,8 +16,8 @@ ARGS = ["run", "--norm", "none", "batch", "--batch-size", "50", "100", "200", "-
         "--train-limit", "3000", "--test-limit", "500", "--max-stack", "2", "--quiet"]
 
 
-def _start(out):
-    return subprocess.Popen([sys.executable, "-m", "bnlab", *ARGS, "--out", str(out)],
+def _start(out, extra):
+    return subprocess.Popen([sys.executable, "-m", "bnlab", *ARGS, *extra, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -38,16 +41,43 @@ def _wait_for_first_runs(db, proc, timeout=120):
     pytest.fail("the study never saved a run")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def _gone(pid: int, timeout: float = 10) -> bool:
+    t = time.time()
+    while time.time() - t < timeout:
+        if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+POOL = ["--cpus-per-group", "1"]
+
+
 @needs_mnist
-@pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)])
-def test_interrupt_then_resume(tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code, extra", [
+    (signal.SIGKILL, -signal.SIGKILL, []), (signal.SIGINT, 130, []),
+    pytest.param(signal.SIGKILL, -signal.SIGKILL, POOL, marks=pytest.mark.skipif(
+        os.cpu_count() < 2 or not sys.platform.startswith("linux"), reason="worker processes need 2 CPUs, Linux")),
+    pytest.param(signal.SIGINT, 130, POOL, marks=pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPUs")),
+])
+def test_interrupt_then_resume(tmp_path, sig, code, extra):
     out = tmp_path / "o"
     db = out / "bnlab.sqlite"
-    proc = _start(out)
+    proc = _start(out, extra)
     _wait_for_first_runs(db, proc)
+    workers = _children(proc.pid)
+    assert len(workers) >= (2 if extra else 0)     # the pool's workers (and multiprocessing's resource tracker)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code
+    assert all(_gone(w) for w in workers)          # no worker outlives the driver, even after SIGKILL
     if sig == signal.SIGINT:
         assert "interrupted" in err and "Run the same command again to resume" in err and "Traceback" not in err
     saved, distinct = _runs(db)
@@ -57,11 +87,35 @@ def test_interrupt_then_resume(tmp_path, sig, code):
                           "WHERE e.run_id = r.run_id) != 3").fetchone()[0]
     con.close()
     assert partial == 0                                               # no run with missing epochs
-    rerun = subprocess.run([sys.executable, "-m", "bnlab", *ARGS, "--out", str(out)], capture_output=True, text=True)
+    rerun = subprocess.run([sys.executable, "-m", "bnlab", *ARGS, *extra, "--out", str(out)], capture_output=True,
+                           text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert _runs(db) == (12, 12)                                      # 3 bs × 2 norms × 2 seeds, each once
     fresh = tmp_path / "fresh"
     ref = subprocess.run([sys.executable, "-m", "bnlab", *ARGS, "--out", str(fresh)], capture_output=True, text=True)
     assert ref.returncode == 0
     strip = lambda p: [",".join(l.split(",")[:16]) for l in open(p).read().splitlines()]   # all but wall_s
-    assert strip(out / "results.csv") == strip(fresh / "results.csv")  # same numbers as uninterrupted
+    assert strip(out / "results.csv") == strip(fresh / "results.csv")  # same numbers as uninterrupted and serial
+    con = sqlite3.connect(db)
+    threads = {json.loads(v)["threads"] for (v,) in con.execute("SELECT versions FROM runs")}
+    con.close()
+    assert threads == ({1} if extra else {json.loads(
+        sqlite3.connect(fresh / "bnlab.sqlite").execute("SELECT versions FROM runs").fetchone()[0])["threads"]})
+
+
+@needs_mnist
+@pytest.mark.skipif(os.cpu_count() < 2, reason="worker processes need 2 CPUs")
+def test_a_study_that_measures_time_trains_alone_in_this_process(tmp_path):
+    """mix_none = false (own stacks, own timing): even with --cpus-per-group 1, no group trains beside another."""
+    import torch
+
+    from bnlab import api
+    from bnlab.store import Store
+
+    toml = tmp_path / "t.toml"
+    toml.write_text('name = "t"\nseeds = 2\nmix_none = false\n[base]\nepochs = 1\ntrain_limit = 500\n'
+                    'test_limit = 100\n[grid]\nnorm = ["none", "batch"]\n')
+    api.run_study(str(toml), out=tmp_path / "o", cpus_per_group=1, report=False)
+    st = Store(tmp_path / "o" / "bnlab.sqlite")
+    assert {r["versions"]["threads"] for r in st.runs("t")} == {torch.get_num_threads()}
+    st.close()

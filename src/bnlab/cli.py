@@ -27,7 +27,8 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--backend", default="local", help="local (this process) or ray (a Ray cluster) (default local)")
     p.add_argument("--ray-address", help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray for the run)")
     p.add_argument("--cpus-per-group", type=int,
-                   help="Ray: CPUs (torch threads) per stack (default: the cluster's CPUs / stacks, at least 1)")
+                   help="CPUs (torch threads) per stack; stacks run side by side in worker processes "
+                        "(default: CPUs / stacks, at least 1; local: only for jobs of 50k+ model-steps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 

@@ -22,18 +22,10 @@ import torch
 
 from .config import RunSpec
 from .errors import ConfigError
-from .execute import Progress, steps_of, versions
-from .train import DeviceData, RunResult, train_stack
+from .execute import Progress, steps_of, train_group
+from .train import RunResult
 
 MAX_RETRIES = 3
-
-
-def _train_group(group: list[RunSpec], ds, device: str, threads: int) -> tuple[list[RunResult], dict]:
-    """One group on a Ray worker: its results and the versions (threads included) it ran with."""
-    torch.set_num_threads(threads)
-    dev = torch.device(device)
-    s0 = group[0]
-    return train_stack(group, DeviceData.from_dataset(ds, dev, s0.train_limit, s0.test_limit)), versions(dev)
 
 
 def _check_reachable(address: str) -> None:
@@ -101,15 +93,16 @@ class Ray:
             ray.shutdown()
             self.owned = False
 
-    def run(self, groups: list[list[RunSpec]], datasets: dict,
-            progress: Progress) -> Iterator[tuple[list[RunResult], dict]]:
-        """Submit every group, then yield each one's results (and versions) as it completes."""
+    def run(self, groups: list[list[RunSpec]], datasets: dict, progress: Progress,
+            exclusive: bool = False) -> Iterator[tuple[list[RunResult], dict]]:
+        """Submit every group, then yield each one's results (and versions) as it completes.
+        exclusive (a study that measures time): each CPU task asks for a whole node of the largest size."""
         if not groups:
             return
         cuda = self.device.type == "cuda"
-        cpus = self.cpus_per_group or (1 if cuda else
+        cpus = self.cpus_per_group or (1 if cuda else max(self.node_cpus) if exclusive else
                                        max(1, min(min(self.node_cpus), sum(self.node_cpus) // len(groups))))
-        task = ray.remote(_train_group).options(num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=MAX_RETRIES)
+        task = ray.remote(train_group).options(num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=MAX_RETRIES)
         arrays = {name: ray.put(ds) for name, ds in datasets.items()}
         self.pending = {task.remote(g, arrays[g[0].dataset], self.device.type, cpus): g for g in groups}
         while self.pending:
