@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import stats
-from .findings import SHARED_TIMING_NOTE, Finding, Row, _compare_finding, _diverged, _holm, _row
+from .findings import SHARED_TIMING_NOTE, Finding, Row, _compare_finding, _diverged, _holm, _row, _seconds_rows
 from .studydata import Config, StudyData
 
 STABLE_ACC = 0.90   # "trains": no seed diverged and mean final test accuracy at least this
@@ -149,8 +149,7 @@ def convergence_findings(d: StudyData) -> list[Finding]:
             f"{none.spec.eval_every if none else '?'} steps (fewer is faster); the table adds training seconds "
             "(BN's per-step cost included) and the speed-up factor.",
             stats.compare(sa, sb, label_a="none", label_b="batch"), unit="steps", scale=1, sign=-1,
-            rows=[*([] if d.shared_timing else [_row(f"seconds to {thr:.0%}: batch − none",
-                                                     stats.compare(wa, wb, label_a="none", label_b="batch"), 1, -1)]),
+            rows=[*_seconds_rows(d, thr, wa, wb),
                   Row("speed-up factor in steps, mean(none)/mean(batch) (bootstrap CI)", f, lo_hi, math.nan)],
             notes=(f"Reached {thr:.0%}: {reached}; runs that never reached it are left out of the test.",
                    *([SHARED_TIMING_NOTE] if d.shared_timing else []), *_diverged(none, batch))))

@@ -12,7 +12,7 @@ Local on a CPU runs a large job's groups side by side in worker processes
 (concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each: on 2 cores two
 one-thread stacks train 22-30% more model-epochs per second than one
 two-thread stack, whose element-wise ops and small matmuls scale poorly.
-Results are bit-identical either way (tests/test_train.py).
+Results are bit-identical either way (tests/test_resume.py).
 """
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ class Local:
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:   # stop now: kill the workers (their groups are not in the store yet)
-            procs = list((self.pool._processes or {}).values())
+            procs = list((self.pool._processes or {}).values())   # no public kill before Python 3.14
             self.pool.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
                 proc.kill()
@@ -170,14 +170,13 @@ class Local:
         """Yield each group's results and the versions they were trained with, as each finishes.
         exclusive (a study that measures time): one group at a time, in this process, nothing beside it."""
         n_train = {name: len(ds.y_train) for name, ds in datasets.items()}
-        cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         threads = torch.get_num_threads()
         cpus = self.cpus_per_group or max(1, threads // max(len(groups), 1))
         workers = min(len(groups), threads // cpus)
-        big = self.cpus_per_group or sum(len(g) * steps_of(g[0], n_train[g[0].dataset]) for g in groups) \
-            >= PARALLEL_MIN_STEPS
+        big = bool(self.cpus_per_group) or (
+            sum(len(g) * steps_of(g[0], n_train[g[0].dataset]) for g in groups) >= PARALLEL_MIN_STEPS)
         if self.device.type == "cpu" and workers >= 2 and big and not exclusive:
-            yield from self._pool(groups, datasets, cost, workers, cpus, progress)
+            yield from self._pool(groups, datasets, n_train, workers, cpus, progress)
             return
         vers = versions(self.device)
         cache: dict[tuple, DeviceData] = {}
@@ -190,8 +189,9 @@ class Local:
             K = len(group)
             yield train_stack(group, cache[key], progress=lambda n, K=K: progress.advance(n * K)), vers
 
-    def _pool(self, groups, datasets, cost, workers: int, cpus: int, progress: Progress):
+    def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, progress: Progress):
         used = {g[0].dataset for g in groups}
+        cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),  # fork: unsafe
                                         initializer=_worker_init, initargs=({k: datasets[k] for k in used},))
         try:   # longest first, so that the last group to start is a short one
@@ -206,7 +206,7 @@ class Local:
                                       "call bnlab under `if __name__ == '__main__':`); finished runs are saved, "
                                       "rerun to resume, or pass --cpus-per-group with all threads "
                                       "to train in this process") from None
-                progress.advance(len(g) * steps_of(g[0], len(datasets[g[0].dataset].y_train)))
+                progress.advance(len(g) * steps_of(g[0], n_train[g[0].dataset]))
                 yield results, vers
         finally:
             self.__exit__()

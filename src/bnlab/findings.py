@@ -164,6 +164,12 @@ def claim_a(d: StudyData) -> Finding:
         notes=_diverged(*(d.find(batch_size=32, norm=n) for n in ("none", "batch"))))
 
 
+def _seconds_rows(d: StudyData, thr: float, wa, wb) -> list[Row]:
+    """Seconds to `thr`, batch − none; none where the two shared stacks (and so their time per step)."""
+    return [] if d.shared_timing else [_row(f"seconds to {thr:.0%}: batch − none",
+                                            stats.compare(wa, wb, label_a="none", label_b="batch"), 1, -1)]
+
+
 def claim_b(d: StudyData) -> Finding:
     """BN converges faster: steps (and seconds) to the threshold test accuracy at bs 32; fewer is better."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
@@ -185,8 +191,7 @@ def claim_b(d: StudyData) -> Finding:
         f"Optimizer steps until test accuracy first reaches {thr:.0%}, batch size 32 (fewer is faster)"
         + ("." if d.shared_timing else "; the table adds training seconds to the same point."),
         stats.compare(sa, sb, label_a="none", label_b="batch"), unit="steps", scale=1, sign=-1,
-        rows=[] if d.shared_timing else [_row(f"seconds to {thr:.0%}: batch − none",
-                                              stats.compare(wa, wb, label_a="none", label_b="batch"), 1, -1)],
+        rows=_seconds_rows(d, thr, wa, wb),
         notes=notes + list(_diverged(none, batch)))
 
 
