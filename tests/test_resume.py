@@ -1,11 +1,13 @@
 """Interrupted studies: SIGKILL and SIGINT mid-way lose only the stacks in flight; a rerun completes.
 Also with stacks side by side in worker processes (--cpus-per-group 1), whose results equal the serial ones."""
+import glob
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -91,6 +93,7 @@ def test_interrupt_then_resume(tmp_path, sig, code, extra):
                            text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert _runs(db) == (12, 12)                                      # 3 bs × 2 norms × 2 seeds, each once
+    assert not glob.glob(os.path.join(tempfile.gettempdir(), f"bnlab-data-{proc.pid}-*"))   # swept or cleaned
     fresh = tmp_path / "fresh"
     ref = subprocess.run([sys.executable, "-m", "bnlab", *ARGS, "--out", str(fresh)], capture_output=True, text=True)
     assert ref.returncode == 0
@@ -119,3 +122,17 @@ def test_a_study_that_measures_time_trains_alone_in_this_process(tmp_path):
     st = Store(tmp_path / "o" / "bnlab.sqlite")
     assert {r["versions"]["threads"] for r in st.runs("t")} == {torch.get_num_threads()}
     st.close()
+
+
+@needs_mnist
+@pytest.mark.skipif(os.cpu_count() < 2, reason="worker processes need 2 CPUs")
+def test_an_unguarded_script_gets_the_fix_in_one_line(tmp_path):
+    """Worker processes import the calling script again; without the __main__ guard they cannot start,
+    and the error says how to fix it."""
+    script = tmp_path / "s.py"
+    script.write_text("import bnlab\n"
+                      f"bnlab.run_grid({{'batch_size': (32, 64)}}, {{'epochs': 1, 'train_limit': 300}}, seeds=1, "
+                      f"out={str(tmp_path / 'o')!r}, cpus_per_group=1)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "call bnlab under `if __name__ == '__main__':`" in r.stderr.strip().splitlines()[-1]

@@ -16,17 +16,23 @@ Results are bit-identical either way (tests/test_resume.py).
 """
 from __future__ import annotations
 
+import dataclasses
+import glob
 import math
 import multiprocessing
+import os
 import platform
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -124,12 +130,48 @@ def group_cost(group: list[RunSpec], n_train: int) -> float:
 
 
 _WORKER_DATA: dict = {}
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _worker_init(datasets: dict) -> None:
-    """Pool worker: the datasets once per process; SIGINT is the driver's to handle (it terminates the
-    pool); on Linux the worker dies with the driver, even on SIGKILL."""
-    _WORKER_DATA.update(datasets)
+def _to_files(datasets: dict, folder: str) -> dict:
+    """Each dataset's arrays as .npy files in `folder` (workers map them; a few hundred MB through the
+    spawn pipe would block the driver if a worker died before reading them): {name: (Dataset without
+    arrays, {field: path})}."""
+    out = {}
+    for name, ds in datasets.items():
+        paths = {f: os.path.join(folder, f"{name}.{f}.npy") for f in ARRAYS}
+        for f, path in paths.items():
+            np.save(path, getattr(ds, f))
+        out[name] = (dataclasses.replace(ds, **dict.fromkeys(ARRAYS)), paths)
+    return out
+
+
+TMP_PREFIX = "bnlab-data-"
+
+
+def _sweep_stale() -> None:
+    """Remove the data folders of drivers that died without cleaning up (kill -9): bnlab-data-<pid>-*."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{TMP_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's process
+        return True
+    return True
+
+
+def _worker_init(files: dict) -> None:
+    """Pool worker: the datasets, memory-mapped read-only from the driver's files; SIGINT is the driver's
+    to handle (it kills the workers); on Linux the worker dies with the driver, even on SIGKILL."""
+    for name, (bare, paths) in files.items():
+        _WORKER_DATA[name] = dataclasses.replace(bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":
         import ctypes
@@ -153,6 +195,7 @@ class Local:
         self.device = resolve_device(device)
         self.cpus_per_group = cpus_per_group
         self.pool = None
+        self.tmp: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> "Local":
         return self
@@ -164,6 +207,9 @@ class Local:
             for proc in procs:
                 proc.kill()
             self.pool = None
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
 
     def run(self, groups: list[list[RunSpec]], datasets: dict, progress: Progress,
             exclusive: bool = False) -> Iterator[tuple[list[RunResult], dict]]:
@@ -192,8 +238,11 @@ class Local:
     def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, progress: Progress):
         used = {g[0].dataset for g in groups}
         cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
+        _sweep_stale()
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        files = _to_files({k: datasets[k] for k in used}, self.tmp.name)
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),  # fork: unsafe
-                                        initializer=_worker_init, initargs=({k: datasets[k] for k in used},))
+                                        initializer=_worker_init, initargs=(files,))
         try:   # longest first, so that the last group to start is a short one
             futures = {self.pool.submit(_worker_task, groups[i], cpus): i
                        for i in sorted(range(len(groups)), key=lambda i: -cost[i])}

@@ -61,6 +61,11 @@ class Finding:
     rows: tuple[Row, ...] = ()
     notes: tuple[str, ...] = ()
 
+    def effect_text(self) -> str:
+        """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it."""
+        lo, hi = self.effect_ci
+        return f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
+
     def sentence(self) -> str:
         """The result in one paragraph, from the numbers."""
         lo, hi = self.effect_ci
@@ -82,13 +87,15 @@ class Finding:
         else:
             why = "the CI includes 0"
         n = ", ".join(f"{v} {k}" for k, v in self.n.items())
-        return (f"{self.contrast} = {fmt(self.effect, self.unit)} {self.unit} (95% CI {fmt(lo, self.unit)} to "
+        return (f"{self.contrast} = {fmt(self.effect, self.unit, True)} (95% CI {fmt(lo, self.unit)} to "
                 f"{fmt(hi, self.unit)}); {'; '.join(ps)}; n = {n}. The claim predicts a "
                 f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}.")
 
 
-def fmt(v: float, unit: str = "") -> str:
-    return "n/a" if not np.isfinite(v) else f"{v:+.{DIGITS.get(unit, 3)}f}"
+def fmt(v: float, unit: str = "", with_unit: bool = False) -> str:
+    """A signed effect with the decimals its unit deserves (and the unit, if any and asked for)."""
+    text = "n/a" if not np.isfinite(v) else f"{v:+.{DIGITS.get(unit, 3)}f}"
+    return f"{text} {unit}" if with_unit and unit else text
 
 
 def fmt_p(p: float) -> str:

@@ -8,6 +8,7 @@ probe steps after the first, or its spread), then compared across norms like any
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -45,7 +46,9 @@ def _mean_layers(c: Config | None, name: str, reduce, ls) -> np.ndarray:
     """Per run, the mean over layers `ls` of the reduced trace."""
     if c is None or not ls:
         return np.array([])
-    return np.nanmean(np.stack([per_run(c, name, ly, reduce) for ly in ls]), axis=0)
+    with warnings.catch_warnings():   # a run with no value on any layer (one probe step only) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack([per_run(c, name, ly, reduce) for ly in ls]), axis=0)
 
 
 def activation_findings(d: StudyData) -> list[Finding]:

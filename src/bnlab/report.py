@@ -100,8 +100,7 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
 
 
 def _summary(fs: list[F.Finding]) -> list[tuple]:
-    rows = [[f"({f.key}) {f.title}", f"{f.contrast}: {F.fmt(f.effect, f.unit)} {f.unit} "
-             f"[{F.fmt(f.effect_ci[0], f.unit)}, {F.fmt(f.effect_ci[1], f.unit)}]",
+    rows = [[f"({f.key}) {f.title}", f.effect_text(),
              F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
              f"[[{f.verdict}]]"] for f in fs]
     return [("h2", "Summary"),

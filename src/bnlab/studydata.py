@@ -167,7 +167,8 @@ class StudyData:
 
     @property
     def epochs(self) -> str:
-        return "/".join(str(e) for e in sorted({c.spec.epochs for c in self.configs})) + " epochs"
+        es = sorted({c.spec.epochs for c in self.configs})
+        return "/".join(map(str, es)) + (" epoch" if es == [1] else " epochs")
 
     @property
     def runs(self) -> list[Run]:

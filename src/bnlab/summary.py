@@ -34,9 +34,7 @@ def write_summary(entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *,
                      "(summed over models)")
         for f in F.findings_for(d):
             p = f.p_holm if np.isfinite(f.p_holm) else f.p_value
-            rows.append([f"[{study}]({link})", f.title, f"[[{f.verdict}]]",
-                         f"{f.contrast}: {F.fmt(f.effect, f.unit)} {f.unit} [{F.fmt(f.effect_ci[0], f.unit)}, "
-                         f"{F.fmt(f.effect_ci[1], f.unit)}]", F.fmt_p(p), fig_link])
+            rows.append([f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link])
     blocks = [("h1", "bnlab: every claim of the original study, measured"),
               ("p", "One row per finding: the claim as the original discussion made it, the verdict from this run's "
                     f"data (α = {F.ALPHA}; supported / contradicted need p < α and a CI on one side of 0), the key "
