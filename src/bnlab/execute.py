@@ -9,7 +9,8 @@ here: this process alone writes the store, run by run, each run in one
 transaction, so an interrupted study loses only the groups in flight.
 
 Local on a CPU runs a large job's groups side by side in worker processes
-(concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each: on 2 cores two
+(concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each (the last
+group left running takes them all): on 2 cores two
 one-thread stacks train 22-30% more model-epochs per second than one
 two-thread stack, whose element-wise ops and small matmuls scale poorly.
 Results are bit-identical either way (tests/test_resume.py).
@@ -113,13 +114,15 @@ def check_against_data(specs: list[RunSpec], datasets: dict) -> None:
                               f"choose batch_size <= {n}")
 
 
-def train_group(group: list[RunSpec], ds, device: str, threads: int) -> tuple[list[RunResult], dict]:
+def train_group(group: list[RunSpec], ds, device: str, threads: int,
+                progress: Callable[[int], None] | None = None) -> tuple[list[RunResult], dict]:
     """One group in a worker (a pool process or a Ray task): its results and the versions
-    (threads included) it ran with."""
+    (threads included: the most it ran with) it ran with."""
     torch.set_num_threads(threads)
     dev = torch.device(device)
     s0 = group[0]
-    return train_stack(group, DeviceData.from_dataset(ds, dev, s0.train_limit, s0.test_limit)), versions(dev)
+    results = train_stack(group, DeviceData.from_dataset(ds, dev, s0.train_limit, s0.test_limit), progress=progress)
+    return results, versions(dev)
 
 
 def group_cost(group: list[RunSpec], n_train: int) -> float:
@@ -130,6 +133,7 @@ def group_cost(group: list[RunSpec], n_train: int) -> float:
 
 
 _WORKER_DATA: dict = {}
+_WORKER_COUNTS: dict = {}   # waiting, running: groups not yet started / training now (shared by the pool)
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -167,9 +171,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _worker_init(files: dict) -> None:
-    """Pool worker: the datasets, memory-mapped read-only from the driver's files; SIGINT is the driver's
-    to handle (it kills the workers); on Linux the worker dies with the driver, even on SIGKILL."""
+def _worker_init(files: dict, waiting, running, threads: int) -> None:
+    """Pool worker: the datasets, memory-mapped read-only from the driver's files; the shared group counts
+    and the threads there are; SIGINT is the driver's to handle (it kills the workers); on Linux the worker
+    dies with the driver, even on SIGKILL."""
+    _WORKER_COUNTS.update(waiting=waiting, running=running, threads=threads)
     for name, (bare, paths) in files.items():
         _WORKER_DATA[name] = dataclasses.replace(bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -180,7 +186,22 @@ def _worker_init(files: dict) -> None:
 
 
 def _worker_task(group: list[RunSpec], threads: int) -> tuple[list[RunResult], dict]:
-    return train_group(group, _WORKER_DATA[group[0].dataset], "cpu", threads)
+    """One group; once it is the only group left (none waiting, no other running) it takes every
+    thread, so the last stack of a study does not leave cores idle (numbers are the same either way)."""
+    c = _WORKER_COUNTS
+    with c["waiting"].get_lock():
+        c["waiting"].value -= 1
+    with c["running"].get_lock():
+        c["running"].value += 1
+
+    def widen(_steps: int) -> None:
+        if c["waiting"].value == 0 and c["running"].value == 1 and torch.get_num_threads() < c["threads"]:
+            torch.set_num_threads(c["threads"])
+    try:
+        return train_group(group, _WORKER_DATA[group[0].dataset], "cpu", threads, progress=widen)
+    finally:
+        with c["running"].get_lock():
+            c["running"].value -= 1
 
 
 class Local:
@@ -241,8 +262,10 @@ class Local:
         _sweep_stale()
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         files = _to_files({k: datasets[k] for k in used}, self.tmp.name)
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),  # fork: unsafe
-                                        initializer=_worker_init, initargs=(files,))
+        ctx = multiprocessing.get_context("spawn")   # fork is unsafe once OpenMP threads exist
+        counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))          # waiting, running
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(files, *counts, torch.get_num_threads()))
         try:   # longest first, so that the last group to start is a short one
             futures = {self.pool.submit(_worker_task, groups[i], cpus): i
                        for i in sorted(range(len(groups)), key=lambda i: -cost[i])}
