@@ -177,3 +177,18 @@ def test_core_and_the_local_backend_never_import_ray(tmp_path):
             "assert 'ray' not in sys.modules, 'ray was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_study_that_measures_time_gets_a_whole_node_per_task(cluster, tmp_path):
+    """mix_none = false: each task asks for all of the largest node's CPUs (2 here) and trains with them;
+    other studies get one CPU per task when there are more stacks than CPUs."""
+    toml = tmp_path / "t.toml"
+    toml.write_text('name = "t"\nseeds = 2\nmix_none = false\n[base]\nepochs = 1\ntrain_limit = 500\n'
+                    'test_limit = 100\n[grid]\nnorm = ["none", "batch"]\nbatch_size = [25, 50]\n')
+    for mix, want in (("false", {2}), ("true", {1})):
+        toml.write_text(toml.read_text().replace("mix_none = false", f"mix_none = {mix}")
+                        .replace("mix_none = true", f"mix_none = {mix}"))
+        api.run_study(str(toml), out=tmp_path / mix, backend="ray", report=False)
+        st = Store(tmp_path / mix / "bnlab.sqlite")
+        assert {r["versions"]["threads"] for r in st.runs("t")} == want, mix
+        st.close()
