@@ -87,26 +87,26 @@ def stacked(data: DeviceData, batch_size: int, bn: bool, K: int) -> float:
     """Seconds per model-epoch of bnlab's trainer with K members: the second epoch's
     training time (the first is warm-up) × K⁻¹, scaled to 60k images."""
     specs = [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=2, seed=s) for s in range(K)]
-    r = train_stack(specs, data)[0]
-    n = len(data.y_train)
-    return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * EPOCH / n
+    return _second_epoch(train_stack(specs, data)[0], len(data.y_train))
 
 
-def side_by_side(ds, batch_size: int, bn: bool, K: int, n_train: int) -> float | None:
+def _second_epoch(r, n_train: int) -> float:
+    """A member's second-epoch training seconds (the first is warm-up), scaled from n_train to 60k images."""
+    return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * EPOCH / n_train
+
+
+def side_by_side(ds, batch_size: int, bn: bool, K: int, n_train: int) -> float:
     """Seconds per model-epoch as `bnlab study` trains a large CPU job: one stack of K per thread, side by
     side in worker processes (execute.Local). Each stack's second epoch (the first is warm-up) × K⁻¹, scaled
-    to 60k images, divided by the stacks running at once. None with a single thread."""
+    to 60k images, divided by the stacks running at once (needs 2 threads or more)."""
     from .execute import Local, Progress, plan_stacks
 
     W = torch.get_num_threads()
-    if W < 2:
-        return None
     specs = [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=2, seed=s, train_limit=n_train,
                      test_limit=1000) for s in range(W * K)]
     with Local("cpu", cpus_per_group=1) as local:
         results = [r for r, _ in local.run(plan_stacks(specs, K), {ds.name: ds}, Progress())]
-    per_stack = [(r[0].epochs[1]["wall_s"] - r[0].epochs[0]["wall_s"]) * EPOCH / n_train for r in results]
-    return statistics.mean(per_stack) / W
+    return statistics.mean(_second_epoch(r[0], n_train) for r in results) / W
 
 
 @dataclass

@@ -243,7 +243,7 @@ class Local:
         big = bool(self.cpus_per_group) or (
             sum(len(g) * steps_of(g[0], n_train[g[0].dataset]) for g in groups) >= PARALLEL_MIN_STEPS)
         if self.device.type == "cpu" and workers >= 2 and big and not exclusive:
-            yield from self._pool(groups, datasets, n_train, workers, cpus, progress)
+            yield from self._pool(groups, datasets, n_train, workers, cpus, threads, progress)
             return
         vers = versions(self.device)
         cache: dict[tuple, DeviceData] = {}
@@ -256,7 +256,7 @@ class Local:
             K = len(group)
             yield train_stack(group, cache[key], progress=lambda n, K=K: progress.advance(n * K)), vers
 
-    def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, progress: Progress):
+    def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
         used = {g[0].dataset for g in groups}
         cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         _sweep_stale()
@@ -265,7 +265,7 @@ class Local:
         ctx = multiprocessing.get_context("spawn")   # fork is unsafe once OpenMP threads exist
         counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))          # waiting, running
         self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                        initargs=(files, *counts, torch.get_num_threads()))
+                                        initargs=(files, *counts, threads))
         try:   # longest first, so that the last group to start is a short one
             futures = {self.pool.submit(_worker_task, groups[i], cpus): i
                        for i in sorted(range(len(groups)), key=lambda i: -cost[i])}
