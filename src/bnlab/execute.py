@@ -171,18 +171,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _worker_init(files: dict, waiting, running, threads: int) -> None:
-    """Pool worker: the datasets, memory-mapped read-only from the driver's files; the shared group counts
-    and the threads there are; SIGINT is the driver's to handle (it kills the workers); on Linux the worker
-    dies with the driver, even on SIGKILL."""
-    _WORKER_COUNTS.update(waiting=waiting, running=running, threads=threads)
-    for name, (bare, paths) in files.items():
-        _WORKER_DATA[name] = dataclasses.replace(bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()})
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_init(driver: int, files: dict, waiting, running, threads: int) -> None:
+    """Pool worker: dies with the driver (on Linux, even on SIGKILL; a driver that died while this worker
+    was starting is caught by its parent pid); leaves SIGINT to the driver (it kills the workers); maps the
+    datasets read-only from the driver's files; keeps the shared group counts and the threads there are."""
     if sys.platform == "linux":
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if os.getppid() != driver:
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_COUNTS.update(waiting=waiting, running=running, threads=threads)
+    for name, (bare, paths) in files.items():
+        _WORKER_DATA[name] = dataclasses.replace(bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()})
 
 
 def _worker_task(group: list[RunSpec], threads: int) -> tuple[list[RunResult], dict]:
@@ -265,7 +267,7 @@ class Local:
         ctx = multiprocessing.get_context("spawn")   # fork is unsafe once OpenMP threads exist
         counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))          # waiting, running
         self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                        initargs=(files, *counts, threads))
+                                        initargs=(os.getpid(), files, *counts, threads))
         try:   # longest first, so that the last group to start is a short one
             futures = {self.pool.submit(_worker_task, groups[i], cpus): i
                        for i in sorted(range(len(groups)), key=lambda i: -cost[i])}
