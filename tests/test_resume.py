@@ -140,3 +140,18 @@ def test_an_unguarded_script_gets_the_fix_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1
     assert "call bnlab under `if __name__ == '__main__':`" in r.stderr.strip().splitlines()[-1]
+
+
+@needs_mnist
+@pytest.mark.skipif(os.cpu_count() < 2 or not sys.platform.startswith("linux"), reason="needs 2 CPUs, Linux")
+def test_workers_still_starting_die_with_a_killed_driver(tmp_path):
+    """SIGKILL the driver while its workers are still importing torch: none of them lives on (an orphan
+    would take queued groups and hold the driver's output pipes open)."""
+    proc = _start(tmp_path / "o", POOL)
+    t = time.time()
+    while len(_children(proc.pid)) < 3 and time.time() - t < 60:       # 2 workers + the resource tracker
+        time.sleep(0.01)
+    workers = _children(proc.pid)
+    proc.kill()
+    proc.communicate(timeout=60)                                       # hangs while an orphan holds the pipes
+    assert len(workers) >= 2 and all(_gone(w, 30) for w in workers)
