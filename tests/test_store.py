@@ -7,7 +7,7 @@ import pytest
 from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
 from bnlab.store import RESULT_COLUMNS, Store
-from bnlab.train import RunResult
+from bnlab.records import RunResult
 
 
 def _result(seed=0, norm="batch", epochs=2, diverged=None):

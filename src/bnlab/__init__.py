@@ -2,7 +2,9 @@
 
 Importing bnlab is light (no torch); `run_study` and `run_grid` load the rest on use.
 """
-__version__ = "0.1.0"
+from ._version import __version__
+
+__all__ = ["__version__", "run_study", "run_grid"]
 
 
 def run_study(*args, **kwargs):

@@ -3,18 +3,58 @@
     >>> import bnlab
     >>> res = bnlab.run_study("seed", seeds=5)          # trains what the store lacks, writes the report
     >>> res.rows[0]["test_acc"], res.report["html"]
+
+Where and how a study runs is one `Options`, built once (by the CLI or the caller) and passed
+whole; `run_study` and `run_grid` also take its fields as keywords.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import studies
-from .config import Grid, RunSpec
+from . import data, studies
+from .config import Grid, RunSpec, parse_seeds
 from .errors import ConfigError
-from .execute import DEFAULT_MAX_STACK, Progress, check_against_data, open_backend, run_specs
+from .run.driver import BACKENDS, open_backend, run_specs
+from .run.jobs import DEFAULT_MAX_STACK, Progress, check_against_data
 from .store import Store, write_results_csv
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Where and how runs train and land; one per call, passed whole."""
+
+    out: str | Path | None = None          # output folder (default bnlab-out/STUDY; bnlab-out/run for a grid)
+    store: str | Path | None = None        # SQLite store (default OUT/bnlab.sqlite); one can serve many studies
+    device: str = "auto"                   # auto (cuda when available), cpu, cuda, cuda:N
+    data_dir: str | Path | None = None     # dataset root, one subfolder per dataset (default $BNLAB_DATA_DIR, caches)
+    backend: str = "local"                 # local (this machine) or ray (a Ray cluster)
+    ray_address: str | None = None         # Ray cluster (default $RAY_ADDRESS, else a local Ray for the call)
+    cpus_per_group: int | None = None      # torch threads per stack; stacks then train side by side
+    max_stack: int = DEFAULT_MAX_STACK     # most models trained at once in one stack
+    fresh: bool = False                    # retrain runs already in the store
+    quiet: bool = False                    # no progress bar or tables (the CLI's; the API prints nothing)
+    progress: Progress | None = None       # callbacks for a progress display
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend = {self.backend!r} is not allowed; choose one of: {', '.join(BACKENDS)}")
+        for name, lo in (("max_stack", 1), ("cpus_per_group", 1)):
+            v = getattr(self, name)
+            if v is None and name == "cpus_per_group":
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ConfigError(f"{name} = {v!r} is out of range; choose an integer >= {lo}")
+
+    @classmethod
+    def of(cls, options: Options | None, **fields) -> Options:
+        """`options` (default Options()) with `fields` replaced; an unknown field is a ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(fields) - known):
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return dataclasses.replace(options or cls(), **fields)
 
 
 @dataclass
@@ -49,83 +89,79 @@ def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
     return out, Path(store) if store else out / "bnlab.sqlite"
 
 
-def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, out: str | Path | None = None,
-              store: str | Path | None = None, device: str = "auto", data_dir=None, fresh: bool = False,
-              train_limit: int | None = None, test_limit: int | None = None, report: bool = True,
-              command: str = "", progress: Progress | None = None, max_stack: int = DEFAULT_MAX_STACK,
-              backend: str = "local", ray_address: str | None = None, cpus_per_group: int | None = None) -> StudyResult:
+def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, train_limit: int | None = None,
+              test_limit: int | None = None, report: bool = True, command: str = "", options: Options | None = None,
+              **option_fields) -> StudyResult:
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
     'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
 
-    backend "ray" trains the groups as Ray tasks on the cluster at `ray_address` (default
-    $RAY_ADDRESS, else a local Ray started for the call); see bnlab.raybackend."""
-    kw = dict(seeds=seeds, epochs=epochs, store=store, device=device, data_dir=data_dir, fresh=fresh,
-              train_limit=train_limit, test_limit=test_limit, report=report, command=command, progress=progress,
-              max_stack=max_stack, backend=backend, ray_address=ray_address, cpus_per_group=cpus_per_group)
+    `options` (or its fields as keywords: out, store, device, data_dir, backend, ray_address,
+    cpus_per_group, max_stack, fresh, progress) say where and how; backend "ray" trains the groups
+    as Ray tasks (bnlab.run.ray_backend)."""
+    opts = Options.of(options, **option_fields)
     if name_or_path == studies.ALL:
-        return run_all(Path(out or "bnlab-out"), **kw)
+        return run_all(seeds=seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit, report=report,
+                       command=command, options=opts)
     study = studies.get(name_or_path)
     specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit)
-    return _run(study.name, study.question, study.to_json(), specs, out or Path("bnlab-out") / study.name, store,
-                device=device, data_dir=data_dir, fresh=fresh, report=report, command=command, progress=progress,
-                max_stack=study.max_stack or max_stack, mix_none=study.mix_none, backend=backend,
-                ray_address=ray_address, cpus_per_group=cpus_per_group)
+    opts = dataclasses.replace(opts, out=opts.out or Path("bnlab-out") / study.name,
+                               max_stack=study.max_stack or opts.max_stack)
+    return _run(study.name, study.question, study.to_json(), specs, opts, report=report, command=command,
+                mix_none=study.mix_none)
 
 
-def run_all(out: Path, **kw) -> StudyResult:
-    """Every named study in turn (each resumes from its store), then the summary page."""
-    from .summary import write_summary
+def run_all(*, options: Options, report: bool = True, command: str = "", **study_kw) -> StudyResult:
+    """Every named study in turn (each resumes from its store, in OUT/<study>/), then the summary page."""
+    from .report.summary import write_summary
 
-    results = [run_study(name, out=out / name, **kw) for name in studies.STUDIES]
+    out = Path(options.out or "bnlab-out")
+    results = [run_study(name, report=report, command=command,
+                         options=dataclasses.replace(options, out=out / name), **study_kw)
+               for name in studies.STUDIES]
     entries = [(r.study, r.store, r.out, {k: v for k, v in r.report.items() if k not in ("md", "html", "csv")})
                for r in results]
     out, _ = prepare_out(out, None)
-    paths = write_summary(entries, out, command=kw.get("command", "")) if kw.get("report", True) else {}
+    paths = write_summary(entries, out, command=command) if report else {}
     counts = {k: sum(r.counts[k] for r in results) for k in ("total", "trained", "skipped", "wall_s")}
     return StudyResult(studies.ALL, [row for r in results for row in r.rows], out, results[0].store, paths,
                        {**counts, "device": results[0].counts["device"]})
 
 
-def run_grid(axes: dict, base: dict, seeds, *, out: str | Path = "bnlab-out/run", store=None, device="auto",
-             data_dir=None, fresh=False, command="", progress: Progress | None = None, name: str = "run",
-             max_stack: int = DEFAULT_MAX_STACK, backend: str = "local", ray_address: str | None = None,
-             cpus_per_group: int | None = None) -> StudyResult:
+def run_grid(axes: dict, base: dict, seeds, *, name: str = "run", command: str = "", options: Options | None = None,
+             **option_fields) -> StudyResult:
     """Train the cartesian product of `axes` × seeds with `base` fixed; no report, results.csv and runs.json.
-    backend, ray_address, cpus_per_group: as for run_study."""
-    from .config import parse_seeds
-
-    specs = studies._dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
-    res = _run(name, "ad-hoc grid (bnlab run)", dict(axes=axes, base=base), specs, out, store, device=device,
-               data_dir=data_dir, fresh=fresh, report=False, command=command, progress=progress, max_stack=max_stack,
-               backend=backend, ray_address=ray_address, cpus_per_group=cpus_per_group)
+    Options as for run_study (out defaults to bnlab-out/run)."""
+    opts = Options.of(options, **option_fields)
+    opts = dataclasses.replace(opts, out=opts.out or "bnlab-out/run")
+    specs = studies.dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
+    res = _run(name, "ad-hoc grid (bnlab run)", dict(axes=axes, base=base), specs, opts, report=False,
+               command=command)
     write_results_csv(res.rows, res.out / "results.csv")
     (res.out / "runs.json").write_text(json.dumps([s.to_json() for s in specs], indent=1))
     return res
 
 
-def _run(name: str, question: str, spec: dict, specs: list[RunSpec], out, store, *, device, data_dir, fresh, report,
-         command, progress, max_stack, backend, ray_address, cpus_per_group, mix_none: bool = True) -> StudyResult:
-    from . import data
-
+def _run(name: str, question: str, spec: dict, specs: list[RunSpec], opts: Options, *, report: bool, command: str,
+         mix_none: bool = True) -> StudyResult:
+    """Load and check the data once, open the backend, train what the store lacks, write the report."""
     # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file is written
-    check_against_data(specs, {name: data.load(name, data_dir) for name in {s.dataset for s in specs}})
-    with open_backend(backend, device, ray_address=ray_address, cpus_per_group=cpus_per_group) as be:
-        out, store_path = prepare_out(out, store)
-        st = Store(store_path)
-        try:
+    datasets = {n: data.load(n, opts.data_dir) for n in sorted({s.dataset for s in specs})}
+    check_against_data(specs, datasets)
+    with open_backend(opts.backend, opts.device, ray_address=opts.ray_address,
+                      cpus_per_group=opts.cpus_per_group) as be:
+        out, store_path = prepare_out(opts.out, opts.store)
+        with Store(store_path) as st:
             st.begin_study(name, question, spec, command)
-            counts = run_specs(specs, st, name, backend=be, data_dir=data_dir, fresh=fresh, progress=progress,
-                               max_stack=max_stack, mix_none=mix_none)
+            counts = run_specs(specs, st, name, datasets, backend=be, fresh=opts.fresh, progress=opts.progress,
+                               max_stack=opts.max_stack, mix_none=mix_none)
             wanted = {s.run_id for s in specs}
             rows = [r for r in st.results(name) if r["run_id"] in wanted]
             paths = {}
             if report:
-                from .report import write_report
+                from .report.study_report import write_report
 
                 paths = write_report(st, name, out, command=command, wall_s=counts["wall_s"])
             return StudyResult(name, rows, out, store_path, paths, counts)
-        finally:
-            st.close()
 
 
 def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=None) -> dict:
@@ -134,23 +170,20 @@ def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=No
     largest |folded − unfolded| logit on the test set. Runs keep parameters with final probe 'inference'."""
     import torch
 
-    from . import data, measure
     from .config import PROFILE
+    from .core import final_probes as fp
 
-    st = Store(_existing_store(store))
-    try:
+    with Store(_existing_store(store)) as st:
         if run_id is None or st.model(run_id) is None:
             have = st.models()
             what = f"run {run_id!r} has no stored parameters" if run_id else "give a RUN_ID"
             raise ConfigError(f"{what}; runs with parameters: {', '.join(have[:5]) or 'none'}"
                               f"{' …' if len(have) > 5 else ''} (bnlab study overhead keeps them)")
         spec, m = st.model(run_id)
-    finally:
-        st.close()
     eps = PROFILE[spec.profile].bn_eps
     x = torch.tensor(data.load(spec.dataset, data_dir).x_test[:spec.test_limit])
-    plain, folded = measure.to_module(m, spec.placement, eps), measure.to_module(
-        measure.fold(m, spec.placement, eps), spec.placement, eps)
+    plain, folded = fp.to_module(m, spec.placement, eps), fp.to_module(
+        fp.fold(m, spec.placement, eps), spec.placement, eps)
     with torch.inference_mode():
         err = float((plain(x) - folded(x)).abs().max())
     dims = [m["W0"].shape[0]] + [m[f"W{i}"].shape[1] for i in range(sum(k.startswith("W") for k in m))]

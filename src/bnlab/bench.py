@@ -22,8 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import RunSpec
-from .execute import DEFAULT_MAX_STACK
-from .train import DeviceData, train_stack
+from .core.train import DeviceData, train_stack
+from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
 
 DIMS = (784, 128, 64, 10)
 EPOCH = 60000
@@ -97,9 +97,9 @@ def _second_epoch(r, n_train: int) -> float:
 
 def side_by_side(ds, batch_size: int, bn: bool, K: int, n_train: int) -> float:
     """Seconds per model-epoch as `bnlab study` trains a large CPU job: one stack of K per thread, side by
-    side in worker processes (execute.Local). Each stack's second epoch (the first is warm-up) × K⁻¹, scaled
+    side in worker processes (run.local_backend.Local). Each stack's second epoch (the first is warm-up) × K⁻¹, scaled
     to 60k images, divided by the stacks running at once (needs 2 threads or more)."""
-    from .execute import Local, Progress, plan_stacks
+    from .run.local_backend import Local
 
     W = torch.get_num_threads()
     specs = [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=2, seed=s, train_limit=n_train,

@@ -118,12 +118,13 @@ def _dispatch(args, command: str) -> int:
         if not store.exists():
             raise _usage(f"no store at {store}; run the study first or pass --store")
         out, store = api.prepare_out(out, store)
-        st = Store(store)
-        if st.study(args.study) is None:
-            raise _usage(f"study {args.study!r} is not in {store}; stored studies: {', '.join(st.studies()) or 'none'}")
-        from .report import write_report
+        from .report.study_report import write_report
 
-        paths = write_report(st, args.study, out)
+        with Store(store) as st:
+            if st.study(args.study) is None:
+                raise _usage(f"study {args.study!r} is not in {store}; stored studies: "
+                             f"{', '.join(st.studies()) or 'none'}")
+            paths = write_report(st, args.study, out)
         console.say(f"report: {paths['html']}")
         return 0
     if args.cmd == "fold":

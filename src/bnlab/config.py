@@ -22,7 +22,7 @@ INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
 DATASETS = ("mnist", "fashion-mnist")
 FINAL_PROBES = ("inference", "invariance")
-PROBES = ("activations", "ics", "smoothness")   # bnlab.probes.PROBES
+PROBES = ("activations", "ics", "smoothness")   # recorded during training by bnlab.core.probes
 
 
 @dataclass(frozen=True)
@@ -238,3 +238,15 @@ class Grid:
             for seed in self.seeds:
                 specs.append(RunSpec(**fields, seed=seed))
         return specs
+
+
+# RunSpec fields that members of one stack share (all but seed, lr, norm, placement, init, init_scale, ...).
+SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
+                "train_limit", "test_limit", "eval_every", "group_size", "ghost_batch",
+                "noise", "probes", "probe_every")
+
+
+def stack_key(spec: RunSpec) -> tuple:
+    """Specs with equal keys can share a stack, given one norm kind and placement
+    among the members that have a norm (members without one join any stack)."""
+    return tuple(getattr(spec, f) for f in SHAPE_FIELDS)

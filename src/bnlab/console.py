@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import execute, studies
+from . import studies
+from .run.jobs import Progress as Callbacks
 from .stats import summarize
 
 out = Console(width=None if sys.stdout.isatty() else 150)
@@ -31,9 +32,9 @@ def list_studies() -> None:
 
 
 def _bar(quiet: bool):
-    """A Progress bar and the execute.Progress callbacks that drive it."""
+    """A rich Progress bar and the run.jobs.Progress callbacks that drive it."""
     if quiet:
-        return None, execute.Progress()
+        return None, Callbacks()
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("runs {task.fields[runs]} · stacks {task.fields[groups]}"), TimeElapsedColumn(),
                    TextColumn("ETA"), TimeRemainingColumn(), console=out, transient=False)
@@ -52,7 +53,7 @@ def _bar(quiet: bool):
         bar.update(state["task"], runs=f"{state['runs']}/{state['total']}",
                    groups=f"{state['groups']}/{state['total_groups']}")
 
-    return bar, execute.Progress(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
+    return bar, Callbacks(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
@@ -84,9 +85,9 @@ def train(args, command: str) -> int:
     from . import api
 
     bar, progress = _bar(args.quiet)
-    common = dict(store=args.store, device=args.device, data_dir=args.data_dir, fresh=args.fresh,
-                  command=command, progress=progress, max_stack=args.max_stack, backend=args.backend,
-                  ray_address=args.ray_address, cpus_per_group=args.cpus_per_group)
+    opts = api.Options(out=args.out, store=args.store, device=args.device, data_dir=args.data_dir, fresh=args.fresh,
+                       progress=progress, max_stack=args.max_stack, backend=args.backend,
+                       ray_address=args.ray_address, cpus_per_group=args.cpus_per_group, quiet=args.quiet)
     try:
         if bar:
             bar.start()
@@ -96,10 +97,10 @@ def train(args, command: str) -> int:
             axes = {k: tuple(v) for k, v in axes.items()}
             base = dict(dataset=args.dataset, profile=args.profile, epochs=args.epochs, train_limit=args.train_limit,
                         test_limit=args.test_limit)
-            res = api.run_grid(axes, base, args.seeds, out=args.out or "bnlab-out/run", **common)
+            res = api.run_grid(axes, base, args.seeds, command=command, options=opts)
         else:
-            res = api.run_study(args.study, seeds=args.seeds, epochs=args.epochs,
-                                out=args.out, train_limit=args.train_limit, test_limit=args.test_limit, **common)
+            res = api.run_study(args.study, seeds=args.seeds, epochs=args.epochs, train_limit=args.train_limit,
+                                test_limit=args.test_limit, command=command, options=opts)
     finally:
         if bar:
             bar.stop()

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import RunSpec
 from .errors import ConfigError
+from .records import EPOCH_COLS, RunResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies(
@@ -40,7 +41,6 @@ CREATE TABLE IF NOT EXISTS probes(
   PRIMARY KEY(run_id, step, layer, name));
 """
 
-EPOCH_COLS = ("epoch", "steps", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s")
 # The results.csv contract: these columns first, in this order, one row per run and epoch.
 RESULT_COLUMNS = ("run_id", "dataset", "norm", "placement", "batch_size", "lr", "init", "profile", "seed", "epoch",
                   "steps", "train_loss", "train_acc", "test_loss", "test_acc", "diverged", "wall_s")
@@ -54,7 +54,8 @@ def _num(v):
 
 
 class Store:
-    """One SQLite file. Every write is one short transaction."""
+    """One SQLite file. Every write is one short transaction. A context manager: `with Store(p) as st:`
+    closes the connection on exit."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -70,6 +71,12 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _tx(self):
         return _Transaction(self.conn)
@@ -102,9 +109,9 @@ class Store:
         with self._tx() as c:
             c.executemany("INSERT OR IGNORE INTO study_runs VALUES (?,?)", [(study, r) for r in run_ids])
 
-    def save(self, study: str, result, versions: dict) -> None:
+    def save(self, study: str, result: RunResult, versions: dict) -> None:
         """Write one finished run and its rows in one transaction (all or nothing)."""
-        s: RunSpec = result.spec
+        s = result.spec
         rid = s.run_id
         with self._tx() as c:
             for table in ("epochs", "evals", "probes", "models", "study_runs"):

@@ -49,7 +49,7 @@ class Study:
         return Grid(axes, base, parse_seeds(self.seeds if seeds is None else seeds))
 
     def specs(self, seeds=None, **overrides) -> list[RunSpec]:
-        return _dedupe(self.grid(seeds, **overrides).expand())
+        return dedupe(self.grid(seeds, **overrides).expand())
 
     def to_json(self) -> dict:
         return dict(name=self.name, question=self.question, axes={k: list(v) for k, v in self.axes.items()},
@@ -57,7 +57,7 @@ class Study:
                     notes=self.notes, mix_none=self.mix_none, max_stack=self.max_stack)
 
 
-def _dedupe(specs: list[RunSpec]) -> list[RunSpec]:
+def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     """Drop specs that train the same model twice: without a norm, placement means nothing,
     so every 'none' spec is written with placement 'after'."""
     seen, out = set(), []

@@ -1,0 +1,207 @@
+"""One stacked training job: K members, one batch size, one device.
+
+Each member shuffles with its own generator every epoch; every sample is seen
+once an epoch and the last partial batch is kept (as Keras does). After every
+epoch, in eval mode, the whole test set is evaluated; training loss and
+accuracy are the epoch's running means in train mode (as Keras reports them).
+A member whose epoch loss turns non-finite or blows up (above
+DIVERGED_FACTOR·ln C, a hundred times a uniform guess) is marked diverged at that
+epoch and frozen; the others go on, unaffected. Metrics reach the host once an epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..config import PROFILE, RunSpec, stack_key
+from ..records import RunResult
+from . import backprop, final_probes, norms, probes
+from . import model as M
+from .optim import StackedOptimizer
+
+# Diverged: an epoch's mean training loss above this many times that of a uniform guess (ln C), or non-finite.
+DIVERGED_FACTOR = 100.0
+
+
+
+@dataclass
+class DeviceData:
+    """A dataset's arrays resident on one device."""
+
+    x_train: Tensor  # (N, in) float32
+    y_train: Tensor  # (N,) int64
+    x_test: Tensor   # (M, in)
+    y_test: Tensor   # (M,)
+    n_classes: int
+
+    @classmethod
+    def from_dataset(cls, ds, device, train_limit: int | None = None, test_limit: int | None = None) -> "DeviceData":
+        t = lambda a, n: torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+        return cls(t(ds.x_train, train_limit), t(ds.y_train, train_limit), t(ds.x_test, test_limit),
+                   t(ds.y_test, test_limit), ds.n_classes)
+
+
+@torch.no_grad()
+def evaluate(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, y: Tensor, mask: Tensor | None,
+             chunk: int = 2500) -> tuple[Tensor, Tensor]:
+    """Eval-mode mean cross-entropy and accuracy per member, (K,) each, on the device."""
+    K = p["W0"].shape[0]
+    loss = torch.zeros(K, device=x.device)
+    correct = torch.zeros(K, device=x.device)
+    for xs, ys in zip(x.split(chunk), y.split(chunk)):
+        logits, _, _ = M.forward(p, st, xs, cfg, training=False, mask=mask)
+        loss += F.cross_entropy(logits.transpose(1, 2), ys.expand(K, -1), reduction="none").sum(1)
+        correct += (logits.argmax(-1) == ys).sum(1)
+    return loss / len(y), correct / len(y)
+
+
+def _noise_plan(specs: list[RunSpec], cfg: M.StackConfig, steps: int, epoch: int, device) -> list[list[tuple[Tensor, Tensor]]] | None:
+    """Noisy BN (Santurkar et al. 2018, §2.1): for each step, layer and unit a shift
+    ~ U(−0.5, 0.5) and a scale ~ U(1, 1.25), drawn from each member's own generator."""
+    if not specs[0].noise:
+        return None
+    per_layer = []
+    for i in range(cfg.n_hidden):
+        C = cfg.dims[i + 1]
+        shift, scale = [], []
+        for s in specs:
+            g = torch.Generator().manual_seed(M.member_seed(s.seed, f"noise:{epoch}:{i}"))
+            shift.append(torch.rand(steps, 1, C, generator=g) - 0.5)
+            scale.append(1 + 0.25 * torch.rand(steps, 1, C, generator=g))
+        per_layer.append((torch.stack(shift, 1).to(device), torch.stack(scale, 1).to(device)))
+    return [[(sh[j], sc[j]) for sh, sc in per_layer] for j in range(steps)]
+
+
+def _autograd_step(p, g, st, x, y, cfg, mask, ctx):
+    """Forward and backward through autograd (any norm, noisy BN); gradients into `g`."""
+    logits, new_st, _ = M.forward(p, st, x, cfg, training=True, ctx=ctx, mask=mask)
+    losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)   # (K,)
+    grads = torch.autograd.grad(losses.sum(), list(p.values()))
+    torch._foreach_copy_(list(g.values()), list(grads))
+    return losses.detach(), (logits.argmax(-1) == y).sum(1), new_st
+
+
+def _gather(t: Tensor, idx: Tensor) -> Tensor:
+    """t[idx] for a (K, b) index, as one index_select: 2.5–4× faster on CPU than advanced indexing."""
+    return t.index_select(0, idx.reshape(-1)).view(*idx.shape, *t.shape[1:])
+
+
+def _clock(device) -> float:
+    """Wall time after the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def train_stack(specs: list[RunSpec], data: DeviceData, *,
+                progress: Callable[[int], None] | None = None) -> list[RunResult]:
+    """Train every spec in `specs` as one stack; returns one RunResult per spec, in order."""
+    keys = {stack_key(s) for s in specs}
+    if len(keys) != 1:
+        raise ValueError("specs in one stack must share dataset, shape, batch size, epochs and optimizer settings")
+    s0, K = specs[0], len(specs)
+    device = data.x_train.device
+    cfg = M.StackConfig.from_specs(specs, data.x_train.shape[1], data.n_classes)
+    mask = M.norm_mask(cfg, device)
+    layout = M.Layout.of(cfg)
+    flat = M.init_params(specs, cfg).to(device)        # (K·P,) parameters (see model.Layout)
+    grad_flat = torch.zeros_like(flat)                  # (K·P,) their gradients; padding stays 0
+    p = {n: v.requires_grad_() for n, v in layout.views(flat).items()}   # leaves that write through to flat
+    g = layout.views(grad_flat)
+    st = {n: t.to(device) for n, t in M.init_state(cfg, K).items()}
+    blocks, grad_blocks = layout.blocks(flat), layout.blocks(grad_flat)
+    opt = StackedOptimizer.create(s0.optimizer, blocks, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
+                                  momentum=s0.momentum)
+    gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in specs]
+    N, B = data.x_train.shape[0], s0.batch_size
+    steps_per_epoch = math.ceil(N / B)
+    total_steps = steps_per_epoch * s0.epochs
+    results = [RunResult(s, device=str(device)) for s in specs]
+    active = list(range(K))
+    step, train_time = 0, 0.0
+    blowup = DIVERGED_FACTOR * math.log(data.n_classes)
+    fast = backprop.supported(cfg) and not s0.noise
+    for epoch in range(1, s0.epochs + 1):
+        t0 = _clock(device)
+        perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
+        noise = _noise_plan(specs, cfg, steps_per_epoch, epoch, device)
+        loss_sum = torch.zeros(K, device=device)
+        correct = torch.zeros(K, device=device)
+        pending_evals = []
+        eval_time = 0.0
+        for j in range(steps_per_epoch):
+            idx = perm[:, j * B:(j + 1) * B]                      # (K, b)
+            x, y = _gather(data.x_train, idx), _gather(data.y_train, idx)   # (K, b, in), (K, b)
+            ctx = None
+            if cfg.norm == "batch-renorm" or noise is not None:
+                rmax, dmax = norms.renorm_limits(step, total_steps)
+                ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
+            probing = s0.probes and step % s0.probe_every == 0
+            if probing:
+                w0, st0 = flat.detach().clone(), st
+            if fast:
+                losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
+            else:
+                losses, hits, st = _autograd_step(p, g, st, x, y, cfg, mask, ctx)
+            opt.step(blocks, grad_blocks, active)
+            if probing:   # its time, like an evaluation's, is not training time
+                t_pr = _clock(device)
+                rows = probes.record(s0.probes, step=step, w0=w0, w1=flat.detach(), layout=layout, st=st0, x=x, y=y,
+                                     x_probe=data.x_test[:probes.PROBE_BATCH], cfg=cfg, mask=mask)
+                for at, name, layer, v in rows:
+                    for k, val in zip(active, v[active].tolist()):
+                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=val))
+                eval_time += _clock(device) - t_pr
+            loss_sum.add_(losses, alpha=y.shape[1])
+            correct += hits
+            step += 1
+            if s0.eval_every and step % s0.eval_every == 0:
+                t_ev = _clock(device)
+                wall = (train_time + t_ev - t0 - eval_time) / K
+                pending_evals.append((step, wall, *evaluate(p, st, cfg, data.x_test, data.y_test, mask)))
+                eval_time += _clock(device) - t_ev
+            if progress is not None:
+                progress(1)
+        train_time += _clock(device) - t0 - eval_time
+        test_loss, test_acc = evaluate(p, st, cfg, data.x_test, data.y_test, mask)
+        tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
+        te_loss, te_acc = test_loss.tolist(), test_acc.tolist()
+        for s_at, wall, el, ea in pending_evals:
+            el, ea = el.tolist(), ea.tolist()
+            for k in active:
+                results[k].evals.append(dict(step=s_at, test_loss=el[k], test_acc=ea[k], wall_s=wall))
+        for k in list(active):
+            r = results[k]
+            r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[k], train_acc=tr_acc[k],
+                                 test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K))
+            if not (math.isfinite(te_loss[k]) and tr_loss[k] <= blowup):   # NaN fails the comparison too
+                r.diverged_epoch = epoch
+                active.remove(k)
+        if not active:
+            break
+    _final_probes(results, p, st, cfg, mask, data, step)
+    return results
+
+
+def _final_probes(results: list[RunResult], p: dict, st: dict, cfg: M.StackConfig, mask, data: DeviceData,
+                  step: int) -> None:
+    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.core.final_probes)."""
+    ok = [k for k, r in enumerate(results) if r.diverged_epoch is None]
+    if any("invariance" in results[k].spec.final_probes for k in ok):
+        acc = {n: v.tolist() for n, v in final_probes.invariance(p, st, cfg, mask, data.x_test, data.y_test).items()}
+        for k in ok:
+            if "invariance" in results[k].spec.final_probes:
+                results[k].probes += [dict(step=step, layer=-1, name=n, value=v[k]) for n, v in acc.items()]
+    for k in ok:
+        r = results[k]
+        if "inference" in r.spec.final_probes:
+            r.model = final_probes.member_model(p, st, k, with_norm=cfg.norm_on[k])
+            vals = final_probes.inference(r.model, r.spec.placement, cfg.bn.eps, data.x_test)
+            r.probes += [dict(step=step, layer=-1, name=n, value=v) for n, v in vals.items()]

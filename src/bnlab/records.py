@@ -1,0 +1,36 @@
+"""The contract train → store → report: what a trained run is, and the names of what is stored.
+
+No torch here: the store writes `RunResult`s and the report reads the rows back by
+these names, so both sides can be imported where no training can.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import RunSpec
+
+# Per-epoch metrics, in the store's column order.
+EPOCH_COLS = ("epoch", "steps", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s")
+
+# Probes recorded during training (bnlab.core.probes.record writes these names).
+PERCENTILES = (15, 50, 85)
+STEP_NAMES = (*(f"act_p{q}" for q in PERCENTILES), "ics_l2", "ics_cos", "loss_variation", "grad_predictiveness",
+              "beta_smoothness")
+
+# Final probes (bnlab.core.final_probes): the invariance grid a·x + b and the latency batch sizes.
+SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+SHIFTS = (-0.5, 0.0, 0.5)
+LATENCY_BATCHES = (1, 1000)
+
+
+@dataclass
+class RunResult:
+    """Everything one member produced; the store writes it whole."""
+
+    spec: RunSpec
+    epochs: list[dict] = field(default_factory=list)   # EPOCH_COLS
+    evals: list[dict] = field(default_factory=list)    # step, test_loss, test_acc, wall_s (RunSpec.eval_every)
+    probes: list[dict] = field(default_factory=list)   # step, layer, name, value
+    diverged_epoch: int | None = None
+    device: str = "cpu"
+    model: dict | None = None                           # trained parameters (numpy), kept for final probe 'inference'

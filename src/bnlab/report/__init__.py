@@ -1,0 +1,1 @@
+"""Reports from a store, without torch: studydata → stats → findings (registry) → figures → document."""

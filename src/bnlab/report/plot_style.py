@@ -1,0 +1,45 @@
+"""The look shared by every figure: matplotlib defaults, resolution, colours, CI bands, log ticks."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from .. import stats  # noqa: E402
+from .studydata import StudyData  # noqa: E402
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.grid": True, "grid.alpha": 0.3,
+                     "axes.spines.top": False, "axes.spines.right": False})
+DPI = 110
+
+
+def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and 95% t-interval per column of [runs, T]."""
+    s = [stats.summarize(values[:, t]) for t in range(values.shape[1])]
+    return tuple(np.array([getattr(x, k) for x in s]) for k in ("mean", "ci_low", "ci_high"))
+
+
+def log_ticks(axis) -> None:
+    """Log axis ticks at 1, 2, 5 × 10^k, labelled as plain numbers."""
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def norms(d: StudyData) -> list[str]:
+    """The study's norms, in grid order."""
+    return list(dict.fromkeys(c.spec.norm for c in d.configs))
+
+
+def color(d: StudyData, norm: str) -> str:
+    """One colour per norm, the same in every figure of a study."""
+    return f"C{norms(d).index(norm)}"
+
+
+def line(ax, x, mean, lo, hi, color: str, label: str | None = None, ls: str = "-") -> None:
+    """A mean line with its 95% CI band."""
+    ax.plot(x, mean, ls, color=color, lw=1.5, label=label)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)

@@ -1,0 +1,258 @@
+"""Figures of the claim studies: sweeps over a numeric field, convergence in steps and seconds,
+the train–test gap over time, costs, and invariance maps. Means with 95% t-intervals over seeds.
+
+`FIGURES[study]` lists (file, caption, function); `SKIP_GENERIC[study]` names the generic figures
+(bnlab.figures) that a study's grid makes unreadable (e.g. 18 panels of 3-epoch curves).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+
+from .. import stats
+from ..records import SCALES, SHIFTS
+from .plot_style import DPI, band, color, line, log_ticks
+from .studydata import StudyData, acc_or_chance, final_probe, per_step_ms
+
+
+def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None = None, error: bool = False) -> None:
+    """Final test accuracy (or error) vs a numeric field on a log axis; one line per norm (and placement),
+    one panel per value of `panel`; seeds as dots, diverged runs as ✕ at chance."""
+    panels = sorted({getattr(c.spec, panel) for c in d.configs}) if panel else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.6 * len(panels), 9), 4.8), squeeze=False, sharey=True,
+                             layout="constrained")
+    lines = list(dict.fromkeys((c.spec.norm, c.spec.placement if c.spec.norm != "none" else "") for c in d.configs))
+    for ax, pv in zip(axes[0], panels):
+        for i, (norm, pl) in enumerate(lines):
+            cs = sorted([c for c in d.configs if c.spec.norm == norm and (not pl or c.spec.placement == pl)
+                         and (panel is None or getattr(c.spec, panel) == pv)], key=lambda c: getattr(c.spec, field))
+            col = f"C{i}"
+            xs, ms, lo, hi = [], [], [], []
+            for c in cs:
+                x = getattr(c.spec, field)
+                v = acc_or_chance(c) * 100
+                v = 100 - v if error else v
+                s = stats.summarize(v)
+                xs.append(x)
+                ms.append(s.mean)
+                lo.append(s.mean - s.ci_low if np.isfinite(s.ci_low) else 0)
+                hi.append(s.ci_high - s.mean if np.isfinite(s.ci_high) else 0)
+                ok = np.array([r.diverged_epoch is None for r in c.runs])
+                ax.scatter(np.full(ok.sum(), x), v[ok], s=10, color=col, alpha=0.35, lw=0)
+                if (~ok).any():
+                    ax.scatter([x], [v[~ok][0]], marker="x", s=60, color=col, lw=2, zorder=5)
+                    ax.annotate(f"{(~ok).sum()}/{len(ok)}", (x, v[~ok][0]), textcoords="offset points",
+                                xytext=(4, 4), fontsize=7, color=col)
+            ax.errorbar(xs, ms, yerr=[lo, hi], color=col, marker="o", ms=4, capsize=3, lw=1.4,
+                        label=f"{norm}{' ' + pl if pl and len({p for n, p in lines if n == norm}) > 1 else ''}")
+        ax.set_xscale("log")
+        if field == "batch_size":
+            ax.set_xticks(sorted({c.spec.batch_size for c in d.configs}), minor=False)
+            ax.xaxis.set_major_formatter("{x:g}")
+            ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_xlabel(xlabel)
+        if panel:
+            ax.set_title(f"{panel} = {pv}")
+    axes[0, 0].set_ylabel("final test error (%)" if error else "final test accuracy (%)")
+    if error:
+        axes[0, 0].set_yscale("log")
+        log_ticks(axes[0, 0].yaxis)
+    else:   # from just below the lowest seed to 100%: a sweep that never fails is not squashed to the top
+        lowest = min((float(np.nanmin(acc_or_chance(c))) * 100 for c in d.configs if len(c.runs)), default=0.0)
+        axes[0, 0].set_ylim(max(0.0, lowest - 3), 100)
+    handles, _ = axes[0, 0].get_legend_handles_labels()
+    handles += [Line2D([], [], color="0.4", marker="x", ls="", ms=7, label="diverged (n/seeds), at chance")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    fig.suptitle(f"study {d.name}: final test {'error' if error else 'accuracy'} after {d.epochs} "
+                 "(mean ± 95% CI over seeds; dots = single seeds)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def lr_sweep(d: StudyData, path: Path) -> None:
+    _sweep(d, "lr", path, "learning rate (log scale)", panel="optimizer")
+
+
+def init_sweep(d: StudyData, path: Path) -> None:
+    _sweep(d, "init_scale", path, "initial weight scale × Glorot-uniform (log scale)")
+
+
+def small_batch_sweep(d: StudyData, path: Path) -> None:
+    _sweep(d, "batch_size", path, "batch size (log scale)", error=True)
+
+
+def convergence_curves(d: StudyData, path: Path) -> None:
+    """Test accuracy at every evaluation vs steps and vs training seconds (Ioffe & Szegedy, Figure 1a)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True, layout="constrained")
+    for c in d.configs:
+        steps = np.unique(np.concatenate([np.concatenate([r.evals["step"], r.m["steps"]]) for r in c.runs]))
+        acc = np.full((len(c.runs), len(steps)), np.nan)
+        wall = np.full_like(acc, np.nan)
+        for i, r in enumerate(c.runs):
+            s = np.concatenate([r.evals["step"], r.m["steps"]])
+            idx = np.searchsorted(steps, s)
+            acc[i, idx] = np.concatenate([r.evals["test_acc"], r.m["test_acc"]]) * 100
+            wall[i, idx] = np.concatenate([r.evals["wall_s"], r.m["wall_s"]])
+        mean, lo, hi = band(acc)
+        col = color(d, c.spec.norm)
+        for ax, x in ((axes[0], steps), (axes[1], np.nanmean(wall, 0))):
+            line(ax, x, mean, lo, hi, col, f"{c.spec.norm} (n = {len(c.runs)})")
+    for ax, lab in zip(axes, ("optimizer steps", "training seconds per model (evaluation excluded)")):
+        for thr in (97, 98):
+            ax.axhline(thr, color="0.5", ls=":", lw=1)
+        ax.set_xlabel(lab)
+    axes[0].set_ylabel("test accuracy (%)")
+    lo_y = np.nanmin([np.nanmin(r.evals["test_acc"][len(r.evals["test_acc"]) // 10:]) * 100
+                      for r in d.runs if len(r.evals["test_acc"])] or [90])
+    axes[0].set_ylim(max(lo_y - 0.5, 80), 99)
+    axes[0].legend()
+    fig.suptitle(f"study {d.name}: test accuracy during training (mean, 95% CI band; dotted: 97% and 98%)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def gap_over_time(d: StudyData, path: Path) -> None:
+    """Train − test accuracy and test loss per epoch."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    for c in d.configs:
+        col = color(d, c.spec.norm)
+        x = np.arange(1, c.spec.epochs + 1)
+        for ax, v in ((axes[0], (c.curve("train_acc") - c.curve("test_acc")) * 100), (axes[1], c.curve("test_loss"))):
+            line(ax, x, *band(v), col, f"{c.spec.norm} (n = {len(c.runs)})")
+    axes[0].axhline(0, color="0.5", lw=0.8)
+    axes[0].set_ylabel("train − test accuracy (pp)")
+    axes[1].set_ylabel("test loss (nats)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    axes[0].legend()
+    fig.suptitle(f"study {d.name}: generalization gap and test loss over {d.epochs} (mean, 95% CI band)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def costs(d: StudyData, path: Path) -> None:
+    """Training ms per step, and inference latency at batch 1 and 1000 with and without folding."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
+    labels = [_config_label(d, c) for c in d.configs]
+    x = np.arange(len(d.configs))
+    for ax, (title, vals) in zip(axes, (
+            ("training: ms per step (batch 32)", [(per_step_ms(c), None) for c in d.configs]),
+            ("inference at batch 1: µs", [(final_probe(c, "latency_b1_us"), final_probe(c, "latency_b1_folded_us"))
+                                          for c in d.configs]),
+            ("inference at batch 1000: µs", [(final_probe(c, "latency_b1000_us"), final_probe(c, "latency_b1000_folded_us"))
+                                             for c in d.configs]))):
+        for j, (a, f) in enumerate(vals):
+            for off, v, hatch, lab in ((-0.2 if f is not None else 0, a, "", "as trained"), (0.2, f, "//", "BN folded")):
+                if v is None:
+                    continue
+                s = stats.summarize(v)
+                ax.bar(j + off, s.mean, width=0.38 if f is not None else 0.6, color=f"C{j}", hatch=hatch,
+                       alpha=0.85, yerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]] if s.n > 1 else None, capsize=3,
+                       label=lab if j == 0 else None)
+        ax.set_xticks(x, labels, rotation=15)
+        ax.set_title(title)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"study {d.name}: what BN costs (mean ± 95% CI over models; hatched: BN folded into Linear)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def invariance_maps(d: StudyData, path: Path) -> None:
+    """Mean test accuracy on a·x + b per configuration, eval statistics (top) and batch statistics (bottom)."""
+    fig, axes = plt.subplots(2, len(d.configs), figsize=(3.6 * len(d.configs) + 1, 6.4), squeeze=False,
+                             layout="constrained")
+    im = None
+    for j, c in enumerate(d.configs):
+        for i, mode in enumerate(("eval", "batch")):
+            grid = np.array([[np.nanmean(final_probe(c, f"inv:{mode}:a={a:g}:b={b:g}")) * 100 for a in SCALES]
+                             for b in SHIFTS])
+            ax = axes[i, j]
+            im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto", origin="lower")
+            for (bi, ai), v in np.ndenumerate(grid):
+                ax.text(ai, bi, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k")
+            ax.set_xticks(range(len(SCALES)), [f"{a:g}" for a in SCALES])
+            ax.set_yticks(range(len(SHIFTS)), [f"{b:g}" for b in SHIFTS])
+            ax.grid(False)
+            ax.set_title(f"{_config_label(d, c)}\n{mode} statistics", fontsize=9)
+            ax.set_xlabel("scale a")
+            if j == 0:
+                ax.set_ylabel("shift b")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="test accuracy (%)")
+    fig.suptitle(f"study {d.name}: accuracy on a·x + b (trained on x in [0, 1]; mean over seeds)")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def _trace_band(c, name: str, layer: int):
+    """Probe steps and the mean and 95% CI over seeds of one trace (runs aligned on their common steps)."""
+    rs = [r.traces[(name, layer)] for r in c.runs if (name, layer) in r.traces]
+    if not rs:
+        return None
+    T = min(len(s) for s, _ in rs)
+    return (rs[0][0][:T], *band(np.stack([v[:T] for _, v in rs])))
+
+
+def _config_label(d: StudyData, c) -> str:
+    """'batch before', 'batch + noise', 'none' (a model without a norm has no placement)."""
+    if c.spec.norm == "none":
+        return "none"
+    return d.label(c).replace(", placement ", " ").replace(", noise True", " + noise").replace(", noise False", "")
+
+
+def percentile_traces(d: StudyData, path: Path) -> None:
+    """Ioffe & Szegedy, Figure 1 b, c: 15th/50th/85th percentiles of each layer's input to its nonlinearity."""
+    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "act_p50"), default=0) + 1
+    fig, axes = plt.subplots(len(d.configs), L, figsize=(3.6 * L + 1, 2.6 * len(d.configs) + 0.8), squeeze=False,
+                             sharex=True, sharey="col", layout="constrained")
+    for i, c in enumerate(d.configs):
+        for ly in range(L):
+            ax = axes[i, ly]
+            for q, ls in (("p15", "--"), ("p50", "-"), ("p85", "--")):
+                b = _trace_band(c, f"act_{q}", ly)
+                if b:
+                    line(ax, *b, f"C{i}", ls=ls)
+            ax.set_title(f"{_config_label(d, c)}: layer {ly + 1}", fontsize=9)
+            if i == len(d.configs) - 1:
+                ax.set_xlabel("step")
+    fig.suptitle(f"study {d.name}: input to each layer's nonlinearity over training\n15th / 50th (solid) / 85th "
+                 "percentiles on 1000 test images; mean over seeds, 95% CI band")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bool]], title: str) -> None:
+    """One panel per (name, layer, ylabel, log): the trace per configuration vs step."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.5, 4.0), squeeze=False,
+                             layout="constrained")
+    for ax, (name, layer, ylabel, log) in zip(axes[0], panels):
+        for i, c in enumerate(d.configs):
+            b = _trace_band(c, name, layer)
+            if b:
+                line(ax, *b, f"C{i}", _config_label(d, c))
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("step")
+        if log:
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def ics_traces(d: StudyData, path: Path) -> None:
+    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "ics_l2"), default=0) + 1
+    panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
+    panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
+    _trace_panels(d, path, panels, f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
+                                   "training\nmean over seeds, 95% CI band")
+
+
+def smoothness_traces(d: StudyData, path: Path) -> None:
+    _trace_panels(d, path, [("loss_variation", -1, "loss variation (nats)", True),
+                            ("grad_predictiveness", -1, "gradient predictiveness ‖Δ∇L‖", True),
+                            ("beta_smoothness", -1, "effective β-smoothness", True)],
+                  f"study {d.name}: loss landscape along the gradient (Santurkar et al. Fig. 4 style); mean over "
+                  "seeds, 95% CI band")

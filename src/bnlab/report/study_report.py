@@ -1,0 +1,189 @@
+"""The study report, regenerated from the store alone: report.md, report.html, results.csv and figures.
+
+The common sections (summary, reproduce, figures, configurations, findings, chance, theory) are
+assembled here as document blocks; what is particular to a study comes from its
+registry.StudyReport.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import shlex
+from pathlib import Path
+
+import numpy as np
+
+from .. import stats
+from ..data import DATASETS
+from ..store import Store, write_results_csv
+from . import findings as F
+from .document import to_html, to_markdown
+from .figures import write_generic
+from .registry import StudyReport, report_for
+from .studydata import StudyData
+from .theory import THEORY
+
+
+def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
+                 wall_s: float | None = None) -> dict[str, Path]:
+    """Write OUT/report.md, OUT/report.html, OUT/results.csv and OUT/*.png; their paths by name
+    (md, html, csv, and one per figure: accuracy, loss, final, threshold)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = StudyData.load(store, study)
+    paths = {"md": out / "report.md", "html": out / "report.html", "csv": out / "results.csv"}
+    write_results_csv(store.results(study), paths["csv"])
+    figs = write_figures(d, out, report_for(study))
+    regen = f"bnlab report {shlex.quote(study)} --out {shlex.quote(str(out))}"
+    if store.path.resolve() != (out / "bnlab.sqlite").resolve():
+        regen += f" --store {shlex.quote(str(store.path))}"
+    blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen)
+    paths["md"].write_text(to_markdown(blocks))
+    paths["html"].write_text(to_html(blocks, f"bnlab report: {study}"))
+    return {**paths, **{k: p for k, (p, _) in figs.items()}}
+
+
+def write_figures(d: StudyData, out: Path, rep: StudyReport) -> dict[str, tuple[Path, str]]:
+    """The study's own figures, then the generic ones it keeps; name → (path, caption). None without runs."""
+    if not d.configs:
+        return {}
+    own = {}
+    for f in rep.figures:
+        f.draw(d, out / f.file)
+        own[f.name] = (out / f.file, f.caption)
+    return {**own, **write_generic(d, out, rep.generic, rep.originals)}
+
+
+def _pm(s: stats.Summary, digits: int, scale: float = 1.0) -> str:
+    """mean ± half-width of the 95% t-interval (n)."""
+    if s.n == 0:
+        return "—"
+    half = f" ± {(s.ci_high - s.mean) * scale:.{digits}f}" if np.isfinite(s.ci_high) else ""
+    return f"{s.mean * scale:.{digits}f}{half} ({s.n})"
+
+
+def _num(v: float) -> str:
+    return "—" if not np.isfinite(v) else f"{v:.3g}"
+
+
+def _p(p: float) -> str:
+    return F.fmt_p(p) if np.isfinite(p) else "—"
+
+
+def _utc(t: float | None) -> str:
+    utc = datetime.timezone.utc
+    return "—" if t is None else datetime.datetime.fromtimestamp(t, utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+    b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
+    if d.meta.get("question"):
+        b.append(("p", f"**Question.** {d.meta['question']}"))
+    if not d.configs:
+        b += [("p", f"This study has no runs in the store yet; run it (`{command or 'bnlab study ' + d.name}`) "
+                    f"and regenerate this report with `{regen}`.")]
+        return b + THEORY
+    rep = report_for(d.name)
+    fs = rep.findings(d)
+    b += _summary(fs) + _reproduce(d, command, wall_s, regen)
+    b.append(("h2", "Figures"))
+    b += [("fig", path, caption) for path, caption in figs.values()]
+    b += _config_table(d)
+    b += rep.tables(d)
+    b.append(("h2", "Findings, one per claim of the original"))
+    for f in fs:
+        b += _finding(f)
+    b += [("h2", "How large is chance?"), ("list", _chance(d))]
+    return b + THEORY
+
+
+def _summary(fs: list[F.Finding]) -> list[tuple]:
+    rows = [[f"({f.key}) {f.title}", f.effect_text(),
+             F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
+             f"[[{f.verdict}]]"] for f in fs]
+    return [("h2", "Summary"),
+            ("p", f"Each claim of the original discussion, tested on every seed (α = {F.ALPHA}; p Holm-adjusted "
+                  "where a family of settings is tested). Details, definitions and tests are in Findings below."),
+            ("table", ["claim", "effect [95% CI]", "p", "n", "verdict"], rows)]
+
+
+def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+    combos: dict[tuple, int] = {}
+    for r in d.runs:
+        v = r.versions
+        key = (v.get("bnlab", "?"), v.get("torch", "?"), v.get("python", "?"), f"{r.device} ({v.get('device', '?')})",
+               str(v.get("threads", "?")))
+        combos[key] = combos.get(key, 0) + 1
+    seeds = sorted({r.spec.seed for r in d.runs})
+    per = sorted({len(c.runs) for c in d.configs})
+    train_s = sum(float(r.m["wall_s"][-1]) for r in d.runs if len(r.m["wall_s"]))
+    spec = d.configs[0].spec.to_json()
+    fixed = ", ".join(f"{k} = {v}" for k, v in spec.items() if k not in d.varying and k != "seed")
+    notes = (d.meta.get("spec") or {}).get("notes")
+    items = [f"Study recorded {_utc(d.meta.get('created'))} (last started {_utc(d.meta.get('updated'))}); "
+             f"report written {_utc(datetime.datetime.now().timestamp())}.",
+             f"{len(d.runs)} runs in {len(d.configs)} configurations; seeds {_seeds(seeds)} "
+             f"({'/'.join(map(str, per))} per configuration).",
+             f"Training time in the store: {train_s:.0f} s summed over runs (each run's share of its stack's "
+             "training time, evaluation excluded)"
+             + (f"; this invocation trained for {wall_s:.0f} s of wall time." if wall_s is not None else "."),
+             f"Varying: {', '.join(d.varying) or 'nothing'}. Fixed: {fixed}."]
+    return [("h2", "Reproduce"),
+            ("p", "Command that produced these runs (rerunning it resumes: runs already stored are skipped):"),
+            ("pre", command or "(not recorded)"),
+            ("p", "Regenerate this report from the store, without training:"), ("pre", regen),
+            ("table", ["runs", "bnlab", "torch", "Python", "device", "threads"],
+             [[str(n), *k] for k, n in combos.items()]),
+            ("list", items + ([f"Study notes: {notes}"] if notes else []))]
+
+
+def _seeds(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else \
+        ", ".join(map(str, seeds))
+
+
+def _config_table(d: StudyData) -> list[tuple]:
+    thr = d.threshold
+    rows = []
+    for c in d.configs:
+        steps = c.to_threshold(thr)[0]
+        rows.append([c.label, f"{len(c.runs)} ({c.n_diverged})", _pm(stats.summarize(c.finals()), 4),
+                     _pm(stats.summarize(c.finals("train_acc")), 4), _pm(stats.summarize(c.gaps()), 2, 100),
+                     _pm(stats.summarize(steps), 0), _pm(stats.summarize(c.sec_per_epoch()), 2)])
+    div = [f"`{r.run_id}` diverged (non-finite loss) at epoch {r.diverged_epoch}; it has no final value."
+           for r in d.runs if r.diverged_epoch is not None]
+    return [("h2", "Results per configuration"),
+            ("p", "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
+                  "Diverged runs are counted in the runs column and have no final value. Steps to "
+                  f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
+                  "per epoch: each run's training seconds / its epochs."),
+            ("table", ["configuration", "runs (diverged)", "final test acc", "final train acc",
+                       "train − test gap (pp)", f"steps to {thr:.0%}", "s / epoch"], rows)] + \
+        ([("list", div)] if div else [])
+
+
+def _chance(d: StudyData) -> list[str]:
+    """How much one accuracy moves by chance: the seed-to-seed sd of final test accuracy, the binomial
+    standard error √(p(1−p)/n_test) of one accuracy and, for the seed study, the original's differences."""
+    sds = [s.sd for c in d.configs for s in [stats.summarize(c.finals())] if s.n > 1]
+    acc = float(np.nanmean([r.final("test_acc") for r in d.runs])) if d.runs else math.nan
+    spec = d.configs[0].spec
+    n_test = spec.test_limit or DATASETS[spec.dataset].n_test
+    se = math.sqrt(acc * (1 - acc) / n_test) if np.isfinite(acc) else math.nan
+    sd = float(np.median(sds)) if sds else math.nan
+    out = [f"Seed-to-seed sd of final test accuracy: median {sd * 100:.3f} pp over {len(sds)} configurations "
+           f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
+           f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
+           f"{se * 100:.3f} pp; of a difference of two independent accuracies: {se * math.sqrt(2) * 100:.3f} pp."]
+    out += report_for(d.name).chance_notes(se * math.sqrt(2), sd * math.sqrt(2))
+    return out
+
+
+def _finding(f: F.Finding) -> list[tuple]:
+    b = [("h3", f"({f.key}) {f.title}"), ("p", f"**Claim.** {f.claim}"), ("p", f"**Measure.** {f.measure}"),
+         ("p", f"**Test.** {f.test}."), ("p", f"**Verdict:** [[{f.verdict}]]. {f.sentence()}")]
+    if f.rows:
+        b.append(("table", ["also tested", "value [95% CI]", "p", "Holm p", "verdict"],
+                  [[r.label, f"{_num(r.effect)} [{_num(r.ci[0])}, {_num(r.ci[1])}]", _p(r.p_value),
+                    _p(r.p_holm), f"[[{r.verdict}]]" if r.verdict else "—"] for r in f.rows]))
+    return b + ([("list", list(f.notes))] if f.notes else [])

@@ -1,0 +1,86 @@
+"""The stacked trainer: stack independence, divergence handling, epoch bookkeeping."""
+import math
+
+import pytest
+import torch
+
+from bnlab.config import RunSpec
+from bnlab.run.jobs import plan_stacks
+from bnlab.core.train import DeviceData, train_stack
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A learnable 10-class problem: 1000 train, 300 test images of 784 pixels."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1300, 784, generator=g)
+    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
+    return DeviceData(x[:1000], y[:1000], x[1000:], y[1000:], 10)
+
+
+def _epochs(r):
+    return [(e["train_loss"], e["train_acc"], e["test_loss"], e["test_acc"]) for e in r.epochs]
+
+
+def test_member_does_not_depend_on_its_stack(tiny):
+    specs = [RunSpec(norm=n, seed=s, lr=lr, epochs=2, batch_size=32)
+             for n in ("none", "batch") for s, lr in ((0, 1e-3), (1, 3e-3))]
+    stacked = train_stack(specs, tiny)
+    for k, spec in enumerate(specs):
+        alone = train_stack([spec], tiny)[0]
+        assert _epochs(alone) == _epochs(stacked[k])        # bit for bit, not merely close
+
+
+def test_epoch_rows_and_partial_last_batch(tiny):
+    (r,) = train_stack([RunSpec(norm="batch", epochs=3, batch_size=64)], tiny)
+    assert [e["epoch"] for e in r.epochs] == [1, 2, 3]
+    assert [e["steps"] for e in r.epochs] == [16, 32, 48]   # 1000/64 = 15 full + 1 batch of 40
+    assert all(0 <= e["test_acc"] <= 1 and e["wall_s"] > 0 for e in r.epochs)
+    assert r.epochs[-1]["test_acc"] > 0.3                    # it learns (chance is 0.1)
+
+
+@pytest.mark.parametrize("optimizer, nan", [("sgd", True), ("adam", False)])
+def test_diverged_members_are_frozen_and_others_unaffected(tiny, optimizer, nan):
+    """lr 10 blows up (SGD: to NaN; Adam: to a huge finite loss); lr 1e-3 trains as if alone."""
+    ok = RunSpec(norm="none", seed=0, lr=1e-3, epochs=3, optimizer=optimizer)
+    bad = RunSpec(norm="none", seed=1, lr=10.0, epochs=3, optimizer=optimizer)
+    res = train_stack([bad, ok], tiny)
+    assert res[0].diverged_epoch == 1 and len(res[0].epochs) == 1
+    loss = res[0].epochs[0]["train_loss"]
+    assert math.isnan(loss) if nan else loss > 100 * math.log(10)
+    assert res[1].diverged_epoch is None and len(res[1].epochs) == 3
+    assert _epochs(res[1]) == _epochs(train_stack([ok], tiny)[0])
+
+
+def test_eval_every_records_step_evaluations(tiny):
+    (r,) = train_stack([RunSpec(epochs=2, batch_size=100, eval_every=4)], tiny)
+    assert [e["step"] for e in r.evals] == [4, 8, 12, 16, 20]
+    walls = [e["wall_s"] for e in r.evals]
+    assert walls == sorted(walls) and walls[-1] <= r.epochs[-1]["wall_s"]
+
+
+def test_plan_stacks_groups_by_shape_and_norm_kind():
+    specs = [RunSpec(norm=n, batch_size=b, seed=s) for n in ("none", "batch", "layer") for b in (16, 32)
+             for s in range(3)]
+    stacks = plan_stacks(specs, max_stack=16)
+    assert sorted(len(s) for s in stacks) == [3, 3, 6, 6]
+    for st in stacks:
+        assert len({s.batch_size for s in st}) == 1
+        assert len({s.norm for s in st} - {"none"}) <= 1
+    assert sum(len(s) for s in plan_stacks(specs, max_stack=4)) == len(specs)
+    assert max(len(s) for s in plan_stacks(specs, max_stack=4)) <= 4
+
+
+@pytest.mark.parametrize("norm", ["layer", "group", "batch-renorm", "ghost-batch"])
+def test_other_norms_train_on_the_autograd_path(tiny, norm):
+    (r,) = train_stack([RunSpec(norm=norm, epochs=3, batch_size=32)], tiny)     # ghost: 2 chunks of 16
+    assert r.diverged_epoch is None and r.epochs[-1]["test_acc"] > 0.3
+
+
+def test_noisy_bn_is_seeded_and_perturbs_training(tiny):
+    noisy = RunSpec(norm="batch", noise=True, epochs=2, seed=3)
+    a, b = train_stack([noisy], tiny)[0], train_stack([noisy, RunSpec(norm="batch", epochs=2, seed=3, noise=True,
+                                                                        lr=2e-3)], tiny)[0]
+    plain = train_stack([RunSpec(norm="batch", epochs=2, seed=3)], tiny)[0]
+    assert _epochs(a) == _epochs(b)                     # same seed → same noise, whatever the stack
+    assert _epochs(a) != _epochs(plain) and a.epochs[-1]["test_acc"] > 0.3

@@ -1,0 +1,129 @@
+"""The report: files, the results.csv contract, self-contained HTML, and findings that follow the data."""
+import base64
+import csv
+import math
+import re
+
+import numpy as np
+import pytest
+
+from bnlab.report import seed_findings
+from bnlab.report.registry import report_for
+from bnlab.report.studydata import StudyData
+from bnlab.config import RunSpec
+from bnlab.report.study_report import write_report
+from bnlab.store import RESULT_COLUMNS, Store
+from bnlab.records import RunResult
+
+VERSIONS = {"bnlab": "0.1.0", "torch": "2.13.0", "python": "3.11.2", "device": "test-cpu", "threads": 2}
+
+
+def make_store(path, *, study="seed", bn_gain=0.001, noise=0.0008, epochs=3, seeds=5, batch_sizes=(16, 32, 64, 128),
+               diverge=(), axes=None, lrs=(1e-3,), base=0.977):
+    """A store of synthetic runs: none/batch × batch sizes × lrs × seeds. BN adds `bn_gain` to test accuracy;
+    every seed adds the same noise to both norms (so bn_gain=0 gives identical distributions).
+    `diverge`: (norm, batch_size, seed) triples whose loss turns NaN at epoch 2."""
+    st = Store(path)
+    axes = axes or {"norm": ["none", "batch"], "batch_size": list(batch_sizes)}
+    st.begin_study(study, "synthetic", {"name": study, "axes": axes, "base": {"epochs": epochs}, "seeds": seeds},
+                   f"bnlab study {study} --seeds {seeds}")
+    for norm in ("none", "batch"):
+        for bs in batch_sizes:
+            for lr in lrs:
+                for seed in range(seeds):
+                    rng = np.random.default_rng(1000 * seed + bs)
+                    r = RunResult(RunSpec(norm=norm, batch_size=bs, seed=seed, epochs=epochs, lr=lr))
+                    final = base + (bn_gain if norm == "batch" else 0) + noise * rng.standard_normal()
+                    steps = math.ceil(60000 / bs)
+                    for e in range(1, epochs + 1):
+                        left = (epochs - e) / max(epochs - 1, 1)
+                        te = final - 0.012 * left ** 1.5 + noise * 0.5 * rng.standard_normal() * (e < epochs)
+                        tr = final + 0.01 * (e - 1) / epochs - 0.05 * (e == 1) + noise * rng.standard_normal()
+                        bad = (norm, bs, seed) in diverge and e == 2
+                        r.epochs.append(dict(epoch=e, steps=steps * e, train_loss=math.nan if bad else 0.3 / e,
+                                             train_acc=tr, test_loss=math.nan if bad else 0.12 - 0.01 * e + (1 - te),
+                                             test_acc=te, wall_s=steps * e * 2e-4))
+                        if bad:
+                            r.diverged_epoch = 2
+                            break
+                    st.save(study, r, VERSIONS)
+    return st
+
+
+def _load(st, study="seed"):
+    return StudyData.load(st, study)
+
+
+def test_report_files_csv_and_html(tmp_path):
+    st = make_store(tmp_path / "s.sqlite", diverge=[("batch", 64, 1)])
+    paths = write_report(st, "seed", tmp_path / "out", command="bnlab study seed", wall_s=12.5)
+    for p in paths.values():
+        assert p.exists() and p.stat().st_size > 0
+    with open(paths["csv"]) as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
+    assert len(rows) - 1 == (2 * 4 * 5 - 1) * 3 + 2        # run × epoch; the diverged run stops at epoch 2
+    pngs = [p for p in paths.values() if p.suffix == ".png"]
+    assert len(pngs) == 4
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20_000
+    html = paths["html"].read_text()
+    assert "http://" not in html and "https://" not in html
+    imgs = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert len(imgs) == len(pngs) and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in imgs)
+    assert not re.search(r'<(script|link|iframe)', html)
+    md = paths["md"].read_text()
+    for p in pngs:
+        assert f"]({p.name})" in md
+    bad = next(r.run_id for r in _load(st).runs if r.diverged_epoch)
+    for text in (html, md):
+        assert "bnlab study seed" in text and "2.13.0" in text and "diverged" in text
+        assert bad in text                                   # the diverged run is listed by name
+        assert text.count("Verdict") >= 6 and "Santurkar" in text and "0.9786" in text
+    acc = np.nanmean([r.final("test_acc") for r in _load(st).runs])
+    assert f"√(p(1−p)/n) = {math.sqrt(acc * (1 - acc) / 10000) * 100:.3f} pp" in md
+
+
+@pytest.mark.parametrize("gain, verdict", [(0.01, "supported"), (-0.01, "contradicted"), (0.0, "inconclusive")])
+def test_claim_a_follows_the_data(tmp_path, gain, verdict):
+    st = make_store(tmp_path / "s.sqlite", bn_gain=gain, noise=0.0005, batch_sizes=(32, 128))
+    a = seed_findings.bn_improves_accuracy(_load(st))
+    assert a.verdict == verdict
+    assert [r.verdict for r in a.rows] == [verdict] * 2           # Holm-corrected, every batch size
+    assert a.n == {"none": 5, "batch": 5} and (a.effect > 0) == (gain > 0)
+    if gain:
+        assert abs(a.effect - gain * 100) < 0.2 and a.effect_ci[0] < gain * 100 < a.effect_ci[1]
+    assert verdict in a.sentence()
+
+
+def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_path):
+    st = make_store(tmp_path / "s.sqlite", bn_gain=-0.012, noise=0.0005, diverge=[("none", 32, 0)])
+    d = _load(st)
+    fs = report_for(d.name).findings(d)
+    assert [f.key for f in fs] == list("abcdef")
+    assert all(f.verdict in ("supported", "contradicted", "inconclusive") for f in fs)
+    b = fs[1]
+    assert "batch 0/5" in b.notes[0] and b.verdict == "inconclusive"     # BN runs stay below 97%: counted
+    assert fs[0].n == {"none": 4, "batch": 5} and any("diverged" in n for n in fs[0].notes)
+    assert fs[5].n == {"none": 4, "batch": 4}                         # seed 0 lacks a range without BN
+
+
+
+def test_generic_study_gets_bn_vs_none_per_setting_with_holm(tmp_path):
+    st = make_store(tmp_path / "s.sqlite", study="mine", bn_gain=0.01, noise=0.0005, batch_sizes=(64,),
+                    lrs=(1e-3, 3e-3), axes={"norm": ["none", "batch"], "lr": [1e-3, 3e-3]}, seeds=3)
+    fs = report_for("mine").findings(_load(st, "mine"))
+    assert len(fs) == 2 and all(np.isfinite(f.p_holm) and f.p_holm >= f.p_value for f in fs)
+    assert all(f.verdict == "supported" for f in fs)
+    paths = write_report(st, "mine", tmp_path / "out")
+    assert "lr 0.003" in paths["md"].read_text() and paths["html"].exists()
+
+
+def test_a_study_without_runs_or_where_no_run_converges_still_reports(tmp_path):
+    st = Store(tmp_path / "s.sqlite")
+    st.begin_study("seed", "q", {}, "cmd")
+    paths = write_report(st, "seed", tmp_path / "out")
+    assert paths["html"].exists() and "no runs" in paths["md"].read_text()
+    st = make_store(tmp_path / "low.sqlite", base=0.9, seeds=2, batch_sizes=(32,))
+    paths = write_report(st, "seed", tmp_path / "low")
+    assert paths["threshold"].stat().st_size > 5_000 and "none 0/2, batch 0/2" in paths["md"].read_text()

@@ -1,0 +1,141 @@
+"""The package's shape (ARCHITECTURE.md): no import circle, a torch-free floor and report, small modules."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bnlab
+from bnlab import studies
+from bnlab.report import registry
+
+SRC = Path(bnlab.__file__).parent
+MAX_LINES = 400
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _resolve(module: str, is_pkg: bool, node: ast.ImportFrom, modules) -> list[str]:
+    """The bnlab modules one `from X import a, b` uses: X.a where it is a module, else X itself
+    (a name defined in X). Parents that Python imports on the way are not counted."""
+    if node.level:
+        base = module.split(".") if is_pkg else module.split(".")[:-1]
+        base = base[:len(base) - node.level + 1]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if not target.startswith("bnlab"):
+        return []
+    return [f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module → the bnlab modules it imports anywhere in its body (lazy imports inside functions count)."""
+    files = {_module(p): p for p in SRC.rglob("*.py")}
+    graph = {}
+    for mod, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                deps.update(d for d in _resolve(mod, path.name == "__init__.py", node, files) if d in files)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in files)
+        graph[mod] = deps - {mod}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle as a path, or None (depth-first search with colours)."""
+    colour, stack = {}, []
+
+    def visit(m):
+        colour[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if colour.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in colour and (found := visit(d)):
+                return found
+        colour[m] = 2
+        stack.pop()
+        return None
+
+    for m in sorted(graph):
+        if m not in colour and (found := visit(m)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_planted_circle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_graph_sees_relative_and_lazy_imports():
+    g = import_graph()
+    assert "bnlab.core.train" in g["bnlab.run.worker"]               # from ..core.train import ...
+    assert "bnlab.run.ray_backend" in g["bnlab.run.driver"]          # imported inside open_backend
+    assert "bnlab.records" in g["bnlab.store"]
+    assert "bnlab.stats" in g["bnlab.report.findings"] and "bnlab" not in g["bnlab.report.findings"]  # from .. import
+
+
+def test_no_import_circle_anywhere():
+    assert _cycle(import_graph()) is None
+
+
+def test_nothing_imports_the_package_itself():
+    """bnlab/__init__ sits on top (its lazy entry points import api); nothing inside imports it back."""
+    g = import_graph()
+    assert [m for m, deps in g.items() if "bnlab" in deps] == []
+
+
+@pytest.mark.parametrize("wing, forbidden", [
+    ("bnlab.report", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
+    ("bnlab.core", ("bnlab.run", "bnlab.report", "bnlab.store", "bnlab.api", "bnlab.cli")),
+    ("bnlab.run", ("bnlab.report", "bnlab.api", "bnlab.cli", "bnlab.console")),
+])
+def test_data_flows_down_only(wing, forbidden):
+    bad = {m: sorted(d for d in deps if d.startswith(forbidden))
+           for m, deps in import_graph().items() if m.startswith(wing)}
+    assert {m: d for m, d in bad.items() if d} == {}
+
+
+NO_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):   # as if torch were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_report_stats_and_store_import_without_torch():
+    code = NO_TORCH + ("import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs\n"
+                       "from bnlab.report import study_report, summary, registry\n"
+                       "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_torch_blocker_blocks():
+    r = subprocess.run([sys.executable, "-c", NO_TORCH + "import bnlab.core.train"], capture_output=True, text=True)
+    assert r.returncode != 0 and "No module named 'torch'" in r.stderr
+
+
+def test_no_module_is_over_the_limit():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
+
+
+def test_every_named_study_has_its_report_and_no_report_is_orphaned():
+    assert set(registry.REPORTS) == set(studies.STUDIES)
+    assert registry.report_for("my-own-study") is registry.GENERIC
+    for name, rep in registry.REPORTS.items():
+        assert set(rep.generic) <= set(registry.GENERIC_FIGURES), name
+        assert len({f.file for f in rep.figures}) == len(rep.figures), name
