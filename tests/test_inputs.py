@@ -73,7 +73,7 @@ def test_every_field_has_a_rule():
 def test_study_file_types(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle) as e:
         study(tmp_path, 'name = "mine"\n' + text)()
-    one_line(e)
+    assert one_line(e).startswith(str(tmp_path / "s.toml"))
 
 
 # ---------------------------------------------------------------- one value, one spec
@@ -135,6 +135,13 @@ def test_check_bound_names_the_option(name, value, needle):
     assert len(one_line(e)) < 200
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "2000", "1.5", "true"])
+def test_study_file_max_stack_uses_the_bound(tmp_path, value):
+    with pytest.raises(ConfigError, match="max_stack") as e:
+        study(tmp_path, f'name = "mine"\nmax_stack = {value}\n')()
+    assert one_line(e).startswith(str(tmp_path / "s.toml"))
+
+
 # ---------------------------------------------------------------- resources, refused before they are allocated
 
 def test_seed_counts_are_capped_before_anything_grows():
@@ -162,11 +169,14 @@ def test_wide_layers_are_refused_with_the_estimate(tmp_path):
     assert C.memory_bytes(RunSpec(optimizer="sgd")) < C.memory_bytes(RunSpec(optimizer="sgd", momentum=0.9))
 
 
-def test_a_stack_of_wide_models_is_refused_naming_max_stack():
+def test_a_stack_of_wide_models_is_refused_naming_max_stack(tmp_path):
     wide = RunSpec(hidden=(100_000,))                    # about 1.3 GB to train alone: fine
     C.check_memory(wide, 4)
     with pytest.raises(ConfigError, match=r"^a stack of 16 models with hidden = \[100000\] .*lower max_stack to 6 "):
         C.check_memory(wide, 16)
+    assert study(tmp_path, 'name = "mine"\nmax_stack = 4\n[base]\nhidden = [100000]\n')().max_stack == 4
+    with pytest.raises(ConfigError, match="a stack of 16 models"):
+        study(tmp_path, 'name = "mine"\nmax_stack = 16\n[base]\nhidden = [100000]\n')()
 
 
 def test_huge_grid_is_refused_by_its_size_before_expanding(tmp_path):
@@ -205,3 +215,12 @@ def test_20000_run_grid_expands_and_dedupes_in_well_under_a_second():
 def test_grid_shapes(grid, needle):
     with pytest.raises(ConfigError, match=needle):
         grid.expand()
+
+
+# ---------------------------------------------------------------- study names
+
+@pytest.mark.parametrize("name", [*studies.STUDIES, studies.ALL])
+def test_a_study_file_cannot_take_a_built_in_name(tmp_path, name):
+    with pytest.raises(ConfigError, match=f"name = '{name}' is taken by a built-in study") as e:
+        study(tmp_path, f'name = "{name}"\n[grid]\nnorm = ["none", "batch"]\n')()
+    assert one_line(e).startswith(str(tmp_path / "s.toml"))
