@@ -1,14 +1,19 @@
 """Bad input fails early with one line: field types, numbers as their declared type, bounds, resource
-caps, study names. Small generated data only."""
+caps, study names, oversized dataset files. Small generated data only."""
 import time
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 
 from bnlab import config as C
+from bnlab import data as D
 from bnlab import studies
 from bnlab.config import BOUNDS, Grid, RunSpec, check_bound, parse_seeds
-from bnlab.errors import ConfigError
+from bnlab.errors import ConfigError, DataError
+
+import test_data as T
 
 
 def one_line(exc) -> str:
@@ -224,3 +229,56 @@ def test_a_study_file_cannot_take_a_built_in_name(tmp_path, name):
     with pytest.raises(ConfigError, match=f"name = '{name}' is taken by a built-in study") as e:
         study(tmp_path, f'name = "{name}"\n[grid]\nnorm = ["none", "batch"]\n')()
     assert one_line(e).startswith(str(tmp_path / "s.toml"))
+
+
+# ---------------------------------------------------------------- dataset files: bounded reads
+
+@pytest.fixture
+def tiny(tmp_path, offline_data):
+    """A registered 30 + 10 image mnist in tmp_path/data/mnist; returns that folder."""
+    folder = tmp_path / "data" / "mnist"
+    T.register(md5=T.fake_set(folder))
+    return folder
+
+
+def gzip_bomb(path, n_bytes: int) -> None:
+    """A gzip file of n_bytes zeros, written in pieces (small in memory and on disk)."""
+    z, zero = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(n_bytes >> 20):
+            f.write(z.compress(zero))
+        f.write(z.flush())
+
+
+def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path, tiny):
+    bomb = tiny / "train-images-idx3-ubyte.gz"
+    gzip_bomb(bomb, 256 << 20)                                    # 256 MB of zeros in about 250 KB
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="decompresses to more than 89,072 bytes") as e:
+            D.load("mnist", tmp_path / "data")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(bomb) in one_line(e) and "gzip bomb" in str(e.value) and "fix:" in str(e.value)
+    assert peak < 8 << 20, f"peak {peak / 1e6:.0f} MB"            # 16 + 30·784 + SIZE_MARGIN bytes read, no more
+
+
+def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
+    raw = tiny / "t10k-labels-idx1-ubyte"
+    (tiny / "t10k-labels-idx1-ubyte.gz").unlink()
+    raw.write_bytes(bytes(D.SIZE_MARGIN + 100))
+    with pytest.raises(DataError, match="holds more than 65,554 bytes") as e:
+        D.load("mnist", tmp_path / "data")
+    assert str(raw) in one_line(e)
+    monkeypatch.setattr(D, "MAX_FILE_BYTES", 1 << 20)
+    npz = tmp_path / "big.npz"
+    a = list(T.arrays(n_train=2000).values())                      # 1.6 MB of images
+    np.savez_compressed(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3])
+    with pytest.raises(DataError, match=r"arrays of [\d,]+ bytes, more than the 1,048,576"):
+        D.read_keras_npz(npz)
+    big = tmp_path / "big.gz"
+    gzip_bomb(big, 2 << 20)
+    with pytest.raises(DataError, match="decompresses to more than 1,048,576 bytes"):
+        D.read_idx(big)
