@@ -1,5 +1,7 @@
 """Bad input fails early with one line: field types, numbers as their declared type, bounds, resource
-caps, study names, oversized dataset files. Small generated data only."""
+caps, study names, gzip bombs, download deadline. Small generated data only."""
+import http.server
+import threading
 import time
 import tracemalloc
 import zlib
@@ -282,3 +284,85 @@ def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
     gzip_bomb(big, 2 << 20)
     with pytest.raises(DataError, match="decompresses to more than 1,048,576 bytes"):
         D.read_idx(big)
+
+
+# ---------------------------------------------------------------- downloads: a size cap and a deadline
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Promises 1 MB, then sends a byte every 0.1 s, 100 bytes at most (ends by itself within 10 s)."""
+
+    requests = 0
+
+    def do_GET(self):
+        type(self).requests += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:             # the client gave up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    """Start a handler class on 127.0.0.1; yields its base URL."""
+    started = []
+
+    def start(handler):
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        started.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_port}/"
+
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_download_stops_at_its_deadline(tmp_path, offline_data, server, monkeypatch):
+    T.register(mirrors=(server(Trickle),))
+    monkeypatch.setattr(D, "DOWNLOAD_DEADLINE_S", 1.0)
+    t = time.perf_counter()
+    with pytest.raises(DataError, match=r"not done within the download's time limit of 1 s") as e:
+        D.load("mnist", download=True, progress=False)
+    assert time.perf_counter() - t < 4
+    assert "train-images-idx3-ubyte.gz" in one_line(e)
+    assert not any((tmp_path / "home" / ".cache" / "bnlab" / "mnist").iterdir())     # no .part left
+
+
+def test_download_refuses_a_bomb_and_an_endless_file(tmp_path, offline_data, server):
+    served = tmp_path / "served"
+    served.mkdir()
+    gzip_bomb(served / "train-images-idx3-ubyte.gz", 64 << 20)
+
+    class Serve(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *args):
+            pass
+
+    class Endless(Trickle):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(64):                     # 4 MB, far more than a 30-image file
+                    self.wfile.write(bytes(1 << 16))
+            except OSError:
+                pass
+
+    T.register(mirrors=(server(Serve), server(Endless)))
+    with pytest.raises(DataError) as e:
+        D.load("mnist", download=True, progress=False)
+    msg = one_line(e)
+    assert "decompresses to more than 89,072 bytes" in msg and "the server sent more than 89,072 bytes" in msg

@@ -9,7 +9,8 @@ Where a dataset is looked for, first hit wins:
 A root folder (1, 2) may hold `<name>/`, a torchvision `<TV>/raw/`, or the four files directly.
 Every file is checked: MD5 of its decompressed bytes, IDX header, shapes, counts, label range.
 Reading stops at the size a file can have (a registered IDX file: its expected size + SIZE_MARGIN;
-any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads.
+any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A download stops
+at DOWNLOAD_DEADLINE_S for all its files together.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import http.client
 import os
 import struct
 import tempfile
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -32,7 +34,8 @@ from .errors import ConfigError, DataError
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-TIMEOUT_S = 15
+TIMEOUT_S = 15                   # one connection or read
+DOWNLOAD_DEADLINE_S = 600        # a whole download: every file, every mirror
 MAX_FILE_BYTES = 100_000_000     # most bytes read, or decompressed, from a file of unknown expected size
 SIZE_MARGIN = 1 << 16            # bytes a registered IDX file may exceed its expected size by before reading stops
 FIX = "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
@@ -265,14 +268,27 @@ def _cached(info: DatasetInfo, searched: list[str]) -> Path | None:
     return None
 
 
-def _fetch(url: str, dest: Path, want_md5: str, limit: int, bar, task) -> None:
-    """Download url to dest via a temp file; dest appears only when whole, decompresses to at most
-    `limit` bytes and is MD5-verified."""
+class _Deadline(Exception):
+    """The download ran past DOWNLOAD_DEADLINE_S."""
+
+
+def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar, task) -> None:
+    """Download url to dest via a temp file; dest appears only when whole, at most `limit` bytes
+    (compressed and decompressed) and MD5-verified; _Deadline past `deadline` (time.monotonic())."""
+    late = _Deadline(f"not done within the download's time limit of {DOWNLOAD_DEADLINE_S:g} s "
+                     "(bnlab.data.DOWNLOAD_DEADLINE_S)")
+    if time.monotonic() > deadline:
+        raise late
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w+b") as f, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+        timeout = min(TIMEOUT_S, deadline - time.monotonic())
+        with os.fdopen(fd, "w+b") as f, urllib.request.urlopen(url, timeout=max(timeout, 0.1)) as r:
             bar.update(task, total=int(r.headers.get("Content-Length") or 0) or None, completed=0)
-            while chunk := r.read(1 << 16):
+            while chunk := r.read1(1 << 16):     # what has arrived: a trickle cannot hold a read past the deadline
+                if time.monotonic() > deadline:
+                    raise late
+                if f.tell() + len(chunk) > limit:
+                    raise ValueError(f"the server sent more than {limit:,} bytes")
                 f.write(chunk)
                 bar.advance(task, len(chunk))
             f.seek(0)
@@ -289,11 +305,12 @@ def _fetch(url: str, dest: Path, want_md5: str, limit: int, bar, task) -> None:
 
 
 def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]]:
-    """Fetch the missing files into ~/.cache/bnlab/<name>/; (folder or None, errors)."""
+    """Fetch the missing files into ~/.cache/bnlab/<name>/ within DOWNLOAD_DEADLINE_S; (folder or None, errors)."""
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     dest, errors = Path.home() / ".cache" / "bnlab" / info.name, []
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -308,8 +325,10 @@ def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]
                 url = f"{mirror}{base}.gz"
                 try:
                     _fetch(url, dest / f"{base}.gz", info.md5[base], _expected_size(info, base) + SIZE_MARGIN,
-                           bar, task)
+                           deadline, bar, task)
                     break
+                except _Deadline as e:
+                    return None, [*errors, f"{url}: {e}"]
                 except (OSError, ValueError, http.client.HTTPException) as e:
                     errors.append(f"{url}: {' '.join(str(e).split())}")
             else:
