@@ -1,5 +1,5 @@
 """Bad input fails early with one line: field types, numbers as their declared type, bounds, resource
-caps, study names, gzip bombs, download deadline. Small generated data only."""
+caps, study names, gzip bombs, download deadline, data availability. Small generated data only."""
 import http.server
 import threading
 import time
@@ -366,3 +366,19 @@ def test_download_refuses_a_bomb_and_an_endless_file(tmp_path, offline_data, ser
         D.load("mnist", download=True, progress=False)
     msg = one_line(e)
     assert "decompresses to more than 89,072 bytes" in msg and "the server sent more than 89,072 bytes" in msg
+
+
+# ---------------------------------------------------------------- is the data there, without downloading?
+
+def test_available_never_downloads(tmp_path, offline_data, server, monkeypatch):
+    Trickle.requests = 0
+    T.register(mirrors=(server(Trickle),))
+    monkeypatch.delenv("BNLAB_OFFLINE")                            # downloads allowed: available must still not
+    assert not D.available("mnist") and not D.available("mnist", tmp_path / "nowhere")
+    assert Trickle.requests == 0
+    T.fake_set(tmp_path / "env" / "mnist")
+    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "env"))
+    assert D.available("mnist") and D.available("mnist", tmp_path / "env")
+    assert not D.available("fashion-mnist", tmp_path / "env")      # the mnist folder is not fashion-mnist
+    with pytest.raises(ConfigError, match="dataset = 'cifar' is not known"):
+        D.available("cifar")

@@ -10,7 +10,8 @@ A root folder (1, 2) may hold `<name>/`, a torchvision `<TV>/raw/`, or the four 
 Every file is checked: MD5 of its decompressed bytes, IDX header, shapes, counts, label range.
 Reading stops at the size a file can have (a registered IDX file: its expected size + SIZE_MARGIN;
 any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A download stops
-at DOWNLOAD_DEADLINE_S for all its files together.
+at DOWNLOAD_DEADLINE_S for all its files together. `available(name)` says whether load would find
+the files without downloading (for tests that need real data).
 """
 from __future__ import annotations
 
@@ -336,34 +337,47 @@ def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]
     return dest, errors
 
 
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ConfigError(f"dataset = {name!r} is not known; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
+    """The dataset's folder (or .npz) in data_dir if given, else in $BNLAB_DATA_DIR or the caches; None if absent."""
+    if data_dir is not None:
+        return _in_root(Path(data_dir).expanduser(), info, searched)
+    env = os.environ.get("BNLAB_DATA_DIR")
+    return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+
+
+def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> bool:
+    """True when load(name, data_dir) would find the files without downloading (their content is
+    checked by load, not here). Tests that need real data skip on False."""
+    return _locate(_info(name), data_dir, []) is not None
+
+
 def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
          download: bool | None = None, progress: bool = True) -> Dataset:
     """Find, check and preprocess a dataset (cached in-process; arrays are read-only).
 
     download=None downloads unless BNLAB_OFFLINE=1.
     """
-    if name not in DATASETS:
-        raise ConfigError(f"dataset = {name!r} is not known; choose one of: {', '.join(DATASETS)}")
-    info, searched = DATASETS[name], []
+    info, searched = _info(name), []
     fix = f"set BNLAB_DATA_DIR or pass --data-dir to a folder holding {name}/ with the files {', '.join(FILES)} (.gz or raw)"
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        found = _in_root(root, info, searched)
+    found = _locate(info, data_dir, searched)
+    if found is None and data_dir is not None:
+        missing = "" if Path(data_dir).expanduser().is_dir() else ": the folder does not exist"
+        raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
+                        f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
+    if found is None:
+        if download is None:
+            download = os.environ.get("BNLAB_OFFLINE") != "1"
+        if not download:
+            raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
+                            f"looked in: {', '.join(searched)}; fix: {fix}")
+        found, errors = _download(info, progress)
         if found is None:
-            missing = "" if root.is_dir() else ": the folder does not exist"
-            raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
-                            f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
-    else:
-        env = os.environ.get("BNLAB_DATA_DIR")
-        found = (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
-        if found is None:
-            if download is None:
-                download = os.environ.get("BNLAB_OFFLINE") != "1"
-            if not download:
-                raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
-                                f"looked in: {', '.join(searched)}; fix: {fix}")
-            found, errors = _download(info, progress)
-            if found is None:
-                raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
-                                f"looked in: {', '.join(searched)}; fix: {fix}")
+            raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
+                            f"looked in: {', '.join(searched)}; fix: {fix}")
     return _read(name, str(found.resolve()))
