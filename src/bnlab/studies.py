@@ -62,7 +62,7 @@ def _dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     so every 'none' spec is written with placement 'after'."""
     seen, out = set(), []
     for s in specs:
-        if s.norm == "none":
+        if s.norm == "none" and s.placement != "after":   # copy only where it changes
             s = dataclasses.replace(s, placement="after")
         key = (s.config_hash(), s.seed)
         if key not in seen:
