@@ -2,15 +2,41 @@
 
 A `RunSpec` is everything that determines one model's numbers (with the
 device). `Profile` holds the framework defaults that the original study
-inherited from Keras, or PyTorch's. Validation raises `ConfigError` naming
-the field and the allowed values.
+inherited from Keras, or PyTorch's. Validation raises one `ConfigError` naming
+the field, the bad value and the allowed values.
+
+Limits, written once here for every layer that takes a number from a user (the
+CLI, study files, the Python API):
+
+    BOUNDS[name]              the allowed range of each numeric knob: RunSpec's numeric fields
+                              (batch_size, epochs, lr, hidden widths, ...), "seeds" (a count), "seed",
+                              "max_stack" (also bench --stack), "cpus_per_group" and bench "repeats"
+    check_bound(name, value, label=None) -> int | float
+                              `value` checked against BOUNDS[name] and returned as its type; one
+                              ConfigError naming `label` (e.g. "--max-stack") otherwise
+    MAX_SEEDS = 10,000        seeds in one study or grid
+    MAX_RUNS = 100,000        runs in one grid (Grid.size()), checked before it is expanded
+    MEMORY_LIMIT = 8 GB       estimated training memory of one model, or of one stack
+    memory_bytes(spec, members=1), check_memory(spec, members=1): that estimate, and the check
+
+Each RunSpec field's type comes from its annotation (RULES); field_value(name, value) is the one
+check of a field's value (its type, then BOUNDS or CHOICES), and returns it as the declared type:
+lr = 1 and lr = 1.0 give one spec, one hash, one run.
+
+The limit is fixed, not a share of this machine's memory, so that a spec valid
+on one machine is valid on every other one and stored runs always load again.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
+import numbers
+import sys
+import typing
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -21,8 +47,101 @@ OPTIMIZERS = ("adam", "sgd")
 INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
 DATASETS = ("mnist", "fashion-mnist")
+ACTIVATIONS = ("relu", "sigmoid")
 FINAL_PROBES = ("inference", "invariance")
 PROBES = ("activations", "ics", "smoothness")   # recorded during training by bnlab.core.probes
+
+MAX_SEEDS = 10_000
+MAX_RUNS = 100_000
+MAX_LAYERS = 100
+MEMORY_LIMIT = 8_000_000_000   # bytes
+IN_DIM, N_CLASSES = 784, 10    # every registered dataset's (bnlab.data): the memory estimate's input and output
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed values of one numeric knob: lo <= value <= hi (< where open), integers or reals."""
+
+    lo: float
+    hi: float | None = None
+    integer: bool = True
+    lo_open: bool = False
+    hi_open: bool = False
+    why: str = ""              # said when a value is refused, where the limit is not self-evident
+
+    def text(self) -> str:
+        """'>= 1', '> 0', '>= 0 and < 1'."""
+        lo = f"{'>' if self.lo_open else '>='} {self.lo:g}"
+        return lo if self.hi is None else f"{lo} and {'<' if self.hi_open else '<='} {self.hi:g}"
+
+    def admits(self, v: float) -> bool:
+        above = v > self.lo if self.lo_open else v >= self.lo
+        return above and (self.hi is None or (v < self.hi if self.hi_open else v <= self.hi))
+
+
+BOUNDS: dict[str, Bound] = {
+    "seeds": Bound(1, MAX_SEEDS, why="every seed trains the whole grid once more"),   # a count
+    "seed": Bound(0, 2**31 - 1),
+    "epochs": Bound(1, 10_000),
+    "batch_size": Bound(1),            # and at most the training images (bnlab.execute.check_against_data)
+    "train_limit": Bound(1),           # at most the dataset's images (likewise)
+    "test_limit": Bound(1),
+    "lr": Bound(0, integer=False, lo_open=True),
+    "momentum": Bound(0, 1, integer=False, hi_open=True),
+    "init_scale": Bound(0, integer=False, lo_open=True),
+    "eval_every": Bound(0),            # 0: once per epoch only
+    "probe_every": Bound(0),
+    "group_size": Bound(1),
+    "ghost_batch": Bound(1),
+    "hidden": Bound(1),                # each width; the widths together are bounded by MEMORY_LIMIT
+    "max_stack": Bound(1, 1024),       # models trained at once in one stack (CLI --max-stack, bench --stack)
+    "cpus_per_group": Bound(1, 1024),
+    "repeats": Bound(1, 100),          # bench: timings per median
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS, "activation": ACTIVATIONS, "norm": NORMS, "placement": PLACEMENTS,
+    "optimizer": OPTIMIZERS, "init": INITS, "profile": PROFILES, "final_probes": FINAL_PROBES, "probes": PROBES,
+}
+
+
+def check_bound(name: str, value, label: str | None = None) -> int | float:
+    """`value` for the knob BOUNDS[name], as an int or a float; one ConfigError naming `label` (default
+    `name`, e.g. "--max-stack" for a CLI option) when it is not a number of that kind or out of range."""
+    b = BOUNDS[name]
+    v = _number(value, b.integer)
+    if v is not None and b.admits(v):
+        return v
+    label, want = label or name, f"{'an integer' if b.integer else 'a finite number'} {b.text()}"
+    why = f"; {b.why}" if b.why else ""
+    if v is not None and b.integer:
+        raise ConfigError(f"{label} = {_show(v)} is out of range; it must be {b.text()} ({label} must be {want}){why}")
+    raise ConfigError(f"{label} must be {want}, got {_show(value)}{why}")
+
+
+def _number(value, integer: bool) -> int | float | None:
+    """value as an int (integer) or a finite float; None when it is not one (a bool is not a number here)."""
+    if type(value) is (int if integer else float):      # the common case, without the ABC checks below
+        return value if integer or math.isfinite(value) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value) if integer else float(value) if abs(int(value)) <= sys.float_info.max else None
+    if integer or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _show(value) -> str:
+    """A bad value's repr, shortened to fit in one line."""
+    r = repr(value)
+    return r if len(r) <= 60 else f"{r[:44]}…{r[-12:]}"
+
+
+def _choice(label: str, value, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{label} = {_show(value)} is not allowed; choose one of: {', '.join(allowed)}")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -45,7 +164,10 @@ PROFILE = {
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One model to train. Two specs equal in all fields give the same numbers."""
+    """One model to train. Two specs equal in all fields give the same numbers.
+
+    Every field is checked against its annotation, BOUNDS and CHOICES, and stored as its declared
+    type: lr = 1 and lr = 1.0 are one spec (one hash, one run), a list of widths is a tuple."""
 
     dataset: str = "mnist"            # registry name (bnlab.data)
     hidden: tuple[int, ...] = (128, 64)  # hidden widths; input and output come from the dataset
@@ -72,7 +194,11 @@ class RunSpec:
     probe_every: int = 0              # steps between probes (step 0, the initialization, included)
 
     def __post_init__(self) -> None:
-        validate(self)
+        for name, value in _typed(self).items():
+            object.__setattr__(self, name, value)
+        _check_together(self)
+        blob = json.dumps(self.config_dict(), sort_keys=True)
+        object.__setattr__(self, "_hash", hashlib.sha256(blob.encode()).hexdigest()[:16])   # not a field
 
     @property
     def norm_profile(self) -> Profile:
@@ -84,8 +210,7 @@ class RunSpec:
 
     def config_dict(self) -> dict:
         """All fields but the seed, as plain JSON types (final_probes only when set)."""
-        d = dataclasses.asdict(self)
-        d.pop("seed")
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seed"}
         for name in ("final_probes", "probes", "probe_every"):
             if not d[name]:   # added after stores existed: absent at their defaults, so old hashes hold
                 d.pop(name)
@@ -93,8 +218,7 @@ class RunSpec:
 
     def config_hash(self) -> str:
         """Stable hash of everything but the seed: (config_hash, seed) keys a run."""
-        blob = json.dumps(self.config_dict(), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self._hash
 
     @property
     def run_id(self) -> str:
@@ -116,64 +240,56 @@ class RunSpec:
         return cls(**d)
 
 
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}")
+def _rule(hint) -> tuple[type, bool, bool]:
+    """A field's annotation as (scalar type, may be None, is a tuple of them)."""
+    args = typing.get_args(hint)
+    if type(None) in args:                       # int | None
+        return next(a for a in args if a is not type(None)), True, False
+    if typing.get_origin(hint) is tuple:         # tuple[int, ...], tuple[str, ...]
+        return args[0], False, True
+    return hint, False, False
 
 
-def _int(name: str, value, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ConfigError(f"{name} = {value} is out of range; it must be {rng}")
+RULES = {name: _rule(hint) for name, hint in typing.get_type_hints(RunSpec).items()}   # from the annotations
 
 
-def _positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+def field_value(name: str, value):
+    """`value` for RunSpec field `name` as the field's declared type (int → float where the field is a
+    float, list → tuple); one ConfigError naming the field when it has another type, is out of
+    BOUNDS (numbers) or not one of CHOICES (strings). Bools are only true/false; ints are neither
+    bools nor floats."""
+    kind, optional, many = RULES[name]
+    if optional and value is None:
+        return None
+    if not many:
+        return _scalar(name, kind, value, name)
+    if not isinstance(value, (tuple, list)):
+        raise ConfigError(f"{name} must be a list, got {_show(value)}")
+    return tuple(_scalar(name, kind, v, f"{name}[{i}]") for i, v in enumerate(value))
 
 
-def validate(s: RunSpec) -> None:
-    """Check every field; raise ConfigError naming the first bad one."""
-    _choice("dataset", s.dataset, DATASETS)
-    _choice("norm", s.norm, NORMS)
-    _choice("placement", s.placement, PLACEMENTS)
-    _choice("optimizer", s.optimizer, OPTIMIZERS)
-    _choice("init", s.init, INITS)
-    _choice("profile", s.profile, PROFILES)
-    _choice("activation", s.activation, ("relu", "sigmoid"))
-    if not isinstance(s.hidden, tuple) or not s.hidden:
-        raise ConfigError(f"hidden must be a non-empty list of widths, got {s.hidden!r}")
-    for w in s.hidden:
-        _int("hidden width", w, 1)
-    _int("batch_size", s.batch_size, 1)
-    _int("epochs", s.epochs, 1)
-    _int("seed", s.seed, 0, 2**31 - 1)
-    _positive("lr", s.lr)
-    _positive("init_scale", s.init_scale)
-    if isinstance(s.momentum, bool) or not isinstance(s.momentum, (int, float)) or not 0 <= s.momentum < 1:
-        raise ConfigError(f"momentum must be a number in [0, 1), got {s.momentum!r}")
-    for name in ("train_limit", "test_limit"):
-        v = getattr(s, name)
-        if v is not None:
-            _int(name, v, 1)
+def _scalar(name: str, kind: type, value, label: str):
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} must be true or false, got {_show(value)}")
+        return value
+    if kind is str:
+        return _choice(label, value, CHOICES[name])
+    return check_bound(name, value, label)   # int or float: BOUNDS[name].integer says which
+
+
+def _typed(s: RunSpec) -> dict:
+    return {name: field_value(name, getattr(s, name)) for name in RULES}
+
+
+def _check_together(s: RunSpec) -> None:
+    """The rules that span fields (each field alone is already checked)."""
+    if not 1 <= len(s.hidden) <= MAX_LAYERS:
+        raise ConfigError(f"hidden must list 1 to {MAX_LAYERS} widths, got {len(s.hidden)}")
     if s.train_limit is not None and s.batch_size > s.train_limit:
         raise ConfigError(f"batch_size = {s.batch_size} is larger than train_limit = {s.train_limit}")
-    _int("eval_every", s.eval_every, 0)
-    _int("group_size", s.group_size, 1)
-    _int("ghost_batch", s.ghost_batch, 1)
     if s.norm == "group" and any(w % s.group_size for w in s.hidden):
         raise ConfigError(f"group_size = {s.group_size} must divide every hidden width {list(s.hidden)}")
-    if not isinstance(s.final_probes, tuple):
-        raise ConfigError(f"final_probes must be a list, got {s.final_probes!r}")
-    for fp in s.final_probes:
-        _choice("final_probes", fp, FINAL_PROBES)
-    if not isinstance(s.probes, tuple):
-        raise ConfigError(f"probes must be a list, got {s.probes!r}")
-    for pr in s.probes:
-        _choice("probes", pr, PROBES)
-    _int("probe_every", s.probe_every, 0)
     if s.probes and not s.probe_every:
         raise ConfigError(f"probes = {list(s.probes)} need probe_every >= 1 (steps between probes)")
     if "inference" in s.final_probes and s.norm not in ("none", "batch"):
@@ -181,10 +297,50 @@ def validate(s: RunSpec) -> None:
                           "(use norm none or batch)")
     if s.noise and s.norm == "none":
         raise ConfigError("noise = true needs a norm (it perturbs the normalized activations); set norm")
+    check_memory(s)
+
+
+def validate(s: RunSpec) -> None:
+    """Check every field; raise ConfigError naming the first bad one."""
+    _typed(s)
+    _check_together(s)
+
+
+def _n_params(s: RunSpec) -> int:
+    dims = (IN_DIM, *s.hidden, N_CLASSES)
+    return sum(a * b + b for a, b in zip(dims, dims[1:])) + (2 * sum(s.hidden) if s.norm != "none" else 0)
+
+
+def _copies(s: RunSpec) -> int:
+    """float32 tensors the size of the parameters: weights, gradients, and Adam's two moments or SGD's buffer."""
+    return 4 if s.optimizer == "adam" else 3 if s.momentum else 2
+
+
+def memory_bytes(s: RunSpec, members: int = 1) -> int:
+    """Estimated bytes to train `members` models shaped like `s` in one stack: float32 parameters,
+    gradients and optimizer state, plus four float32 values per unit and example of one batch."""
+    acts = 4 * s.batch_size * (IN_DIM + sum(s.hidden) + N_CLASSES)
+    return 4 * members * (_n_params(s) * _copies(s) + acts)
+
+
+def check_memory(s: RunSpec, members: int = 1) -> None:
+    """ConfigError when training `members` models like `s` at once needs more than MEMORY_LIMIT."""
+    need = memory_bytes(s, members)
+    if need <= MEMORY_LIMIT:
+        return
+    what = f"hidden = {_show(list(s.hidden))} with batch_size = {s.batch_size}"
+    fix = "use narrower or fewer hidden layers or a smaller batch"
+    if members > 1:
+        what, fix = f"a stack of {members} models with {what}", \
+            f"lower max_stack to {max(1, MEMORY_LIMIT // memory_bytes(s))} or less"
+    raise ConfigError(f"{what} needs about {need / 1e9:.3g} GB to train ({_n_params(s):,} "
+                      f"parameters per model, each with its gradient and {s.optimizer} state, and the "
+                      f"activations of a batch); the limit is {MEMORY_LIMIT / 1e9:g} GB "
+                      f"(bnlab.config.MEMORY_LIMIT); {fix}")
 
 
 def parse_seeds(value) -> tuple[int, ...]:
-    """5 or '5' → seeds 0..4; '3,7,11' or [3, 7, 11] → those seeds."""
+    """5 or '5' → seeds 0..4; '3,7,11' or [3, 7, 11] → those seeds (at most MAX_SEEDS)."""
     bad = ConfigError(f"seeds = {value!r}: give a count (5) or a list of seeds (3,7,11)")
     if isinstance(value, str) and "," in value:
         try:
@@ -194,11 +350,12 @@ def parse_seeds(value) -> tuple[int, ...]:
     if isinstance(value, (list, tuple)):
         if not value or any(isinstance(s, bool) or not isinstance(s, int) for s in value):
             raise bad
+        if len(value) > MAX_SEEDS:
+            raise ConfigError(f"seeds lists {len(value):,} seeds; at most {MAX_SEEDS:,} are allowed "
+                              f"({BOUNDS['seeds'].why})")
         if len(set(value)) != len(value):
             raise ConfigError(f"seeds = {list(value)} repeats a seed; give each once")
-        for s in value:
-            _int("seed", s, 0, 2**31 - 1)
-        return tuple(value)
+        return tuple(check_bound("seed", s) for s in value)
     if isinstance(value, str):
         try:
             value = int(value)
@@ -206,8 +363,14 @@ def parse_seeds(value) -> tuple[int, ...]:
             raise bad from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad
-    _int("seeds", value, 1)
-    return tuple(range(value))
+    return tuple(range(check_bound("seeds", value)))
+
+
+def _reseed(spec: RunSpec, seed: int) -> RunSpec:
+    """spec with another (checked) seed, without checking the rest again: no rule depends on the seed."""
+    out = copy.copy(spec)
+    object.__setattr__(out, "seed", seed)
+    return out
 
 
 @dataclass(frozen=True)
@@ -218,25 +381,40 @@ class Grid:
     base: dict = field(default_factory=dict)  # fixed fields
     seeds: tuple[int, ...] = (0,)
 
-    def expand(self) -> list[RunSpec]:
-        """Every combination of axis values, for every seed, in a stable order."""
-        import itertools
+    def size(self) -> int:
+        """Runs the grid expands to (duplicates included), without expanding it."""
+        return math.prod(len(v) for v in self.axes.values()) * len(self.seeds)
 
-        fields = {f.name for f in dataclasses.fields(RunSpec)}
+    def expand(self) -> list[RunSpec]:
+        """Every combination of axis values, for every seed, in a stable order; at most MAX_RUNS runs.
+        Each combination is checked once; its seeds share that check."""
+        allowed = sorted(set(RULES) - {"seed"})
         for name in [*self.axes, *self.base]:
-            if name not in fields or name == "seed":
-                raise ConfigError(f"unknown grid field {name!r}; allowed: {', '.join(sorted(fields - {'seed'}))}")
+            if name not in RULES or name == "seed":
+                raise ConfigError(f"unknown grid field {name!r}; allowed: {', '.join(allowed)}")
+        if not isinstance(self.seeds, (tuple, list)) or not self.seeds:
+            raise ConfigError(f"grid seeds must be a non-empty list of seeds, got {self.seeds!r}")
         for name, values in self.axes.items():
+            if not isinstance(values, (tuple, list)) or not values:
+                raise ConfigError(f"grid.{name} must be a non-empty list of values, got {values!r}")
+        if self.size() > MAX_RUNS:
+            shape = " × ".join([*(f"{len(v)} {k}" for k, v in self.axes.items()), f"{len(self.seeds)} seeds"])
+            raise ConfigError(f"the grid has {self.size():,} runs ({shape}); the limit is {MAX_RUNS:,} runs per grid "
+                              "(bnlab.config.MAX_RUNS); split it into several studies")
+        axes = {name: tuple(field_value(name, v) for v in values) for name, values in self.axes.items()}
+        for name, values in axes.items():
             if len(set(values)) != len(values):
                 raise ConfigError(f"grid field {name!r} repeats a value in {list(values)}; give each once")
-        names = list(self.axes)
+        seeds = [check_bound("seed", s) for s in self.seeds]
         specs = []
-        for combo in itertools.product(*(self.axes[n] for n in names)):
-            fields = {**self.base, **dict(zip(names, combo))}
-            if fields.get("norm") == "none" and "noise" in self.axes:
+        for combo in itertools.product(*axes.values()):
+            fields = {**self.base, **dict(zip(axes, combo))}
+            if fields.get("norm") == "none" and "noise" in axes:
                 fields["noise"] = False   # noise perturbs a norm's output: a grid's none cell is the plain control
-            for seed in self.seeds:
-                specs.append(RunSpec(**fields, seed=seed))
+            if fields.get("norm") == "none":
+                fields["placement"] = "after"   # without a norm, placement means nothing (as studies._dedupe)
+            first = RunSpec(**fields, seed=seeds[0])
+            specs += [first, *(_reseed(first, s) for s in seeds[1:])]
         return specs
 
 

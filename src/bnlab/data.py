@@ -8,6 +8,10 @@ Where a dataset is looked for, first hit wins:
   5. download into ~/.cache/bnlab/<name>/ (unless download=False or BNLAB_OFFLINE=1)
 A root folder (1, 2) may hold `<name>/`, a torchvision `<TV>/raw/`, or the four files directly.
 Every file is checked: MD5 of its decompressed bytes, IDX header, shapes, counts, label range.
+Reading stops at the size a file can have (a registered IDX file: its expected size + SIZE_MARGIN;
+any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A download stops
+at DOWNLOAD_DEADLINE_S for all its files together. `available(name)` says whether load would find
+the files without downloading (for tests that need real data).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import http.client
 import os
 import struct
 import tempfile
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -30,7 +35,10 @@ from .errors import ConfigError, DataError
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-TIMEOUT_S = 15
+TIMEOUT_S = 15                   # one connection or read
+DOWNLOAD_DEADLINE_S = 600        # a whole download: every file, every mirror
+MAX_FILE_BYTES = 100_000_000     # most bytes read, or decompressed, from a file of unknown expected size
+SIZE_MARGIN = 1 << 16            # bytes a registered IDX file may exceed its expected size by before reading stops
 FIX = "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
 
 
@@ -95,15 +103,35 @@ def _bad(path, problem: str) -> DataError:
     return DataError(f"{path}: {' '.join(str(problem).split())}; fix: {FIX}")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they are gzip (by content, whatever the name)."""
+def _content(f, limit: int) -> bytes:
+    """An open file's bytes, gunzipped when they are gzip (by content, whatever the name). ValueError
+    when there are more than `limit`: reading stops there, so a gzip bomb is never decompressed whole."""
+    gz = f.read(2) == b"\x1f\x8b"
+    f.seek(0)
+    data = (gzip.GzipFile(fileobj=f) if gz else f).read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{'decompresses to' if gz else 'holds'} more than {limit:,} bytes")
+    return data
+
+
+def _read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's content (see _content), at most `limit` bytes (default MAX_FILE_BYTES); DataError otherwise."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     try:
-        raw = Path(path).read_bytes()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        with open(path, "rb") as f:
+            return _content(f, limit)
+    except ValueError as e:
+        raise _bad(path, f"{e}, more than this file can hold (a damaged file or a gzip bomb)") from None
     except EOFError as e:
         raise _bad(path, f"truncated gzip file ({e})") from None
     except (OSError, zlib.error) as e:
         raise _bad(path, f"unreadable or corrupt file ({e})") from None
+
+
+def _expected_size(info: DatasetInfo, base: str) -> int:
+    """Bytes of the IDX file `base` of `info`: its header and n images of 28 × 28, or n labels."""
+    n = info.n_train if base.startswith("train") else info.n_test
+    return 16 + n * 28 * 28 if "images" in base else 8 + n
 
 
 def _check_md5(path, raw: bytes, want: str | None) -> None:
@@ -125,7 +153,7 @@ def _parse_idx(raw: bytes, path) -> np.ndarray:
 
 
 def read_idx(path) -> np.ndarray:
-    """A uint8 IDX file (gzipped or raw) as an array; DataError when malformed."""
+    """A uint8 IDX file (gzipped or raw, at most MAX_FILE_BYTES) as an array; DataError when malformed."""
     return _parse_idx(_read_bytes(Path(path)), path)
 
 
@@ -139,11 +167,15 @@ def write_idx(path, array: np.ndarray) -> None:
 
 
 def read_keras_npz(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) from a Keras mnist.npz; checks keys, shapes and dtypes."""
+    """(x_train, y_train, x_test, y_test) from a Keras mnist.npz; checks keys, sizes (at most MAX_FILE_BYTES
+    decompressed, read from the zip's table before any array), shapes and dtypes."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if sorted(z.files) != sorted(NPZ_KEYS):
                 raise _bad(path, f"npz keys are {sorted(z.files)}, expected {list(NPZ_KEYS)}")
+            size = sum(i.file_size for i in z.zip.infolist())
+            if size > MAX_FILE_BYTES:
+                raise _bad(path, f"arrays of {size:,} bytes, more than the {MAX_FILE_BYTES:,} a dataset can hold")
             arrays = tuple(z[k] for k in NPZ_KEYS)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise _bad(path, f"unreadable or corrupt npz file ({e})") from None
@@ -183,7 +215,7 @@ def _read(name: str, source: str) -> Dataset:
         paths = tuple(_find(src, f) for f in FILES)
         arrays = []
         for p, base in zip(paths, FILES):
-            raw = _read_bytes(p)
+            raw = _read_bytes(p, _expected_size(info, base) + SIZE_MARGIN)
             _check_md5(p, raw, info.md5[base])
             arrays.append(_parse_idx(raw, p))
     _check_split(info, arrays[0], arrays[1], paths[0], paths[1], info.n_train)
@@ -206,8 +238,9 @@ def _has_files(folder: Path) -> bool:
 
 def _holds_other(folder: Path, info: DatasetInfo) -> bool:
     """True when folder's train labels are another registered dataset's (a dataset folder given as root)."""
+    limit = max(_expected_size(o, FILES[1]) for o in DATASETS.values()) + SIZE_MARGIN
     try:
-        got = hashlib.md5(_read_bytes(_find(folder, FILES[1]))).hexdigest()
+        got = hashlib.md5(_read_bytes(_find(folder, FILES[1]), limit)).hexdigest()
     except DataError:
         return False
     return any(got == o.md5[FILES[1]] for o in DATASETS.values() if o.name != info.name)
@@ -236,19 +269,34 @@ def _cached(info: DatasetInfo, searched: list[str]) -> Path | None:
     return None
 
 
-def _fetch(url: str, dest: Path, want_md5: str, bar, task) -> None:
-    """Download url to dest via a temp file; dest appears only when whole and MD5-verified."""
+class _Deadline(Exception):
+    """The download ran past DOWNLOAD_DEADLINE_S."""
+
+
+def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar, task) -> None:
+    """Download url to dest via a temp file; dest appears only when whole, at most `limit` bytes
+    (compressed and decompressed) and MD5-verified; _Deadline past `deadline` (time.monotonic())."""
+    late = _Deadline(f"not done within the download's time limit of {DOWNLOAD_DEADLINE_S:g} s "
+                     "(bnlab.data.DOWNLOAD_DEADLINE_S)")
+    if time.monotonic() > deadline:
+        raise late
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:
+        timeout = min(TIMEOUT_S, deadline - time.monotonic())
+        with os.fdopen(fd, "w+b") as f, urllib.request.urlopen(url, timeout=max(timeout, 0.1)) as r:
             bar.update(task, total=int(r.headers.get("Content-Length") or 0) or None, completed=0)
-            while chunk := r.read(1 << 16):
+            while chunk := r.read1(1 << 16):     # what has arrived: a trickle cannot hold a read past the deadline
+                if time.monotonic() > deadline:
+                    raise late
+                if f.tell() + len(chunk) > limit:
+                    raise ValueError(f"the server sent more than {limit:,} bytes")
                 f.write(chunk)
                 bar.advance(task, len(chunk))
-        try:
-            got = hashlib.md5(gzip.decompress(Path(tmp).read_bytes())).hexdigest()
-        except (EOFError, zlib.error) as e:
-            raise ValueError(f"not a valid gzip file ({e})") from None
+            f.seek(0)
+            try:
+                got = hashlib.md5(_content(f, limit)).hexdigest()
+            except (EOFError, OSError, zlib.error) as e:
+                raise ValueError(f"not a valid gzip file ({e})") from None
         if got != want_md5:
             raise ValueError(f"MD5 of the content is {got}, expected {want_md5}")
         os.replace(tmp, dest)
@@ -258,11 +306,12 @@ def _fetch(url: str, dest: Path, want_md5: str, bar, task) -> None:
 
 
 def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]]:
-    """Fetch the missing files into ~/.cache/bnlab/<name>/; (folder or None, errors)."""
+    """Fetch the missing files into ~/.cache/bnlab/<name>/ within DOWNLOAD_DEADLINE_S; (folder or None, errors)."""
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     dest, errors = Path.home() / ".cache" / "bnlab" / info.name, []
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -276,13 +325,36 @@ def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]
             for mirror in info.mirrors:
                 url = f"{mirror}{base}.gz"
                 try:
-                    _fetch(url, dest / f"{base}.gz", info.md5[base], bar, task)
+                    _fetch(url, dest / f"{base}.gz", info.md5[base], _expected_size(info, base) + SIZE_MARGIN,
+                           deadline, bar, task)
                     break
+                except _Deadline as e:
+                    return None, [*errors, f"{url}: {e}"]
                 except (OSError, ValueError, http.client.HTTPException) as e:
                     errors.append(f"{url}: {' '.join(str(e).split())}")
             else:
                 return None, errors
     return dest, errors
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ConfigError(f"dataset = {name!r} is not known; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
+    """The dataset's folder (or .npz) in data_dir if given, else in $BNLAB_DATA_DIR or the caches; None if absent."""
+    if data_dir is not None:
+        return _in_root(Path(data_dir).expanduser(), info, searched)
+    env = os.environ.get("BNLAB_DATA_DIR")
+    return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+
+
+def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> bool:
+    """True when load(name, data_dir) would find the files without downloading (their content is
+    checked by load, not here). Tests that need real data skip on False."""
+    return _locate(_info(name), data_dir, []) is not None
 
 
 def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
@@ -291,28 +363,21 @@ def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
 
     download=None downloads unless BNLAB_OFFLINE=1.
     """
-    if name not in DATASETS:
-        raise ConfigError(f"dataset = {name!r} is not known; choose one of: {', '.join(DATASETS)}")
-    info, searched = DATASETS[name], []
+    info, searched = _info(name), []
     fix = f"set BNLAB_DATA_DIR or pass --data-dir to a folder holding {name}/ with the files {', '.join(FILES)} (.gz or raw)"
-    if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        found = _in_root(root, info, searched)
+    found = _locate(info, data_dir, searched)
+    if found is None and data_dir is not None:
+        missing = "" if Path(data_dir).expanduser().is_dir() else ": the folder does not exist"
+        raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
+                        f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
+    if found is None:
+        if download is None:
+            download = os.environ.get("BNLAB_OFFLINE") != "1"
+        if not download:
+            raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
+                            f"looked in: {', '.join(searched)}; fix: {fix}")
+        found, errors = _download(info, progress)
         if found is None:
-            missing = "" if root.is_dir() else ": the folder does not exist"
-            raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
-                            f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
-    else:
-        env = os.environ.get("BNLAB_DATA_DIR")
-        found = (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
-        if found is None:
-            if download is None:
-                download = os.environ.get("BNLAB_OFFLINE") != "1"
-            if not download:
-                raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
-                                f"looked in: {', '.join(searched)}; fix: {fix}")
-            found, errors = _download(info, progress)
-            if found is None:
-                raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
-                                f"looked in: {', '.join(searched)}; fix: {fix}")
+            raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
+                            f"looked in: {', '.join(searched)}; fix: {fix}")
     return _read(name, str(found.resolve()))

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Grid, RunSpec, parse_seeds
+from .config import Grid, RunSpec, check_bound, check_memory, memory_bytes, parse_seeds
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -62,7 +62,7 @@ def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     so every 'none' spec is written with placement 'after'."""
     seen, out = set(), []
     for s in specs:
-        if s.norm == "none":
+        if s.norm == "none" and s.placement != "after":   # copy only where it changes
             s = dataclasses.replace(s, placement="after")
         key = (s.config_hash(), s.seed)
         if key not in seen:
@@ -212,16 +212,28 @@ def load_toml(path: Path) -> Study:
 
 
 def from_dict(data: dict, where: str = "study") -> Study:
+    """A study from a parsed study file, checked whole (every run's spec, the grid's size, the stack's
+    memory) before anything runs; every problem is one ConfigError that starts with `where`."""
+    try:
+        return _from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _from_dict(data: dict) -> Study:
     for k in data:
         if k not in TOML_KEYS:
-            raise ConfigError(f"{where}: unknown key {k!r}; allowed: {', '.join(TOML_KEYS)}")
+            raise ConfigError(f"unknown key {k!r}; allowed: {', '.join(TOML_KEYS)}")
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ConfigError(f"{where}: name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+        raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+    if name in STUDIES or name == ALL:
+        raise ConfigError(f"name = {name!r} is taken by a built-in study (bnlab study --list), whose record in a "
+                          "shared store this study would overwrite; choose another name")
     question = data.get("question", "")
     notes = data.get("notes", "")
     if not isinstance(question, str) or not isinstance(notes, str):
-        raise ConfigError(f"{where}: question and notes must be strings")
+        raise ConfigError("question and notes must be strings")
     seeds = data.get("seeds", 5)
     if isinstance(seeds, list):
         seeds = tuple(seeds)
@@ -229,21 +241,16 @@ def from_dict(data: dict, where: str = "study") -> Study:
     base, grid = data.get("base", {}), data.get("grid", {})
     for key, table in (("base", base), ("grid", grid)):
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [{key}] must be a table of RunSpec fields")
-    axes = {}
-    for k, v in grid.items():
-        if not isinstance(v, list) or not v:
-            raise ConfigError(f"{where}: grid.{k} must be a non-empty list of values, got {v!r}")
-        axes[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+            raise ConfigError(f"[{key}] must be a table of RunSpec fields")
+    axes = {k: tuple(v) if isinstance(v, list) else v for k, v in grid.items()}   # Grid.expand checks each axis
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
     mix_none, max_stack = data.get("mix_none", True), data.get("max_stack")
     if not isinstance(mix_none, bool):
-        raise ConfigError(f"{where}: mix_none must be true or false, got {mix_none!r}")
-    if max_stack is not None and (isinstance(max_stack, bool) or not isinstance(max_stack, int) or max_stack < 1):
-        raise ConfigError(f"{where}: max_stack must be an integer >= 1, got {max_stack!r}")
+        raise ConfigError(f"mix_none must be true or false, got {mix_none!r}")
+    if max_stack is not None:
+        max_stack = check_bound("max_stack", max_stack)
     study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)
-    try:
-        study.specs()  # validates every field and value now, not mid-study
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    specs = study.specs()   # checks every field and value now, not mid-study
+    if max_stack:
+        check_memory(max(specs, key=memory_bytes), max_stack)
     return study
