@@ -17,8 +17,10 @@ from pathlib import Path
 from . import data, studies
 from .config import Grid, RunSpec, parse_seeds
 from .errors import ConfigError
+from .limits import check_bound, choice
 from .run.driver import BACKENDS, open_backend, run_specs
 from .run.jobs import DEFAULT_MAX_STACK, Progress, check_against_data
+from .outputs import check_target, write_text, write_with
 from .store import Store, write_results_csv
 
 
@@ -39,14 +41,10 @@ class Options:
     progress: Progress | None = None       # callbacks for a progress display
 
     def __post_init__(self):
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend = {self.backend!r} is not allowed; choose one of: {', '.join(BACKENDS)}")
-        for name, lo in (("max_stack", 1), ("cpus_per_group", 1)):
-            v = getattr(self, name)
-            if v is None and name == "cpus_per_group":
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ConfigError(f"{name} = {v!r} is out of range; choose an integer >= {lo}")
+        choice("backend", self.backend, BACKENDS)
+        check_bound("max_stack", self.max_stack)
+        if self.cpus_per_group is not None:
+            check_bound("cpus_per_group", self.cpus_per_group)
 
     @classmethod
     def of(cls, options: Options | None, **fields) -> Options:
@@ -137,7 +135,7 @@ def run_grid(axes: dict, base: dict, seeds, *, name: str = "run", command: str =
     res = _run(name, "ad-hoc grid (bnlab run)", dict(axes=axes, base=base), specs, opts, report=False,
                command=command)
     write_results_csv(res.rows, res.out / "results.csv")
-    (res.out / "runs.json").write_text(json.dumps([s.to_json() for s in specs], indent=1))
+    write_text(res.out / "runs.json", json.dumps([s.to_json() for s in specs], indent=1))
     return res
 
 
@@ -173,6 +171,12 @@ def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=No
     from .config import PROFILE
     from .core import final_probes as fp
 
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the folder of --out {out} ({e.strerror}); pass another --out") from None
+    check_target(out, "--out")
     with Store(_existing_store(store)) as st:
         if run_id is None or st.model(run_id) is None:
             have = st.models()
@@ -188,12 +192,7 @@ def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=No
         err = float((plain(x) - folded(x)).abs().max())
     dims = [m["W0"].shape[0]] + [m[f"W{i}"].shape[1] for i in range(sum(k.startswith("W") for k in m))]
     blob = dict(state_dict=folded.state_dict(), dims=dims, run_id=run_id, spec=spec.to_json(), max_abs_err=err)
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(blob, out)
-    except OSError as e:
-        raise ConfigError(f"cannot write {out} ({e.strerror}); pass another --out") from None
+    write_with(out, lambda tmp: torch.save(blob, tmp))
     return dict(path=out, max_abs_err=err, dims=dims, spec=spec)
 
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .config import RunSpec
 from .core.train import DeviceData, train_stack
+from .outputs import write_text
 from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
 
 DIMS = (784, 128, 64, 10)
@@ -173,5 +174,5 @@ def table(result: dict):
 
 
 def save(result: dict, path) -> None:
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1, default=str)
+    """The numbers as JSON, written atomically."""
+    write_text(path, json.dumps(result, indent=1, default=str))

@@ -137,7 +137,14 @@ def _dispatch(args, command: str) -> int:
         return 0
     if args.cmd == "bench":
         from . import bench, data
+        from .limits import check_bound
+        from .outputs import check_target
 
+        for name, label, values in (("repeats", "--repeats", [args.repeats]), ("max_stack", "--stack", args.stack),
+                                    ("batch_size", "--batch-size", args.batch_size)):
+            for v in values:
+                check_bound(name, v, label)
+        check_target(args.json, "--json")
         res = bench.run(args.batch_size, args.stack, repeats=args.repeats,
                         bn_options=(True, False) if args.no_bn_too else (True,), data=data.load("mnist", args.data_dir),
                         log=console.say)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import RunSpec
 from .errors import ConfigError
+from .outputs import write_text
 from .records import EPOCH_COLS, RunResult
 
 SCHEMA = """
@@ -193,10 +194,11 @@ class Store:
 def write_results_csv(rows: list[dict], path: str | Path) -> None:
     """results.csv: the rows' columns in order (RESULT_COLUMNS first), NaN written as 'nan'."""
     cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, cols)
-        w.writeheader()
-        w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, cols)
+    w.writeheader()
+    w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    write_text(path, buf.getvalue())
 
 
 class _Transaction:

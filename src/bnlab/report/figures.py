@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .. import stats
-from .plot_style import DPI, band, color, log_ticks, norms
+from .plot_style import band, color, log_ticks, norms, save
 from .studydata import Config, StudyData
 
 def _panels(d: StudyData) -> list[tuple[str, list[Config]]]:
@@ -62,8 +62,7 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
     fig.legend(handles=handles, loc="outside lower center", ncol=3 if ncols <= 2 else len(handles), frameon=False)
     what = "accuracy" if metric == "acc" else "loss"
     fig.suptitle(f"study {d.name}: train and test {what} per epoch (mean over seeds, 95% CI band)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 ACC_TICKS = (0.5, 0.8, 0.9, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995, 0.998, 0.999)
@@ -151,8 +150,7 @@ def final_accuracy(d: StudyData, path: Path, originals: dict | None = None) -> N
                               label="original study, one Keras run (colour = norm)"))
     ax.legend(handles=handles, fontsize=8, loc="best")
     ax.set_title(f"study {d.name}: final test accuracy after {d.epochs} (mean ± 95% CI over seeds)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def threshold(d: StudyData, path: Path) -> None:
@@ -175,8 +173,7 @@ def threshold(d: StudyData, path: Path) -> None:
                     transform=ax.transAxes, ha="center", color="0.3")
     fig.suptitle(f"study {d.name}: time to {thr:.0%} test accuracy (first evaluation at or above it; "
                  f"runs that never reach it are counted, not averaged)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 FIGURES = {  # name → (file, caption)

@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from .. import stats  # noqa: E402
+from ..outputs import write_with  # noqa: E402
 from .studydata import StudyData  # noqa: E402
 
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.grid": True, "grid.alpha": 0.3,
@@ -43,3 +44,11 @@ def line(ax, x, mean, lo, hi, color: str, label: str | None = None, ls: str = "-
     """A mean line with its 95% CI band."""
     ax.plot(x, mean, ls, color=color, lw=1.5, label=label)
     ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+def save(fig, path) -> None:
+    """Write `fig` as a PNG at `path` atomically, then close it."""
+    try:
+        write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
+    finally:
+        plt.close(fig)

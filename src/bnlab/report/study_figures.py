@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 
 from .. import stats
 from ..records import SCALES, SHIFTS
-from .plot_style import DPI, band, color, line, log_ticks
+from .plot_style import band, color, line, log_ticks, save
 from .studydata import StudyData, acc_or_chance, final_probe, per_step_ms
 
 
@@ -68,8 +68,7 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     fig.suptitle(f"study {d.name}: final test {'error' if error else 'accuracy'} after {d.epochs} "
                  "(mean ± 95% CI over seeds; dots = single seeds)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def lr_sweep(d: StudyData, path: Path) -> None:
@@ -110,8 +109,7 @@ def convergence_curves(d: StudyData, path: Path) -> None:
     axes[0].set_ylim(max(lo_y - 0.5, 80), 99)
     axes[0].legend()
     fig.suptitle(f"study {d.name}: test accuracy during training (mean, 95% CI band; dotted: 97% and 98%)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def gap_over_time(d: StudyData, path: Path) -> None:
@@ -129,8 +127,7 @@ def gap_over_time(d: StudyData, path: Path) -> None:
         ax.set_xlabel("epoch")
     axes[0].legend()
     fig.suptitle(f"study {d.name}: generalization gap and test loss over {d.epochs} (mean, 95% CI band)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def costs(d: StudyData, path: Path) -> None:
@@ -156,8 +153,7 @@ def costs(d: StudyData, path: Path) -> None:
         ax.set_title(title)
     axes[1].legend(fontsize=8)
     fig.suptitle(f"study {d.name}: what BN costs (mean ± 95% CI over models; hatched: BN folded into Linear)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def invariance_maps(d: StudyData, path: Path) -> None:
@@ -182,8 +178,7 @@ def invariance_maps(d: StudyData, path: Path) -> None:
                 ax.set_ylabel("shift b")
     fig.colorbar(im, ax=axes, shrink=0.8, label="test accuracy (%)")
     fig.suptitle(f"study {d.name}: accuracy on a·x + b (trained on x in [0, 1]; mean over seeds)")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _trace_band(c, name: str, layer: int):
@@ -219,8 +214,7 @@ def percentile_traces(d: StudyData, path: Path) -> None:
                 ax.set_xlabel("step")
     fig.suptitle(f"study {d.name}: input to each layer's nonlinearity over training\n15th / 50th (solid) / 85th "
                  "percentiles on 1000 test images; mean over seeds, 95% CI band")
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bool]], title: str) -> None:
@@ -238,8 +232,7 @@ def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bo
             ax.set_yscale("log")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(title)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def ics_traces(d: StudyData, path: Path) -> None:

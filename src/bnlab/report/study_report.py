@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import stats
 from ..data import DATASETS
+from ..outputs import write_text
 from ..store import Store, write_results_csv
 from . import findings as F
 from .document import to_html, to_markdown
@@ -38,8 +39,8 @@ def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
     if store.path.resolve() != (out / "bnlab.sqlite").resolve():
         regen += f" --store {shlex.quote(str(store.path))}"
     blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen)
-    paths["md"].write_text(to_markdown(blocks))
-    paths["html"].write_text(to_html(blocks, f"bnlab report: {study}"))
+    write_text(paths["md"], to_markdown(blocks))
+    write_text(paths["html"], to_html(blocks, f"bnlab report: {study}"))
     return {**paths, **{k: p for k, (p, _) in figs.items()}}
 
 

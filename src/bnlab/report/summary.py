@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import write_text
 from ..store import Store
 from . import findings as F
 from .document import to_html, to_markdown
@@ -43,6 +44,6 @@ def write_summary(entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *,
     if command:
         blocks += [("p", "Produced by (rerun to resume; finished runs are skipped):"), ("pre", command)]
     paths = {"md": out / "summary.md", "html": out / "summary.html"}
-    paths["md"].write_text(to_markdown(blocks))
-    paths["html"].write_text(to_html(blocks, "bnlab: summary of all studies"))
+    write_text(paths["md"], to_markdown(blocks))
+    write_text(paths["html"], to_html(blocks, "bnlab: summary of all studies"))
     return paths

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ..config import RunSpec
+from ..config import RunSpec, check_memory
 from ..errors import ConfigError
 from ..store import Store
 from .jobs import DEFAULT_MAX_STACK, Progress, plan_stacks, steps_of
@@ -52,6 +52,8 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, datasets: dict, *,
         (stored if key in done and not fresh else todo).append(s)
     store.link(study, [done[(s.config_hash(), s.seed)] for s in stored])
     groups = plan_stacks(todo, max_stack, mix_none)
+    for g in groups:   # before any training: a stack too large for memory says which max_stack fits
+        check_memory(g[0], len(g))
     progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
     t0 = time.perf_counter()
     for results, vers in backend.run(groups, datasets, progress, exclusive=not mix_none):
