@@ -68,3 +68,105 @@ def test_claim_verdict_degenerate_and_invalid():
         S.claim_verdict([1, 2], [1, 2], expected_sign=0, margin=1)
     with pytest.raises(ValueError):
         S.claim_verdict([1, 2], [1, 2], expected_sign=1, margin=0)
+
+
+# ---------------------------------------------------------------- 2. power and seeds
+
+def _welch_reject(a, b, alpha=0.05):
+    """Two-sided Welch test on each row of [R, n] arrays (scipy, vectorised)."""
+    return ss.ttest_ind(b, a, axis=1, equal_var=False).pvalue < alpha
+
+
+def _tost_reject(a, b, margin, alpha=0.05):
+    """Welch TOST on each row: the (1 − 2α) Welch interval inside (−margin, margin)."""
+    n_a, n_b = a.shape[1], b.shape[1]
+    va, vb = a.var(1, ddof=1) / n_a, b.var(1, ddof=1) / n_b
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    d, h = b.mean(1) - a.mean(1), ss.t.ppf(1 - alpha, df) * np.sqrt(va + vb)
+    return (d - h > -margin) & (d + h < margin)
+
+
+def _nct_power(effect, sd, n, alpha=0.05):
+    """Textbook power of the pooled two-sample t test (noncentral t, df = 2n − 2)."""
+    df, nc = 2 * n - 2, effect / (sd * math.sqrt(2 / n))
+    tc = ss.t.ppf(1 - alpha / 2, df)
+    return ss.nct.sf(tc, df, nc) + ss.nct.cdf(-tc, df, nc)
+
+
+def test_seeds_needed_textbook_values():
+    # Cohen (1988), two-sided α = .05, power .8: d = 1 -> 17, 0.8 -> 26, 0.5 -> 64, 0.2 -> 393/394 per group
+    assert [S.seeds_needed(d, 1, 1) for d in (1.0, 0.8, 0.5)] == [17, 26, 64]
+    assert S.seeds_needed(0.2, 1, 1) in (393, 394)
+    assert S.seeds_needed(-0.5, 1, 1) == 64 and S.seeds_needed(0.05, 0.1, 0.1) == 64       # sign, scale
+    assert S.seeds_needed(0.01, 1, 1) is None                                                # > 10000
+    assert S.seeds_needed(0.5, 1, 1, max_n=50) is None and S.seeds_needed(0.5, 1, 1, max_n=64) == 64
+    assert all(S.seeds_needed(*bad) is None for bad in [(0, 1, 1), (NAN, 1, 1), (1, 0, 0), (1, NAN, 1), (1, -1, 1)])
+    assert S.seeds_needed(1, 0, 1) == S.seeds_needed(1, 1, 0) > 2      # one side without noise still needs seeds
+    assert S.seeds_needed(1, 0.5, 1.5) > S.seeds_needed(1, 1, 1)        # same total variance, Welch pays for inequality
+    with pytest.raises(ValueError):
+        S.seeds_needed(1, 1, 1, power=0.01)
+    with pytest.raises(ValueError):
+        S.min_detectable_effect(1, 1, 5, 5, alpha=1.5)
+
+
+def test_welch_power_against_noncentral_t_and_simulation():
+    # equal SDs, 17 per group: Welch is the pooled t test (textbook 0.807) less 0.001 for estimating its df
+    assert 0 < _nct_power(1, 1, 17) - S.welch_power(1, 1, 1, 17, 17) < 2e-3
+    assert S.welch_power(1, 1, 1, 17, 17) == pytest.approx(0.807, abs=2e-3)
+    assert S.welch_power(0, 1, 1, 200, 200) == pytest.approx(0.05, abs=1e-3)
+    assert math.isnan(S.welch_power(1, 1, 1, 1, 5)) and math.isnan(S.welch_power(1, 0, 0, 5, 5))
+    # 3 vs 3 seeds: the noncentral-t value (df 4) overstates Welch's power; the exact value matches simulation
+    rng = np.random.default_rng(20)
+    R, delta = 20000, 3.0709      # the pooled-t MDE at 3 vs 3
+    emp = _welch_reject(rng.normal(0, 1, (R, 3)), rng.normal(delta, 1, (R, 3))).mean()
+    assert _nct_power(delta, 1, 3) == pytest.approx(0.80, abs=2e-3)
+    assert abs(emp - S.welch_power(delta, 1, 1, 3, 3)) < 3 * mc_se(0.7, R)
+    assert emp < 0.80 - 3 * mc_se(0.8, R)                              # the textbook value is wrong for Welch here
+    emp = _welch_reject(rng.normal(0, 1, (R, 5)), rng.normal(2, 3, (R, 8))).mean()
+    assert abs(emp - S.welch_power(2, 1, 3, 5, 8)) < 3 * mc_se(0.5, R)
+
+
+def test_min_detectable_effect_inverts_power_and_simulates():
+    mde17, mde16 = S.min_detectable_effect(1, 1, 17, 17), S.min_detectable_effect(1, 1, 16, 16)
+    assert mde17 <= 1 < mde16                                            # consistent with 17 seeds for effect 1
+    assert S.welch_power(mde17, 1, 1, 17, 17) == pytest.approx(0.8, abs=1e-6)
+    z = ss.norm.ppf(0.975) + ss.norm.ppf(0.8)                            # large n: the normal-theory value
+    assert S.min_detectable_effect(1, 1, 5000, 5000) == pytest.approx(z * math.sqrt(2 / 5000), rel=1e-3)
+    assert S.min_detectable_effect(2, 2, 10, 10) == pytest.approx(2 * S.min_detectable_effect(1, 1, 10, 10))
+    assert math.isnan(S.min_detectable_effect(1, 1, 1, 10)) and math.isnan(S.min_detectable_effect(0, 0, 5, 5))
+    rng = np.random.default_rng(21)
+    R = 8000
+    for sd_a, sd_b, n_a, n_b in [(1, 1, 3, 3), (1, 2, 5, 8), (0.5, 1.5, 4, 4)]:
+        e = S.min_detectable_effect(sd_a, sd_b, n_a, n_b)
+        emp = _welch_reject(rng.normal(0, sd_a, (R, n_a)), rng.normal(e, sd_b, (R, n_b))).mean()
+        assert abs(emp - 0.8) < 3 * mc_se(0.8, R), (sd_a, sd_b, n_a, n_b, emp)
+
+
+@pytest.mark.parametrize("effect, sd_a, sd_b", [(1, 1, 1), (1, 0.5, 1.5), (2, 1, 3), (0.5, 1, 1)])
+def test_seeds_needed_reach_the_power_by_simulation(effect, sd_a, sd_b):
+    rng = np.random.default_rng(22)
+    R, n = 6000, S.seeds_needed(effect, sd_a, sd_b)
+    at_n = _welch_reject(rng.normal(0, sd_a, (R, n)), rng.normal(effect, sd_b, (R, n))).mean()
+    below = _welch_reject(rng.normal(0, sd_a, (R, n - 1)), rng.normal(effect, sd_b, (R, n - 1))).mean()
+    assert at_n >= 0.8 - 3 * mc_se(0.8, R) and below < 0.8 + 3 * mc_se(0.8, R), (n, at_n, below)
+
+
+def test_seeds_for_equivalence_values_and_simulation():
+    # normal approximation 2(z(.95) + z(.9))²σ²/m² per group is a lower bound at true_diff = 0
+    z = lambda m: 2 * (ss.norm.ppf(0.95) + ss.norm.ppf(0.9)) ** 2 / m ** 2      # noqa: E731
+    assert S.seeds_for_equivalence(0.5, 1, 1) == 70 and math.ceil(z(0.5)) == 69
+    assert S.seeds_for_equivalence(1, 1, 1) == 18 >= math.ceil(z(1))
+    assert S.seeds_for_equivalence(1, 1, 1, true_diff=0.3) > 18
+    assert S.seeds_for_equivalence(1, 1, 1, true_diff=-0.3) == S.seeds_for_equivalence(1, 1, 1, true_diff=0.3)
+    assert S.seeds_for_equivalence(1, 1, 1, true_diff=1.0) is None and S.seeds_for_equivalence(0, 1, 1) is None
+    assert S.seeds_for_equivalence(0.001, 1, 1) is None                                    # > 10000
+    # the vectorised TOST used below is `equivalence`'s decision
+    rng = np.random.default_rng(23)
+    a, b = rng.normal(0, 1, (20, 18)), rng.normal(0, 1, (20, 18))
+    assert _tost_reject(a, b, 0.8).tolist() == [S.equivalence(x, y, 0.8).equivalent for x, y in zip(a, b)]
+    R = 6000
+    for margin, sd_a, sd_b, td in [(1, 1, 1, 0.0), (1, 1, 1, 0.3), (2, 1, 3, 0.5), (0.5, 0.2, 0.6, 0.0)]:
+        n = S.seeds_for_equivalence(margin, sd_a, sd_b, true_diff=td)
+        at_n = _tost_reject(rng.normal(0, sd_a, (R, n)), rng.normal(td, sd_b, (R, n)), margin).mean()
+        below = _tost_reject(rng.normal(0, sd_a, (R, n - 1)), rng.normal(td, sd_b, (R, n - 1)), margin).mean()
+        assert at_n >= 0.8 - 3 * mc_se(0.8, R) and below < 0.8 + 3 * mc_se(0.8, R), (margin, n, at_n, below)
