@@ -170,3 +170,128 @@ def test_seeds_for_equivalence_values_and_simulation():
         at_n = _tost_reject(rng.normal(0, sd_a, (R, n)), rng.normal(td, sd_b, (R, n)), margin).mean()
         below = _tost_reject(rng.normal(0, sd_a, (R, n - 1)), rng.normal(td, sd_b, (R, n - 1)), margin).mean()
         assert at_n >= 0.8 - 3 * mc_se(0.8, R) and below < 0.8 + 3 * mc_se(0.8, R), (margin, n, at_n, below)
+
+
+# ---------------------------------------------------------------- 3. norm × batch-size interaction
+
+def test_interaction_balanced_matches_textbook_sums_of_squares():
+    rng = np.random.default_rng(30)
+    y = rng.normal(0, 1, (2, 4, 5)) + np.array([[0, 1, 2, 3], [0, 0.5, 0, 0.5]])[..., None]
+    cells = {(a, b): y[i, j] for i, a in enumerate(("none", "batch")) for j, b in enumerate((16, 32, 64, 128))}
+    r = S.interaction_test(cells)
+    m = y.mean(-1)
+    ss_ab = 5 * ((m - m.mean(1, keepdims=True) - m.mean(0, keepdims=True) + m.mean()) ** 2).sum()
+    mse = ((y - m[..., None]) ** 2).sum() / (8 * 4)
+    assert (r.df1, r.df2) == (3, 32) and r.f == pytest.approx(ss_ab / 3 / mse)
+    assert r.p == pytest.approx(ss.f.sf(ss_ab / 3 / mse, 3, 32)) and r.p < 0.05
+    assert r.n == {k: 5 for k in cells} and 0 < r.welch_p < 0.05
+
+
+def test_interaction_2x2_unbalanced_is_the_t_test_of_the_interaction_contrast():
+    rng = np.random.default_rng(31)
+    c = {(0, 0): rng.normal(0, 1, 4), (0, 1): rng.normal(0, 1, 6), (1, 0): rng.normal(1, 2, 5),
+         (1, 1): rng.normal(0, 1, 3)}
+    r = S.interaction_test(c)
+    mean = {k: v.mean() for k, v in c.items()}
+    con = mean[0, 0] - mean[0, 1] - mean[1, 0] + mean[1, 1]
+    mse = sum(((v - v.mean()) ** 2).sum() for v in c.values()) / (18 - 4)
+    t_pooled = con / math.sqrt(mse * sum(1 / len(v) for v in c.values()))
+    var = [v.var(ddof=1) / len(v) for v in c.values()]
+    t_welch = con / math.sqrt(sum(var))
+    df_welch = sum(var) ** 2 / sum(x ** 2 / (len(v) - 1) for x, v in zip(var, c.values()))
+    assert (r.df1, r.df2) == (1, 14) and r.f == pytest.approx(t_pooled ** 2)
+    assert r.welch_f == pytest.approx(t_welch ** 2) and r.welch_df2 == pytest.approx(df_welch)
+    assert r.welch_p == pytest.approx(2 * ss.t.sf(abs(t_welch), df_welch))
+
+
+def test_interaction_ignores_additive_effects_and_handles_gaps():
+    rng = np.random.default_rng(32)
+    cells = {(a, b): rng.normal(0, 1 + a, 6) for a in range(2) for b in range(4)}
+    shifted = {(a, b): v + 10 * a - 3 * b ** 2 for (a, b), v in cells.items()}      # row + column effects only
+    r, s = S.interaction_test(cells), S.interaction_test(shifted)
+    assert s.f == pytest.approx(r.f) and s.welch_f == pytest.approx(r.welch_f) and s.welch_p == pytest.approx(r.welch_p)
+    gappy = dict(cells)
+    gappy[(1, 3)] = [NAN, math.inf]                    # an empty cell: (2−1)(4−1) − 1 = 2 interaction df
+    gappy[(0, 0)] = np.append(cells[(0, 0)], NAN)
+    g = S.interaction_test(gappy)
+    assert (g.df1, g.df2) == (2, 7 * 6 - 7) and g.n[(1, 3)] == 0 and g.n[(0, 0)] == 6 and np.isfinite(g.welch_p)
+    one = dict(cells)
+    one[(0, 1)] = [0.3]                               # one seed: classic F still defined, Welch–James is not
+    o = S.interaction_test(one)
+    assert np.isfinite(o.p) and math.isnan(o.welch_p)
+    assert math.isnan(S.interaction_test({(0, b): [1.0, 2.0] for b in range(3)}).p)         # one row: no interaction
+    assert math.isnan(S.interaction_test({}).p)
+    flat = S.interaction_test({(a, b): [1.0, 1.0] for a in range(2) for b in range(2)})
+    assert math.isnan(flat.f) and math.isnan(flat.welch_p)
+
+
+def test_spread_difference_hand_computed():
+    cells = {("none", 16): [1.0, 3.0], ("none", 64): [5.0, 7.0], ("none", 256): [9.0, 11.0],
+             ("batch", 16): [2.0, 2.0], ("batch", 64): [2.0, 4.0], ("batch", 256): [3.0, 3.0],
+             ("batch", 512): [1.0, 2.0], ("none", 512): [4.0]}          # 512: one seed for none -> left out
+    d = S.spread_difference(cells, "none", "batch", n_resamples=2000, seed=1)
+    assert d.b_levels == (16, 64, 256)
+    # none: means 2, 6, 10 -> var 16, each mean's variance 2/2 = 1 -> spread √15; batch: means 2, 3, 3 -> var 1/3,
+    # mean variances 0, 1, 0 -> 1/3 - 1/3 = 0
+    assert d.sd_means_a0 == pytest.approx(4.0) and d.spread_a0 == pytest.approx(math.sqrt(15))
+    assert d.sd_means_a1 == pytest.approx(math.sqrt(1 / 3)) and d.spread_a1 == pytest.approx(0.0, abs=1e-7)
+    assert d.diff == pytest.approx(-math.sqrt(15)) and d.ci[0] <= d.diff <= d.ci[1] < 0
+    assert d == S.spread_difference(cells, "none", "batch", n_resamples=2000, seed=1)        # seeded
+    assert np.isnan(S.spread_difference(cells, "none", "batch", n_resamples=0).ci).all()
+    assert math.isnan(S.spread_difference({("none", 16): [1, 2], ("batch", 16): [1, 2]}, "none", "batch").diff)
+
+
+def _study(rng, n_studies, n, mu_none, sd_none=0.002, sd_bn=0.001, base=0.98):
+    """[S, 2, 4, n] simulated final accuracies: no-BN (row 0) with cell means base + mu_none, BN (row 1) flat."""
+    mu = base + np.array([mu_none, [0.0] * 4])[None, :, :, None]
+    return mu + rng.standard_normal((n_studies, 2, 4, n)) * np.array([sd_none, sd_bn])[None, :, None, None]
+
+
+def _supported_rate(y):
+    bs = (16, 32, 64, 128)
+    out = []
+    for st in y:
+        cells = {(a, b): st[i, j] for i, a in enumerate(("none", "batch")) for j, b in enumerate(bs)}
+        out.append(S.stabilization(cells, "none", "batch", n_resamples=0).verdict == "supported")
+    return float(np.mean(out))
+
+
+def _old_per_seed_range_rate(y):
+    """The old analysis: per seed, the range of its values over batch sizes; BN 'stabilizes' if its ranges are
+    significantly smaller (one-sided Welch)."""
+    r = np.ptp(y, axis=2)                                  # [S, 2, n]
+    return float((ss.ttest_ind(r[:, 1], r[:, 0], axis=-1, equal_var=False, alternative="less").pvalue < 0.05).mean())
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_stabilization_type_one_error_under_no_batch_size_effect(n):
+    """No batch-size effect at all, BN has half the seed SD: 'supported' at most 5% (+3 MC SE); the old per-seed
+    range comparison calls BN stabilizing most of the time."""
+    rng = np.random.default_rng(33 + n)
+    R = 2000
+    y = _study(rng, R, n, [0.0] * 4)
+    rate = _supported_rate(y)
+    assert rate <= 0.05 + 3 * mc_se(0.05, R), rate
+    assert _old_per_seed_range_rate(y) > 0.5                        # the reference fails: 0.67 (5) / 0.96 (10)
+
+
+def test_stabilization_power_under_a_real_interaction():
+    """No-BN's mean alternates ±0.5 of its seed SD over the batch sizes, BN flat: 10 seeds find it ~60% of the time."""
+    rng = np.random.default_rng(34)
+    y = _study(rng, 1000, 10, [0.001, -0.001, 0.001, -0.001])
+    assert _supported_rate(y) >= 0.5
+
+
+def test_stabilization_verdicts_on_clear_cases():
+    rng = np.random.default_rng(35)
+    bs = (16, 32, 64, 128)
+    moving, flat = [0.0, 0.01, 0.02, 0.03], [0.0] * 4
+    cells = {("none", b): 0.97 + m + rng.normal(0, 0.002, 6) for b, m in zip(bs, moving)}
+    cells.update({("batch", b): 0.98 + m + rng.normal(0, 0.001, 6) for b, m in zip(bs, flat)})
+    s = S.stabilization(cells, "none", "batch", n_resamples=999)
+    assert s.verdict == "supported" and s.interaction.welch_p < 1e-6 and s.spread.ci[1] < 0
+    assert S.stabilization(cells, "batch", "none", n_resamples=0).verdict == "contradicted"
+    cells[("layer", 16)] = [0.5, 0.6]                               # other norms do not enter
+    assert S.stabilization(cells, "none", "batch", n_resamples=999) == s
+    same = {(a, b): 0.97 + m + rng.normal(0, 0.002, 6) for a in ("none", "batch") for b, m in zip(bs, moving)}
+    assert S.stabilization(same, "none", "batch", n_resamples=0).verdict == "inconclusive"

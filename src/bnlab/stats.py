@@ -476,3 +476,165 @@ def seeds_for_equivalence(margin: float, sd_a: float, sd_b: float, true_diff: fl
         return None
     return _smallest_n(lambda n: _welch_power(true_diff, sd_a, sd_b, n, n, alpha, tost_margin=margin) >= power,
                        int(max_n))
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A×B interaction in a two-way layout of per-seed values (does the effect of A depend on the level of B?).
+    Classic least-squares F (assumes equal variances in all cells): f, df1, df2, p. Welch–James test of the same
+    hypothesis with Johansen's approximate F (each cell keeps its own variance): welch_f on (df1, welch_df2),
+    welch_p. n: the finite values per non-empty cell."""
+
+    f: float
+    df1: int
+    df2: int
+    p: float
+    welch_f: float
+    welch_df2: float
+    welch_p: float
+    n: dict
+
+
+def _cell_design(keys) -> np.ndarray:
+    """Additive-model design at the cells: rows (one per cell key (a, b)) = [1, one-hot a, one-hot b]."""
+    a_lv, b_lv = list(dict.fromkeys(k[0] for k in keys)), list(dict.fromkeys(k[1] for k in keys))
+    x = np.zeros((len(keys), 1 + len(a_lv) + len(b_lv)))
+    x[:, 0] = 1
+    for i, (a, b) in enumerate(keys):
+        x[i, 1 + a_lv.index(a)] = x[i, 1 + len(a_lv) + b_lv.index(b)] = 1
+    return x
+
+
+def interaction_test(cells: dict) -> Interaction:
+    """Test of "no A×B interaction" (cell means additive, μ_ab = μ + α_a + β_b) over `cells`: {(a, b): per-seed
+    values}; unbalanced and incomplete layouts allowed; non-finite values dropped, empty cells ignored.
+
+    Classic F: RSS_full = Σ within-cell squared deviations (df2 = N − k, k non-empty cells); RSS_add = RSS of the
+    additive model fitted by least squares (weighted least squares on the cell means, weights n_ab); df1 = k −
+    rank(additive design) ((a−1)(b−1) for a complete layout); F = ((RSS_add − RSS_full)/df1)/(RSS_full/df2).
+
+    Welch–James (Johansen 1980; Keselman, Wilcox & Lix 2003): C = an orthonormal basis (df1 × k) of the cell-mean
+    contrasts orthogonal to the additive model, V = diag(s²_ab/n_ab), T = (Cȳ)'(CVC')⁻¹(Cȳ), P = VC'(CVC')⁻¹C,
+    A = Σ P_jj²/(n_j − 1), c = df1 + 2A − 6A/(df1 + 2): welch_f = T/c ~ F(df1, df1(df1 + 2)/(3A)). For a 2 × 2
+    layout this is Welch's t test of the interaction contrast (welch_f = t², welch_df2 = Welch–Satterthwaite df).
+    Why both: BN and no-BN differ in seed SD (about 2×); with 5 seeds per cell the classic F then rejects a true
+    "no interaction" about 6% of the time at α = .05 (7% at a 4× SD ratio); the Welch–James test stays ≤ 5% in
+    that design (see the tests). Verdicts use welch_p.
+
+    NaN: F when df1 = 0, df2 = 0 or RSS_full = 0; the Welch–James test also when a cell has < 2 values or no
+    variance (its mean would count as exact)."""
+    data = {k: _finite(v) for k, v in cells.items()}
+    n = {k: len(v) for k, v in data.items()}
+    keys = [k for k, v in data.items() if len(v)]
+    nan = Interaction(np.nan, 0, 0, np.nan, np.nan, np.nan, np.nan, n)
+    if not keys:
+        return nan
+    x = _cell_design(keys)
+    nj = np.array([n[k] for k in keys], float)
+    m = np.array([data[k].mean() for k in keys])
+    ssw = np.array([((data[k] - data[k].mean()) ** 2).sum() for k in keys])
+    u, sv, _ = np.linalg.svd(x, full_matrices=True)
+    r = int((sv > 1e-10 * sv[0]).sum())
+    k, df2 = len(keys), int(nj.sum()) - len(keys)
+    df1 = k - r
+    if df1 == 0:
+        return nan
+    w = np.sqrt(nj)
+    beta = np.linalg.lstsq(x * w[:, None], m * w, rcond=None)[0]
+    ss_int = float((nj * (m - x @ beta) ** 2).sum())
+    rss = float(ssw.sum())
+    f = (ss_int / df1) / (rss / df2) if df2 > 0 and rss > 0 else np.nan
+    p = float(ss.f.sf(f, df1, df2)) if np.isfinite(f) else np.nan
+    wf = wdf2 = wp = np.nan
+    if nj.min() >= 2 and ssw.min() > 0:
+        c = u[:, r:].T                                  # df1 × k, rows orthonormal, c @ x = 0
+        v = ssw / (nj - 1) / nj
+        cm = c @ m
+        minv = np.linalg.inv((c * v) @ c.T)
+        t = float(cm @ minv @ cm)
+        pjj = np.einsum("jq,qr,rj->j", v[:, None] * c.T, minv, c)
+        a = float((pjj ** 2 / (nj - 1)).sum())
+        wf, wdf2 = t / (df1 + 2 * a - 6 * a / (df1 + 2)), df1 * (df1 + 2) / (3 * a)
+        wp = float(ss.f.sf(wf, df1, wdf2))
+    return Interaction(float(f), df1, df2 if df2 > 0 else 0, p, float(wf), float(wdf2), wp, n)
+
+
+@dataclass(frozen=True)
+class SpreadDifference:
+    """How much the configuration means of level a1 (e.g. BN) and a0 (no BN) move across the B levels (batch
+    sizes) they share. sd_means_*: the plain SD over B of the cell means; spread_*: the same with the seed noise
+    taken out, √max(0, var_B(ȳ_b) − mean_B(s_b²/n_b)), an estimate of the SD of the true means over B. diff =
+    spread_a1 − spread_a0 (< 0: a1 moves less) with a percentile bootstrap CI at `level` (seeds resampled within
+    each cell; NaN without resamples)."""
+
+    b_levels: tuple
+    sd_means_a0: float
+    sd_means_a1: float
+    spread_a0: float
+    spread_a1: float
+    diff: float
+    ci: tuple[float, float]
+    level: float
+
+
+def _spreads(means, var_means):
+    """Over the last axis (B levels): plain SD of the means, and √max(0, var(means) − mean(var of each mean))."""
+    v = means.var(axis=-1, ddof=1)
+    return np.sqrt(v), np.sqrt(np.maximum(0.0, v - var_means.mean(axis=-1)))
+
+
+def spread_difference(cells: dict, a0, a1, *, level: float = 0.95, n_resamples: int = 9999,
+                      seed: int = 0) -> SpreadDifference:
+    """Spread over B of the configuration means, a1 against a0, from `cells` {(a, b): per-seed values} (finite values
+    only; B levels with ≥ 2 values in both the a0 and the a1 cell). The plain SD of the means is inflated by seed
+    noise, E[var_B(ȳ_b)] = var_B(μ_b) + mean_B(σ_b²/n_b), so a norm with less seed noise would look "more stable"
+    with no batch-size effect at all; spread_* subtract that term. The SD (not the range) is used because its noise
+    term has this closed form. Bootstrap: n_resamples resamples of the seeds within each cell (numpy, seeded),
+    percentile interval of diff. NaN when fewer than 2 shared B levels."""
+    data = {k: _finite(v) for k, v in cells.items()}
+    bs = tuple(b for (a, b) in data if a == a0 and len(data[(a0, b)]) >= 2 and len(data.get((a1, b), ())) >= 2)
+    if len(bs) < 2:
+        return SpreadDifference(bs, np.nan, np.nan, np.nan, np.nan, np.nan, _NAN2, level)
+    xs = [[data[(a, b)] for b in bs] for a in (a0, a1)]
+    m = np.array([[x.mean() for x in row] for row in xs])
+    vm = np.array([[x.var(ddof=1) / len(x) for x in row] for row in xs])
+    sd, spread = _spreads(m, vm)
+    diff = float(spread[1] - spread[0])
+    ci = _NAN2
+    if n_resamples > 0:
+        rng = np.random.default_rng(seed)
+        bm, bv = np.empty((n_resamples, 2, len(bs))), np.empty((n_resamples, 2, len(bs)))
+        for i, row in enumerate(xs):
+            for j, x in enumerate(row):
+                r = x[rng.integers(0, len(x), size=(n_resamples, len(x)))]
+                bm[:, i, j], bv[:, i, j] = r.mean(axis=1), r.var(axis=1, ddof=1) / len(x)
+        _, bspread = _spreads(bm, bv)
+        ci = _pair(np.quantile(bspread[:, 1] - bspread[:, 0], [(1 - level) / 2, (1 + level) / 2]))
+    return SpreadDifference(bs, float(sd[0]), float(sd[1]), float(spread[0]), float(spread[1]), diff, ci, level)
+
+
+@dataclass(frozen=True)
+class Stabilization:
+    """"a1 (e.g. BN) makes the result less dependent on B (batch size) than a0": the Welch–James A×B interaction
+    test over the a0/a1 cells at the shared B levels, the noise-corrected spread difference, and the verdict."""
+
+    interaction: Interaction
+    spread: SpreadDifference
+    verdict: str
+    alpha: float
+
+
+def stabilization(cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.95, n_resamples: int = 9999,
+                  seed: int = 0) -> Stabilization:
+    """'supported' only when the a×B interaction is significant (Welch–James p < α: the B-profile of a1 differs from
+    a0's beyond seed noise) AND a1's noise-corrected spread of means over B is smaller (diff < 0); 'contradicted'
+    when it is significant and a1's spread is larger; otherwise 'inconclusive'. A smaller spread alone is not
+    evidence: the comparison of per-seed ranges, or of raw SDs of means, calls a norm with less seed noise
+    "stable" even when B changes nothing (see the tests). Cells other than a0/a1 and B levels not shared (≥ 2
+    values in both) are left out of both parts."""
+    sp = spread_difference(cells, a0, a1, level=level, n_resamples=n_resamples, seed=seed)
+    it = interaction_test({(a, b): cells[(a, b)] for a in (a0, a1) for b in sp.b_levels})
+    v = "inconclusive"
+    if it.welch_p < alpha and sp.diff != 0:
+        v = "supported" if sp.diff < 0 else "contradicted"
+    return Stabilization(it, sp, v, alpha)
