@@ -295,3 +295,47 @@ def test_stabilization_verdicts_on_clear_cases():
     assert S.stabilization(cells, "none", "batch", n_resamples=999) == s
     same = {(a, b): 0.97 + m + rng.normal(0, 0.002, 6) for a in ("none", "batch") for b, m in zip(bs, moving)}
     assert S.stabilization(same, "none", "batch", n_resamples=0).verdict == "inconclusive"
+
+
+# ---------------------------------------------------------------- 4. "bs 16 generalizes best": intersection–union
+
+def test_best_of_hand_values_match_scipy():
+    best, o = [0.990, 0.991, 0.989, 0.992], {32: [0.985, 0.986, 0.984, 0.987, NAN], 64: [0.980, 0.982, 0.981, 0.979]}
+    r = S.best_of(best, o, n_resamples=999)
+    p32 = ss.ttest_ind(best, o[32][:4], equal_var=False, alternative="greater")
+    assert r.p_values[32] == pytest.approx(p32.pvalue) and r.cis[32][1] == math.inf
+    assert r.cis[32][0] == pytest.approx(p32.confidence_interval(0.95).low)
+    assert r.p_value == pytest.approx(max(r.p_values.values())) and r.weakest == 32
+    assert r.diffs[64] == pytest.approx(np.mean(best) - np.mean(o[64])) and (r.n_best, r.n) == (4, {32: 4, 64: 4})
+    assert r.prob_best == 1.0 and r.alternative == "greater"
+    err = S.best_of([1 - v for v in best], {k: [1 - v for v in x] for k, x in o.items()}, alternative="less")
+    assert err.p_value == pytest.approx(r.p_value) and err.prob_best == 1.0                 # error rates: lower is better
+    worse = S.best_of(o[64], {16: best, 32: o[32]}, n_resamples=999)
+    assert worse.p_value > 0.99 and worse.prob_best == 0.0
+    assert math.isnan(S.best_of(best, {32: [0.9]}).p_value) and math.isnan(S.best_of(best, {}).p_value)
+    assert math.isnan(S.best_of(best, o, n_resamples=0).prob_best)
+    with pytest.raises(ValueError):
+        S.best_of(best, o, alternative="two-sided")
+
+
+def test_best_of_size_when_best_ties_one_competitor():
+    """Best ties bs 32 and beats 64 and 128 by 3 SD: the IUT rejects ≤ 5% (+3 MC SE). The old reading, 'best has
+    the highest mean and the groups differ (ANOVA p < .05)', says 'best' about half the time."""
+    rng = np.random.default_rng(40)
+    R, n = 2000, 5
+    mu = np.array([0.0, 0.0, -3.0, -3.0])                 # best, 32 (tied), 64, 128
+    y = mu[None, :, None] + rng.standard_normal((R, 4, n))
+    p = np.array([S.best_of(s[0], {32: s[1], 64: s[2], 128: s[3]}, n_resamples=0).p_value for s in y])
+    rate = (p < 0.05).mean()
+    assert rate <= 0.05 + 3 * mc_se(0.05, R), rate
+    old = (y.mean(2).argmax(1) == 0) & (ss.f_oneway(*y.transpose(1, 0, 2), axis=1).pvalue < 0.05)
+    assert old.mean() > 0.3
+    ties = rng.standard_normal((500, 4, n))                # all four equal: the IUT is far below α
+    assert np.mean([S.best_of(s[0], {1: s[1], 2: s[2], 3: s[3]}, n_resamples=0).p_value < 0.05 for s in ties]) < 0.02
+
+
+def test_best_of_power_when_best_is_clearly_ahead():
+    rng = np.random.default_rng(41)
+    y = np.array([2.5, 0.0, 0.0, -1.0])[None, :, None] + rng.standard_normal((300, 4, 5))
+    p = np.array([S.best_of(s[0], {32: s[1], 64: s[2], 128: s[3]}, n_resamples=0).p_value for s in y])
+    assert (p < 0.05).mean() > 0.8 and np.median(p) < 0.01

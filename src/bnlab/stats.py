@@ -29,14 +29,23 @@ def _pair(ci) -> tuple[float, float]:
 
 
 def _welch(a, b, *, alternative: str = "two-sided", level: float = 0.95) -> tuple[float, tuple[float, float]]:
-    """p and CI at `level` of Welch's test of mean_b − mean_a (scipy.stats.ttest_ind, equal_var=False) over
-    finite arrays; NaN when n < 2 a side or neither side varies (as in `compare`)."""
-    if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
+    """p and CI at `level` of Welch's test of mean_b − mean_a over finite arrays (the numbers of
+    scipy.stats.ttest_ind(b, a, equal_var=False), computed directly: the helper runs inside simulations);
+    a one-sided CI has an infinite end. NaN when n < 2 a side or neither side varies (as in `compare`)."""
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
         return np.nan, _NAN2
-    with warnings.catch_warnings():   # one side constant: Welch is still defined
-        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
-        t = ss.ttest_ind(b, a, equal_var=False, alternative=alternative)
-    return float(t.pvalue), _pair(t.confidence_interval(level))
+    va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
+    se, d = np.sqrt(va + vb), b.mean() - a.mean()
+    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    t = d / se
+    if alternative == "two-sided":
+        h = ss.t.ppf((1 + level) / 2, df) * se
+        return float(2 * ss.t.sf(abs(t), df)), (float(d - h), float(d + h))
+    h = ss.t.ppf(level, df) * se
+    if alternative == "greater":
+        return float(ss.t.sf(t, df)), (float(d - h), np.inf)
+    return float(ss.t.cdf(t, df)), (-np.inf, float(d + h))
 
 
 @dataclass(frozen=True)
@@ -638,3 +647,50 @@ def stabilization(cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.
     if it.welch_p < alpha and sp.diff != 0:
         v = "supported" if sp.diff < 0 else "contradicted"
     return Stabilization(it, sp, v, alpha)
+
+
+@dataclass(frozen=True)
+class BestOf:
+    """"`best` beats every other configuration" as an intersection–union test. p_value = max over the others of the
+    one-sided Welch p-value of best against that one (`weakest` names the largest); diffs[label] = mean_best −
+    mean_label with the one-sided Welch CI cis[label] at `level` (one infinite end) and p_values[label].
+    prob_best: bootstrap share of resamples (seeds resampled within each configuration) in which best has the
+    largest mean ("greater") or the smallest ("less"): descriptive, not a p-value. n_best, n[label]: finite values."""
+
+    p_value: float
+    weakest: object
+    diffs: dict
+    cis: dict
+    p_values: dict
+    prob_best: float
+    n_best: int
+    n: dict
+    alternative: str
+    level: float
+
+
+def best_of(best, others: dict, *, alternative: str = "greater", level: float = 0.95, n_resamples: int = 9999,
+            seed: int = 0) -> BestOf:
+    """Intersection–union test (Berger 1982) of H1: mean_best > mean_k for every k in `others` (alternative
+    "greater"; "less" for e.g. error rates): reject at α iff every one-sided Welch test (scipy.stats.ttest_ind)
+    rejects at α, so p = max_k p_k, with no multiplicity correction and size ≤ α; when best ties one competitor
+    and clearly beats the rest, the size is α. Finite values only; a competitor with no usable test (n < 2 a side,
+    no variance at all) makes p NaN; no competitors: NaN. n_resamples = 0 skips the bootstrap (prob_best NaN)."""
+    if alternative not in ("greater", "less"):
+        raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
+    x = _finite(best)
+    ys = {k: _finite(v) for k, v in others.items()}
+    diffs, cis, ps = {}, {}, {}
+    for k, y in ys.items():
+        ps[k], cis[k] = _welch(y, x, alternative=alternative, level=level)
+        diffs[k] = float(x.mean() - y.mean()) if len(x) and len(y) else np.nan
+    pv = np.array(list(ps.values()), float)
+    p = float(pv.max()) if len(pv) and not np.isnan(pv).any() else np.nan
+    weakest = list(ps)[int(pv.argmax())] if np.isfinite(p) else None
+    prob = np.nan
+    if n_resamples > 0 and len(x) and ys and all(len(y) for y in ys.values()):
+        rng = np.random.default_rng(seed)
+        boot = lambda v: v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)   # noqa: E731
+        bx, rest = boot(x), np.stack([boot(y) for y in ys.values()])
+        prob = float(np.mean(bx > rest.max(axis=0)) if alternative == "greater" else np.mean(bx < rest.min(axis=0)))
+    return BestOf(p, weakest, diffs, cis, ps, prob, len(x), {k: len(y) for k, y in ys.items()}, alternative, level)
