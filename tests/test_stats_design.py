@@ -339,3 +339,61 @@ def test_best_of_power_when_best_is_clearly_ahead():
     y = np.array([2.5, 0.0, 0.0, -1.0])[None, :, None] + rng.standard_normal((300, 4, 5))
     p = np.array([S.best_of(s[0], {32: s[1], 64: s[2], 128: s[3]}, n_resamples=0).p_value for s in y])
     assert (p < 0.05).mean() > 0.8 and np.median(p) < 0.01
+
+
+# ---------------------------------------------------------------- 5. censored time to threshold
+
+def test_censored_compare_hand_values():
+    c = S.censored_compare([1, 2], None, [3, NAN], None)
+    assert (c.n_a, c.n_b, c.reached_a, c.reached_b) == (2, 2, 2, 1) and c.prob_b_slower == 1.0
+    assert (c.median_a, c.median_b) == (1.5, math.inf) and c.shift == pytest.approx(1.5)     # median of 3−1, 3−2
+    # both censored once: pairs (2,1) b slower, (2,inf) faster, (inf,1) slower, (inf,inf) tie -> 2.5/4
+    c = S.censored_compare([1, 5000], [True, False], [2, 5000], [True, False])
+    assert c.prob_b_slower == pytest.approx(0.625) and c.shift == 1.0
+    # no censoring, no ties: the plain exact Mann–Whitney test
+    a, b = [110, 130, 90, 100, 120], [140, 150, 125, 160, 135, 145]
+    c = S.censored_compare(a, None, b, None)
+    assert c.p_value == pytest.approx(ss.mannwhitneyu(b, a, method="exact").pvalue)
+    assert c.shift == pytest.approx(np.median(np.subtract.outer(b, a))) and c.reach_p == 1.0
+    # Fisher: 10/10 against 5/10 reached; all 5 misses in b has probability C(10,5)/C(20,5), doubled
+    c = S.censored_compare(np.arange(10.0), None, np.r_[np.arange(5.0), [NAN] * 5], None)
+    assert c.reach_p == pytest.approx(2 * math.comb(10, 5) / math.comb(20, 5))
+    assert c.reach_p == pytest.approx(ss.fisher_exact([[10, 0], [5, 5]]).pvalue)
+
+
+def test_censored_compare_counts_never_reached_as_slower():
+    """Half of b's seeds never reach the threshold; the ones that do are 5 steps faster than a's matching seeds.
+    Dropping the censored runs (the old analysis) calls b faster; ranking them last calls b slower."""
+    a = 900 + 10 * np.arange(20.0)                                  # 900 ... 1090
+    b = np.r_[a[::2] - 5, [NAN] * 10]
+    old = S.compare(a, b[np.isfinite(b)])
+    assert old.diff == pytest.approx(985 - 995)                                 # "faster"
+    c = S.censored_compare(a, None, b, None)
+    # b's reached run 2j − 5 beats 2j of a's runs: Σ 2j = 90 of 200 pairs; its 10 censored runs lose all 200
+    assert c.prob_b_slower == pytest.approx((90 + 200) / 400) and c.median_b == math.inf > c.median_a
+    assert c.shift < 0 and c.p_value < 0.05 and c.reach_p < 0.001 and (c.reached_a, c.reached_b) == (20, 10)
+    # an explicit reached mask: b's unreached runs carry the last step, which must not count as a time
+    steps_b, mask = np.where(np.isfinite(b), b, 5000.0), np.isfinite(b)
+    assert S.censored_compare(a, np.ones(20, bool), steps_b, mask) == c
+
+
+def test_censored_compare_exact_p_by_enumeration_and_degenerate():
+    """5 vs 5 with censored (tied, last) runs: p is the exact two-sided permutation p of U over all C(10, 5)
+    splits, 2·min(P(U* ≥ U), P(U* ≤ U)), enumerated here by hand."""
+    import itertools
+    a, b = np.array([3.0, 5.0, 1.0, 4.0, NAN]), np.array([6.0, 2.0, NAN, NAN, 7.0])
+    c = S.censored_compare(a, None, b, None)
+    pooled = np.r_[np.nan_to_num(a, nan=99.0), np.nan_to_num(b, nan=99.0)]
+    u = lambda x, y: (np.sign(x[:, None] - y[None, :]) / 2 + 0.5).sum()        # noqa: E731  U of x over y
+    u_obs = u(pooled[5:], pooled[:5])
+    us = np.array([u(pooled[list(i)], pooled[[j for j in range(10) if j not in i]])
+                   for i in itertools.combinations(range(10), 5)])
+    want = min(1.0, 2 * min((us >= u_obs - 1e-9).mean(), (us <= u_obs + 1e-9).mean()))
+    assert c.p_value == pytest.approx(want) and c.prob_b_slower == pytest.approx(u_obs / 25)
+    nothing = S.censored_compare([NAN] * 3, None, [NAN] * 3, None)
+    assert math.isnan(nothing.p_value) and nothing.prob_b_slower == 0.5 and math.isnan(nothing.shift)
+    assert math.isnan(S.censored_compare([], None, [1.0], None).p_value)
+    assert math.isnan(S.censored_compare([1.0], None, [2.0, 3.0], None).p_value)
+    assert S.censored_compare([1.0, 2.0, NAN], [True, True, True], [3.0], None).n_a == 2      # unusable run dropped
+    with pytest.raises(ValueError):
+        S.censored_compare([1.0, 2.0], [True], [3.0], None)

@@ -694,3 +694,62 @@ def best_of(best, others: dict, *, alternative: str = "greater", level: float = 
         bx, rest = boot(x), np.stack([boot(y) for y in ys.values()])
         prob = float(np.mean(bx > rest.max(axis=0)) if alternative == "greater" else np.mean(bx < rest.min(axis=0)))
     return BestOf(p, weakest, diffs, cis, ps, prob, len(x), {k: len(y) for k, y in ys.items()}, alternative, level)
+
+
+@dataclass(frozen=True)
+class CensoredComparison:
+    """Time to a threshold (e.g. steps to 97%), b against a, where runs that never reached it are censored at the
+    end of training. reached_*: runs that reached it, of n_*. median_*: median over all runs with the censored ones
+    at +inf (inf when half or more never reach; with a common censoring time this is the Kaplan–Meier median).
+    shift: Hodges–Lehmann median of b_j − a_i over the reached runs only (NaN if a side reached nothing).
+    prob_b_slower: P(T_b > T_a) + ½·P(T_b = T_a) over all pairs of runs, censored = +inf (two censored runs tie).
+    p_value: two-sided Mann–Whitney U on all runs, censored ranked last and tied (permutation distribution).
+    reach_p: two-sided Fisher exact test of reached / not reached."""
+
+    n_a: int
+    n_b: int
+    reached_a: int
+    reached_b: int
+    median_a: float
+    median_b: float
+    shift: float
+    prob_b_slower: float
+    p_value: float
+    reach_p: float
+
+
+def _censored_side(steps, reached) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(steps, float).ravel()
+    r = np.isfinite(s) if reached is None else np.asarray(reached, bool).ravel()
+    if r.shape != s.shape:
+        raise ValueError(f"steps and reached need equal lengths, got {len(s)} and {len(r)}")
+    keep = ~r | np.isfinite(s)                      # a 'reached' run without a finite step is unusable: dropped
+    return np.where(r, s, np.inf)[keep], r[keep]
+
+
+def censored_compare(steps_a, reached_a, steps_b, reached_b, *, n_resamples: int = 9999,
+                     seed: int = 0) -> CensoredComparison:
+    """Compare times to a threshold where a run that never reaches it is slower than every run that does: its
+    time is +inf (censored at the end of training; all runs must share that horizon). Dropping such runs instead
+    would make a configuration where half the seeds never get there look fast. reached_* may be None: then a run
+    reached iff its step is finite (the NaN of `steps_to_threshold`); steps of unreached runs are ignored, and
+    reached runs with a non-finite step are dropped. Mann–Whitney U (scipy.stats.mannwhitneyu with a permutation
+    distribution: exact when C(n_a+n_b, n_a) ≤ n_resamples, seeded Monte Carlo otherwise) and Fisher's exact test
+    (scipy.stats.fisher_exact). NaN: p_value when a side has < 2 runs or all runs tie (e.g. nothing reached
+    anywhere); everything but the counts when a side is empty."""
+    a, ra = _censored_side(steps_a, reached_a)
+    b, rb = _censored_side(steps_b, reached_b)
+    na, nb = len(a), len(b)
+    ha, hb = a[ra], b[rb]
+    med = lambda x: float(np.median(x)) if len(x) else np.nan    # noqa: E731
+    shift = float(np.median(np.subtract.outer(hb, ha))) if len(ha) and len(hb) else np.nan
+    prob = p = reach_p = np.nan
+    if na and nb:
+        big = np.concatenate([ha, hb, [0.0]]).max() + 1.0     # ranks only: censored = last, tied
+        fa, fb = np.where(ra, a, big), np.where(rb, b, big)
+        prob = float((np.sign(fb[:, None] - fa[None, :]) / 2 + 0.5).mean())
+        if min(na, nb) >= 2 and np.ptp(np.concatenate([fa, fb])) > 0:
+            method = ss.PermutationMethod(n_resamples=n_resamples, rng=np.random.default_rng(seed))
+            p = float(ss.mannwhitneyu(fb, fa, alternative="two-sided", method=method).pvalue)
+        reach_p = float(ss.fisher_exact([[ra.sum(), na - ra.sum()], [rb.sum(), nb - rb.sum()]]).pvalue)
+    return CensoredComparison(na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p)
