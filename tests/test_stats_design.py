@@ -458,3 +458,40 @@ def test_ratio_interval_coverage_by_simulation():
     a, b = np.exp(rng.normal(math.log(2), 0.3, (R, 3))), np.exp(rng.normal(0, 0.3, (R, 3)))
     boot = np.mean([lo < 2 < hi for lo, hi in (S.ratio_ci(x, y, n_resamples=999)[1] for x, y in zip(a, b))])
     assert boot < 0.95 - 3 * mc_se(0.95, R)                # the reason for the two intervals above (≈ 0.78)
+
+
+# ---------------------------------------------------------------- 7. detrended curve noise
+
+def test_curve_noise_trends_cancel():
+    t = np.arange(200.0)
+    assert S.curve_noise(0.5 - 0.001 * t) < 1e-12 and S.curve_noise(3 + 2 * t) < 1e-12
+    smooth = 1 - 0.1 * np.exp(-t / 3)
+    assert S.curve_noise(smooth) < 0.05 * np.std(smooth)                  # raw SD 0.010, detrended 0.0003
+    assert S.curve_noise(2.3 * np.exp(-t / 40) + 0.1) < 1e-3 * 2.3        # a slow loss decay
+    # hand: [0, 1, 4, 9] has second differences 2, 2 -> √(4/6)
+    assert S.curve_noise([0.0, 1.0, 4.0, 9.0]) == pytest.approx(math.sqrt(4 / 6))
+
+
+def test_curve_noise_recovers_white_noise_sd():
+    rng = np.random.default_rng(70)
+    t = np.arange(200.0)
+    for sd in (0.01, 0.1):
+        noisy = 1 - 0.1 * np.exp(-t / 3) + rng.normal(0, sd, (500, 200))
+        est = S.curve_noise(noisy)                                       # one estimate per row
+        assert est.shape == (500,) and np.mean(np.abs(est / sd - 1) < 0.2) > 0.99   # 200-point series within 20%
+        assert abs(est.mean() / sd - 1) < 0.02
+    # noise at a third of the curve's own floor (3.3e-4): biased up by √(1 + 0.33²) − 1 ≈ 5%, still within 20%
+    est = S.curve_noise(1 - 0.1 * np.exp(-t / 3) + rng.normal(0, 0.001, (500, 200)))
+    assert 1.02 < est.mean() / 0.001 < 1.09 and np.mean(np.abs(est / 0.001 - 1) < 0.2) > 0.95
+    # the raw SD mixes in the trend: useless for "which curve is smoother" at low noise
+    assert np.std(1 - 0.1 * np.exp(-t / 3) + rng.normal(0, 0.001, 200)) > 5 * 0.001
+    assert S.curve_noise(noisy.T, axis=0) == pytest.approx(S.curve_noise(noisy))
+
+
+def test_curve_noise_nan_and_short():
+    assert math.isnan(S.curve_noise([1.0, 2.0])) and math.isnan(S.curve_noise([]))
+    assert S.curve_noise([1.0, NAN, 3.0, 4.0, 5.0]) == 0.0                 # only the finite triplet (3, 4, 5)
+    assert S.curve_noise([0.0, 1.0, NAN, 9.0, 16.0, 25.0]) == pytest.approx(math.sqrt(4 / 6))
+    assert math.isnan(S.curve_noise([1.0, NAN, 3.0, NAN]))
+    got = S.curve_noise([[0.0, 1.0, 4.0], [1.0, 1.0, 1.0]])
+    assert got.tolist() == [pytest.approx(math.sqrt(4 / 6)), 0.0]

@@ -792,3 +792,22 @@ def fieller_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
         return ratio, (-np.inf, np.inf)
     h = np.sqrt(t2 * (ma ** 2 * vb + mb ** 2 * va - t2 * va * vb))
     return ratio, (float((ma * mb - h) / den), float((ma * mb + h) / den))
+
+
+def curve_noise(values, axis: int = -1):
+    """Noise of a series around its trend (e.g. per-step training losses): σ̂ = √(mean(Δ²x)²/6) with the second
+    differences Δ²x_t = x_{t−1} − 2x_t + x_{t+1} (Gasser, Sroka & Jennen-Steinmetz 1986 pseudo-residuals; for white
+    noise of SD σ, Var Δ²x = 6σ²). A trend that is locally linear cancels: exactly 0 for a straight line up to
+    rounding, and f''²/6 per point for a curved one, negligible for smooth curves sampled densely. No window to
+    choose. Equally spaced points assumed. Triplets touching a non-finite value are skipped; fewer than 3 points
+    (no triplet): NaN. values: [T] -> float, or [..., T] along `axis` -> array."""
+    x = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
+    if x.shape[-1] < 3:
+        out = np.full(x.shape[:-1], np.nan)
+    else:
+        d = x[..., :-2] - 2 * x[..., 1:-1] + x[..., 2:]
+        ok = np.isfinite(d)
+        cnt = ok.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(cnt > 0, np.sqrt((np.where(ok, d, 0.0) ** 2).sum(axis=-1) / (6 * cnt)), np.nan)
+    return float(out) if out.ndim == 0 else out
