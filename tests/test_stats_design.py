@@ -495,3 +495,58 @@ def test_curve_noise_nan_and_short():
     assert math.isnan(S.curve_noise([1.0, NAN, 3.0, NAN]))
     got = S.curve_noise([[0.0, 1.0, 4.0], [1.0, 1.0, 1.0]])
     assert got.tolist() == [pytest.approx(math.sqrt(4 / 6)), 0.0]
+
+
+# ---------------------------------------------------------------- 8. permutation floor
+
+def test_permutation_floor_values():
+    assert S.permutation_floor(3, 3) == pytest.approx(0.1)                 # 2 / C(6, 3) = 2/20
+    assert S.permutation_floor(5, 5) == pytest.approx(2 / 252)
+    assert S.permutation_floor(3, 5) == pytest.approx(2 / 56) and S.permutation_floor(3, 5, alternative="less") == \
+        pytest.approx(1 / 56)
+    assert S.permutation_floor(8, 8, paired=True) == pytest.approx(2 / 256)
+    assert S.permutation_floor(1, 1) == 1.0 and S.permutation_floor(2, 2) == pytest.approx(1 / 3)
+    assert S.permutation_floor(3, 4) > 0.05 > S.permutation_floor(4, 4)     # 2/35 vs 2/70: 3 vs 4 never reaches .05
+    with pytest.raises(ValueError):
+        S.permutation_floor(3, 4, paired=True)
+    with pytest.raises(ValueError):
+        S.permutation_floor(3, 3, alternative="both")
+
+
+@pytest.mark.parametrize("n_a, n_b, paired", [(3, 3, False), (3, 5, False), (4, 4, False), (5, 5, True)])
+def test_permutation_floor_is_what_compare_returns_for_the_most_extreme_split(n_a, n_b, paired):
+    a, b = np.arange(n_a, dtype=float), 100 + np.arange(n_b, dtype=float)
+    if paired:
+        a, b = np.array([1.0, 2, 3, 4, 5]), np.array([11.0, 13, 12, 15, 14])
+    assert S.compare(a, b, paired=paired).perm_p == pytest.approx(S.permutation_floor(n_a, n_b, paired=paired))
+
+
+# ---------------------------------------------------------------- 9. test-set SE of a paired accuracy difference
+
+def test_mcnemar_se_hand_and_simulation():
+    # p(both) .97, a only .01, b only .015, neither .005: d = .025, diff = .005
+    se = S.mcnemar_se(10000, 0.98, 0.985, 0.025)
+    assert se == pytest.approx(math.sqrt((0.025 - 0.005 ** 2) / 10000))
+    rng = np.random.default_rng(90)
+    cells = rng.multinomial(10000, [0.97, 0.01, 0.015, 0.005], size=20000) / 10000      # both, a only, b only, neither
+    diff = cells[:, 2] - cells[:, 1]
+    assert np.std(diff) == pytest.approx(se, rel=0.03)
+    # the unpaired binomial SE ignores that both models see the same examples: too wide (0.00185 vs 0.00158)
+    assert math.sqrt((0.98 * 0.02 + 0.985 * 0.015) / 10000) > 1.15 * se
+    assert S.mcnemar_se(10000, 0.98, 0.98, 0.0) == 0.0                     # identical predictions
+    assert math.isnan(S.mcnemar_se(10000, 0.98, 0.99, 0.005))              # d < |diff|: impossible
+    assert math.isnan(S.mcnemar_se(10000, 0.98, 0.99, 0.05))               # d > 2 − acc_a − acc_b
+    assert math.isnan(S.mcnemar_se(0, 0.98, 0.99, 0.02))
+
+
+# ---------------------------------------------------------------- 10. Holm with NaN
+
+def test_holm_nan_is_kept_and_not_counted():
+    got = S.holm([0.01, NAN, 0.04, NAN])
+    assert np.isnan(got[[1, 3]]).all() and got[0] == pytest.approx(0.02) and got[2] == pytest.approx(0.04)
+    assert got[0] != pytest.approx(0.04)                                   # m = 2, not 4
+    assert S.holm([0.01, NAN]).tolist()[0] == pytest.approx(0.01)
+    assert np.isnan(S.holm([NAN, NAN])).all() and S.holm([]).shape == (0,)
+    # the same family with and without the NaN entries: identical adjusted values
+    p = np.array([0.003, 0.02, NAN, 0.04, 0.5])
+    assert np.allclose(S.holm(p)[~np.isnan(p)], S.holm(p[~np.isnan(p)]))

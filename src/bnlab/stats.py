@@ -10,9 +10,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import partial
+from math import comb
 
 import numpy as np
 from scipy import stats as ss
+from scipy.optimize import brentq
 
 VERDICTS = ("supported", "contradicted", "inconclusive")     # what `verdict` can say
 CLAIM_VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive")   # `claim_verdict` adds 'equivalent'
@@ -439,7 +441,6 @@ def min_detectable_effect(sd_a: float, sd_b: float, n_a: int, n_b: int, alpha: f
     _check_alpha_power(alpha, power)
     if not (n_a >= 2 and n_b >= 2 and _usable_sds(sd_a, sd_b)):
         return np.nan
-    from scipy.optimize import brentq
     n_a, n_b = int(n_a), int(n_b)
     se, _ = _welch_se_df(sd_a, sd_b, n_a, n_b)
     hi = se
@@ -811,3 +812,29 @@ def curve_noise(values, axis: int = -1):
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(cnt > 0, np.sqrt((np.where(ok, d, 0.0) ** 2).sum(axis=-1) / (6 * cnt)), np.nan)
     return float(out) if out.ndim == 0 else out
+
+
+def permutation_floor(n_a: int, n_b: int, *, paired: bool = False, alternative: str = "two-sided") -> float:
+    """Smallest p-value an exact permutation test (as in `compare`) can return: two-sided 2/C(n_a+n_b, n_a) for
+    independent samples (0.1 for 3 vs 3, 2/252 for 5 vs 5), 2/2ⁿ for n pairs (sign flips; n = n_a = n_b);
+    one-sided half that. Capped at 1. If it is ≥ α, no data can make the permutation test significant."""
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    if paired and n_a != n_b:
+        raise ValueError(f"paired needs n_a == n_b, got {n_a} and {n_b}")
+    if min(n_a, n_b) < 0:
+        raise ValueError(f"sample sizes must be ≥ 0, got {n_a} and {n_b}")
+    count = 2 ** n_a if paired else comb(n_a + n_b, n_a)
+    return min(1.0, (2 if alternative == "two-sided" else 1) / count)
+
+
+def mcnemar_se(n_test: int, acc_a: float, acc_b: float, discordant: float) -> float:
+    """Standard error, over the sampling of test examples, of acc_b − acc_a for two models scored on the same
+    n_test examples: √((d − (acc_b − acc_a)²)/n_test), where d = the fraction of examples that exactly one of the
+    two gets right (p₁₀ + p₀₁; acc_b − acc_a = p₀₁ − p₁₀), the variance behind McNemar's test. It says how much
+    of a difference one fixed test set can resolve; seed-to-seed variation is separate. NaN for n_test < 1 or
+    inconsistent inputs (|acc_b − acc_a| ≤ d ≤ min(acc_a + acc_b, 2 − acc_a − acc_b) must hold)."""
+    diff = acc_b - acc_a
+    ok = (n_test >= 1 and 0 <= acc_a <= 1 and 0 <= acc_b <= 1
+          and abs(diff) - 1e-12 <= discordant <= min(acc_a + acc_b, 2 - acc_a - acc_b) + 1e-12)
+    return float(np.sqrt(max(0.0, discordant - diff ** 2) / n_test)) if ok else np.nan
