@@ -309,7 +309,7 @@ def test_best_of_hand_values_match_scipy():
     assert r.diffs[64] == pytest.approx(np.mean(best) - np.mean(o[64])) and (r.n_best, r.n) == (4, {32: 4, 64: 4})
     assert r.prob_best == 1.0 and r.alternative == "greater"
     err = S.best_of([1 - v for v in best], {k: [1 - v for v in x] for k, x in o.items()}, alternative="less")
-    assert err.p_value == pytest.approx(r.p_value) and err.prob_best == 1.0                 # error rates: lower is better
+    assert err.p_value == pytest.approx(r.p_value) and err.prob_best == 1.0      # error rates: lower is better
     worse = S.best_of(o[64], {16: best, 32: o[32]}, n_resamples=999)
     assert worse.p_value > 0.99 and worse.prob_best == 0.0
     assert math.isnan(S.best_of(best, {32: [0.9]}).p_value) and math.isnan(S.best_of(best, {}).p_value)
