@@ -1,0 +1,102 @@
+"""Statistics as small pure functions over arrays of per-seed results (numpy + scipy.stats only).
+
+No torch here. Non-finite entries (diverged runs) are dropped, never imputed; callers
+count and report them. Every interval carries its level. Degenerate inputs (too few
+values, no variance) give NaN statistics rather than errors, and NaN reads as
+"inconclusive" in a verdict.
+
+samples: summaries, intervals, comparisons; verdicts: the four verdicts; power: detectable
+effects and seeds needed; designs: tests shaped to a claim (interaction, best of, censored
+times, ratio intervals, curve noise).
+"""
+from __future__ import annotations
+
+from .designs import (
+    BestOf,
+    CensoredComparison,
+    Interaction,
+    SpreadDifference,
+    Stabilization,
+    best_of,
+    censored_compare,
+    curve_noise,
+    fieller_ci,
+    interaction_test,
+    log_ratio_ci,
+    mcnemar_se,
+    permutation_floor,
+    spread_difference,
+    stabilization,
+)
+from .power import min_detectable_effect, seeds_for_equivalence, seeds_needed, welch_power
+from .samples import (
+    NAN2,
+    Comparison,
+    Equivalence,
+    GroupTest,
+    Summary,
+    Trend,
+    bootstrap_ci,
+    compare,
+    equivalence,
+    finite,
+    group_test,
+    hedges_g,
+    holm,
+    pair,
+    prob_improvement,
+    ratio_ci,
+    steps_to_threshold,
+    summarize,
+    trend,
+    welch,
+)
+from .verdicts import CLAIM_VERDICTS, VERDICTS, ClaimVerdict, claim_verdict, verdict, verdict_with_equivalence
+
+__all__ = [
+    "BestOf",
+    "CLAIM_VERDICTS",
+    "CensoredComparison",
+    "ClaimVerdict",
+    "Comparison",
+    "Equivalence",
+    "GroupTest",
+    "Interaction",
+    "NAN2",
+    "SpreadDifference",
+    "Stabilization",
+    "Summary",
+    "Trend",
+    "VERDICTS",
+    "best_of",
+    "bootstrap_ci",
+    "censored_compare",
+    "claim_verdict",
+    "compare",
+    "curve_noise",
+    "equivalence",
+    "fieller_ci",
+    "finite",
+    "group_test",
+    "hedges_g",
+    "holm",
+    "interaction_test",
+    "log_ratio_ci",
+    "mcnemar_se",
+    "min_detectable_effect",
+    "pair",
+    "permutation_floor",
+    "prob_improvement",
+    "ratio_ci",
+    "seeds_for_equivalence",
+    "seeds_needed",
+    "spread_difference",
+    "stabilization",
+    "steps_to_threshold",
+    "summarize",
+    "trend",
+    "verdict",
+    "verdict_with_equivalence",
+    "welch",
+    "welch_power",
+]
