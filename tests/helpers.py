@@ -5,9 +5,11 @@ import sys
 
 import pytest
 
+from bnlab import data
+
 needs_mnist = pytest.mark.skipif(
-    not os.environ.get("BNLAB_DATA_DIR") or not os.path.isdir(os.path.join(os.environ["BNLAB_DATA_DIR"], "mnist")),
-    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/")
+    not data.available("mnist"),
+    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/ (CI does)")
 
 
 def bnlab(*args, env=None):

@@ -87,6 +87,36 @@ def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
     return out, Path(store) if store else out / "bnlab.sqlite"
 
 
+OUTPUT_SUFFIXES = (".md", ".html", ".csv", ".json", ".png")   # what reports, grids and summaries write
+MARKER = ".bnlab-study"                                       # names the study whose outputs a folder holds
+
+
+def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ...]) -> None:
+    """Before any training: the folder holds no other study's outputs (MARKER, or an older report's
+    title), the store is not one of the files written there, and `files` can be replaced."""
+    marker = out / MARKER
+    owner = marker.read_text(encoding="utf-8").strip() if marker.is_file() else _report_title(out / "report.md")
+    if owner and owner != study:
+        raise ConfigError(f"{out} holds the outputs of study {owner!r}; pass another --out for {study!r} "
+                          f"(e.g. --out {out / study})")
+    if store is not None and store.resolve().parent == out.resolve() and store.suffix in OUTPUT_SUFFIXES:
+        raise ConfigError(f"--store {store} would be overwritten by the outputs written to {out}; name the store "
+                          "*.sqlite (default OUT/bnlab.sqlite)")
+    for f in files:
+        check_target(out / f, "output")
+    if not owner:
+        write_text(marker, study + "\n")
+
+
+def _report_title(path: Path) -> str:
+    """The study named by an existing report's first line '# bnlab report: NAME', or ''."""
+    try:
+        first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
+    except OSError:
+        return ""
+    return first.removeprefix("# bnlab report: ").strip() if first.startswith("# bnlab report: ") else ""
+
+
 def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, train_limit: int | None = None,
               test_limit: int | None = None, report: bool = True, command: str = "", options: Options | None = None,
               **option_fields) -> StudyResult:
@@ -112,13 +142,13 @@ def run_all(*, options: Options, report: bool = True, command: str = "", **study
     """Every named study in turn (each resumes from its store, in OUT/<study>/), then the summary page."""
     from .report.summary import write_summary
 
-    out = Path(options.out or "bnlab-out")
+    out, _ = prepare_out(options.out or "bnlab-out", None)
+    claim_folder(out, studies.ALL, None, ("summary.md", "summary.html"))
     results = [run_study(name, report=report, command=command,
                          options=dataclasses.replace(options, out=out / name), **study_kw)
                for name in studies.STUDIES]
     entries = [(r.study, r.store, r.out, {k: v for k, v in r.report.items() if k not in ("md", "html", "csv")})
                for r in results]
-    out, _ = prepare_out(out, None)
     paths = write_summary(entries, out, command=command) if report else {}
     counts = {k: sum(r.counts[k] for r in results) for k in ("total", "trained", "skipped", "wall_s")}
     return StudyResult(studies.ALL, [row for r in results for row in r.rows], out, results[0].store, paths,
@@ -148,8 +178,11 @@ def _run(name: str, question: str, spec: dict, specs: list[RunSpec], opts: Optio
     with open_backend(opts.backend, opts.device, ray_address=opts.ray_address,
                       cpus_per_group=opts.cpus_per_group) as be:
         out, store_path = prepare_out(opts.out, opts.store)
+        claim_folder(out, name, store_path,
+                     ("results.csv", "report.md", "report.html") if report else ("results.csv", "runs.json"))
         with Store(store_path) as st:
-            st.begin_study(name, question, spec, command)
+            if not st.read_only:   # a read-only store that holds the whole study still yields its report
+                st.begin_study(name, question, spec, command)
             counts = run_specs(specs, st, name, datasets, backend=be, fresh=opts.fresh, progress=opts.progress,
                                max_stack=opts.max_stack, mix_none=mix_none)
             wanted = {s.run_id for s in specs}

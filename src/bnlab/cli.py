@@ -1,18 +1,29 @@
 """Command line: argument parsing and wiring only.
 
 Typed errors (BnlabError) become one line on stderr and exit code 2 (a
-traceback only with --debug); Ctrl-C exits 130 after saying what was saved.
+traceback only with --debug); Ctrl-C exits 130 and SIGTERM 143, after saying what
+was saved; a second signal during that clean-up changes nothing.
 """
 from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .errors import BnlabError
 
-EXIT_USAGE, EXIT_INTERRUPT = 2, 130
+EXIT_USAGE, EXIT_INTERRUPT, EXIT_TERMINATED = 2, 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: workers stopped, finished runs kept, exit 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
@@ -87,18 +98,48 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         return _dispatch(args, "bnlab " + shlex.join(argv))
     except BnlabError as e:
         if getattr(args, "debug", False):
             raise
-        print(f"bnlab: error: {e}", file=sys.stderr)
+        _err(f"bnlab: error: {e}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        out = getattr(args, "out", None) or "the output folder"
-        print(f"\nbnlab: interrupted; every finished run is saved in the store under {out}. "
-              f"Run the same command again to resume.", file=sys.stderr)
-        return EXIT_INTERRUPT
+    except KeyboardInterrupt as e:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C while we clean up changes nothing
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _err(f"\nbnlab: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_saved(args)}")
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPT
+    except OSError as e:                                  # stdout on a full disk or a closed pipe
+        if getattr(args, "debug", False):
+            raise
+        _err(f"bnlab: error: cannot write output ({e.strerror or e}); finished runs are in the store")
+        return EXIT_USAGE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _saved(args) -> str:
+    """What an interrupted command kept: runs in a store that exists, or nothing."""
+    if getattr(args, "cmd", None) not in ("run", "study"):
+        return "nothing was written."
+    out = Path(getattr(args, "out", None) or (Path("bnlab-out") / (args.study or "") if args.cmd == "study"
+                                               else "bnlab-out/run"))
+    store = Path(getattr(args, "store", None) or out / "bnlab.sqlite")
+    if not store.exists() and not (args.cmd == "study" and args.study == "all" and out.is_dir()):
+        return "no run had finished, so nothing was saved."
+    return f"every finished run is saved in the store ({store}). Run the same command again to resume."
+
+
+def _err(msg: str) -> None:
+    try:
+        print(msg, file=sys.stderr)
+    except OSError:
+        pass
 
 
 def _dispatch(args, command: str) -> int:

@@ -13,7 +13,9 @@ from .run.jobs import Progress as Callbacks
 from .stats import summarize
 
 out = Console(width=None if sys.stdout.isatty() else 150)
-KEY_FIELDS = ("dataset", "norm", "placement", "batch_size", "lr", "optimizer", "init", "init_scale", "profile", "epochs")
+# results.csv columns that describe a configuration (the rest are the seed, metrics and bookkeeping)
+CONFIG_FIELDS = ("dataset", "norm", "placement", "batch_size", "lr", "optimizer", "momentum", "init", "init_scale",
+                 "profile", "epochs", "hidden", "activation", "train_limit", "test_limit", "noise")
 
 
 def say(msg: str) -> None:
@@ -57,27 +59,30 @@ def _bar(quiet: bool):
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
-    """Final test accuracy mean ± sd (n) per configuration (fields that vary)."""
+    """Final test accuracy mean ± sd (n) per configuration (config_hash), labelled by the fields that vary;
+    configurations that the shown fields do not tell apart get their config_hash too."""
     final: dict[str, dict] = {}
     for r in rows:
         final[r["run_id"]] = r
-    varying = [f for f in KEY_FIELDS if len({r[f] for r in final.values()}) > 1] or ["norm"]
-    groups: dict[tuple, list[dict]] = {}
+    fields = [f for f in CONFIG_FIELDS if len({r.get(f) for r in final.values()}) > 1] or ["norm"]
+    groups: dict[str, list[dict]] = {}
     for r in final.values():
-        groups.setdefault(tuple(r[f] for f in varying), []).append(r)
+        groups.setdefault(r["config_hash"], []).append(r)
+    if len({tuple(g[0][f] for f in fields) for g in groups.values()}) < len(groups):
+        fields.append("config_hash")
     t = Table(title=title)
-    for f in varying:
+    for f in fields:
         t.add_column(f)
     t.add_column("final test acc (mean ± sd)", justify="right")
     t.add_column("n", justify="right")
     t.add_column("diverged", justify="right")
-    for key in sorted(groups, key=lambda k: tuple((isinstance(v, str), v if not isinstance(v, str) else 0, str(v))
-                                                  for v in k)):
-        g = groups[key]
+    key = lambda g: tuple((isinstance(v, str), v if not isinstance(v, str) else 0, str(v))  # noqa: E731
+                          for v in (g[0][f] for f in fields))
+    for g in sorted(groups.values(), key=key):
         ok = [r["test_acc"] for r in g if not r["diverged_epoch"]]
         s = summarize(ok) if ok else None
         acc = f"{s.mean:.4f} ± {s.sd:.4f}" if s and s.n > 1 else (f"{s.mean:.4f}" if s else "—")
-        t.add_row(*map(str, key), acc, str(len(g)), str(len(g) - len(ok)))
+        t.add_row(*(str(g[0][f]) for f in fields), acc, str(len(g)), str(len(g) - len(ok)))
     return t
 
 

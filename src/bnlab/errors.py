@@ -11,3 +11,11 @@ class DataError(BnlabError):
 
 class ConfigError(BnlabError):
     """A run or study specification is invalid."""
+
+
+class StoreError(BnlabError):
+    """The SQLite store cannot be opened, read or written (corrupt, locked, read-only, full disk)."""
+
+
+class StoreLocked(StoreError):
+    """Another process held the store's write lock for longer than bnlab waits."""

@@ -8,6 +8,7 @@ mix. Text is always UTF-8, whatever the locale.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -21,8 +22,9 @@ def replacing(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on a clean exit it replaces `path` atomically, on an
     error it is removed and `path` is left as it was. An OSError becomes one ConfigError line."""
     path = Path(path)
+    _sweep(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
         raise ConfigError(f"cannot write {path} ({e.strerror}); check the folder or pass another output") from None
@@ -38,10 +40,28 @@ def replacing(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def _sweep(path: Path) -> None:
+    """Remove temporary files beside `path` left by writers that died mid-write (their pid is gone)."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_text(path: str | Path, text: str) -> None:
     """`text` as UTF-8 into `path`, atomically."""
     with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")   # a non-UTF-8 path stays readable
 
 
 def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:

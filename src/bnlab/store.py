@@ -3,21 +3,32 @@
 A run is written whole, in one transaction, when its training completes; a
 run is keyed by (config_hash, seed), so a rerun skips what is done, and one
 store can be shared by several studies (and processes: WAL, busy timeout).
+
+Failures at any moment become one StoreError line naming the file and the fix: a file
+that is not a store, corrupt pages or rows, a full disk, a read-only store (opened
+read-only: it still yields its reports), and a write lock that another process holds
+for longer than LOCK_WAIT_S (writes wait for it, saying so once, then StoreLocked).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import functools
 import io
 import json
 import math
+import os
 import sqlite3
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .config import RunSpec
-from .errors import ConfigError
+from .errors import ConfigError, StoreError, StoreLocked
 from .outputs import write_text
 from .records import EPOCH_COLS, RunResult
 
@@ -49,6 +60,58 @@ EXTRA_COLUMNS = ("optimizer", "momentum", "init_scale", "epochs", "hidden", "act
                  "test_limit", "noise", "diverged_epoch", "config_hash", "device")
 
 
+LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))   # how long a write waits for another writer
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _guard(write: bool = False):
+    """Method decorator: sqlite and decoding errors become one StoreError line; a write that finds the
+    store locked is retried until LOCK_WAIT_S has passed (saying once that it waits)."""
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            if write and self.read_only:
+                raise StoreError(f"the store {self.path} is read-only; make it writable or pass another --store "
+                                 "(its finished runs can still be reported: bnlab report)")
+            deadline, said = time.monotonic() + LOCK_WAIT_S, False
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) and "busy" not in str(e):
+                        raise _store_error(self.path, e) from None
+                    if time.monotonic() >= deadline:
+                        raise StoreLocked(f"the store {self.path} stayed locked by another process for "
+                                          f"{LOCK_WAIT_S:.0f} s; finished runs not yet saved are kept and retried "
+                                          "until this command ends; rerun it to resume") from None
+                    if not said:
+                        print(f"bnlab: the store {self.path} is locked by another process; waiting up to "
+                              f"{LOCK_WAIT_S:.0f} s", file=sys.stderr)
+                        said = True
+                    time.sleep(0.5)
+                except (sqlite3.Error, OSError) as e:
+                    raise _store_error(self.path, e) from None
+                except (ValueError, KeyError, zipfile.BadZipFile) as e:   # a stored row that does not decode
+                    if write:
+                        raise
+                    raise _store_error(self.path, e) from None
+        return guarded
+    return wrap
+
+
+def _store_error(path: Path, e: Exception) -> StoreError:
+    """One line for a failure inside the store file."""
+    msg = str(e)
+    if "disk is full" in msg or getattr(e, "errno", None) == errno.ENOSPC:
+        return StoreError(f"the disk holding the store {path} is full; free space and rerun (finished runs are "
+                          "saved)")
+    if isinstance(e, sqlite3.DatabaseError) and ("malformed" in msg or "not a database" in msg):
+        return StoreError(f"the store {path} is corrupt ({msg}); restore it from a backup or pass another --store "
+                          f"(`sqlite3 {path} .recover` may rescue its runs)")
+    return StoreError(f"the store {path} has an unreadable entry ({type(e).__name__}: {msg}); restore it from a "
+                      "backup or pass another --store")
+
+
 def _num(v):
     """SQLite stores NaN as NULL; read it back as NaN."""
     return math.nan if v is None else v
@@ -60,13 +123,27 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.read_only = _exists_read_only(self.path)
         try:
+            if self.path.is_dir():
+                raise ConfigError(f"the store {self.path} is a folder; pass a file path with --store")
+            with open(self.path, "rb") if self.path.is_file() else contextlib.nullcontext() as f:
+                head = f.read(len(SQLITE_MAGIC)) if f else b""
+            if head and head != SQLITE_MAGIC:
+                raise ConfigError(f"{self.path} is not a bnlab store (not an SQLite file); pass another --store")
+            if self.read_only:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
+                                            isolation_level=None)
+                self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise _store_error(self.path, e) from None
         except (OSError, sqlite3.Error) as e:
             raise ConfigError(f"cannot open the store {self.path}: {e}; pass a writable --store or --out") from None
 
@@ -82,6 +159,7 @@ class Store:
     def _tx(self):
         return _Transaction(self.conn)
 
+    @_guard(write=True)
     def begin_study(self, name: str, question: str, spec: dict, command: str) -> None:
         """Record the study and reset its membership: it holds the runs of its current grid
         (linked as they are found done or finish); other runs stay in the store for reuse."""
@@ -92,6 +170,7 @@ class Store:
                       "question=excluded.question, spec_json=excluded.spec_json, command=excluded.command, "
                       "updated=excluded.updated", (name, question, json.dumps(spec, sort_keys=True), command, now, now))
 
+    @_guard()
     def study(self, name: str) -> dict | None:
         row = self.conn.execute("SELECT name, question, spec_json, command, created, updated FROM studies "
                                 "WHERE name=?", (name,)).fetchone()
@@ -99,17 +178,21 @@ class Store:
             return None
         return dict(name=row[0], question=row[1], spec=json.loads(row[2]), command=row[3], created=row[4], updated=row[5])
 
+    @_guard()
     def studies(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM studies ORDER BY created")]
 
+    @_guard()
     def done(self) -> dict[tuple[str, int], str]:
         """(config_hash, seed) → run_id for every completed run."""
         return {(h, s): r for r, h, s in self.conn.execute("SELECT run_id, config_hash, seed FROM runs")}
 
+    @_guard(write=True)
     def link(self, study: str, run_ids) -> None:
         with self._tx() as c:
             c.executemany("INSERT OR IGNORE INTO study_runs VALUES (?,?)", [(study, r) for r in run_ids])
 
+    @_guard(write=True)
     def save(self, study: str, result: RunResult, versions: dict) -> None:
         """Write one finished run and its rows in one transaction (all or nothing)."""
         s = result.spec
@@ -133,6 +216,7 @@ class Store:
                 np.savez(buf, **result.model)
                 c.execute("INSERT INTO models VALUES (?,?)", (rid, buf.getvalue()))
 
+    @_guard()
     def model(self, run_id: str) -> tuple[RunSpec, dict] | None:
         """A run's spec and its stored trained parameters (name → array), or None if it kept none."""
         row = self.conn.execute("SELECT r.spec_json, m.npz FROM models m JOIN runs r ON r.run_id = m.run_id "
@@ -142,10 +226,12 @@ class Store:
         with np.load(io.BytesIO(row[1])) as z:
             return RunSpec.from_json(json.loads(row[0])), {k: z[k] for k in z.files}
 
+    @_guard()
     def models(self) -> list[str]:
         """run_ids of the runs with stored parameters."""
         return [r[0] for r in self.conn.execute("SELECT run_id FROM models ORDER BY run_id")]
 
+    @_guard()
     def runs(self, study: str) -> list[dict]:
         """Every run of a study: run_id, spec (RunSpec), diverged_epoch, device, versions."""
         rows = self.conn.execute(
@@ -154,6 +240,7 @@ class Store:
         return [dict(run_id=r[0], spec=RunSpec.from_json(json.loads(r[1])), diverged_epoch=r[2], device=r[3],
                      versions=json.loads(r[4] or "{}")) for r in rows]
 
+    @_guard()
     def results(self, study: str) -> list[dict]:
         """One row per run and epoch: RESULT_COLUMNS then EXTRA_COLUMNS. `diverged` is 1 on the
         epoch at which the run's loss turned non-finite (its last row), else 0."""
@@ -172,6 +259,7 @@ class Store:
                                  **extra))
         return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS} for row in rows]
 
+    @_guard()
     def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
         q = (f"SELECT t.run_id, {', '.join('t.' + c for c in cols)} FROM {table} t "
              f"JOIN study_runs s ON s.run_id = t.run_id WHERE s.study=? ORDER BY t.run_id, {order}")
@@ -189,6 +277,11 @@ class Store:
 
     def probes(self, study: str) -> dict[str, list[dict]]:
         return self._rows("probes", ("step", "layer", "name", "value"), "t.step, t.layer, t.name", study)
+
+
+def _exists_read_only(path: Path) -> bool:
+    """An existing store this process may not write (file or folder read-only): opened read-only."""
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
 
 
 def write_results_csv(rows: list[dict], path: str | Path) -> None:

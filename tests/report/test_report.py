@@ -84,24 +84,29 @@ def test_report_files_csv_and_html(tmp_path):
     assert f"√(p(1−p)/n) = {math.sqrt(acc * (1 - acc) / 10000) * 100:.3f} pp" in md
 
 
-@pytest.mark.parametrize("gain, verdict", [(0.01, "supported"), (-0.01, "contradicted"), (0.0, "inconclusive")])
-def test_claim_a_follows_the_data(tmp_path, gain, verdict):
-    st = make_store(tmp_path / "s.sqlite", bn_gain=gain, noise=0.0005, batch_sizes=(32, 128))
+@pytest.mark.parametrize("gain, noise, verdict", [
+    (0.01, 0.0005, "supported"), (-0.01, 0.0005, "contradicted"),
+    (0.0, 0.0005, "equivalent"),       # same distributions, seed sd 0.05 pp: TOST shows |effect| < 0.2 pp
+    (0.0, 0.01, "inconclusive"),       # seed sd 1 pp: 5 seeds cannot show it is under 0.2 pp
+])
+def test_claim_a_follows_the_data(tmp_path, gain, noise, verdict):
+    st = make_store(tmp_path / "s.sqlite", bn_gain=gain, noise=noise, batch_sizes=(32, 128))
     a = seed_findings.bn_improves_accuracy(_load(st))
     assert a.verdict == verdict
-    assert [r.verdict for r in a.rows] == [verdict] * 2           # Holm-corrected, every batch size
+    assert [r.verdict for r in a.rows] == [verdict]               # the other batch size: exploratory, Holm
     assert a.n == {"none": 5, "batch": 5} and (a.effect > 0) == (gain > 0)
     if gain:
         assert abs(a.effect - gain * 100) < 0.2 and a.effect_ci[0] < gain * 100 < a.effect_ci[1]
     assert verdict in a.sentence()
+    assert a.margin == 0.2 and a.mde > 0 and "with 80% power" in a.sentence()
 
 
 def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_path):
     st = make_store(tmp_path / "s.sqlite", bn_gain=-0.012, noise=0.0005, diverge=[("none", 32, 0)])
     d = _load(st)
-    fs = report_for(d.name).findings(d)
+    fs = report_for(d.name).analyse(d)
     assert [f.key for f in fs] == list("abcdef")
-    assert all(f.verdict in ("supported", "contradicted", "inconclusive") for f in fs)
+    assert all(f.verdict in ("supported", "contradicted", "equivalent", "inconclusive") for f in fs)
     b = fs[1]
     assert "batch 0/5" in b.notes[0] and b.verdict == "inconclusive"     # BN runs stay below 97%: counted
     assert fs[0].n == {"none": 4, "batch": 5} and any("diverged" in n for n in fs[0].notes)
@@ -112,7 +117,7 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
 def test_generic_study_gets_bn_vs_none_per_setting_with_holm(tmp_path):
     st = make_store(tmp_path / "s.sqlite", study="mine", bn_gain=0.01, noise=0.0005, batch_sizes=(64,),
                     lrs=(1e-3, 3e-3), axes={"norm": ["none", "batch"], "lr": [1e-3, 3e-3]}, seeds=3)
-    fs = report_for("mine").findings(_load(st, "mine"))
+    fs = report_for("mine").analyse(_load(st, "mine"))
     assert len(fs) == 2 and all(np.isfinite(f.p_holm) and f.p_holm >= f.p_value for f in fs)
     assert all(f.verdict == "supported" for f in fs)
     paths = write_report(st, "mine", tmp_path / "out")

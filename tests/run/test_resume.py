@@ -68,6 +68,8 @@ POOL = ["--cpus-per-group", "1"]
     pytest.param(signal.SIGKILL, -signal.SIGKILL, POOL, marks=pytest.mark.skipif(
         os.cpu_count() < 2 or not sys.platform.startswith("linux"), reason="worker processes need 2 CPUs, Linux")),
     pytest.param(signal.SIGINT, 130, POOL, marks=pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPUs")),
+    (signal.SIGTERM, 143, []),
+    pytest.param(signal.SIGTERM, 143, POOL, marks=pytest.mark.skipif(os.cpu_count() < 2, reason="needs 2 CPUs")),
 ])
 def test_interrupt_then_resume(tmp_path, sig, code, extra):
     out = tmp_path / "o"
@@ -80,8 +82,9 @@ def test_interrupt_then_resume(tmp_path, sig, code, extra):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code
     assert all(_gone(w) for w in workers)          # no worker outlives the driver, even after SIGKILL
-    if sig == signal.SIGINT:
-        assert "interrupted" in err and "Run the same command again to resume" in err and "Traceback" not in err
+    if sig != signal.SIGKILL:
+        word = "interrupted" if sig == signal.SIGINT else "terminated"
+        assert word in err and "Run the same command again to resume" in err and "Traceback" not in err
     saved, distinct = _runs(db)
     assert saved == distinct and 2 <= saved < 12                       # whole runs only, some missing
     con = sqlite3.connect(db)

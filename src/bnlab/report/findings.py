@@ -1,10 +1,13 @@
 """Findings: one per claim of the original study, computed from the stored runs.
 
-A `Finding` holds the claim (the original's words and single-run numbers), what
-is measured, the test, the effect with its 95% CI, p, n and `stats.verdict`.
-No conclusion is canned: every sentence is assembled from the numbers, so new
-data give new verdicts. Study findings are looked up by study name in
-`FINDINGS`; any other study gets `generic_findings` (BN vs none per setting).
+A `Finding` holds the claim (the original's words and single-run numbers), what is
+measured, its one pre-declared primary test, the effect with its 95% CI, p, n, the
+equivalence margin declared before the data, the design's power, and the verdict:
+supported / contradicted (p < α, the CI on one side of 0), equivalent (TOST within
+±margin) or inconclusive. Verdicts are decided on p Holm-adjusted across the study's
+headline findings (`holm_headlines`); a finding's table rows are exploratory, Holm
+within their family. No conclusion is canned: every sentence is assembled from the
+numbers. Each study's findings come from its registry.StudyReport.
 """
 from __future__ import annotations
 
@@ -18,7 +21,11 @@ from .. import stats
 from .studydata import Config, StudyData
 
 ALPHA = 0.05
+POWER = 0.8
 DIGITS = {"pp": 2, "steps": 0, "pp per doubling": 3}  # decimals of an effect, by unit
+# Equivalence margins declared before the data, by unit: a difference inside ±margin is too small to matter.
+# Final accuracy or error: 0.2 pp, about 1.4 × the binomial SE of one accuracy on 10k test images (0.15 pp).
+MARGIN = {"pp": 0.2}
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,15 @@ class Finding:
     n: dict[str, int]
     expected_sign: int     # the sign of `effect` that the claim predicts
     verdict: str
-    p_holm: float = math.nan
+    p_holm: float = math.nan   # Holm across the study's headline findings (holm_headlines); decides the verdict
     perm_p: float = math.nan
-    rows: tuple[Row, ...] = ()
+    rows: tuple[Row, ...] = ()     # exploratory, Holm within their family
     notes: tuple[str, ...] = ()
+    margin: float = math.nan       # equivalence margin in `unit`, declared before the data (NaN: none)
+    tost_p: float = math.nan       # TOST of |effect| < margin (Holm-adjusted like p_holm once adjusted)
+    mde: float = math.nan          # smallest |effect| this design detects with POWER at ALPHA, in `unit`
+    seeds_needed: int | None = None   # seeds per configuration to detect the observed effect with POWER
+    perm_floor: float = math.nan   # the smallest p the exact permutation test can give with these n
 
     def effect_text(self) -> str:
         """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it."""
@@ -65,9 +77,14 @@ class Finding:
         lo, hi = self.effect_ci
         ps = [f"p {p_is(self.p_value)}"]
         if np.isfinite(self.p_holm):
-            ps.append(f"Holm-adjusted p {p_is(self.p_holm)}")
+            ps.append(f"Holm-adjusted over the study's claims p {p_is(self.p_holm)}")
         if np.isfinite(self.perm_p):
-            ps.append(f"permutation p {p_is(self.perm_p)}")
+            floor = (f", which cannot go below {self.perm_floor:.2f} with these seeds"
+                     if np.isfinite(self.perm_floor) and self.perm_floor >= ALPHA else "")
+            ps.append(f"permutation p {p_is(self.perm_p)}{floor}")
+        if np.isfinite(self.tost_p):
+            ps.append(f"equivalence (TOST, ±{fmt(self.margin, self.unit).lstrip('+')} {self.unit}) p "
+                      f"{p_is(self.tost_p)}")
         p_used = self.p_holm if np.isfinite(self.p_holm) else self.p_value
         side = "above" if self.expected_sign > 0 else "below"
         if not (np.isfinite(p_used) and np.isfinite(lo)):
@@ -76,6 +93,8 @@ class Finding:
             why = f"p < {ALPHA} and the whole CI lies {side} 0, the side the claim predicts"
         elif self.verdict == "contradicted":
             why = f"p < {ALPHA} and the whole CI lies on the side opposite to the claim"
+        elif self.verdict == "equivalent":
+            why = f"the difference is shown to lie within ±{fmt(self.margin, self.unit).lstrip('+')} {self.unit}"
         elif p_used >= ALPHA:
             why = f"p ≥ {ALPHA}: the data cannot tell this effect from 0"
         else:
@@ -83,7 +102,20 @@ class Finding:
         n = ", ".join(f"{v} {k}" for k, v in self.n.items())
         return (f"{self.contrast} = {fmt(self.effect, self.unit, True)} (95% CI {fmt(lo, self.unit)} to "
                 f"{fmt(hi, self.unit)}); {'; '.join(ps)}; n = {n}. The claim predicts a "
-                f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}.")
+                f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}."
+                + self.power_text())
+
+    def power_text(self) -> str:
+        """What the design can detect and, when undecided, what would decide it."""
+        if not np.isfinite(self.mde):
+            return ""
+        text = (f" With these seeds the test detects an effect of {fmt(self.mde, self.unit).lstrip('+')} "
+                f"{self.unit} or more with {POWER:.0%} power.")
+        if self.verdict == "inconclusive":
+            text += (f" At the observed effect, about {self.seeds_needed} seeds per configuration would decide it."
+                     if self.seeds_needed else " The observed effect is too small to decide with any practical "
+                     "number of seeds.")
+        return text
 
 
 def fmt(v: float, unit: str = "", with_unit: bool = False) -> str:
@@ -121,22 +153,41 @@ def diverged_notes(*configs: Config | None) -> tuple[str, ...]:
                  f"value and are left out of this test." for c in configs if c and c.n_diverged)
 
 
-def compare_finding(key, title, claim, measure, c: stats.Comparison, *, unit, scale, sign, p_holm=math.nan,
-                     rows=(), notes=()) -> Finding:
+def compare_finding(key, title, claim, measure, c: stats.Comparison, *, unit, scale, sign, margin=None,
+                    rows=(), notes=()) -> Finding:
+    """A finding whose primary test is the comparison `c` (data units × scale = `unit`); margin in `unit`
+    (default MARGIN by unit, NaN: no equivalence claim)."""
+    m = MARGIN.get(unit, math.nan) if margin is None else margin
+    tost = stats.tost_p(c, m / scale)
+    sd_a, sd_b = (c.diff_se * math.sqrt(c.n_a / 2),) * 2 if c.paired else (c.sd_a, c.sd_b)
+    mde = stats.min_detectable_effect(sd_a, sd_b, c.n_a, c.n_b, ALPHA, POWER) * abs(scale)
     ci = (c.diff_ci[0] * scale, c.diff_ci[1] * scale)
-    p = p_holm if np.isfinite(p_holm) else c.p_value
     test = f"{c.test} (two-sided) on {c.label_b} − {c.label_a}, and a permutation test of the same difference"
     return Finding(key=key, title=title, claim=claim, measure=measure, test=test,
                    contrast=f"{c.label_b} − {c.label_a}", effect=c.diff * scale, effect_ci=ci, unit=unit,
                    p_value=c.p_value, n={c.label_a: c.n_a, c.label_b: c.n_b}, expected_sign=sign,
-                   verdict=stats.verdict(p, c.diff_ci, expected_sign=sign, alpha=ALPHA), p_holm=p_holm,
-                   perm_p=c.perm_p, rows=tuple(rows), notes=tuple(notes))
+                   verdict=stats.verdict_with_equivalence(c.p_value, c.diff_ci, tost, expected_sign=sign,
+                                                          alpha=ALPHA),
+                   perm_p=c.perm_p, rows=tuple(rows), notes=tuple(notes), margin=m, tost_p=tost, mde=mde,
+                   seeds_needed=stats.seeds_needed(abs(c.diff), sd_a, sd_b, ALPHA, POWER) if c.diff else None,
+                   perm_floor=stats.permutation_floor(c.n_a, c.n_b, paired=c.paired))
 
 
-def comparison_row(label: str, c: stats.Comparison, scale: float, sign: int, p_holm: float = math.nan) -> Row:
+def holm_headlines(fs: list[Finding]) -> list[Finding]:
+    """The study's headline findings with p (and the TOST p) Holm-adjusted across them, and verdicts decided
+    on the adjusted values: one primary test per claim, the family being the study's claims."""
+    adj, adj_tost = holm_finite([f.p_value for f in fs]), holm_finite([f.tost_p for f in fs])
+    return [dataclasses.replace(f, p_holm=p, tost_p=t, verdict=stats.verdict_with_equivalence(
+        p, f.effect_ci, t, expected_sign=f.expected_sign, alpha=ALPHA)) for f, p, t in zip(fs, adj, adj_tost)]
+
+
+def comparison_row(label: str, c: stats.Comparison, scale: float, sign: int, p_holm: float = math.nan,
+                   margin: float = math.nan) -> Row:
+    """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline."""
     p = p_holm if np.isfinite(p_holm) else c.p_value
     return Row(label, c.diff * scale, (c.diff_ci[0] * scale, c.diff_ci[1] * scale), c.p_value, p_holm,
-               stats.verdict(p, c.diff_ci, expected_sign=sign, alpha=ALPHA))
+               stats.verdict_with_equivalence(p, c.diff_ci, stats.tost_p(c, margin / scale), expected_sign=sign,
+                                              alpha=ALPHA))
 
 
 def trend_row(label: str, t: stats.Trend, sign: int) -> Row:
@@ -160,12 +211,11 @@ def generic_findings(d: StudyData) -> list[Finding]:
             if n:
                 pairs.append((n, b))
     comps = [stats.compare(n.finals(), b.finals(), label_a="none", label_b="batch") for n, b in pairs]
-    adj = holm_finite([c.p_value for c in comps])
     where = [d.label(b, exclude=("norm",)).replace("all runs", f"bs {b.spec.batch_size}") for _, b in pairs]
     return [compare_finding(
         f"bn{i + 1}", f"BN vs none at {w}",
         '"the model with batch normalization achieves higher accuracy" — the original, one run each at bs 32: '
         'no BN 0.9770, BN 0.9781.',
         f"Final test accuracy after the last epoch at {w}; p-values Holm-corrected over the {len(pairs)} "
-        "setting(s) with both norms.", c, unit="pp", scale=100, sign=+1, p_holm=p, notes=diverged_notes(n, b))
-        for i, ((n, b), c, p, w) in enumerate(zip(pairs, comps, adj, where))]
+        "setting(s) with both norms.", c, unit="pp", scale=100, sign=+1, notes=diverged_notes(n, b))
+        for i, ((n, b), c, w) in enumerate(zip(pairs, comps, where))]

@@ -15,7 +15,7 @@ from . import mechanism_findings as M
 from . import seed_findings as S
 from . import study_figures as SF
 from .figures import FIGURES as GENERIC_FIGURES
-from .findings import Finding, generic_findings
+from .findings import Finding, generic_findings, holm_headlines
 from .studydata import StudyData
 
 
@@ -39,6 +39,10 @@ class StudyReport:
     generic: tuple[str, ...] = tuple(GENERIC_FIGURES)                       # generic figures it keeps (figures.FIGURES)
     originals: dict | None = None                                           # the original's runs, plotted beside ours
     chance_notes: Callable[[float, float], list[str]] = lambda se, sd: []   # noqa: E731 (se, sd of a difference)
+
+    def analyse(self, d: StudyData) -> list[Finding]:
+        """The study's headline findings, their verdicts decided on p Holm-adjusted across them."""
+        return holm_headlines(self.findings(d))
 
 
 PERCENTILES = Figure(name="activations", file="activations.png",

@@ -85,7 +85,7 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
                     f"and regenerate this report with `{regen}`.")]
         return b + THEORY
     rep = report_for(d.name)
-    fs = rep.findings(d)
+    fs = rep.analyse(d)
     b += _summary(fs) + _reproduce(d, command, wall_s, regen)
     b.append(("h2", "Figures"))
     b += [("fig", path, caption) for path, caption in figs.values()]
@@ -101,11 +101,15 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
 def _summary(fs: list[F.Finding]) -> list[tuple]:
     rows = [[f"({f.key}) {f.title}", f.effect_text(),
              F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
-             f"[[{f.verdict}]]"] for f in fs]
+             "—" if not np.isfinite(f.margin) else f"±{F.fmt(f.margin, f.unit).lstrip('+')}",
+             "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"), f"[[{f.verdict}]]"] for f in fs]
     return [("h2", "Summary"),
-            ("p", f"Each claim of the original discussion, tested on every seed (α = {F.ALPHA}; p Holm-adjusted "
-                  "where a family of settings is tested). Details, definitions and tests are in Findings below."),
-            ("table", ["claim", "effect [95% CI]", "p", "n", "verdict"], rows)]
+            ("p", f"Each claim of the original discussion, tested on every seed with one primary test (α = "
+                  f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
+                  "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
+                  "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
+                  f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below."),
+            ("table", ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"], rows)]
 
 
 def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
@@ -167,7 +171,8 @@ def _chance(d: StudyData) -> list[str]:
     """How much one accuracy moves by chance: the seed-to-seed sd of final test accuracy, the binomial
     standard error √(p(1−p)/n_test) of one accuracy and, for the seed study, the original's differences."""
     sds = [s.sd for c in d.configs for s in [stats.summarize(c.finals())] if s.n > 1]
-    acc = float(np.nanmean([r.final("test_acc") for r in d.runs])) if d.runs else math.nan
+    finals = [v for r in d.runs if np.isfinite(v := r.final("test_acc"))]
+    acc = float(np.mean(finals)) if finals else math.nan
     spec = d.configs[0].spec
     n_test = spec.test_limit or DATASETS[spec.dataset].n_test
     se = math.sqrt(acc * (1 - acc) / n_test) if np.isfinite(acc) else math.nan
@@ -184,7 +189,7 @@ def _finding(f: F.Finding) -> list[tuple]:
     b = [("h3", f"({f.key}) {f.title}"), ("p", f"**Claim.** {f.claim}"), ("p", f"**Measure.** {f.measure}"),
          ("p", f"**Test.** {f.test}."), ("p", f"**Verdict:** [[{f.verdict}]]. {f.sentence()}")]
     if f.rows:
-        b.append(("table", ["also tested", "value [95% CI]", "p", "Holm p", "verdict"],
+        b.append(("table", ["also tested (exploratory)", "value [95% CI]", "p", "Holm p (these rows)", "verdict"],
                   [[r.label, f"{_num(r.effect)} [{_num(r.ci[0])}, {_num(r.ci[1])}]", _p(r.p_value),
                     _p(r.p_holm), f"[[{r.verdict}]]" if r.verdict else "—"] for r in f.rows]))
     return b + ([("list", list(f.notes))] if f.notes else [])

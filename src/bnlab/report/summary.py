@@ -31,14 +31,15 @@ def write_summary(entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *,
         train_s = sum(float(r.m["wall_s"][-1]) for r in d.runs if len(r.m["wall_s"]))
         walls.append(f"[{study}]({link}): {len(d.runs)} runs, {d.epochs}, {train_s / 60:.1f} min of training "
                      "(summed over models)")
-        for f in report_for(study).findings(d):
+        for f in report_for(study).analyse(d):
             p = f.p_holm if np.isfinite(f.p_holm) else f.p_value
             rows.append([f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link])
     blocks = [("h1", "bnlab: every claim of the original study, measured"),
               ("p", "One row per finding: the claim as the original discussion made it, the verdict from this run's "
-                    f"data (α = {F.ALPHA}; supported / contradicted need p < α and a CI on one side of 0), the key "
-                    "number with its 95% CI, and links to the study's report and main figure. Studies that use fewer "
-                    "seeds or epochs than the original say so in their reports."),
+                    f"data (α = {F.ALPHA}, p Holm-adjusted across each study's own claims, as its report says; "
+                    "supported / contradicted need p < α and a CI on one side of 0, equivalent a TOST within the "
+                    "claim's declared margin), the key number with its 95% CI, and links to the study's report and "
+                    "main figure. Studies that use fewer seeds or epochs than the original say so in their reports."),
               ("table", ["study", "claim", "verdict", "key number [95% CI]", "p", "figure"], rows),
               ("h2", "Studies"), ("list", walls)]
     if command:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from ..config import RunSpec, check_memory
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError, StoreLocked
 from ..store import Store
 from .jobs import DEFAULT_MAX_STACK, Progress, plan_stacks, steps_of
 from .local_backend import Local
@@ -50,15 +50,34 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, datasets: dict, *,
     for s in specs:
         key = (s.config_hash(), s.seed)
         (stored if key in done and not fresh else todo).append(s)
-    store.link(study, [done[(s.config_hash(), s.seed)] for s in stored])
+    if store.read_only:
+        if todo:
+            raise StoreError(f"the store {store.path} is read-only and lacks {len(todo)} of the {len(specs)} runs; "
+                             "make it writable or pass another --store")
+    else:
+        store.link(study, [done[(s.config_hash(), s.seed)] for s in stored])
     groups = plan_stacks(todo, max_stack, mix_none)
     for g in groups:   # before any training: a stack too large for memory says which max_stack fits
         check_memory(g[0], len(g))
     progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
     t0 = time.perf_counter()
+    pending: list[tuple] = []
     for results, vers in backend.run(groups, datasets, progress, exclusive=not mix_none):
-        for r in results:
-            store.save(study, r, vers)
+        pending = _commit(store, study, pending + [(r, vers) for r in results], final=False)
         progress.group_done(len(results))
+    _commit(store, study, pending, final=True)
     return dict(total=len(specs), trained=len(todo), skipped=len(stored),
                 wall_s=time.perf_counter() - t0, device=str(backend.device), backend=backend.name)
+
+
+def _commit(store: Store, study: str, pending: list[tuple], *, final: bool) -> list[tuple]:
+    """Save finished runs in order; runs a locked store refused stay pending (kept in memory) and are
+    tried again after the next group, and once more at the end, where a refusal is final."""
+    for i, (result, vers) in enumerate(pending):
+        try:
+            store.save(study, result, vers)
+        except StoreLocked:
+            if final:
+                raise
+            return pending[i:]
+    return []

@@ -48,6 +48,7 @@ from .samples import (
     ratio_ci,
     steps_to_threshold,
     summarize,
+    tost_p,
     trend,
     welch,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "stabilization",
     "steps_to_threshold",
     "summarize",
+    "tost_p",
     "trend",
     "verdict",
     "verdict_with_equivalence",

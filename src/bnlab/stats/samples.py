@@ -150,6 +150,10 @@ class Comparison:
     paired: bool
     level: float
     alternative: str = "two-sided"
+    sd_a: float = np.nan         # sample SDs (ddof 1): the seed-to-seed spread, for power statements
+    sd_b: float = np.nan
+    diff_se: float = np.nan      # SE of diff (Welch: √(s_a²/n_a + s_b²/n_b); paired: s_d/√n) and its t df,
+    df: float = np.nan           # for TOST against a margin (tost_p)
 
 
 def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = False, level: float = 0.95,
@@ -168,9 +172,11 @@ def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = Fals
     na, nb = len(a), len(b)
     mean_a, mean_b = (float(x.mean()) if len(x) else np.nan for x in (a, b))
     test = "paired t-test" if paired else "Welch t-test"
+    sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else np.nan   # noqa: E731
+    se, df = _se_df(a, b, paired)
     common = dict(label_a=label_a, label_b=label_b, n_a=na, n_b=nb, mean_a=mean_a, mean_b=mean_b,
                   diff=mean_b - mean_a, test=test, prob_improvement=prob_improvement(a, b, paired=paired),
-                  paired=paired, level=level, alternative=alternative)
+                  paired=paired, level=level, alternative=alternative, sd_a=sd(a), sd_b=sd(b), diff_se=se, df=df)
     if na < 2 or nb < 2 or (np.ptp(b - a) == 0 if paired else np.ptp(a) == 0 and np.ptp(b) == 0):
         return Comparison(**common, diff_ci=NAN2, p_value=np.nan, perm_p=np.nan, hedges_g=hedges_g(a, b),
                           hedges_g_ci=NAN2)
@@ -189,6 +195,30 @@ def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = Fals
     g_ci = _bootstrap((a, b), partial(_g, limit=True), paired=paired, level=level, n_resamples=n_resamples, seed=seed)
     return Comparison(**common, diff_ci=pair(t.confidence_interval(level)), p_value=float(t.pvalue),
                       perm_p=float(perm.pvalue), hedges_g=float(_g(a, b)), hedges_g_ci=g_ci)
+
+
+def _se_df(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
+    """The t statistic's standard error of mean_b − mean_a and its degrees of freedom (Welch–Satterthwaite)."""
+    if paired:
+        n = len(a)
+        return (float(np.std(b - a, ddof=1) / np.sqrt(n)), float(n - 1)) if n > 1 else (np.nan, np.nan)
+    if len(a) < 2 or len(b) < 2:
+        return np.nan, np.nan
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    if va + vb == 0:
+        return 0.0, np.nan
+    return float(np.sqrt(va + vb)), float((va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)))
+
+
+def tost_p(c: Comparison, margin: float) -> float:
+    """Two one-sided tests that |mean_b − mean_a| < margin, from a comparison's diff, SE and df:
+    p = max(P(T ≥ (diff + margin)/se), P(T ≤ (diff − margin)/se)) with T ~ t(df). NaN without a margin
+    or a spread; p < α declares equivalence within ±margin (Schuirmann 1987)."""
+    if not (np.isfinite(margin) and margin > 0 and np.isfinite(c.diff_se) and c.diff_se > 0 and np.isfinite(c.df)):
+        return np.nan
+    lower = scipy.stats.t.sf((c.diff + margin) / c.diff_se, c.df)
+    upper = scipy.stats.t.cdf((c.diff - margin) / c.diff_se, c.df)
+    return float(max(lower, upper))
 
 
 def prob_improvement(a, b, *, paired: bool = False) -> float:
