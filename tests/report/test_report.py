@@ -108,9 +108,9 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
     assert [f.key for f in fs] == list("abcdef")
     assert all(f.verdict in ("supported", "contradicted", "equivalent", "inconclusive") for f in fs)
     b = fs[1]
-    assert "batch 0/5" in b.notes[0] and b.verdict == "inconclusive"     # BN runs stay below 97%: counted
+    assert "batch 0/5" in b.notes[0] and b.verdict == "contradicted"     # BN never reaches 97%: ranked last
     assert fs[0].n == {"none": 4, "batch": 5} and any("diverged" in n for n in fs[0].notes)
-    assert fs[5].n == {"none": 4, "batch": 4}                         # seed 0 lacks a range without BN
+    assert fs[5].n["none, batch size 32"] == 4 and fs[5].n["batch, batch size 32"] == 5   # diverged run left out
 
 
 

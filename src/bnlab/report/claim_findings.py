@@ -14,7 +14,8 @@ import math
 import numpy as np
 
 from .. import stats
-from .findings import Finding, Row, compare_finding, comparison_row, diverged_notes, holm_finite
+from .findings import (Finding, Row, censored_finding, compare_finding, comparison_row, diverged_notes, holm_finite,
+                       stabilization_finding)
 from .seed_findings import SHARED_TIMING_NOTE, seconds_rows
 from .studydata import Config, StudyData, acc_or_chance, final_probe, per_step_ms
 
@@ -96,30 +97,19 @@ def lr_tables(d: StudyData) -> list[tuple]:
 
 # ---- init -------------------------------------------------------------------------------------------
 def init_findings(d: StudyData) -> list[Finding]:
+    """BN reduces sensitivity to initialization: norm × init-scale interaction on final accuracy (diverged =
+    chance), BN's spread over the scales smaller; the table compares the norms at every scale (exploratory)."""
     scales = sorted({c.spec.init_scale for c in d.configs})
-
-    def per_seed_range(norm):
-        cs = [d.find(norm=norm, init_scale=a) for a in scales]
-        per = [{r.spec.seed: v for r, v in zip(c.runs, acc_or_chance(c))} for c in cs if c]
-        seeds = sorted(set().union(*per)) if per else []
-        return {s: float(np.ptp([p.get(s, np.nan) for p in per])) for s in seeds}
-
-    rn, rb = per_seed_range("none"), per_seed_range("batch")
-    seeds = sorted(set(rn) | set(rb))
-    comps = [(a, stats.compare(acc_or_chance(d.find(norm="none", init_scale=a)), acc_or_chance(d.find(norm="batch", init_scale=a)),
-                               label_a="none", label_b="batch")) for a in scales]
+    cells = {(c.spec.norm, c.spec.init_scale): acc_or_chance(c) for c in d.configs if c.spec.norm in ("none", "batch")}
+    comps = [(a, stats.compare(cells.get(("none", a), []), cells.get(("batch", a), []), label_a="none",
+                               label_b="batch")) for a in scales]
     adj = holm_finite([c.p_value for _, c in comps])
-    return [compare_finding(
+    f = stabilization_finding(
         "init", "BN reduces sensitivity to initialization",
         '"Batch normalization reduces the sensitivity of the network to the initial weights" (no numbers '
-        'were given).',
-        f"Per seed, the range (max − min) of final test accuracy across the initial weight scales "
-        f"{', '.join(f'{a:g}' for a in scales)}× Glorot-uniform; with BN minus without, paired by seed. The table "
-        "compares the norms at every scale (Holm-corrected).",
-        stats.compare([rn.get(s, np.nan) for s in seeds], [rb.get(s, np.nan) for s in seeds], label_a="none",
-                      label_b="batch", paired=True), unit="pp", scale=100, sign=-1,
-        rows=[comparison_row(f"init × {a:g}: batch − none accuracy", c, 100, +1, p) for (a, c), p in zip(comps, adj)],
-        notes=_chance_note(d.configs))]
+        'were given).', stats.stabilization(cells, "none", "batch"), "init scale", notes=_chance_note(d.configs))
+    return [dataclasses.replace(f, rows=f.rows + tuple(
+        comparison_row(f"init × {a:g}: batch − none accuracy", c, 100, +1, p) for (a, c), p in zip(comps, adj)))]
 
 
 # ---- convergence ------------------------------------------------------------------------------------
@@ -132,19 +122,18 @@ def convergence_findings(d: StudyData) -> list[Finding]:
     for thr in CONVERGENCE_THRESHOLDS:
         (sa, wa), (sb, wb) = [c.to_threshold(thr) if c else (np.array([]),) * 2 for c in (none, batch)]
         f, lo_hi = stats.log_ratio_ci(sa, sb)
-        reached = ", ".join(f"{k} {int(np.isfinite(s).sum())}/{len(s)}" for k, s in (("none", sa), ("batch", sb)))
-        fs.append(compare_finding(
+        fs.append(censored_finding(
             f"conv-{round(thr * 100)}", f"BN converges faster (steps to {thr:.0%})",
             '"Batch normalization helps neural networks converge more quickly" (no numbers were given).',
             f"Optimizer steps until test accuracy first reaches {thr:.0%}, evaluated every "
             f"{none.spec.eval_every if none else '?'} steps (fewer is faster); the table adds training seconds "
-            "(BN's per-step cost included) and the speed-up factor.",
-            stats.compare(sa, sb, label_a="none", label_b="batch"), unit="steps", scale=1, sign=-1,
+            "(BN's per-step cost included) and the speed-up factor among runs that reached it; a run that never "
+            "reaches it is slower than any run that does.",
+            stats.censored_compare(sa, np.isfinite(sa), sb, np.isfinite(sb)),
             rows=[*seconds_rows(d, thr, wa, wb),
-                  Row("speed-up factor in steps, geometric mean none/batch (t-interval on log ratio)", f, lo_hi,
-                      math.nan)],
-            notes=(f"Reached {thr:.0%}: {reached}; runs that never reached it are left out of the test.",
-                   *([SHARED_TIMING_NOTE] if d.shared_timing else []), *diverged_notes(none, batch))))
+                  Row("speed-up factor in steps, geometric mean none/batch over runs that reached it (t-interval "
+                      "on log ratio)", f, lo_hi, math.nan)],
+            notes=(*([SHARED_TIMING_NOTE] if d.shared_timing else []), *diverged_notes(none, batch))))
     return fs
 
 

@@ -66,6 +66,7 @@ class Finding:
     mde: float = math.nan          # smallest |effect| this design detects with POWER at ALPHA, in `unit`
     seeds_needed: int | None = None   # seeds per configuration to detect the observed effect with POWER
     perm_floor: float = math.nan   # the smallest p the exact permutation test can give with these n
+    direction: float = math.nan    # for a test without an effect CI (rank tests): the sign that decides
 
     def effect_text(self) -> str:
         """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it."""
@@ -173,12 +174,61 @@ def compare_finding(key, title, claim, measure, c: stats.Comparison, *, unit, sc
                    perm_floor=stats.permutation_floor(c.n_a, c.n_b, paired=c.paired))
 
 
+def censored_finding(key, title, claim, measure, c: stats.CensoredComparison, *, labels=("none", "batch"),
+                     unit="steps", rows=(), notes=()) -> Finding:
+    """Time to a threshold, b against a, runs that never reach it ranked last (primary test: Mann–Whitney on
+    all runs; the reach counts by Fisher's exact test in the notes); effect: the Hodges–Lehmann shift among
+    runs that reached it. The claim is that b is faster (sign −1)."""
+    a, b = labels
+    direction = c.prob_b_slower - 0.5 if np.isfinite(c.prob_b_slower) else math.nan
+    reach = (f"Reached the threshold: {a} {c.reached_a}/{c.n_a}, {b} {c.reached_b}/{c.n_b} (Fisher's exact test "
+             f"of these counts p {p_is(c.reach_p)}); a run that never reached it counts as slower than every run "
+             f"that did (P({b} slower) = {c.prob_b_slower:.2f}); medians {_steps(c.median_a)} vs {_steps(c.median_b)}.")
+    return Finding(key=key, title=title, claim=claim, measure=measure,
+                   test=f"Mann–Whitney U (two-sided, permutation) on {b} vs {a} over all runs, censored runs ranked "
+                        "last", contrast=f"{b} − {a} (Hodges–Lehmann, runs that reached it)", effect=c.shift,
+                   effect_ci=(math.nan, math.nan), unit=unit, p_value=c.p_value, n={a: c.n_a, b: c.n_b},
+                   expected_sign=-1, verdict=stats.verdict(c.p_value, (direction,) * 2, expected_sign=-1, alpha=ALPHA),
+                   rows=tuple(rows), notes=(reach, *notes), direction=direction)
+
+
+def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: str, *, notes=()) -> Finding:
+    """"BN makes the result depend less on `factor`": the norm × factor interaction (Welch–James) must be
+    significant and BN's spread of configuration means over the factor smaller, its CI below 0."""
+    it, sp = st.interaction, st.spread
+    n = {f"{norm}, {factor} {lv}": k for (norm, lv), k in it.n.items()}
+    rows = [Row(f"spread of means over {factor} (SD, seed noise removed), none (pp)", sp.spread_a0 * 100,
+                (math.nan, math.nan), math.nan),
+            Row(f"spread of means over {factor}, batch (pp)", sp.spread_a1 * 100, (math.nan, math.nan), math.nan),
+            Row(f"classic two-way ANOVA interaction (F = {it.f:.2f}; assumes equal variances)", math.nan,
+                (math.nan, math.nan), it.p)]
+    return Finding(
+        key=key, title=title, claim=claim,
+        measure=f"Final test accuracy in a norm × {factor} layout ({len(sp.b_levels)} levels): does the effect of "
+                f"{factor} depend on the norm (interaction), and is BN's spread of configuration means over {factor} "
+                "smaller? The spread is the SD of the means over the levels with the seed noise taken out; its CI "
+                "resamples seeds within each configuration.",
+        test=f"Welch–James test of the norm × {factor} interaction (F = {it.welch_f:.2f} on {it.df1} and "
+             f"{it.welch_df2:.1f} df; robust to unequal seed noise), with the bootstrap CI of the spread difference",
+        contrast="spread batch − spread none", effect=sp.diff * 100, effect_ci=(sp.ci[0] * 100, sp.ci[1] * 100),
+        unit="pp", p_value=it.welch_p, n=n, expected_sign=-1,
+        verdict=stats.verdict(it.welch_p, sp.ci, expected_sign=-1, alpha=ALPHA), rows=tuple(rows),
+        notes=("A smaller per-seed range alone is not evidence: a norm with less seed noise has a smaller range "
+               f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile itself "
+               "differs.", *notes))
+
+
+def _steps(v: float) -> str:
+    return "never (half or more did not reach it)" if v == math.inf else "n/a" if not np.isfinite(v) else f"{v:.0f}"
+
+
 def holm_headlines(fs: list[Finding]) -> list[Finding]:
     """The study's headline findings with p (and the TOST p) Holm-adjusted across them, and verdicts decided
     on the adjusted values: one primary test per claim, the family being the study's claims."""
     adj, adj_tost = holm_finite([f.p_value for f in fs]), holm_finite([f.tost_p for f in fs])
+    side = lambda f: (f.direction,) * 2 if np.isfinite(f.direction) else f.effect_ci   # noqa: E731
     return [dataclasses.replace(f, p_holm=p, tost_p=t, verdict=stats.verdict_with_equivalence(
-        p, f.effect_ci, t, expected_sign=f.expected_sign, alpha=ALPHA)) for f, p, t in zip(fs, adj, adj_tost)]
+        p, side(f), t, expected_sign=f.expected_sign, alpha=ALPHA)) for f, p, t in zip(fs, adj, adj_tost)]
 
 
 def comparison_row(label: str, c: stats.Comparison, scale: float, sign: int, p_holm: float = math.nan,
