@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
+    command = ("bnlab " + shlex.join(argv)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
-        return _dispatch(args, "bnlab " + shlex.join(argv))
+        return _dispatch(args, command)
     except BnlabError as e:
         if getattr(args, "debug", False):
             raise
@@ -112,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _err(f"\nbnlab: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_saved(args)}")
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPT
-    except OSError as e:                                  # stdout on a full disk or a closed pipe
+    except OSError as e:                                  # stdout on a full disk, a closed pipe, a path refused
         if getattr(args, "debug", False):
             raise
-        _err(f"bnlab: error: cannot write output ({e.strerror or e}); finished runs are in the store")
+        where = f" {e.filename}" if e.filename else " output"
+        _err(f"bnlab: error: cannot write{where} ({e.strerror or e}); finished runs are in the store")
         return EXIT_USAGE
     finally:
         if previous is not None:

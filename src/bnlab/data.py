@@ -345,10 +345,14 @@ def _info(name: str) -> DatasetInfo:
 
 def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
     """The dataset's folder (or .npz) in data_dir if given, else in $BNLAB_DATA_DIR or the caches; None if absent."""
-    if data_dir is not None:
-        return _in_root(Path(data_dir).expanduser(), info, searched)
-    env = os.environ.get("BNLAB_DATA_DIR")
-    return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+    try:
+        if data_dir is not None:
+            return _in_root(Path(data_dir).expanduser(), info, searched)
+        env = os.environ.get("BNLAB_DATA_DIR")
+        return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+    except OSError as e:   # a name too long, a folder we may not read
+        raise DataError(f"cannot look for {info.name} in {e.filename or data_dir} ({e.strerror}); pass a --data-dir "
+                        "or BNLAB_DATA_DIR that is a readable folder") from None
 
 
 def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> bool:

@@ -267,3 +267,22 @@ def test_bnlab_fold_out_a_folder_is_one_line(tmp_path):
     _saved_store(db).close()
     r = bnlab("fold", "x", "--store", str(db), "--out", str(tmp_path))
     assert r.returncode == 2 and "is a folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_data_folder_name_too_long_is_one_line(tmp_path):
+    r = bnlab("run", *TINY, "--data-dir", str(tmp_path / ("a" * 300)), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "File name too long" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@needs_mnist
+def test_a_path_with_a_non_utf8_byte_and_stdout_on_a_full_device(tmp_path):
+    out = os.path.join(os.fsencode(tmp_path), b"bad\xff")
+    r = subprocess.run([sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert os.path.isfile(os.path.join(out, b"results.csv"))
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
+                               stdout=full, stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 2 and "No space left on device" in r.stderr and "Traceback" not in r.stderr
