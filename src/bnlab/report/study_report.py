@@ -180,7 +180,10 @@ def _chance(d: StudyData) -> list[str]:
     out = [f"Seed-to-seed sd of final test accuracy: median {sd * 100:.3f} pp over {len(sds)} configurations "
            f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
            f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
-           f"{se * 100:.3f} pp; of a difference of two independent accuracies: {se * math.sqrt(2) * 100:.3f} pp."]
+           f"{se * 100:.3f} pp. Two models scored on the same {n_test} images are not independent: the standard "
+           f"error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them gets "
+           f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is the "
+           "figure for two independent test sets and an upper bound when the models agree on most images."]
     out += report_for(d.name).chance_notes(se * math.sqrt(2), sd * math.sqrt(2))
     return out
 
