@@ -85,6 +85,14 @@ class StudyResult:
         runs = len({r["run_id"] for r in self.rows})
         return f"StudyResult(study={self.study!r}, runs={runs}, rows={len(self.rows)}, out={str(self.out)!r})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the verdict summary table and the main figure, self-contained (inline PNG, no network)."""
+        from .export.notebook import report_body, study_html
+
+        if self.study == studies.ALL:
+            return report_body(self.report.get("html"))
+        return study_html(self.store, self.study, report=self.report, runs=len({r["run_id"] for r in self.rows}))
+
 
 def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
     """Create the output folder (or fail with one clear line) and resolve the store path."""
