@@ -73,19 +73,21 @@ def test_exporting_again_duplicates_nothing(tracked, capsys):
     assert {s: {k: r.info.run_id for k, r in _runs(client, s).items()} for s in ("seed", "mine")} == before
 
 
-def test_an_interrupted_export_is_finished_and_only_the_missing_runs_are_logged(tracked, capsys):
+def test_an_interrupted_export_is_finished_duplicates_go_and_only_missing_runs_are_logged(tracked, capsys):
     store, uri, client = tracked
     runs = _runs(client, "mine")
-    gone, half = sorted(runs)[:2]
+    gone, half, twice = sorted(runs)[:3]
     client.delete_run(runs[gone].info.run_id)                             # deleted by the user: logged again
     exp = client.get_experiment_by_name("mine").experiment_id
     client.delete_run(runs[half].info.run_id)                             # and as an export killed mid-run leaves it:
     partial = client.create_run(exp, tags={TAG: half}, run_name=half)     # RUNNING, one value of three
     client.log_metric(partial.info.run_id, "test_acc", 0.5, step=1)
+    copy = client.create_run(exp, tags={TAG: twice}, run_name=twice)     # a second copy (two exports at once)
+    client.set_terminated(copy.info.run_id)
     assert main(["export", str(store), "--mlflow", uri, "--study", "mine"]) == 0
     assert "mlflow: 2 runs of mine logged, 2 already there" in capsys.readouterr().out
     active = client.search_runs([exp], max_results=1000)
-    assert sorted(r.data.tags[TAG] for r in active) == sorted(runs) and len(active) == 4
+    assert sorted(r.data.tags[TAG] for r in active) == sorted(runs) and len(active) == 4   # one each
     assert all(r.info.status == "FINISHED" for r in active)
     assert partial.info.run_id not in {r.info.run_id for r in active}
     assert len(client.get_metric_history(_runs(client, "mine")[half].info.run_id, "test_acc")) == 2

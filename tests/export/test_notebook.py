@@ -83,3 +83,14 @@ def test_the_original_study_notebook_runs_every_cell(tmp_path, monkeypatch):
     bar = [o["data"]["text/plain"] for w in widgets.values() for o in w["state"].get("outputs", [])]
     assert any("runs 16/16" in t for t in bar), bar                     # rich's progress bar, drawn in the cell
     assert len(bnlab.load(tmp_path / "out")) == 16                      # 2 norms × 4 batch sizes × 2 seeds × 1 epoch
+
+
+def test_repr_html_of_study_all_is_its_summary_page(tmp_path):
+    from bnlab.report.summary import write_summary
+
+    make_store(tmp_path / "seed" / "bnlab.sqlite", seeds=2, batch_sizes=(32,)).close()
+    paths = write_summary([("seed", tmp_path / "seed" / "bnlab.sqlite", tmp_path / "seed", {})], tmp_path)
+    html = StudyResult("all", [], tmp_path, tmp_path / "seed" / "bnlab.sqlite", paths)._repr_html_()
+    _check_self_contained(html)
+    assert "every claim of the original study, measured" in html and html.count('<span class="v ') == 6
+    assert "No summary page" in StudyResult("all", [], tmp_path, tmp_path / "x.sqlite")._repr_html_()

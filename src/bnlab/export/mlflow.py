@@ -8,8 +8,9 @@ bnlab.version (the bnlab that trained it), bnlab.config_hash, bnlab.device (and
 bnlab.diverged_epoch for a run that diverged); its MLflow run name is the bnlab run_id.
 
 Idempotent: runs already in the experiment (found by their bnlab.run_id tag, status FINISHED) are
-skipped; a run left unfinished by an interrupted export is deleted and logged again. A run is
-marked FINISHED only after all of its values are logged. MLflow's usage telemetry is turned off
+skipped; a run left unfinished by an interrupted export (or a second copy of one) is deleted, and
+a missing run logged again. A run is marked FINISHED only after all of its values are logged. A
+bnlab run retrained later (--fresh) keeps its first export: delete that MLflow run to log it anew. MLflow's usage telemetry is turned off
 (MLFLOW_DISABLE_TELEMETRY=true) unless the caller has set that variable.
 """
 from __future__ import annotations
@@ -120,11 +121,13 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
     for r in store.runs(study):
         rid, spec = r["run_id"], r["spec"]
         old = have.get(rid, [])
-        if any(i.status == "FINISHED" for i in old):
+        keep = next((i for i in old if i.status == "FINISHED"), None)
+        for info in old:                                   # left RUNNING by an interrupted export, or a duplicate
+            if info is not keep:
+                c.delete_run(info.run_id)
+        if keep is not None:
             skipped += 1
             continue
-        for info in old:                                   # left RUNNING by an interrupted export
-            c.delete_run(info.run_id)
         epochs = per_run.get(rid, [])
         tags = {TAG: rid, "bnlab.study": study, "bnlab.seed": str(spec.seed),
                 "bnlab.version": str(r["versions"].get("bnlab", "unknown")), "bnlab.config_hash": spec.config_hash(),
