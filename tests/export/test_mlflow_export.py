@@ -14,6 +14,7 @@ from bnlab.store import Store  # noqa: E402
 from report.test_report import VERSIONS, make_store  # noqa: E402
 
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc", "epoch"]
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")   # MLflow's own
 
 
 @pytest.fixture(scope="module")
