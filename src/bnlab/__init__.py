@@ -1,10 +1,10 @@
 """bnlab: does Batch Normalization help? The classic MNIST study, run properly.
 
-Importing bnlab is light (no torch); `run_study` and `run_grid` load the rest on use.
+Importing bnlab is light (no torch); `run_study`, `run_grid` and `load` load the rest on use.
 """
 from ._version import __version__
 
-__all__ = ["__version__", "run_study", "run_grid"]
+__all__ = ["__version__", "run_study", "run_grid", "load"]
 
 
 def run_study(*args, **kwargs):
@@ -19,3 +19,10 @@ def run_grid(*args, **kwargs):
     from .api import run_grid
 
     return run_grid(*args, **kwargs)
+
+
+def load(*args, **kwargs):
+    """See bnlab.export.frames.load: a study's rows as a pandas DataFrame (needs bnlab[pandas])."""
+    from .export.frames import load
+
+    return load(*args, **kwargs)

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import data, studies
 from .config import Grid, RunSpec, parse_seeds
 from .errors import ConfigError
+from .export.frames import load  # noqa: F401  (bnlab.api.load: a study's rows as a pandas DataFrame)
 from .limits import check_bound, choice
 from .run.driver import BACKENDS, open_backend, run_specs
 from .run.jobs import DEFAULT_MAX_STACK, Progress, check_against_data
@@ -72,6 +73,25 @@ class StudyResult:
         for r in self.rows:
             last[r["run_id"]] = r
         return list(last.values())
+
+    @property
+    def df(self):
+        """The rows as a pandas DataFrame, typed as bnlab.load types them (needs bnlab[pandas])."""
+        from .export.frames import results_frame
+
+        return results_frame(self.rows)
+
+    def __repr__(self) -> str:
+        runs = len({r["run_id"] for r in self.rows})
+        return f"StudyResult(study={self.study!r}, runs={runs}, rows={len(self.rows)}, out={str(self.out)!r})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the verdict summary table and the main figure, self-contained (inline PNG, no network)."""
+        from .export.notebook import report_body, study_html
+
+        if self.study == studies.ALL:
+            return report_body(self.report.get("html"))
+        return study_html(self.store, self.study, report=self.report, runs=len({r["run_id"] for r in self.rows}))
 
 
 def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:

@@ -83,6 +83,16 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--data-dir", help="dataset root, to check the folded model on the test set")
     f.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    x = sub.add_parser("export", help="export stored runs to TensorBoard event files and/or an MLflow tracking store")
+    x.add_argument("path", help="an output folder (holding bnlab.sqlite), a store file, or the folder of "
+                   "bnlab study all (every study folder in it)")
+    x.add_argument("--study", action="append", help="export only this study (repeatable; default: every stored study)")
+    x.add_argument("--tensorboard", metavar="DIR", help="write one TensorBoard run per bnlab run under DIR/STUDY/ "
+                   "(needs bnlab[tensorboard])")
+    x.add_argument("--mlflow", metavar="URI", help="log one MLflow run per bnlab run into the experiment STUDY at this "
+                   "tracking URI, e.g. sqlite:///mlflow.db (needs bnlab[mlflow]); runs already there are skipped")
+    x.add_argument("--debug", action="store_true", help="show tracebacks")
+
     b = sub.add_parser("bench", help="seconds per model-epoch: bnlab vs plain PyTorch loops, in one run")
     b.add_argument("--batch-size", nargs="+", type=int, default=[16, 32, 64, 128])
     b.add_argument("--stack", nargs="+", type=int, default=[1, 8, 16, 32],
@@ -177,6 +187,12 @@ def _dispatch(args, command: str) -> int:
         console.say(f"folded {args.run_id} ({r['spec'].norm}, placement {r['spec'].placement}) into a plain "
                     f"{'-'.join(map(str, r['dims']))} MLP: {r['path']}; max |folded − unfolded| test logit "
                     f"{r['max_abs_err']:.2e}")
+        return 0
+    if args.cmd == "export":
+        from .export.command import export
+
+        for line in export(args.path, studies=args.study, tensorboard=args.tensorboard, mlflow=args.mlflow):
+            console.say(line)
         return 0
     if args.cmd == "bench":
         from . import bench, data

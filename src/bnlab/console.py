@@ -1,6 +1,7 @@
 """Terminal output: a rich progress bar for a study, summary tables, the study list."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -56,6 +57,24 @@ def _bar(quiet: bool):
                    groups=f"{state['groups']}/{state['total_groups']}")
 
     return bar, Callbacks(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool = False):
+    """The CLI's progress bar for the Python API, in a terminal or a Jupyter cell (there rich draws it in
+    an ipywidgets Output, so it needs ipywidgets: bnlab[notebook]); yields the callbacks to pass on:
+
+        with progress_bar() as progress:
+            res = bnlab.run_study("seed", progress=progress)
+    """
+    bar, callbacks = _bar(quiet)
+    if bar:
+        bar.start()
+    try:
+        yield callbacks
+    finally:
+        if bar:
+            bar.stop()
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
