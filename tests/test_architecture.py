@@ -98,6 +98,7 @@ def test_nothing_imports_the_package_itself():
     ("bnlab.report", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
     ("bnlab.core", ("bnlab.run", "bnlab.report", "bnlab.store", "bnlab.api", "bnlab.cli")),
     ("bnlab.run", ("bnlab.report", "bnlab.api", "bnlab.cli", "bnlab.console")),
+    ("bnlab.export", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
 ])
 def test_data_flows_down_only(wing, forbidden):
     bad = {m: sorted(d for d in deps if d.startswith(forbidden))
@@ -116,7 +117,7 @@ sys.meta_path.insert(0, NoTorch())
 
 
 def test_report_stats_and_store_import_without_torch():
-    code = NO_TORCH + ("import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs\n"
+    code = NO_TORCH + ("import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs, bnlab.export\n"
                        "from bnlab.report import study_report, summary, registry\n"
                        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
