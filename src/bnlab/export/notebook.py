@@ -9,12 +9,12 @@ import re
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from ..report import findings as F
 from ..report.document import CSS, to_html
 from ..report.figures import FIGURES, write_generic
 from ..report.registry import report_for
+from ..report.study_report import summary_table
 from ..report.studydata import StudyData
 from ..store import Store
 
@@ -25,14 +25,7 @@ def study_findings(store: str | Path, study: str) -> list[F.Finding]:
     """The study's findings, as its report states them (one per claim of the original)."""
     with Store(store) as st:
         d = StudyData.load(st, study)
-    return report_for(study).findings(d)
-
-
-def summary_rows(fs: list[F.Finding]) -> list[list[str]]:
-    """One row per finding: claim, effect [95% CI], p (Holm-adjusted where a family was tested), n, verdict."""
-    return [[f"({f.key}) {f.title}", f.effect_text(),
-             F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
-             f"[[{f.verdict}]]"] for f in fs]
+    return report_for(study).analyse(d)
 
 
 def main_figure(d: StudyData, folder: Path, written: dict | None = None) -> tuple[Path, str] | None:
@@ -88,7 +81,7 @@ def study_html(store: str | Path, study: str, *, report: dict | None = None, run
                         f"discussion, tested on every seed (α = {F.ALPHA})."))
     fs = report_for(study).findings(d)
     if fs:
-        blocks.append(("table", ["claim", "effect [95% CI]", "p", "n", "verdict"], summary_rows(fs)))
+        blocks.append(summary_table(fs))
     with tempfile.TemporaryDirectory() as tmp:
         fig = main_figure(d, Path(tmp), report)
         if fig:

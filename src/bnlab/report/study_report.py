@@ -98,18 +98,23 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
     return b + THEORY
 
 
-def _summary(fs: list[F.Finding]) -> list[tuple]:
+def summary_table(fs: list[F.Finding]) -> tuple:
+    """The verdict table block: one row per headline finding."""
     rows = [[f"({f.key}) {f.title}", f.effect_text(),
              F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
              "—" if not np.isfinite(f.margin) else f"±{F.fmt(f.margin, f.unit).lstrip('+')}",
              "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"), f"[[{f.verdict}]]"] for f in fs]
+    return ("table", ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"], rows)
+
+
+def _summary(fs: list[F.Finding]) -> list[tuple]:
     return [("h2", "Summary"),
             ("p", f"Each claim of the original discussion, tested on every seed with one primary test (α = "
                   f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
                   "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
                   "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
                   f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below."),
-            ("table", ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"], rows)]
+            summary_table(fs)]
 
 
 def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
