@@ -34,12 +34,14 @@ class Profile:
     bn_momentum: float  # running = momentum * running + (1 - momentum) * batch
     bn_eps: float
     bn_unbiased_running_var: bool  # torch keeps the unbiased variance, Keras the biased one
-    adam_eps: float
+    adam_eps: float     # Adam's ε, placed as adam_eps_form says
+    adam_eps_form: str = "torch"   # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added
+    #                                to √v before it, an effective ε/√(1−β2ᵗ) in torch's form (see core/optim.py)
 
 
 PROFILE = {
-    "keras": Profile("keras", "glorot_uniform", 0.99, 1e-3, False, 1e-7),
-    "torch": Profile("torch", "torch_default", 0.9, 1e-5, True, 1e-8),
+    "keras": Profile("keras", "glorot_uniform", 0.99, 1e-3, False, 1e-7, "keras"),
+    "torch": Profile("torch", "torch_default", 0.9, 1e-5, True, 1e-8, "torch"),
 }
 
 

@@ -117,8 +117,9 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
     g = layout.views(grad_flat)
     st = {n: t.to(device) for n, t in M.init_state(cfg, K).items()}
     blocks, grad_blocks = layout.blocks(flat), layout.blocks(grad_flat)
-    opt = StackedOptimizer.create(s0.optimizer, blocks, [s.lr for s in specs], eps=PROFILE[s0.profile].adam_eps,
-                                  momentum=s0.momentum)
+    prof = PROFILE[s0.profile]
+    opt = StackedOptimizer.create(s0.optimizer, blocks, [s.lr for s in specs], eps=prof.adam_eps,
+                                  momentum=s0.momentum, eps_form=prof.adam_eps_form)
     gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in specs]
     N, B = data.x_train.shape[0], s0.batch_size
     steps_per_epoch = math.ceil(N / B)
