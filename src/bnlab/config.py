@@ -75,6 +75,7 @@ class RunSpec:
     final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
     probes: tuple[str, ...] = ()      # measured during training: activations, ics, smoothness (see bnlab.probes)
     probe_every: int = 0              # steps between probes (step 0, the initialization, included)
+    precise_bn: bool = False          # evaluate with each BN layer's exact training-set statistics (not the running ones)
 
     def __post_init__(self) -> None:
         for name, value in _typed(self).items():
@@ -94,7 +95,7 @@ class RunSpec:
     def config_dict(self) -> dict:
         """All fields but the seed, as plain JSON types (final_probes only when set)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seed"}
-        for name in ("final_probes", "probes", "probe_every"):
+        for name in ("final_probes", "probes", "probe_every", "precise_bn"):
             if not d[name]:   # added after stores existed: absent at their defaults, so old hashes hold
                 d.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
