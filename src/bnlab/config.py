@@ -312,3 +312,7 @@ def stack_key(spec: RunSpec) -> tuple:
     """Specs with equal keys can share a stack, given one norm kind and placement
     among the members that have a norm (members without one join any stack)."""
     return tuple(getattr(spec, f) for f in SHAPE_FIELDS)
+
+
+# Norms with running statistics (used in eval mode; what RunSpec.precise_bn recomputes exactly).
+NORMS_WITH_RUNNING_STATS = ("batch", "batch-renorm", "ghost-batch")

@@ -2,8 +2,12 @@
 
 Each member shuffles with its own generator every epoch; every sample is seen
 once an epoch and the last partial batch is kept (as Keras does). After every
-epoch, in eval mode, the whole test set is evaluated; training loss and
-accuracy are the epoch's running means in train mode (as Keras reports them).
+epoch, in eval mode, the whole test set and the whole training set (train_limit
+included) are evaluated (core/evaluate.py; with RunSpec.precise_bn, with each BN
+layer's exact training-set statistics instead of the running ones); training loss
+and accuracy are the epoch's running means in train mode (as Keras reports them),
+`train_loss_noise` the noise of the per-step training loss around its trend within
+the epoch (bnlab.stats.curve_noise). Evaluation and probe time is not training time.
 A member whose epoch loss turns non-finite or blows up (above
 DIVERGED_FACTOR·ln C, a hundred times a uniform guess) is marked diverged at that
 epoch and frozen; the others go on, unaffected. Metrics reach the host once an epoch.
@@ -22,8 +26,11 @@ from torch import Tensor
 
 from ..config import PROFILE, RunSpec, stack_key
 from ..records import RunResult
+from ..stats import curve_noise
 from . import backprop, final_probes, norms, probes
 from . import model as M
+from .evaluate import eval_state, evaluate
+from .noise import NoisyBN
 from .optim import StackedOptimizer
 
 # Diverged: an epoch's mean training loss above this many times that of a uniform guess (ln C), or non-finite.
@@ -46,37 +53,6 @@ class DeviceData:
         t = lambda a, n: torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
         return cls(t(ds.x_train, train_limit), t(ds.y_train, train_limit), t(ds.x_test, test_limit),
                    t(ds.y_test, test_limit), ds.n_classes)
-
-
-@torch.no_grad()
-def evaluate(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, y: Tensor, mask: Tensor | None,
-             chunk: int = 2500) -> tuple[Tensor, Tensor]:
-    """Eval-mode mean cross-entropy and accuracy per member, (K,) each, on the device."""
-    K = p["W0"].shape[0]
-    loss = torch.zeros(K, device=x.device)
-    correct = torch.zeros(K, device=x.device)
-    for xs, ys in zip(x.split(chunk), y.split(chunk)):
-        logits, _, _ = M.forward(p, st, xs, cfg, training=False, mask=mask)
-        loss += F.cross_entropy(logits.transpose(1, 2), ys.expand(K, -1), reduction="none").sum(1)
-        correct += (logits.argmax(-1) == ys).sum(1)
-    return loss / len(y), correct / len(y)
-
-
-def _noise_plan(specs: list[RunSpec], cfg: M.StackConfig, steps: int, epoch: int, device) -> list[list[tuple[Tensor, Tensor]]] | None:
-    """Noisy BN (Santurkar et al. 2018, §2.1): for each step, layer and unit a shift
-    ~ U(−0.5, 0.5) and a scale ~ U(1, 1.25), drawn from each member's own generator."""
-    if not specs[0].noise:
-        return None
-    per_layer = []
-    for i in range(cfg.n_hidden):
-        C = cfg.dims[i + 1]
-        shift, scale = [], []
-        for s in specs:
-            g = torch.Generator().manual_seed(M.member_seed(s.seed, f"noise:{epoch}:{i}"))
-            shift.append(torch.rand(steps, 1, C, generator=g) - 0.5)
-            scale.append(1 + 0.25 * torch.rand(steps, 1, C, generator=g))
-        per_layer.append((torch.stack(shift, 1).to(device), torch.stack(scale, 1).to(device)))
-    return [[(sh[j], sc[j]) for sh, sc in per_layer] for j in range(steps)]
 
 
 def _autograd_step(p, g, st, x, y, cfg, mask, ctx):
@@ -129,21 +105,26 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
     step, train_time = 0, 0.0
     blowup = DIVERGED_FACTOR * math.log(data.n_classes)
     fast = backprop.supported(cfg) and not s0.noise
+    noisy = NoisyBN(specs, cfg, device) if s0.noise else None
+    precise = tuple(s.precise_bn for s in specs)
+    state_for_eval = lambda: eval_state(p, st, cfg, data.x_train, mask, precise)  # noqa: E731
     for epoch in range(1, s0.epochs + 1):
         t0 = _clock(device)
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
-        noise = _noise_plan(specs, cfg, steps_per_epoch, epoch, device)
+        if noisy is not None:
+            noisy.start_epoch(epoch)
         loss_sum = torch.zeros(K, device=device)
         correct = torch.zeros(K, device=device)
+        step_loss = torch.empty(K, steps_per_epoch, device=device)   # per-step mean loss, read once an epoch
         pending_evals = []
         eval_time = 0.0
         for j in range(steps_per_epoch):
             idx = perm[:, j * B:(j + 1) * B]                      # (K, b)
             x, y = _gather(data.x_train, idx), _gather(data.y_train, idx)   # (K, b, in), (K, b)
             ctx = None
-            if cfg.norm == "batch-renorm" or noise is not None:
-                rmax, dmax = norms.renorm_limits(step, total_steps)
-                ctx = M.StepContext(rmax, dmax, noise[j] if noise is not None else None)
+            if cfg.norm == "batch-renorm" or noisy is not None:
+                rmax, dmax = norms.renorm_limits(step, total_steps, cfg.bn.momentum)
+                ctx = M.StepContext(rmax, dmax, noisy.step(y.shape[1]) if noisy is not None else None)
             probing = s0.probes and step % s0.probe_every == 0
             if probing:
                 w0, st0 = flat.detach().clone(), st
@@ -154,26 +135,33 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
             opt.step(blocks, grad_blocks, active)
             if probing:   # its time, like an evaluation's, is not training time
                 t_pr = _clock(device)
+                x_probe = data.x_test[:probes.PROBE_BATCH]
                 rows = probes.record(s0.probes, step=step, w0=w0, w1=flat.detach(), layout=layout, st=st0, x=x, y=y,
-                                     x_probe=data.x_test[:probes.PROBE_BATCH], cfg=cfg, mask=mask)
+                                     x_probe=x_probe, cfg=cfg, mask=mask,
+                                     probe_noise=noisy.probe(len(x_probe), step) if noisy is not None else None)
                 for at, name, layer, v in rows:
                     for k, val in zip(active, v[active].tolist()):
                         results[k].probes.append(dict(step=at, layer=layer, name=name, value=val))
                 eval_time += _clock(device) - t_pr
             loss_sum.add_(losses, alpha=y.shape[1])
+            step_loss[:, j] = losses
             correct += hits
             step += 1
             if s0.eval_every and step % s0.eval_every == 0:
                 t_ev = _clock(device)
                 wall = (train_time + t_ev - t0 - eval_time) / K
-                pending_evals.append((step, wall, *evaluate(p, st, cfg, data.x_test, data.y_test, mask)))
+                pending_evals.append((step, wall, *evaluate(p, state_for_eval(), cfg, data.x_test, data.y_test, mask)))
                 eval_time += _clock(device) - t_ev
             if progress is not None:
                 progress(1)
         train_time += _clock(device) - t0 - eval_time
-        test_loss, test_acc = evaluate(p, st, cfg, data.x_test, data.y_test, mask)
+        st_eval = state_for_eval()
+        test_loss, test_acc = evaluate(p, st_eval, cfg, data.x_test, data.y_test, mask)
+        tr_loss_ev, tr_acc_ev = evaluate(p, st_eval, cfg, data.x_train, data.y_train, mask)
         tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
         te_loss, te_acc = test_loss.tolist(), test_acc.tolist()
+        tr_loss_ev, tr_acc_ev = tr_loss_ev.tolist(), tr_acc_ev.tolist()
+        noise_sd = curve_noise(step_loss.cpu().numpy(), axis=1).tolist()
         for s_at, wall, el, ea in pending_evals:
             el, ea = el.tolist(), ea.tolist()
             for k in active:
@@ -181,7 +169,9 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
         for k in list(active):
             r = results[k]
             r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[k], train_acc=tr_acc[k],
-                                 test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K))
+                                 test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K,
+                                 train_acc_eval=tr_acc_ev[k], train_loss_eval=tr_loss_ev[k],
+                                 train_loss_noise=noise_sd[k]))
             if not (math.isfinite(te_loss[k]) and tr_loss[k] <= blowup):   # NaN fails the comparison too
                 r.diverged_epoch = epoch
                 active.remove(k)
