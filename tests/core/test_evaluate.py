@@ -7,7 +7,7 @@ import torch
 
 from bnlab.config import RunSpec
 from bnlab.core import model as M
-from bnlab.core.evaluate import eval_state, precise_stats
+from bnlab.core.evaluate import precise_stats
 from bnlab.core.train import DeviceData, train_stack
 
 
@@ -60,14 +60,6 @@ def test_precise_stats_go_layer_by_layer(placement):
         np.testing.assert_allclose(_np(out["var1"][k, 0]), a1.var(0), rtol=1e-9, atol=1e-13)
 
 
-def test_eval_state_selects_per_member():
-    cfg, p, st, x = _net("after", hidden=(5,))
-    mixed = eval_state(p, st, cfg, x, None, (True, False))
-    exact = precise_stats(p, st, cfg, x, None)
-    assert torch.equal(mixed["mean0"][0], exact["mean0"][0]) and torch.equal(mixed["mean0"][1], st["mean0"][1])
-    assert eval_state(p, st, cfg, x, None, (False, False)) is st
-
-
 @pytest.fixture(scope="module")
 def tiny():
     g = torch.Generator().manual_seed(0)
@@ -89,11 +81,17 @@ def _numpy_eval(m, x, y, stats=None, eps=1e-3):
     return -logp[np.arange(len(y)), y].mean(), (logits.argmax(1) == y).mean()
 
 
-def test_eval_mode_train_metrics_and_precise_bn_against_numpy(tiny):
+def test_eval_mode_train_metrics_and_precise_bn_against_numpy(tiny, monkeypatch):
     """The last epoch's train_*_eval are eval-mode metrics on the whole training set; a precise-BN run trains
-    the same model (same seed) and evaluates with the exact training-set statistics; running ones are kept."""
+    the same model (same seed: twins train once, as one member) and evaluates with the exact training-set
+    statistics; the running ones are kept."""
+    sizes = []
+    real = M.init_params
+    monkeypatch.setattr(M, "init_params", lambda specs, cfg: sizes.append(len(specs)) or real(specs, cfg))
     base = RunSpec(norm="batch", epochs=2, batch_size=64, final_probes=("inference",))
     plain, precise = train_stack([base, dataclasses.replace(base, precise_bn=True)], tiny)
+    assert sizes == [1]                                                  # one trained member, read two ways
+    assert [e["train_loss"] for e in plain.epochs] == [e["train_loss"] for e in precise.epochs]
     xtr, ytr = tiny.x_train.numpy(), tiny.y_train.numpy()
     xte, yte = tiny.x_test.numpy(), tiny.y_test.numpy()
     m = plain.model
@@ -132,3 +130,13 @@ def test_precise_bn_keeps_old_hashes():
     assert RunSpec().config_hash() == "b5d8255f92b96e2e"
     assert RunSpec(norm="batch", batch_size=16, placement="before").config_hash() == "42bfce573f4a1634"
     assert RunSpec(precise_bn=True).config_hash() != RunSpec().config_hash()
+
+
+def test_step_evaluations_read_each_twin_its_own_way(tiny):
+    plain = RunSpec(norm="batch", epochs=2, batch_size=100, eval_every=3, seed=4)
+    precise = dataclasses.replace(plain, precise_bn=True)
+    a, b = train_stack([plain, precise], tiny)
+    alone_a, alone_b = train_stack([plain], tiny)[0], train_stack([precise], tiny)[0]
+    acc = lambda r: [(e["step"], e["test_loss"], e["test_acc"]) for e in r.evals]  # noqa: E731
+    assert acc(a) == acc(alone_a) and acc(b) == acc(alone_b) and [e[0] for e in acc(a)] == [3, 6, 9]
+    assert acc(a) != acc(b)

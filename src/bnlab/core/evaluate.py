@@ -68,16 +68,3 @@ def precise_stats(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, mask: Tensor
         out[f"mean{i}"] = mean.to(st[f"mean{i}"].dtype)
         out[f"var{i}"] = var.to(st[f"var{i}"].dtype)
     return out
-
-
-def eval_state(p: dict, st: dict, cfg: M.StackConfig, x_train: Tensor, mask: Tensor | None,
-               precise: tuple[bool, ...]) -> dict[str, Tensor]:
-    """The state to evaluate with: member k's precise statistics over x_train where precise[k], its running
-    statistics otherwise (per-member selection, so members with and without precise BN share a stack)."""
-    if not any(precise) or cfg.norm not in M.STATEFUL or not st:
-        return st
-    exact = precise_stats(p, st, cfg, x_train, mask)
-    if all(precise):
-        return exact
-    sel = torch.tensor(precise, device=x_train.device).view(-1, 1, 1)
-    return {n: torch.where(sel, exact[n], st[n]) for n in st}

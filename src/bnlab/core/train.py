@@ -4,7 +4,8 @@ Each member shuffles with its own generator every epoch; every sample is seen
 once an epoch and the last partial batch is kept (as Keras does). After every
 epoch, in eval mode, the whole test set and the whole training set (train_limit
 included) are evaluated (core/evaluate.py; with RunSpec.precise_bn, with each BN
-layer's exact training-set statistics instead of the running ones); training loss
+layer's exact training-set statistics instead of the running ones; members that
+differ only in precise_bn train once, as one trained member read both ways); training loss
 and accuracy are the epoch's running means in train mode (as Keras reports them),
 `train_loss_noise` the noise of the per-step training loss around its trend within
 the epoch (bnlab.stats.curve_noise). Evaluation and probe time is not training time.
@@ -14,6 +15,7 @@ epoch and frozen; the others go on, unaffected. Metrics reach the host once an e
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from ..records import RunResult
 from ..stats import curve_noise
 from . import backprop, final_probes, norms, probes
 from . import model as M
-from .evaluate import eval_state, evaluate
+from .evaluate import evaluate, precise_stats
 from .noise import NoisyBN
 from .optim import StackedOptimizer
 
@@ -76,18 +78,34 @@ def _clock(device) -> float:
     return time.perf_counter()
 
 
+def _readings(p: dict, st: dict, cfg: M.StackConfig, data: DeviceData, mask, flags: tuple[bool, ...],
+              train_set: bool) -> dict[bool, list[list[float]]]:
+    """Eval-mode metrics of every trained member, per reading (precise_bn False: running statistics; True:
+    precise ones): [test_loss, test_acc] (+ [train_loss_eval, train_acc_eval] with train_set), as lists (K,)."""
+    out = {}
+    for precise in flags:
+        s = precise_stats(p, st, cfg, data.x_train, mask) if precise else st
+        sets = [(data.x_test, data.y_test)] + ([(data.x_train, data.y_train)] if train_set else [])
+        out[precise] = [v.tolist() for x, y in sets for v in evaluate(p, s, cfg, x, y, mask)]
+    return out
+
+
 def train_stack(specs: list[RunSpec], data: DeviceData, *,
                 progress: Callable[[int], None] | None = None) -> list[RunResult]:
     """Train every spec in `specs` as one stack; returns one RunResult per spec, in order."""
     keys = {stack_key(s) for s in specs}
     if len(keys) != 1:
         raise ValueError("specs in one stack must share dataset, shape, batch size, epochs and optimizer settings")
-    s0, K = specs[0], len(specs)
+    s0 = specs[0]
+    trained = list(dict.fromkeys(dataclasses.replace(s, precise_bn=False) for s in specs))   # precise_bn: reading only
+    owner = [trained.index(dataclasses.replace(s, precise_bn=False)) for s in specs]       # result k ← member owner[k]
+    flags = tuple(sorted({s.precise_bn for s in specs}))
+    K = len(trained)
     device = data.x_train.device
-    cfg = M.StackConfig.from_specs(specs, data.x_train.shape[1], data.n_classes)
+    cfg = M.StackConfig.from_specs(trained, data.x_train.shape[1], data.n_classes)
     mask = M.norm_mask(cfg, device)
     layout = M.Layout.of(cfg)
-    flat = M.init_params(specs, cfg).to(device)        # (K·P,) parameters (see model.Layout)
+    flat = M.init_params(trained, cfg).to(device)      # (K·P,) parameters (see model.Layout)
     grad_flat = torch.zeros_like(flat)                  # (K·P,) their gradients; padding stays 0
     p = {n: v.requires_grad_() for n, v in layout.views(flat).items()}   # leaves that write through to flat
     g = layout.views(grad_flat)
@@ -96,18 +114,16 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
     prof = PROFILE[s0.profile]
     opt = StackedOptimizer.create(s0.optimizer, blocks, [s.lr for s in specs], eps=prof.adam_eps,
                                   momentum=s0.momentum, eps_form=prof.adam_eps_form)
-    gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in specs]
+    gens = [torch.Generator().manual_seed(M.member_seed(s.seed, "shuffle")) for s in trained]
     N, B = data.x_train.shape[0], s0.batch_size
     steps_per_epoch = math.ceil(N / B)
     total_steps = steps_per_epoch * s0.epochs
     results = [RunResult(s, device=str(device)) for s in specs]
-    active = list(range(K))
+    active = list(range(len(specs)))                     # results still training
     step, train_time = 0, 0.0
     blowup = DIVERGED_FACTOR * math.log(data.n_classes)
     fast = backprop.supported(cfg) and not s0.noise
-    noisy = NoisyBN(specs, cfg, device) if s0.noise else None
-    precise = tuple(s.precise_bn for s in specs)
-    state_for_eval = lambda: eval_state(p, st, cfg, data.x_train, mask, precise)  # noqa: E731
+    noisy = NoisyBN(trained, cfg, device) if s0.noise else None
     for epoch in range(1, s0.epochs + 1):
         t0 = _clock(device)
         perm = torch.stack([torch.randperm(N, generator=g) for g in gens]).to(device)   # (K, N)
@@ -132,7 +148,7 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
                 losses, hits, st = backprop.step(p, g, st, x, y, cfg, mask)
             else:
                 losses, hits, st = _autograd_step(p, g, st, x, y, cfg, mask, ctx)
-            opt.step(blocks, grad_blocks, active)
+            opt.step(blocks, grad_blocks, sorted({owner[k] for k in active}))
             if probing:   # its time, like an evaluation's, is not training time
                 t_pr = _clock(device)
                 x_probe = data.x_test[:probes.PROBE_BATCH]
@@ -140,8 +156,9 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
                                      x_probe=x_probe, cfg=cfg, mask=mask,
                                      probe_noise=noisy.probe(len(x_probe), step) if noisy is not None else None)
                 for at, name, layer, v in rows:
-                    for k, val in zip(active, v[active].tolist()):
-                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=val))
+                    v = v.tolist()
+                    for k in active:
+                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=v[owner[k]]))
                 eval_time += _clock(device) - t_pr
             loss_sum.add_(losses, alpha=y.shape[1])
             step_loss[:, j] = losses
@@ -150,49 +167,46 @@ def train_stack(specs: list[RunSpec], data: DeviceData, *,
             if s0.eval_every and step % s0.eval_every == 0:
                 t_ev = _clock(device)
                 wall = (train_time + t_ev - t0 - eval_time) / K
-                pending_evals.append((step, wall, *evaluate(p, state_for_eval(), cfg, data.x_test, data.y_test, mask)))
+                pending_evals.append((step, wall, _readings(p, st, cfg, data, mask, flags, train_set=False)))
                 eval_time += _clock(device) - t_ev
             if progress is not None:
                 progress(1)
         train_time += _clock(device) - t0 - eval_time
-        st_eval = state_for_eval()
-        test_loss, test_acc = evaluate(p, st_eval, cfg, data.x_test, data.y_test, mask)
-        tr_loss_ev, tr_acc_ev = evaluate(p, st_eval, cfg, data.x_train, data.y_train, mask)
+        ev = _readings(p, st, cfg, data, mask, flags, train_set=True)
         tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
-        te_loss, te_acc = test_loss.tolist(), test_acc.tolist()
-        tr_loss_ev, tr_acc_ev = tr_loss_ev.tolist(), tr_acc_ev.tolist()
         noise_sd = curve_noise(step_loss.cpu().numpy(), axis=1).tolist()
-        for s_at, wall, el, ea in pending_evals:
-            el, ea = el.tolist(), ea.tolist()
+        for s_at, wall, ev_at in pending_evals:
             for k in active:
-                results[k].evals.append(dict(step=s_at, test_loss=el[k], test_acc=ea[k], wall_s=wall))
+                el, ea = ev_at[specs[k].precise_bn]
+                results[k].evals.append(dict(step=s_at, test_loss=el[owner[k]], test_acc=ea[owner[k]], wall_s=wall))
         for k in list(active):
-            r = results[k]
-            r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[k], train_acc=tr_acc[k],
-                                 test_loss=te_loss[k], test_acc=te_acc[k], wall_s=train_time / K,
-                                 train_acc_eval=tr_acc_ev[k], train_loss_eval=tr_loss_ev[k],
-                                 train_loss_noise=noise_sd[k]))
-            if not (math.isfinite(te_loss[k]) and tr_loss[k] <= blowup):   # NaN fails the comparison too
+            r, u = results[k], owner[k]
+            te_loss, te_acc, tr_loss_ev, tr_acc_ev = (v[u] for v in ev[specs[k].precise_bn])
+            r.epochs.append(dict(epoch=epoch, steps=step, train_loss=tr_loss[u], train_acc=tr_acc[u],
+                                 test_loss=te_loss, test_acc=te_acc, wall_s=train_time / K,
+                                 train_acc_eval=tr_acc_ev, train_loss_eval=tr_loss_ev, train_loss_noise=noise_sd[u]))
+            if not (math.isfinite(te_loss) and tr_loss[u] <= blowup):   # NaN fails the comparison too
                 r.diverged_epoch = epoch
                 active.remove(k)
         if not active:
             break
-    _final_probes(results, p, st, cfg, mask, data, step)
+    _final_probes(results, owner, p, st, cfg, mask, data, step)
     return results
 
 
-def _final_probes(results: list[RunResult], p: dict, st: dict, cfg: M.StackConfig, mask, data: DeviceData,
-                  step: int) -> None:
-    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.core.final_probes)."""
+def _final_probes(results: list[RunResult], owner: list[int], p: dict, st: dict, cfg: M.StackConfig, mask,
+                  data: DeviceData, step: int) -> None:
+    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.core.final_probes); they use
+    the running statistics, precise_bn or not."""
     ok = [k for k, r in enumerate(results) if r.diverged_epoch is None]
     if any("invariance" in results[k].spec.final_probes for k in ok):
         acc = {n: v.tolist() for n, v in final_probes.invariance(p, st, cfg, mask, data.x_test, data.y_test).items()}
         for k in ok:
             if "invariance" in results[k].spec.final_probes:
-                results[k].probes += [dict(step=step, layer=-1, name=n, value=v[k]) for n, v in acc.items()]
+                results[k].probes += [dict(step=step, layer=-1, name=n, value=v[owner[k]]) for n, v in acc.items()]
     for k in ok:
-        r = results[k]
+        r, u = results[k], owner[k]
         if "inference" in r.spec.final_probes:
-            r.model = final_probes.member_model(p, st, k, with_norm=cfg.norm_on[k])
+            r.model = final_probes.member_model(p, st, u, with_norm=cfg.norm_on[u])
             vals = final_probes.inference(r.model, r.spec.placement, cfg.bn.eps, data.x_test)
             r.probes += [dict(step=step, layer=-1, name=n, value=v) for n, v in vals.items()]
