@@ -75,7 +75,7 @@ class RunSpec:
     final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
     probes: tuple[str, ...] = ()      # measured during training: activations, ics, smoothness (see bnlab.probes)
     probe_every: int = 0              # steps between probes (step 0, the initialization, included)
-    precise_bn: bool = False          # evaluate with each BN layer's exact training-set statistics (not the running ones)
+    precise_bn: bool = False          # evaluate with each BN layer's exact training-set statistics, not running ones
 
     def __post_init__(self) -> None:
         for name, value in _typed(self).items():

@@ -85,7 +85,7 @@ def test_stacked_hessian_vector_matches_finite_differences_per_member():
     v_only0 = v.clone()
     layout_blocks = layout.blocks(v_only0)
     for blk in layout_blocks.values():
-        blk[1].zero_()                                  # member 1's direction zero: its H·v is zero, member 0's unchanged
+        blk[1].zero_()                                  # member 1's v zero: its H·v is zero, member 0's unchanged
     hv0 = layout.blocks(probes.hessian_vector(w, v_only0, layout, st, x, y, cfg, None))
     for n, blk in layout.blocks(hv).items():
         assert torch.allclose(hv0[n][0], blk[0], rtol=1e-10, atol=1e-14) and torch.equal(hv0[n][1], 0 * blk[1])
