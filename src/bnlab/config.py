@@ -34,12 +34,14 @@ class Profile:
     bn_momentum: float  # running = momentum * running + (1 - momentum) * batch
     bn_eps: float
     bn_unbiased_running_var: bool  # torch keeps the unbiased variance, Keras the biased one
-    adam_eps: float
+    adam_eps: float     # Adam's ε, placed as adam_eps_form says
+    adam_eps_form: str = "torch"   # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added
+    #                                to √v before it, an effective ε/√(1−β2ᵗ) in torch's form (see core/optim.py)
 
 
 PROFILE = {
-    "keras": Profile("keras", "glorot_uniform", 0.99, 1e-3, False, 1e-7),
-    "torch": Profile("torch", "torch_default", 0.9, 1e-5, True, 1e-8),
+    "keras": Profile("keras", "glorot_uniform", 0.99, 1e-3, False, 1e-7, "keras"),
+    "torch": Profile("torch", "torch_default", 0.9, 1e-5, True, 1e-8, "torch"),
 }
 
 
@@ -73,6 +75,7 @@ class RunSpec:
     final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
     probes: tuple[str, ...] = ()      # measured during training: activations, ics, smoothness (see bnlab.probes)
     probe_every: int = 0              # steps between probes (step 0, the initialization, included)
+    precise_bn: bool = False          # evaluate with each BN layer's exact training-set statistics, not running ones
 
     def __post_init__(self) -> None:
         for name, value in _typed(self).items():
@@ -92,7 +95,7 @@ class RunSpec:
     def config_dict(self) -> dict:
         """All fields but the seed, as plain JSON types (final_probes only when set)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seed"}
-        for name in ("final_probes", "probes", "probe_every"):
+        for name in ("final_probes", "probes", "probe_every", "precise_bn"):
             if not d[name]:   # added after stores existed: absent at their defaults, so old hashes hold
                 d.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
@@ -309,3 +312,7 @@ def stack_key(spec: RunSpec) -> tuple:
     """Specs with equal keys can share a stack, given one norm kind and placement
     among the members that have a norm (members without one join any stack)."""
     return tuple(getattr(spec, f) for f in SHAPE_FIELDS)
+
+
+# Norms with running statistics (used in eval mode; what RunSpec.precise_bn recomputes exactly).
+NORMS_WITH_RUNNING_STATS = ("batch", "batch-renorm", "ghost-batch")

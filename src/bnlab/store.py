@@ -8,6 +8,11 @@ Failures at any moment become one StoreError line naming the file and the fix: a
 that is not a store, corrupt pages or rows, a full disk, a read-only store (opened
 read-only: it still yields its reports), and a write lock that another process holds
 for longer than LOCK_WAIT_S (writes wait for it, saying so once, then StoreLocked).
+
+The schema is versioned (SQLite's PRAGMA user_version = SCHEMA_VERSION). Opening a store
+migrates an older one forward in one transaction (MIGRATIONS: version n → n + 1, each
+guarded so that it can meet a half-old table), and refuses, with one ConfigError, a store
+written by a newer bnlab, before anything trains.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
 from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
 from .outputs import write_text
@@ -42,7 +48,8 @@ CREATE TABLE IF NOT EXISTS study_runs(
   study TEXT NOT NULL, run_id TEXT NOT NULL REFERENCES runs(run_id), PRIMARY KEY(study, run_id));
 CREATE TABLE IF NOT EXISTS epochs(
   run_id TEXT NOT NULL REFERENCES runs(run_id), epoch INTEGER, steps INTEGER, train_loss REAL, train_acc REAL,
-  test_loss REAL, test_acc REAL, wall_s REAL, PRIMARY KEY(run_id, epoch));
+  test_loss REAL, test_acc REAL, wall_s REAL, train_acc_eval REAL, train_loss_eval REAL, train_loss_noise REAL,
+  PRIMARY KEY(run_id, epoch));
 CREATE TABLE IF NOT EXISTS evals(
   run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, test_loss REAL, test_acc REAL, wall_s REAL,
   PRIMARY KEY(run_id, step));
@@ -53,11 +60,29 @@ CREATE TABLE IF NOT EXISTS probes(
   PRIMARY KEY(run_id, step, layer, name));
 """
 
+# Schema versions (PRAGMA user_version): 0, stores from before versioning (bnlab 0.1.0);
+# 1, epochs gains train_acc_eval, train_loss_eval, train_loss_noise (records.EPOCH_COLS).
+SCHEMA_VERSION = 1
+EPOCH_COLS_V1 = ("train_acc_eval", "train_loss_eval", "train_loss_noise")
+
+
+def _add_columns(c, table: str, cols: tuple[str, ...]) -> None:
+    have = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+    for col in cols:
+        if col not in have:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN {col} REAL")
+
+
+MIGRATIONS = {0: lambda c: _add_columns(c, "epochs", EPOCH_COLS_V1)}   # from version n to n + 1
+
 # The results.csv contract: these columns first, in this order, one row per run and epoch.
 RESULT_COLUMNS = ("run_id", "dataset", "norm", "placement", "batch_size", "lr", "init", "profile", "seed", "epoch",
                   "steps", "train_loss", "train_acc", "test_loss", "test_acc", "diverged", "wall_s")
 EXTRA_COLUMNS = ("optimizer", "momentum", "init_scale", "epochs", "hidden", "activation", "train_limit",
                  "test_limit", "noise", "diverged_epoch", "config_hash", "device")
+# Appended after every older column (schema 1): empty where not measured (runs stored by an older bnlab) or
+# not a number; precise_bn is 0 or 1 (0 for older runs, which had no precise BN).
+ADDED_COLUMNS = (*EPOCH_COLS_V1, "precise_bn")
 
 
 LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))   # how long a write waits for another writer
@@ -134,6 +159,7 @@ class Store:
             if self.read_only:
                 self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
                                             isolation_level=None)
+                self._version(self.conn)
                 self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,11 +167,41 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as e:
+            self._close_quietly()
             raise _store_error(self.path, e) from None
         except (OSError, sqlite3.Error) as e:
+            self._close_quietly()
             raise ConfigError(f"cannot open the store {self.path}: {e}; pass a writable --store or --out") from None
+        except ConfigError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        if getattr(self, "conn", None) is not None:
+            self.conn.close()
+
+    def _version(self, c) -> int:
+        v = c.execute("PRAGMA user_version").fetchone()[0]
+        if v > SCHEMA_VERSION:
+            raise ConfigError(f"the store {self.path} has schema version {v}, newer than this bnlab's "
+                              f"{SCHEMA_VERSION} (bnlab {__version__}): it was written by a newer bnlab; "
+                              "upgrade bnlab, or pass another --store")
+        return v
+
+    def _migrate(self) -> None:
+        """Create the tables, or bring an older store up to SCHEMA_VERSION (one transaction)."""
+        if self._version(self.conn) == SCHEMA_VERSION:
+            return
+        with self._tx() as c:
+            v = self._version(c)              # again, under the write lock: another process may have migrated
+            for stmt in SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            for n in range(v, SCHEMA_VERSION):
+                MIGRATIONS[n](c)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -205,8 +261,9 @@ class Store:
                       (rid, s.config_hash(), s.seed, json.dumps(s.to_json(), sort_keys=True), result.diverged_epoch,
                        result.device, json.dumps(versions, sort_keys=True), time.time()))
             c.execute("INSERT OR IGNORE INTO study_runs VALUES (?,?)", (study, rid))
-            c.executemany("INSERT INTO epochs VALUES (?,?,?,?,?,?,?,?)",
-                          [(rid, *(e[k] for k in EPOCH_COLS)) for e in result.epochs])
+            c.executemany(f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLS)}) VALUES "
+                          f"({', '.join('?' * (len(EPOCH_COLS) + 1))})",
+                          [(rid, *(e.get(k) for k in EPOCH_COLS)) for e in result.epochs])
             c.executemany("INSERT INTO evals VALUES (?,?,?,?,?)",
                           [(rid, e["step"], e["test_loss"], e["test_acc"], e["wall_s"]) for e in result.evals])
             c.executemany("INSERT INTO probes VALUES (?,?,?,?,?)",
@@ -242,8 +299,8 @@ class Store:
 
     @_guard()
     def results(self, study: str) -> list[dict]:
-        """One row per run and epoch: RESULT_COLUMNS then EXTRA_COLUMNS. `diverged` is 1 on the
-        epoch at which the run's loss turned non-finite (its last row), else 0."""
+        """One row per run and epoch: RESULT_COLUMNS, EXTRA_COLUMNS, then ADDED_COLUMNS. `diverged` is 1 on
+        the epoch at which the run's loss turned non-finite (its last row), else 0."""
         eps = self.epochs(study)
         rows = []
         for r in self.runs(study):
@@ -253,11 +310,12 @@ class Store:
             extra = dict(optimizer=s.optimizer, momentum=s.momentum, init_scale=s.init_scale, epochs=s.epochs,
                          hidden="-".join(map(str, s.hidden)), activation=s.activation, train_limit=s.train_limit,
                          test_limit=s.test_limit, noise=int(s.noise), diverged_epoch=r["diverged_epoch"],
-                         config_hash=s.config_hash(), device=r["device"])
+                         config_hash=s.config_hash(), device=r["device"], precise_bn=int(s.precise_bn))
             for e in eps.get(r["run_id"], []):
+                e = {**e, **{c: None if math.isnan(e[c]) else e[c] for c in EPOCH_COLS_V1}}   # empty, not 'nan'
                 rows.append(dict(run_id=r["run_id"], **spec, **e, diverged=int(r["diverged_epoch"] == e["epoch"]),
                                  **extra))
-        return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS} for row in rows]
+        return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS} for row in rows]
 
     @_guard()
     def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
@@ -286,7 +344,7 @@ def _exists_read_only(path: Path) -> bool:
 
 def write_results_csv(rows: list[dict], path: str | Path) -> None:
     """results.csv: the rows' columns in order (RESULT_COLUMNS first), NaN written as 'nan'."""
-    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS)
+    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS)
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, cols)
     w.writeheader()

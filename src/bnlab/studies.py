@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Grid, RunSpec, check_bound, check_memory, memory_bytes, parse_seeds
+from .config import NORMS_WITH_RUNNING_STATS, Grid, RunSpec, check_bound, check_memory, memory_bytes, parse_seeds
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -59,11 +59,14 @@ class Study:
 
 def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     """Drop specs that train the same model twice: without a norm, placement means nothing,
-    so every 'none' spec is written with placement 'after'."""
+    so every 'none' spec is written with placement 'after'; without running statistics (none,
+    layer, group), precise_bn means nothing, so it is written False."""
     seen, out = set(), []
     for s in specs:
         if s.norm == "none" and s.placement != "after":   # copy only where it changes
             s = dataclasses.replace(s, placement="after")
+        if s.precise_bn and s.norm not in NORMS_WITH_RUNNING_STATS:
+            s = dataclasses.replace(s, precise_bn=False)
         key = (s.config_hash(), s.seed)
         if key not in seen:
             seen.add(key)
@@ -120,11 +123,17 @@ STUDIES: dict[str, Study] = {
             "small-batch", "How do BN and the other norms fare at small batches (Wu & He 2018, Table 2 on this "
             "net)? norm {none, batch, layer, group, batch-renorm, ghost-batch} × batch size {2 … 128}.",
             axes={"batch_size": (2, 4, 8, 16, 32, 128),
-                  "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch")},
+                  "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch"),
+                  "precise_bn": (False, True)},
             base={"epochs": 2, "train_limit": 10000}, seeds=3,
             notes="The first 10,000 training images, 2 epochs, 3 seeds, so that batch size 2 (10,000 steps) fits "
                   "the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of 16 (plain "
-                  "BN at batch size 16 or less).",
+                  "BN at batch size 16 or less). The norms with running statistics (batch, batch-renorm, "
+                  "ghost-batch) are evaluated twice over: with their running statistics and with precise BN "
+                  "(each layer's exact statistics over the 10,000 training images, recomputed before every "
+                  "evaluation); both readings train the same model. Batch renorm is plain BN for its first "
+                  "max(300, 5%) steps (the running statistics' warm-up at momentum 0.99), so at batch size 128 "
+                  "(158 steps) it is plain BN throughout.",
         ),
         Study(
             "placement", "Where should BN go: after the ReLU (the original study) or before it (the BN paper)?",
@@ -164,21 +173,30 @@ STUDIES: dict[str, Study] = {
         Study(
             "ics", "Does BN reduce internal covariate shift as Santurkar et al. (2018, Definition 2.1) measure it: "
             "how much a layer's gradient changes when the layers before it take their update?",
-            axes=dict(BN), base={"epochs": 2, "probes": ("ics",), "probe_every": 250}, seeds=3,
-            notes="2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original.",
+            axes={**BN, "placement": ("after", "before")}, base={"epochs": 2, "probes": ("ics",), "probe_every": 250},
+            seeds=3,
+            notes="2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original; BN after the "
+                  "ReLU (the original) and before it (Santurkar et al., the BN paper).",
         ),
         Study(
             "smoothness", "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, "
-            "gradient predictiveness and effective β-smoothness along the gradient?",
-            axes=dict(BN), base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250}, seeds=3,
-            notes="2 epochs, 3 seeds, every 250 steps, steps η ∈ {0.05, 0.1, 0.2, 0.4} along the gradient.",
+            "gradient predictiveness and effective β-smoothness along the optimizer's step, and the curvature "
+            "‖Hg‖/‖g‖ along the gradient?",
+            axes={**BN, "placement": ("after", "before")},
+            base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250}, seeds=3,
+            notes="2 epochs, 3 seeds, every 250 steps; points at 0.5, 1, 2 and 4 times the optimizer's actual "
+                  "update (Adam's step, not the gradient's direction); ‖Hg‖/‖g‖ by double backpropagation; BN "
+                  "after the ReLU (the original) and before it (Santurkar et al.).",
         ),
         Study(
             "noisy-bn", "If BN worked by removing internal covariate shift, BN followed by random time-varying "
             "shifts and scales (Santurkar et al. 2018, §2.1) should lose its benefit. Does it?",
             axes={"norm": ("none", "batch"), "noise": (False, True)},
             base={"epochs": 5, "probes": ("activations",), "probe_every": 200}, seeds=3,
-            notes="5 epochs, 3 seeds; noise per step, layer and unit: shift ~ U(−0.5, 0.5), scale ~ U(1, 1.25).",
+            notes="5 epochs, 3 seeds; noise i.i.d. per sample and unit, y' = scale·y + shift, shift ~ N(μ, σ²), "
+                  "scale ~ N(a, ρ²), with μ ~ U(−0.5, 0.5), σ ~ U(0, 0.5), a ~ U(1, 1.25), ρ ~ U(0, 0.1) drawn "
+                  "anew every step for every layer and unit (bnlab.core.noise). Activation percentiles in eval "
+                  "mode (act_p*, no noise) and in training mode with the noise on (act_train_p*).",
         ),
     ]
 }

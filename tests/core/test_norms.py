@@ -78,12 +78,20 @@ def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
     assert torch.allclose(y_wide, expect, atol=1e-4)
 
 
-def test_renorm_schedule():
-    assert norms.renorm_limits(0, 1000) == (1.0, 0.0)
-    assert norms.renorm_limits(50, 1000) == (1.0, 0.0)
-    assert norms.renorm_limits(1000, 1000) == (3.0, 5.0)
-    rmax, dmax = norms.renorm_limits(200, 1000)
-    assert rmax == pytest.approx(1 + 2 * 0.15 / 0.30) and dmax == pytest.approx(5 * 0.15 / 0.20)
+def test_renorm_schedule_waits_for_the_running_statistics():
+    """Hand-derived: momentum 0.99 → n₀ = max(⌈3/0.01⌉, ⌈0.05·1000⌉) = 300 steps of plain BN, then rmax rises by
+    2 over 300 steps (30% of 1000) and dmax by 5 over 200 (20%)."""
+    lim = lambda step, total=1000, m=0.99: norms.renorm_limits(step, total, m)  # noqa: E731
+    assert norms.renorm_start(1000, 0.99) == 300 and norms.renorm_start(10_000, 0.9) == 500
+    assert lim(0) == (1.0, 0.0) and lim(50) == (1.0, 0.0) and lim(299) == (1.0, 0.0) and lim(300) == (1.0, 0.0)
+    assert lim(450) == pytest.approx((2.0, 3.75))
+    assert lim(500) == pytest.approx((1 + 2 * 200 / 300, 5.0)) and lim(600) == (3.0, 5.0) and lim(999) == (3.0, 5.0)
+    # torch momentum 0.9 converges in 30 updates: the 5% floor decides (500 of 10,000)
+    assert lim(1000, 10_000, 0.9) == pytest.approx((1 + 2 * 500 / 3000, 5 * 500 / 2000))
+    # a run shorter than n₀ stays plain batch norm throughout
+    assert lim(199, 200) == (1.0, 0.0)
+    # the running statistics at n₀: the initial (0, 1) weighs 0.99³⁰⁰ ≈ e⁻³
+    assert 0.99 ** 300 == pytest.approx(0.049, abs=1e-3)
 
 
 def test_ghost_batch_norm_normalizes_each_chunk():

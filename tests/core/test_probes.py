@@ -53,16 +53,62 @@ def test_ics_matches_a_hand_built_gradient():
 
 
 def test_smoothness_on_a_quadratic_with_known_curvature():
-    """L(w) = ½ Σ a_j w_j²: ∇L(w) − ∇L(w − ηg) = η·A·g, so β_eff = ‖A g‖/‖g‖ and predictiveness = η_max‖A g‖."""
+    """L(w) = ½ Σ a_j w_j², update Δw = d (not along the gradient): ∇L(w0) − ∇L(w0 + c·d) = −c·A·d, so
+    β_eff = ‖A d‖/‖d‖ at every c, predictiveness = c_max‖A d‖ = 4‖A d‖; H = A, so beta_hvp = ‖A g‖/‖g‖, g = A w0."""
     a = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
-    w = torch.tensor([1.0, -2.0, 0.5, 0.25], dtype=torch.float64)
-    f = lambda v: ((0.5 * a * v * v).sum().view(1), a * v)  # noqa: E731
-    out = probes.smoothness(f, w, lambda v: v.norm().view(1), etas=(0.1, 0.2, 0.4))
-    g = a * w
-    assert out["beta_smoothness"].item() == pytest.approx(((a * g).norm() / g.norm()).item(), rel=1e-12)
-    assert out["grad_predictiveness"].item() == pytest.approx(0.4 * (a * g).norm().item(), rel=1e-12)
-    losses = [(0.5 * a * (w - eta * g) ** 2).sum().item() for eta in (0.0, 0.1, 0.2, 0.4)]
+    w0 = torch.tensor([1.0, -2.0, 0.5, 0.25], dtype=torch.float64)
+    d = torch.tensor([0.1, -0.05, 0.02, 0.01], dtype=torch.float64)
+    loss = lambda v: (0.5 * a * v * v).sum().view(1)  # noqa: E731
+    f = lambda v: (loss(v), a * v)  # noqa: E731
+    hv = lambda v, u: probes.hvp(loss, v, u)  # noqa: E731   double backprop on the quadratic: exactly A·u
+    out = probes.smoothness(f, w0, w0 + d, lambda v: v.norm().view(1), hv)
+    Ad, g = a * d, a * w0
+    assert out["beta_smoothness"].item() == pytest.approx((Ad.norm() / d.norm()).item(), rel=1e-12)
+    assert out["grad_predictiveness"].item() == pytest.approx(4 * Ad.norm().item(), rel=1e-12)
+    losses = [loss(w0 + c * d).item() for c in (0.0, 0.5, 1.0, 2.0, 4.0)]
     assert out["loss_variation"].item() == pytest.approx(max(losses) - min(losses), rel=1e-12)
+    assert out["beta_hvp"].item() == pytest.approx(((a * g).norm() / g.norm()).item(), rel=1e-12)
+    assert torch.allclose(probes.hvp(loss, w0, d), Ad, rtol=0, atol=1e-15)
+
+
+def test_stacked_hessian_vector_matches_finite_differences_per_member():
+    """The stacked H·v on the real net (BN, float64) against central differences of the gradient, member by
+    member: member k's H_k·v_k, whatever the other members' v."""
+    cfg, layout, w, st, x, y = _stack(K=2)
+    w, st, x = w.double(), {n: t.double() for n, t in st.items()}, x.double()
+    v = torch.randn(w.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    hv = probes.hessian_vector(w, v, layout, st, x, y, cfg, None)
+    h = 1e-6                                            # small enough that no ReLU flips (1e-3 crosses kinks)
+    _, gp = probes.loss_and_grad(w + h * v, layout, st, x, y, cfg, None)
+    _, gm = probes.loss_and_grad(w - h * v, layout, st, x, y, cfg, None)
+    assert ((hv - (gp - gm) / (2 * h)).norm() / hv.norm()).item() < 1e-6
+    v_only0 = v.clone()
+    layout_blocks = layout.blocks(v_only0)
+    for blk in layout_blocks.values():
+        blk[1].zero_()                                  # member 1's v zero: its H·v is zero, member 0's unchanged
+    hv0 = layout.blocks(probes.hessian_vector(w, v_only0, layout, st, x, y, cfg, None))
+    for n, blk in layout.blocks(hv).items():
+        assert torch.allclose(hv0[n][0], blk[0], rtol=1e-10, atol=1e-14) and torch.equal(hv0[n][1], 0 * blk[1])
+
+
+@pytest.mark.parametrize("placement", ["after", "before"])
+def test_training_mode_activations_use_batch_statistics_and_noise(placement):
+    """act_train_p*: the probe batch's own statistics, and noisy BN's per-sample noise when given."""
+    cfg, layout, w, st, x, _ = _stack(norm="batch", K=2, placement=placement)
+    xp = x[0]                                                        # 32 images
+    noise = [(torch.randn(2, 32, C), 1 + 0.1 * torch.rand(2, 32, C)) for C in cfg.dims[1:-1]]
+    plain = probes.activations(w, layout, st, xp, cfg, None, training=True)
+    noisy = probes.activations(w, layout, st, xp, cfg, None, training=True, noise=noise)
+    _, _, pre = M.forward(layout.views(w), st, xp, cfg, training=True)
+    _, _, pre_n = M.forward(layout.views(w), st, xp, cfg, training=True, ctx=M.StepContext(noise=noise))
+    for i in range(cfg.n_hidden):
+        for q in probes.PERCENTILES:
+            assert plain[(f"act_train_p{q}", i)][1].item() == pytest.approx(np.percentile(pre[i][1].numpy(), q),
+                                                                          rel=1e-5, abs=1e-6)
+            assert noisy[(f"act_train_p{q}", i)][1].item() == pytest.approx(np.percentile(pre_n[i][1].numpy(), q),
+                                                                          rel=1e-5, abs=1e-6)
+    assert plain[("act_train_p50", 1)][0] != noisy[("act_train_p50", 1)][0]
+    assert set(plain) .isdisjoint(probes.activations(w, layout, st, xp, cfg, None))   # eval mode: act_p* names
 
 
 def test_activation_percentiles_are_numpys():
@@ -84,7 +130,8 @@ def test_probes_are_recorded_at_exact_steps_and_leave_training_unchanged():
     base = [RunSpec(norm=nm, batch_size=bs, epochs=1, seed=s) for nm in ("none", "batch") for s in (0, 1)]
     probed = [dataclasses.replace(b, probes=PROBES, probe_every=every) for b in base]
     plain, with_probes = train_stack(base, data), train_stack(probed, data)
-    per_step = 3 * 2 + 2 * 3 + 3                        # percentiles × 2 hidden, ics l2/cos × 3 layers, smoothness 3
+    per_step = 2 * 3 * 2 + 2 * 3 + 4                    # (eval, train) × percentiles × 2 hidden, ics l2/cos × 3 layers,
+    #                                                     smoothness 3 + beta_hvp
     for a, b in zip(plain, with_probes):
         assert a.epochs[-1]["test_acc"] == b.epochs[-1]["test_acc"]
         assert a.epochs[-1]["train_loss"] == b.epochs[-1]["train_loss"]

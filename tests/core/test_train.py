@@ -19,7 +19,8 @@ def tiny():
 
 
 def _epochs(r):
-    return [(e["train_loss"], e["train_acc"], e["test_loss"], e["test_acc"]) for e in r.epochs]
+    return [(e["train_loss"], e["train_acc"], e["test_loss"], e["test_acc"], e["train_acc_eval"],
+             e["train_loss_eval"], e["train_loss_noise"]) for e in r.epochs]
 
 
 # What bnlab promises across stack compositions (README, "What is guaranteed"): the same stack on the same
@@ -46,6 +47,7 @@ def test_same_stack_is_bit_identical(tiny):
 def test_member_does_not_depend_on_its_stack(tiny):
     specs = [RunSpec(norm=n, seed=s, lr=lr, epochs=2, batch_size=32)
              for n in ("none", "batch") for s, lr in ((0, 1e-3), (1, 3e-3))]
+    specs.append(RunSpec(norm="batch", seed=1, lr=3e-3, epochs=2, batch_size=32, precise_bn=True))
     stacked = train_stack(specs, tiny)
     for k, spec in enumerate(specs):
         assert_same_run(train_stack([spec], tiny)[0], stacked[k])
@@ -110,3 +112,43 @@ def test_noisy_bn_is_seeded_and_perturbs_training(tiny):
     plain = train_stack([RunSpec(norm="batch", epochs=2, seed=3)], tiny)[0]
     assert_same_run(a, b)                               # same seed → same noise, whatever the stack
     assert _epochs(a) != _epochs(plain) and a.epochs[-1]["test_acc"] > 0.3
+
+
+def test_train_loss_noise_is_curve_noise_of_the_per_step_losses(tiny, monkeypatch):
+    """train_loss_noise = stats.curve_noise over the epoch's per-step mean losses of each member."""
+    from bnlab.core import backprop
+    from bnlab.stats import curve_noise
+    seen = []
+    real = backprop.step
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        seen.append(out[0].clone())
+        return out
+
+    monkeypatch.setattr(backprop, "step", spy)
+    specs = [RunSpec(norm="batch", seed=s, epochs=2, batch_size=100) for s in (0, 1)]
+    res = train_stack(specs, tiny)
+    per_step = torch.stack(seen, 1).numpy()                          # (K, 20): 10 steps an epoch
+    for k, r in enumerate(res):
+        for e, row in enumerate(r.epochs):
+            assert row["train_loss_noise"] == curve_noise(per_step[k, 10 * e:10 * (e + 1)])
+            assert row["train_loss_noise"] > 0
+
+
+def test_eval_passes_are_not_training_time(tiny, monkeypatch):
+    """The train-set and test-set evaluations after each epoch take no part of wall_s."""
+    import time
+
+    from bnlab.core import train as T
+    real = T.evaluate
+
+    def slow(*a, **k):
+        time.sleep(0.3)
+        return real(*a, **k)
+
+    spec = RunSpec(norm="batch", epochs=2, batch_size=250)
+    fast_wall = train_stack([spec], tiny)[0].epochs[-1]["wall_s"]
+    monkeypatch.setattr(T, "evaluate", slow)
+    slow_wall = train_stack([spec], tiny)[0].epochs[-1]["wall_s"]
+    assert slow_wall < fast_wall + 0.3                                # 4 evaluations × 0.3 s would add 1.2 s

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..config import PROFILE, RunSpec
+from ..config import NORMS_WITH_RUNNING_STATS, PROFILE, RunSpec
 from . import norms
 
-STATEFUL = ("batch", "batch-renorm", "ghost-batch")
+STATEFUL = NORMS_WITH_RUNNING_STATS
 
 
 def member_seed(seed: int, purpose: str) -> int:
@@ -152,11 +152,11 @@ def init_state(cfg: StackConfig, K: int) -> dict[str, Tensor]:
 
 @dataclass
 class StepContext:
-    """Per-step inputs some norms need: batch-renorm limits, noisy-BN shift/scale per layer."""
+    """Per-step inputs some norms need: batch-renorm limits, noisy-BN shift/scale per layer (core/noise.py)."""
 
     rmax: float = 1.0
     dmax: float = 0.0
-    noise: list[tuple[Tensor, Tensor]] | None = None  # per hidden layer: (shift, scale), each (K, 1, C)
+    noise: list[tuple[Tensor, Tensor]] | None = None  # per hidden layer: (shift, scale), each (K, B, C), per sample
 
 
 def _norm(i: int, h: Tensor, p: dict, st: dict, cfg: StackConfig, training: bool,

@@ -7,6 +7,7 @@ module holds hidden state, so K models train side by side without mixing.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -88,16 +89,35 @@ def batch_renorm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_v
     return (y, *update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
 
 
-def renorm_limits(step: int, total_steps: int) -> tuple[float, float]:
-    """rmax 1→3 and dmax 0→5, Ioffe (2017)'s schedule scaled to this run's length.
+RENORM_WARMUP_TIME_CONSTANTS = 3   # plain BN until the running statistics' initial (0, 1) weighs m^n ≤ e⁻³ ≈ 5%
+RENORM_START_FRACTION = 0.05       # and for at least 5% of the run (Ioffe 2017: 5k of ~130k steps)
+RENORM_RAMPS = (0.30, 0.20)        # rmax 1→3 over 30% of the run, dmax 0→5 over 20% (Ioffe: 40k and 25k of ~130k)
 
-    The paper trains with plain BN (rmax=1, dmax=0) for the first 5k steps, then
-    relaxes rmax to 3 over 40k and dmax to 5 over 25k steps, of ~130k. Here the same
-    fractions of the run: BN for 5% of the steps, rmax reaches 3 at 35%, dmax 5 at 25%.
+
+def renorm_start(total_steps: int, momentum: float) -> int:
+    """The first step at which batch renorm relaxes r and d: n₀ = max(⌈3/(1 − m)⌉, ⌈0.05·total⌉).
+
+    r and d correct the batch statistics towards the running ones, so they are only meaningful once the
+    running statistics have forgotten their initial (0, 1): after n updates the initial values still weigh
+    mⁿ ≈ exp(−n(1 − m)), and n ≥ 3/(1 − m) leaves at most e⁻³ ≈ 5% (300 steps at m = 0.99, Keras; 30 at
+    m = 0.9, PyTorch). Ioffe (2017) trained 5k steps as plain BN (~4% of his run); the 5% floor keeps that
+    proportion on long runs. A run shorter than n₀ is plain batch norm throughout.
     """
-    f = step / max(total_steps, 1)
-    ramp = lambda end: min(max((f - 0.05) / (end - 0.05), 0.0), 1.0)
-    return 1.0 + 2.0 * ramp(0.35), 5.0 * ramp(0.25)
+    warm = math.ceil(RENORM_WARMUP_TIME_CONSTANTS / (1.0 - momentum) - 1e-9)
+    return max(warm, math.ceil(RENORM_START_FRACTION * total_steps - 1e-9))
+
+
+def renorm_limits(step: int, total_steps: int, momentum: float) -> tuple[float, float]:
+    """(rmax, dmax) at `step` (0-based, the step about to be taken): Ioffe (2017)'s ramps scaled to this run.
+
+    Plain BN (rmax = 1, dmax = 0) before n₀ = renorm_start(total_steps, momentum); then linear ramps,
+    rmax = 1 + 2·clip((step − n₀)/(0.30·total), 0, 1) and dmax = 5·clip((step − n₀)/(0.20·total), 0, 1):
+    rmax reaches 3 at n₀ + 30% of the run, dmax reaches 5 at n₀ + 20% (Ioffe: rmax to 3 over 40k steps,
+    dmax to 5 over 25k, of ~130k). A ramp cut off by the run's end stops where it got to.
+    """
+    n0, total = renorm_start(total_steps, momentum), max(total_steps, 1)
+    ramp = lambda frac: min(max((step - n0) / (frac * total), 0.0), 1.0)  # noqa: E731
+    return 1.0 + 2.0 * ramp(RENORM_RAMPS[0]), 5.0 * ramp(RENORM_RAMPS[1])
 
 
 def layer_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:

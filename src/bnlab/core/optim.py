@@ -2,15 +2,21 @@
 
 Adam (Kingma & Ba 2015), per parameter, step t:
     m ← β1·m + (1−β1)·g,   v ← β2·v + (1−β2)·g²,
-    p ← p − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε)
-ε sits where PyTorch puts it; Keras adds ε to √v before bias correction, a
-difference below 1e-7 relative at ε = 1e-7. The update runs as PyTorch's fused
-kernel (`torch._fused_adam_`, one pass over memory) on runs of consecutive
-members that share a learning rate. Frozen (diverged) members are skipped.
+    torch (eps_form "torch", torch.optim.Adam):  p ← p − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε)
+    Keras (eps_form "keras", tf.keras / Keras 3 Adam):
+        lr_t = lr·√(1−β2ᵗ)/(1−β1ᵗ),   p ← p − lr_t · m / (√v + ε)
+Keras adds ε to √v before the bias correction: in the torch form its update is
+    p ← p − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε/√(1−β2ᵗ)),
+an effective ε of ε/√(1−β2ᵗ): 31.6·ε at step 1 (β2 = 0.999), 1.8·ε at step 1000, → ε as t grows.
+That matters where √v̂ is small (rarely-updated weights, early steps), not only at the 1e-7 level.
+Both forms run as PyTorch's fused kernel (`torch._fused_adam_`, one pass over memory) on runs of
+consecutive members that share a learning rate; the Keras form passes the kernel ε_t = ε/√(1−β2ᵗ),
+computed on the host from the step count each step (no device sync). Frozen (diverged) members are skipped.
 SGD: buf ← μ·buf + g (μ = 0: buf = g),  p ← p − lr·buf.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -39,11 +45,15 @@ class StackedOptimizer:
     momentum: float = 0.0
     state: dict[str, dict[str, Tensor]] = field(default_factory=dict)
     step_count: Tensor | None = None
+    eps_form: str = "torch"      # torch | keras: where ε enters Adam's update (module docstring)
+    t: int = 0                   # Adam steps taken, on the host
 
     @classmethod
     def create(cls, kind: str, params: dict[str, Tensor], lrs, *, eps: float = 1e-7,
-               betas=(0.9, 0.999), momentum: float = 0.0) -> "StackedOptimizer":
-        opt = cls(kind, tuple(float(x) for x in lrs), eps, tuple(betas), momentum)
+               betas=(0.9, 0.999), momentum: float = 0.0, eps_form: str = "torch") -> "StackedOptimizer":
+        if eps_form not in ("torch", "keras"):
+            raise ValueError(f"eps_form must be 'torch' or 'keras', got {eps_form!r}")
+        opt = cls(kind, tuple(float(x) for x in lrs), eps, tuple(betas), momentum, eps_form=eps_form)
         if kind == "adam":
             opt.state = {n: {"m": torch.zeros_like(p), "v": torch.zeros_like(p)} for n, p in params.items()}
             opt.step_count = torch.zeros((), dtype=torch.float32, device=next(iter(params.values())).device)
@@ -58,10 +68,17 @@ class StackedOptimizer:
             by_lr.setdefault(self.lrs[k], []).append(k)
         if self.kind == "adam":
             self.step_count += 1
+            self.t += 1
         with torch.no_grad():
             for lr, members in by_lr.items():
                 for a, b in _runs(members):
                     self._update(params, grads, lr, a, b)
+
+    def adam_eps(self) -> float:
+        """The ε the fused (torch-form) kernel gets at the current step: ε, or Keras's ε/√(1−β2ᵗ)."""
+        if self.eps_form == "torch":
+            return self.eps
+        return self.eps / math.sqrt(-math.expm1(self.t * math.log(self.betas[1])))   # 1 − β2ᵗ, exact for small t
 
     def _update(self, params, grads, lr: float, a: int, b: int) -> None:
         names = list(params)
@@ -71,7 +88,7 @@ class StackedOptimizer:
             torch._fused_adam_(
                 ps, gs, [self.state[n]["m"][a:b] for n in names], [self.state[n]["v"][a:b] for n in names], [],
                 [self.step_count] * len(names), lr=lr, beta1=self.betas[0], beta2=self.betas[1],
-                weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
+                weight_decay=0.0, eps=self.adam_eps(), amsgrad=False, maximize=False)
             return
         for p, g, n in zip(ps, gs, names):
             if self.momentum > 0:
