@@ -9,7 +9,7 @@ from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
 from bnlab import store as S
 from bnlab.store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, SCHEMA_VERSION, Store, write_results_csv
-from bnlab.records import RunResult
+from bnlab.records import NUMERICS, RunResult
 
 
 def _result(seed=0, norm="batch", epochs=2, diverged=None):
@@ -26,8 +26,8 @@ def _result(seed=0, norm="batch", epochs=2, diverged=None):
 def test_save_and_read_back(tmp_path):
     st = Store(tmp_path / "s.sqlite")
     st.begin_study("x", "q", {}, "cmd")
-    st.save("x", _result(0), {"torch": "2"})
-    st.save("x", _result(1, diverged=2), {"torch": "2"})
+    st.save("x", _result(0), {"torch": "2", "numerics": NUMERICS})
+    st.save("x", _result(1, diverged=2), {"torch": "2", "numerics": NUMERICS})
     rows = st.results("x")
     assert list(rows[0])[:len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
     assert len(rows) == 4
@@ -49,11 +49,21 @@ def test_a_failed_save_leaves_nothing(tmp_path):
     assert [con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "epochs", "evals")] == [0, 0, 0]
 
 
+def test_runs_of_older_numerics_are_not_reused(tmp_path):
+    st = Store(tmp_path / "s.sqlite")
+    st.begin_study("x", "q", {}, "cmd")
+    st.save("x", _result(0), {"torch": "2"})                          # before versions carried numerics
+    st.save("x", _result(1), {"numerics": NUMERICS - 1})
+    st.save("x", _result(2), {"numerics": NUMERICS})
+    assert sorted(seed for _, seed in st.done()) == [2]              # the others are trained again
+    assert len(st.results("x")) == 6                                  # and still readable until then
+
+
 def test_rerun_replaces_not_duplicates_and_membership_resets(tmp_path):
     st = Store(tmp_path / "s.sqlite")
     st.begin_study("x", "q", {}, "cmd")
-    st.save("x", _result(0), {})
-    st.save("x", _result(0), {})
+    st.save("x", _result(0), {"numerics": NUMERICS})
+    st.save("x", _result(0), {"numerics": NUMERICS})
     assert len(st.results("x")) == 2
     st.begin_study("x", "q", {}, "cmd")            # a new grid: membership starts empty, runs stay
     assert st.results("x") == [] and len(st.done()) == 1

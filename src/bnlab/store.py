@@ -36,7 +36,7 @@ from ._version import __version__
 from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
 from .outputs import write_text
-from .records import EPOCH_COLS, RunResult
+from .records import EPOCH_COLS, NUMERICS, RunResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies(
@@ -240,8 +240,10 @@ class Store:
 
     @_guard()
     def done(self) -> dict[tuple[str, int], str]:
-        """(config_hash, seed) → run_id for every completed run."""
-        return {(h, s): r for r, h, s in self.conn.execute("SELECT run_id, config_hash, seed FROM runs")}
+        """(config_hash, seed) → run_id for every completed run trained with today's numerics
+        (records.NUMERICS); older runs are trained again, replacing their rows."""
+        return {(h, s): r for r, h, s in self.conn.execute(
+            "SELECT run_id, config_hash, seed FROM runs WHERE json_extract(versions, '$.numerics') = ?", (NUMERICS,))}
 
     @_guard(write=True)
     def link(self, study: str, run_ids) -> None:

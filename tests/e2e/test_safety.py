@@ -16,13 +16,13 @@ from bnlab.cli import main
 from bnlab.config import RunSpec
 from bnlab.console import summary_table
 from bnlab.errors import ConfigError, StoreError, StoreLocked
-from bnlab.records import RunResult
+from bnlab.records import NUMERICS, RunResult
 from bnlab.run.driver import _commit
 from bnlab.store import Store
 from helpers import bnlab, needs_mnist
 
 TINY = ["--epochs", "1", "--train-limit", "500", "--test-limit", "200", "--quiet"]
-VERSIONS = {"bnlab": "test"}
+VERSIONS = {"bnlab": "test", "numerics": NUMERICS}
 
 
 def one_line_error(capsys, needle):

@@ -13,9 +13,10 @@ from bnlab.report.studydata import StudyData
 from bnlab.config import RunSpec
 from bnlab.report.study_report import write_report
 from bnlab.store import RESULT_COLUMNS, Store
-from bnlab.records import RunResult
+from bnlab.records import NUMERICS, RunResult
 
-VERSIONS = {"bnlab": "0.1.0", "torch": "2.13.0", "python": "3.11.2", "device": "test-cpu", "threads": 2}
+VERSIONS = {"bnlab": "0.1.0", "torch": "2.13.0", "python": "3.11.2", "device": "test-cpu", "threads": 2,
+            "numerics": NUMERICS}
 
 
 def make_store(path, *, study="seed", bn_gain=0.001, noise=0.0008, epochs=3, seeds=5, batch_sizes=(16, 32, 64, 128),

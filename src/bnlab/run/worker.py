@@ -10,7 +10,7 @@ from .._version import __version__
 from ..config import RunSpec
 from ..core.train import DeviceData, train_stack
 from ..errors import ConfigError
-from ..records import RunResult
+from ..records import NUMERICS, RunResult
 
 
 def resolve_device(name: str) -> torch.device:
@@ -28,7 +28,7 @@ def versions(device: torch.device) -> dict:
     """What a run was trained with, stored beside it."""
     return dict(bnlab=__version__, torch=torch.__version__, python=platform.python_version(),
                 device=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-                threads=torch.get_num_threads())
+                threads=torch.get_num_threads(), numerics=NUMERICS)
 
 
 def train_group(group: list[RunSpec], ds, device: str, threads: int,
