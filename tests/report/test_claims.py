@@ -17,8 +17,11 @@ from bnlab.store import Store
 
 # runs per study at its default seeds: the grid product, less 'none' specs that differ only in placement
 EXPECTED_RUNS = {"seed": 2 * 4 * 5, "lr": 2 * 9 * 2 * 3, "init": 5 * 2 * 3, "convergence": 2 * 5,
-                 "regularization": 2 * 3, "small-batch": 6 * 6 * 3 + 3 * 6 * 3,   # + precise BN for the 3 norms with running statistics "placement": 3 * 3, "overhead": 3 * 3,
-                 "invariance": 3 * 3, "activations": 2 * 3, "ioffe-mnist": 2 * 3, "ics": 3 * 3, "smoothness": 3 * 3,   # none, BN after, BN before
+                 "regularization": 2 * 3,
+                 "small-batch": 6 * 6 * 3 + 3 * 6 * 3,   # + precise BN for the 3 norms with running statistics
+                 "placement": 3 * 3, "overhead": 3 * 3, "invariance": 3 * 3, "activations": 2 * 3,
+                 "ioffe-mnist": 2 * 3,
+                 "ics": 3 * 3, "smoothness": 3 * 3,       # none, BN after, BN before
                  "noisy-bn": 3 * 3}
 TINY = dict(epochs=1, seeds=2, train_limit=256, test_limit=200)
 

@@ -158,16 +158,18 @@ def _config_table(d: StudyData) -> list[tuple]:
     for c in d.configs:
         steps = c.to_threshold(thr)[0]
         rows.append([c.label, f"{len(c.runs)} ({c.n_diverged})", _pm(stats.summarize(c.finals()), 4),
-                     _pm(stats.summarize(c.finals("train_acc")), 4), _pm(stats.summarize(c.gaps()), 2, 100),
+                     _pm(stats.summarize(c.finals("train_acc_eval")), 4), _pm(stats.summarize(c.gaps()), 2, 100),
                      _pm(stats.summarize(steps), 0), _pm(stats.summarize(c.sec_per_epoch()), 2)])
     div = [f"`{r.run_id}` diverged (non-finite loss) at epoch {r.diverged_epoch}; it has no final value."
            for r in d.runs if r.diverged_epoch is not None]
     return [("h2", "Results per configuration"),
             ("p", "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
+                  "Train accuracy is the trained network's in eval mode on the whole training set (as it is tested; "
+                  "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
                   "Diverged runs are counted in the runs column and have no final value. Steps to "
                   f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
                   "per epoch: each run's training seconds / its epochs."),
-            ("table", ["configuration", "runs (diverged)", "final test acc", "final train acc",
+            ("table", ["configuration", "runs (diverged)", "final test acc", "final train acc (eval mode)",
                        "train − test gap (pp)", f"steps to {thr:.0%}", "s / epoch"], rows)] + \
         ([("list", div)] if div else [])
 

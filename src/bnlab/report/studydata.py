@@ -66,8 +66,23 @@ class Config:
     def finals(self, col: str = "test_acc") -> np.ndarray:
         return np.array([r.final(col) for r in self.runs])
 
-    def gaps(self) -> np.ndarray:
-        return self.finals("train_acc") - self.finals("test_acc")
+    def gaps(self, train: str = "eval") -> np.ndarray:
+        """Train minus test accuracy at the last epoch. train "eval": the trained network in eval mode on the
+        training set (train_acc_eval), as it is tested, where stored, else the running mean; "running": Keras's
+        running training-mode mean over the last epoch (train_acc), which batch statistics pull down for BN."""
+        run = self.finals("train_acc")
+        tr = run if train == "running" else np.where(np.isfinite(ev := self.finals("train_acc_eval")), ev, run)
+        return tr - self.finals("test_acc")
+
+    def loss_noise(self) -> np.ndarray:
+        """Per run: log10 of the mean over epochs of the per-step training loss's noise around its trend
+        (train_loss_noise); NaN where not stored or diverged."""
+        out = []
+        for r in self.runs:
+            v = r.m.get("train_loss_noise", np.array([]))
+            v = v[np.isfinite(v) & (v > 0)]
+            out.append(float(np.log10(v.mean())) if len(v) and r.diverged_epoch is None else math.nan)
+        return np.array(out)
 
     def curve(self, col: str) -> np.ndarray:
         """[runs, epochs] with NaN after a run stopped."""
