@@ -121,7 +121,8 @@ class Finding:
 
 def fmt(v: float, unit: str = "", with_unit: bool = False) -> str:
     """A signed effect with the decimals its unit deserves (and the unit, if any and asked for)."""
-    text = "n/a" if not np.isfinite(v) else f"{v:+.{DIGITS.get(unit, 3)}f}"
+    text = ("+∞" if v > 0 else "−∞") if np.isinf(v) else "n/a" if not np.isfinite(v) else \
+        f"{v:+.{DIGITS.get(unit, 3)}f}"
     return f"{text} {unit}" if with_unit and unit else text
 
 
@@ -196,7 +197,9 @@ def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: st
     """"BN makes the result depend less on `factor`": the norm × factor interaction (Welch–James) must be
     significant and BN's spread of configuration means over the factor smaller, its CI below 0."""
     it, sp = st.interaction, st.spread
-    n = {f"{norm}, {factor} {lv}": k for (norm, lv), k in it.n.items()}
+    n: dict[str, int] = {}
+    for (norm, _), k in it.n.items():   # runs per norm over the factor's levels
+        n[norm] = n.get(norm, 0) + k
     rows = [Row(f"spread of means over {factor} (SD, seed noise removed), none (pp)", sp.spread_a0 * 100,
                 (math.nan, math.nan), math.nan),
             Row(f"spread of means over {factor}, batch (pp)", sp.spread_a1 * 100, (math.nan, math.nan), math.nan),
