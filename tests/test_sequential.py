@@ -218,3 +218,11 @@ def test_decide_directions_one_sided_claims_and_equivalence():
     assert eq.verdict == "equivalent" and eq.p_seq == pytest.approx(0.01)
     assert S.decide([[S.ClaimLook(0.01, (0.1, 0.2), tost_p=0.01)]], [1], t)[0].verdict == "supported"
     assert S.decide([[S.ClaimLook(math.nan, (math.nan,) * 2)]], [1], t)[0].verdict == "undecided"
+
+
+def test_decide_records_the_level_each_claim_faced_at_every_look():
+    t = np.array([0.5, 1.0])
+    strong = [S.ClaimLook(0.5, (0.0, 0.0)), S.ClaimLook(1e-9, (1.0, 1.0), effect=1.0)]
+    weak = [S.ClaimLook(0.5, (0.0, 0.0))] * 2
+    ds, dw = S.decide([strong, weak], [1, 1], t)
+    assert ds.levels == (ALPHA / 2, ALPHA / 2) and dw.levels == (ALPHA / 2, ALPHA)

@@ -243,6 +243,7 @@ class ClaimLook:
     tost_p: float = math.nan
     one_sided: bool = False
     effect: float = math.nan   # the estimate, for the sign of z (default: the side of the CI)
+    sign: int = 1              # one-sided p: the direction it tests (+1: effect > 0)
 
     @property
     def p2(self) -> float:
@@ -251,11 +252,21 @@ class ClaimLook:
         return min(1.0, 2 * self.p) if self.one_sided else self.p
 
     @property
+    def z_abs(self) -> float:
+        """The statistic the two-sided boundary is compared with: Φ⁻¹(1 − p2/2) ≥ 0 (0 for a one-sided p ≥ ½)."""
+        return float(scipy.stats.norm.isf(self.p2 / 2)) if np.isfinite(self.p2) else math.nan
+
+    @property
     def z(self) -> float:
-        """Φ⁻¹(1 − p/2) (the p-value's two-sided z), signed by the estimate (else by the side of the CI)."""
+        """Signed z for display: two-sided, Φ⁻¹(1 − p/2) with the sign of the estimate (else of the CI's side);
+        one-sided, Φ⁻¹(1 − p) in the tested direction."""
+        if not np.isfinite(self.p):
+            return math.nan
+        if self.one_sided:
+            return float(self.sign * scipy.stats.norm.isf(self.p))
         lo, hi = self.ci
         s = np.sign(self.effect) if np.isfinite(self.effect) else 1.0 if lo > 0 else -1.0 if hi < 0 else 1.0
-        return float(s * scipy.stats.norm.isf(self.p2 / 2)) if np.isfinite(self.p2) else math.nan
+        return float(s * self.z_abs)
 
 
 @dataclass(frozen=True)
@@ -263,12 +274,14 @@ class Decision:
     """A claim's sequential verdict: 'supported', 'contradicted', 'equivalent' or 'undecided' (not decided by the
     last look taken); `look` (0-based) where it was decided, else the last look; alpha: the level it was
     last tested at (its Holm share of α in the family that decided it); p_seq: stage-wise p of that family's
-    design at that level (NaN while undecided before the last planned look)."""
+    design at that level (NaN while undecided before the last planned look); levels: its share of α in the
+    difference family at each look up to `look` (the two-sided boundary it faced there)."""
 
     verdict: str
     look: int
     alpha: float
     p_seq: float
+    levels: tuple[float, ...] = ()
 
 
 def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha: float = 0.05,
@@ -284,13 +297,14 @@ def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha
     margin = list(has_margin) if has_margin is not None else [any(np.isfinite(c.tost_p) for c in cl) for cl in claims]
     m_eq = sum(margin)
     done: list[Decision | None] = [None] * m
+    levels: list[list[float]] = [[] for _ in claims]
     rej, rej_eq = 0, 0
+    share = lambda r, n: alpha / (n - r) if n > r else alpha    # noqa: E731  Holm: α over the claims left
     for k in range(len(t)):
         changed = True
         while changed:
             changed = False
-            a2 = alpha / (m - rej) if m > rej else alpha
-            a1 = alpha / (m_eq - rej_eq) if m_eq > rej_eq else alpha
+            a2, a1 = share(rej, m), share(rej_eq, m_eq)
             nom2 = float(nominal_levels(t, a2, sides=2)[k])   # boundary k does not depend on later looks
             nom1 = float(nominal_levels(t, a1, sides=1)[k])
             for i, cl in enumerate(claims):
@@ -299,17 +313,20 @@ def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha
                 look = cl[k]
                 v = verdict(look.p2, look.ci, expected_sign=expected_signs[i], alpha=nom2)
                 if v != "inconclusive":
-                    done[i] = Decision(v, k, a2, sequential_p(t[:k + 1], k, look.z, a2))
+                    done[i] = Decision(v, k, a2, sequential_p(t[:k + 1], k, look.z_abs, a2), (*levels[i], a2))
                     rej, changed = rej + 1, True
                 elif margin[i] and look.p2 >= nom2 and look.tost_p < nom1:
                     z1 = float(scipy.stats.norm.isf(look.tost_p))
-                    done[i] = Decision("equivalent", k, a1,
-                                       sequential_p(t[:k + 1], k, z1, a1, sides=1))
+                    done[i] = Decision("equivalent", k, a1, sequential_p(t[:k + 1], k, z1, a1, sides=1),
+                                       (*levels[i], a2))
                     rej_eq, changed = rej_eq + 1, True
                 if changed:
                     break
+        for i in range(m):
+            if done[i] is None:
+                levels[i].append(share(rej, m))
     k = len(t) - 1
-    a2 = alpha / (m - rej) if m > rej else alpha
+    a2 = share(rej, m)
     return [d if d is not None else Decision(
-        "undecided", k, a2, sequential_p(t, k, cl[k].z, a2) if final else math.nan)
-        for d, cl in zip(done, claims)]
+        "undecided", k, a2, sequential_p(t, k, cl[k].z_abs, a2) if final else math.nan, tuple(lv))
+        for d, cl, lv in zip(done, claims, levels)]
