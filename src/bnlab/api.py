@@ -170,6 +170,38 @@ def _until_decided(study, seeds, max_seeds, round_seeds, on_round, opts: Options
     return res
 
 
+def plan_study(name: str, *, effect: float | None = None, power: float = 0.8, round_seeds: int | None = None,
+               pilot_seeds=3, train_limit: int | None = None, epochs: int | None = None,
+               test_limit: int | None = None, options: Options | None = None, **option_fields) -> str:
+    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store (OUT/
+    bnlab.sqlite or `store`), or else from a pilot trained now into OUT/pilot: `pilot_seeds` seeds on the first
+    `train_limit` (default 6000) training images. Returns the plan as text."""
+    from .report.planning import plan_text
+    from .report.studydata import StudyData
+
+    opts = Options.of(options, **option_fields)
+    study = studies.get(name)
+    out = Path(opts.out or Path("bnlab-out") / study.name)
+    store = Path(opts.store) if opts.store else out / "bnlab.sqlite"
+    d = None
+    if store.is_file():
+        with Store(store) as st:
+            d = StudyData.load(st, study.name) if st.study(study.name) else None
+    if d is not None and d.configs and min(len(c.runs) for c in d.configs) >= 2:
+        source = f"the {len(d.runs)} runs of {study.name} in {store}"
+    else:
+        limit = train_limit or 6000
+        res = run_study(name, seeds=pilot_seeds, train_limit=limit, epochs=epochs, test_limit=test_limit,
+                        report=False, options=dataclasses.replace(opts, out=out / "pilot", store=None))
+        with Store(res.store) as st:
+            d = StudyData.load(st, study.name)
+        source = (f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} seeds "
+                  f"on the first {limit} training images, {res.counts['trained']} trained now) in {res.out}: SDs on "
+                  "fewer images can differ from the full study's; rerun after a real round for better numbers")
+    first = len(parse_seeds(study.seeds))
+    return plan_text(d, source, effect=effect, power=power, first=first, round_seeds=round_seeds)
+
+
 def run_all(*, options: Options, report: bool = True, command: str = "", **study_kw) -> StudyResult:
     """Every named study in turn (each resumes from its store, in OUT/<study>/), then the summary page."""
     from .report.summary import write_summary

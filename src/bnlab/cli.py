@@ -199,14 +199,13 @@ def _dispatch(args, command: str) -> int:
     if args.cmd == "plan":
         from . import api
 
-        console.say(api.plan_study(args.study, effect=args.effect, power=args.power, round_seeds=args.round,
-                                   pilot_seeds=args.pilot_seeds, train_limit=args.train_limit, epochs=args.epochs,
-                                   test_limit=args.test_limit,
-                                   options=api.Options(out=args.out, store=args.store, device=args.device,
-                                                       data_dir=args.data_dir, max_stack=args.max_stack,
-                                                       backend=args.backend, ray_address=args.ray_address,
-                                                       cpus_per_group=args.cpus_per_group, fresh=args.fresh,
-                                                       quiet=True)))
+        opts = api.Options(out=args.out, store=args.store, device=args.device, data_dir=args.data_dir,
+                           max_stack=args.max_stack, backend=args.backend, ray_address=args.ray_address,
+                           cpus_per_group=args.cpus_per_group, fresh=args.fresh, quiet=True)
+        text = api.plan_study(args.study, effect=args.effect, power=args.power, round_seeds=args.round,
+                              pilot_seeds=args.pilot_seeds, train_limit=args.train_limit, epochs=args.epochs,
+                              test_limit=args.test_limit, options=opts)
+        console.out.print(text, markup=False, highlight=False, soft_wrap=True)
         return 0
     if args.cmd == "bench":
         from . import bench, data

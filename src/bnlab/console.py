@@ -123,7 +123,7 @@ def train(args, command: str) -> int:
         if res.sequential:
             from .until_decided import verdict_lines
 
-            out.print("sequential verdicts:\n" + verdict_lines(res.sequential))
+            out.print("sequential verdicts:\n" + verdict_lines(res.sequential), markup=False, highlight=False)
     return 0
 
 
@@ -136,5 +136,9 @@ def _sequential(args) -> dict:
     from .until_decided import round_line
 
     t0 = time.perf_counter()
-    say = (lambda k, h: None) if args.quiet else (lambda k, h: out.print(round_line(k, h, time.perf_counter() - t0)))
+
+    def say(k, h):
+        if not args.quiet:
+            out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
+
     return dict(until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say)

@@ -112,8 +112,10 @@ class _Walk:
     def advance(self, c: float) -> None:
         """Condition on not stopping at look k (boundary c) and move to look k + 1."""
         mean, sd = self._kernel()
-        lo = -c if self.sides == 2 else min(c, self.drift * math.sqrt(self.t[self.k])) - _TAIL
-        z, w = _simpson(lo, c, self.h) if c > lo else (np.zeros(1), np.zeros(1))
+        centre = self.drift * math.sqrt(self.t[self.k])    # E[Z_k]; the grid spans it ± _TAIL at most
+        hi = min(c, abs(centre) + _TAIL)
+        lo = max(-c, -abs(centre) - _TAIL) if self.sides == 2 else min(c, centre) - _TAIL
+        z, w = _simpson(lo, hi, self.h) if hi > lo else (np.zeros(1), np.zeros(1))
         dens = np.exp(-0.5 * ((z[:, None] - mean[None, :]) / sd) ** 2) @ self.mass / (sd * math.sqrt(2 * math.pi))
         self.z, self.mass, self.t_prev, self.k = z, dens * w, self.t[self.k], self.k + 1
 
