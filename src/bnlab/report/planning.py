@@ -167,5 +167,6 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
               "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is not a "
               "Welch comparison. Equivalence assumes a true difference of 0. The --until-decided numbers take rounds "
               f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the group-sequential "
-              "design of `bnlab study NAME --until-decided` (normal theory)."]
+              "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, small "
+              "stacks, a busy machine) overstate the full study's: a fixed part of every epoch is scaled up too."]
     return "\n".join(lines)

@@ -6,6 +6,13 @@ study's spec (key SPEC_KEY). The rounds are prefixes of one seed list fixed by t
 needs no table of its own: `history` replays the looks from the stored runs (each claim's fixed-sample test on
 the first n seeds, then `stats.decide`), and a report regenerated later shows the same rounds.
 
+The statistic of a claim at a look is its finding's p-value (two-sided; one-sided when its CI has an infinite
+end, like the best-of test of claim d), read as a normal quantile and signed by its estimate or direction
+(`claim_look`); the decision compares the p with the boundary's nominal level and keeps the finding's own side
+condition (its CI on one side of 0). For Welch comparisons this is the significance-level approach of
+Jennison & Turnbull (2000, §3.8); for rank, trend and interaction tests it assumes their successive p-values
+behave like a z-process (exact at each look, approximate jointly).
+
 Which configurations a claim needs (`needs`): a round trains a configuration only while some undecided claim
 uses it. The seed study's claims a, b, c use none/batch at batch size 32, d and e BN at every batch size, f
 all; any other claim (and every claim of other studies) is taken to need every configuration.
@@ -158,9 +165,9 @@ _CACHE: dict[tuple, tuple[Finding, ...]] = {}
 
 
 def _findings(d: StudyData) -> tuple[Finding, ...]:
-    """A study's findings on these runs (the claims' own fixed-sample tests, before Holm), memoised by run ids:
-    the round loop and the report replay the same looks."""
-    key = (d.name, tuple(sorted(r.run_id for r in d.runs)))
+    """A study's findings on these runs (the claims' own fixed-sample tests, before Holm), memoised by the runs
+    (ids, final accuracies, divergence): the round loop and the report replay the same looks."""
+    key = (d.name, tuple(sorted((r.run_id, r.final("test_acc"), r.diverged_epoch) for r in d.runs)))
     if key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
