@@ -120,7 +120,7 @@ def test_type_one_error_with_ten_looks_stays_at_alpha():
     sims, ns = 20000, np.arange(3, 31, 3)
     rng = np.random.default_rng(19)
     a, b = rng.standard_normal((sims, 30)), rng.standard_normal((sims, 30))
-    p, tost, d = welch_looks(a, b, ns)
+    p, _, d = welch_looks(a, b, ns)
     code, _ = run_design(p, np.full_like(p, np.nan), d, ns, 30)
     false = np.mean(np.isin(code, (1, -1)))
     naive = np.mean((p < ALPHA).any(1))

@@ -135,7 +135,7 @@ def _design(t: tuple, alpha: float, sides: int) -> tuple[tuple, tuple]:
             hi = 1.0
             while walk.cross(hi) > a:
                 hi *= 2
-            c = float(scipy.optimize.brentq(lambda c: walk.cross(c) - a, 0.0, hi, xtol=1e-10))
+            c = float(scipy.optimize.brentq(lambda c, a=a: walk.cross(c) - a, 0.0, hi, xtol=1e-10))
         out.append(c)
         if k + 1 < len(spend):
             walk.advance(c)
