@@ -66,6 +66,7 @@ class StudyResult:
     store: Path
     report: dict[str, Path] = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
+    sequential: object = None   # run_study(until_decided=True): the rounds (bnlab.report.rounds.History)
 
     def final(self) -> list[dict]:
         """The last epoch row of each run."""
@@ -138,24 +139,87 @@ def _report_title(path: Path) -> str:
 
 
 def run_study(name_or_path: str, *, seeds=None, epochs: int | None = None, train_limit: int | None = None,
-              test_limit: int | None = None, report: bool = True, command: str = "", options: Options | None = None,
-              **option_fields) -> StudyResult:
+              test_limit: int | None = None, report: bool = True, command: str = "", until_decided: bool = False,
+              max_seeds: int | None = None, round_seeds: int | None = None, on_round=None,
+              options: Options | None = None, **option_fields) -> StudyResult:
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
     'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
+
+    until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per configuration)
+    until a group-sequential test decides every claim (bnlab.until_decided); `on_round(k, history)` after each
+    round; the result's `sequential` holds the rounds.
 
     `options` (or its fields as keywords: out, store, device, data_dir, backend, ray_address,
     cpus_per_group, max_stack, fresh, progress) say where and how; backend "ray" trains the groups
     as Ray tasks (bnlab.run.ray_backend)."""
     opts = Options.of(options, **option_fields)
     if name_or_path == studies.ALL:
+        if until_decided:
+            raise ConfigError("--until-decided runs one study at a time; name the study")
         return run_all(seeds=seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit, report=report,
                        command=command, options=opts)
     study = studies.get(name_or_path)
+    if not until_decided and (max_seeds is not None or round_seeds is not None):
+        raise ConfigError("max-seeds and round (rounds of seeds) need until-decided")
+    if until_decided:
+        return _until_decided(study, seeds, max_seeds, round_seeds, on_round, opts, report=report, command=command,
+                              epochs=epochs, train_limit=train_limit, test_limit=test_limit)
     specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit)
     opts = dataclasses.replace(opts, out=opts.out or Path("bnlab-out") / study.name,
                                max_stack=study.max_stack or opts.max_stack)
     return _run(study.name, study.question, study.to_json(), specs, opts, report=report, command=command,
                 mix_none=study.mix_none)
+
+
+def _until_decided(study, seeds, max_seeds, round_seeds, on_round, opts: Options, *, report: bool, command: str,
+                   **overrides) -> StudyResult:
+    """run_study(until_decided=True): rounds of seeds until every claim is decided (bnlab.until_decided)."""
+    from . import until_decided as U
+
+    if opts.fresh:
+        raise ConfigError("--fresh cannot be combined with --until-decided: each round reuses the runs of the "
+                          "rounds before it; pass another --out or --store to start afresh")
+    plan = U.make_plan(study, seeds, max_seeds, round_seeds)
+    opts = dataclasses.replace(opts, out=opts.out or Path("bnlab-out") / study.name,
+                               max_stack=study.max_stack or opts.max_stack)
+    res, hist = U.run_rounds(
+        study, plan, specs_for=lambda s: study.specs(s, **overrides), on_round=on_round,
+        train=lambda specs, rep: _run(study.name, study.question, U.spec_json(study, plan), specs, opts,
+                                      report=rep and report, command=command, mix_none=study.mix_none))
+    res.sequential = hist
+    return res
+
+
+def plan_study(name: str, *, effect: float | None = None, power: float = 0.8, round_seeds: int | None = None,
+               pilot_seeds=3, train_limit: int | None = None, epochs: int | None = None,
+               test_limit: int | None = None, options: Options | None = None, **option_fields) -> str:
+    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store (OUT/
+    bnlab.sqlite or `store`), or else from a pilot trained now into OUT/pilot: `pilot_seeds` seeds on the first
+    `train_limit` (default 6000) training images. Returns the plan as text."""
+    from .report.planning import plan_text
+    from .report.studydata import StudyData
+
+    opts = Options.of(options, **option_fields)
+    study = studies.get(name)
+    out = Path(opts.out or Path("bnlab-out") / study.name)
+    store = Path(opts.store) if opts.store else out / "bnlab.sqlite"
+    d = None
+    if store.is_file():
+        with Store(store) as st:
+            d = StudyData.load(st, study.name) if st.study(study.name) else None
+    if d is not None and d.configs and min(len(c.runs) for c in d.configs) >= 2:
+        source = f"the {len(d.runs)} runs of {study.name} in {store}"
+    else:
+        limit = train_limit or 6000
+        res = run_study(name, seeds=pilot_seeds, train_limit=limit, epochs=epochs, test_limit=test_limit,
+                        report=False, options=dataclasses.replace(opts, out=out / "pilot", store=None))
+        with Store(res.store) as st:
+            d = StudyData.load(st, study.name)
+        source = (f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} seeds "
+                  f"on the first {limit} training images, {res.counts['trained']} trained now) in {res.out}: SDs on "
+                  "fewer images can differ from the full study's; rerun after a real round for better numbers")
+    first = len(parse_seeds(study.seeds))
+    return plan_text(d, source, effect=effect, power=power, first=first, round_seeds=round_seeds)
 
 
 def run_all(*, options: Options, report: bool = True, command: str = "", **study_kw) -> StudyResult:

@@ -67,7 +67,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--list", action="store_true", help="list the named studies and their questions")
     s.add_argument("--seeds", help="a count or a list (default: the study's)")
     s.add_argument("--epochs", type=int, help="override the study's epochs")
+    s.add_argument("--until-decided", action="store_true",
+                   help="train in rounds of seeds until a group-sequential test decides every claim (README)")
+    s.add_argument("--max-seeds", type=int, help="with --until-decided: most seeds per configuration "
+                   "(default 4 × the first round's)")
+    s.add_argument("--round", type=int, help="with --until-decided: seeds added per round (default: the first "
+                   "round's count)")
     _common(s, "output folder (default bnlab-out/STUDY)")
+
+    pl = sub.add_parser("plan", help="seeds (and time) each claim of a study needs, from stored runs or a pilot",
+                        description="Reads the study's runs from the store; without them, trains a pilot (--pilot-seeds "
+                                    "seeds on the first --train-limit images, default 6000; times scaled to the full "
+                                    "training set) into OUT/pilot.")
+    pl.add_argument("study", help="study name (see bnlab study --list)")
+    pl.add_argument("--effect", type=float, help="effect to detect, in pp, for the claims measured in pp "
+                    "(default: the claim's margin, else its observed effect)")
+    pl.add_argument("--power", type=float, default=0.8, help="power to detect it (default 0.8)")
+    pl.add_argument("--round", type=int, help="seeds per round of a sequential study (default: the first round's)")
+    pl.add_argument("--pilot-seeds", type=int, default=3, help="seeds of the pilot run when the store has no runs "
+                    "of the study (default 3)")
+    pl.add_argument("--epochs", type=int, help="override the study's epochs (pilot and plan)")
+    _common(pl, "output folder whose store is read (default bnlab-out/STUDY); a pilot goes to OUT/pilot")
 
     p = sub.add_parser("report", help="rewrite a study's report from the store, without training")
     p.add_argument("study", help="study name as stored")
@@ -193,6 +213,17 @@ def _dispatch(args, command: str) -> int:
 
         for line in export(args.path, studies=args.study, tensorboard=args.tensorboard, mlflow=args.mlflow):
             console.say(line)
+        return 0
+    if args.cmd == "plan":
+        from . import api
+
+        opts = api.Options(out=args.out, store=args.store, device=args.device, data_dir=args.data_dir,
+                           max_stack=args.max_stack, backend=args.backend, ray_address=args.ray_address,
+                           cpus_per_group=args.cpus_per_group, fresh=args.fresh, quiet=True)
+        text = api.plan_study(args.study, effect=args.effect, power=args.power, round_seeds=args.round,
+                              pilot_seeds=args.pilot_seeds, train_limit=args.train_limit, epochs=args.epochs,
+                              test_limit=args.test_limit, options=opts)
+        console.out.print(text, markup=False, highlight=False, soft_wrap=True)
         return 0
     if args.cmd == "bench":
         from . import bench, data

@@ -124,7 +124,7 @@ def train(args, command: str) -> int:
             res = api.run_grid(axes, base, args.seeds, command=command, options=opts)
         else:
             res = api.run_study(args.study, seeds=args.seeds, epochs=args.epochs, train_limit=args.train_limit,
-                                test_limit=args.test_limit, command=command, options=opts)
+                                test_limit=args.test_limit, command=command, options=opts, **_sequential(args))
     finally:
         if bar:
             bar.stop()
@@ -139,4 +139,25 @@ def train(args, command: str) -> int:
         out.print(f"results: {Path(res.out) / 'results.csv'}")
         if res.report:
             out.print(f"report:  {res.report['html']}")
+        if res.sequential:
+            from .until_decided import verdict_lines
+
+            out.print("sequential verdicts:\n" + verdict_lines(res.sequential), markup=False, highlight=False)
     return 0
+
+
+def _sequential(args) -> dict:
+    """bnlab study --until-decided [--max-seeds N] [--round K]: api.run_study's keywords, a line per round."""
+    if not any(getattr(args, k, None) not in (None, False) for k in ("until_decided", "max_seeds", "round")):
+        return {}
+    import time
+
+    from .until_decided import round_line
+
+    t0 = time.perf_counter()
+
+    def say(k, h):
+        if not args.quiet:
+            out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
+
+    return dict(until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say)

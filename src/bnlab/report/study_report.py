@@ -21,6 +21,7 @@ from . import findings as F
 from .document import to_html, to_markdown
 from .figures import write_generic
 from .registry import StudyReport, report_for
+from .sequential_report import section as sequential_section
 from .studydata import StudyData
 from .theory import THEORY
 
@@ -38,7 +39,8 @@ def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
     regen = f"bnlab report {shlex.quote(study)} --out {shlex.quote(str(out))}"
     if store.path.resolve() != (out / "bnlab.sqlite").resolve():
         regen += f" --store {shlex.quote(str(store.path))}"
-    blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen)
+    blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen,
+                       sequential_section(d, out) if d.configs else [])
     write_text(paths["md"], to_markdown(blocks))
     write_text(paths["html"], to_html(blocks, f"bnlab report: {study}"))
     return {**paths, **{k: p for k, (p, _) in figs.items()}}
@@ -76,7 +78,8 @@ def _utc(t: float | None) -> str:
     return "—" if t is None else datetime.datetime.fromtimestamp(t, utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str,
+              sequential: list[tuple] = ()) -> list[tuple]:
     b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
     if d.meta.get("question"):
         b.append(("p", f"**Question.** {d.meta['question']}"))
@@ -86,7 +89,7 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
         return b + THEORY
     rep = report_for(d.name)
     fs = rep.analyse(d)
-    b += _summary(fs) + _reproduce(d, command, wall_s, regen)
+    b += _summary(fs) + list(sequential) + _reproduce(d, command, wall_s, regen)
     b.append(("h2", "Figures"))
     b += [("fig", path, caption) for path, caption in figs.values()]
     b += _config_table(d)

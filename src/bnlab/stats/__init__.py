@@ -7,7 +7,8 @@ values, no variance) give NaN statistics rather than errors, and NaN reads as
 
 samples: summaries, intervals, comparisons; verdicts: the four verdicts; power: detectable
 effects and seeds needed; designs: tests shaped to a claim (interaction, best of, censored
-times, ratio intervals, curve noise).
+times, ratio intervals, curve noise); sequential: group-sequential boundaries (Lan–DeMets
+O'Brien–Fleming-type spending) and sequential verdicts for seeds added in rounds.
 """
 from __future__ import annotations
 
@@ -52,14 +53,30 @@ from .samples import (
     trend,
     welch,
 )
+from .sequential import (
+    ClaimLook,
+    Decision,
+    boundaries,
+    crossing_probabilities,
+    decide,
+    design_drift,
+    expected_fraction,
+    inflation_factor,
+    nominal_levels,
+    obf_spending,
+    sequential_p,
+    stagewise_p,
+)
 from .verdicts import CLAIM_VERDICTS, VERDICTS, ClaimVerdict, claim_verdict, verdict, verdict_with_equivalence
 
 __all__ = [
     "BestOf",
     "CLAIM_VERDICTS",
     "CensoredComparison",
+    "ClaimLook",
     "ClaimVerdict",
     "Comparison",
+    "Decision",
     "Equivalence",
     "GroupTest",
     "Interaction",
@@ -71,28 +88,38 @@ __all__ = [
     "VERDICTS",
     "best_of",
     "bootstrap_ci",
+    "boundaries",
     "censored_compare",
     "claim_verdict",
     "compare",
+    "crossing_probabilities",
     "curve_noise",
+    "decide",
+    "design_drift",
     "equivalence",
+    "expected_fraction",
     "fieller_ci",
     "finite",
     "group_test",
     "hedges_g",
     "holm",
+    "inflation_factor",
     "interaction_test",
     "log_ratio_ci",
     "mcnemar_se",
     "min_detectable_effect",
+    "nominal_levels",
+    "obf_spending",
     "pair",
     "permutation_floor",
     "prob_improvement",
     "ratio_ci",
     "seeds_for_equivalence",
     "seeds_needed",
+    "sequential_p",
     "spread_difference",
     "stabilization",
+    "stagewise_p",
     "steps_to_threshold",
     "summarize",
     "tost_p",
