@@ -161,8 +161,14 @@ def _saved(args) -> str:
         return "nothing was written."
     out = Path(getattr(args, "out", None) or (Path("bnlab-out") / (args.study or "") if args.cmd == "study"
                                                else "bnlab-out/run"))
+    if args.cmd == "study" and args.study == "all" and not getattr(args, "store", None):
+        stores = sorted(out.glob("*/bnlab.sqlite"))
+        if not stores:
+            return "no run had finished, so nothing was saved."
+        return f"every finished run is saved in the studies' stores ({out}/STUDY/bnlab.sqlite). Run the same " \
+               "command again to resume."
     store = Path(getattr(args, "store", None) or out / "bnlab.sqlite")
-    if not store.exists() and not (args.cmd == "study" and args.study == "all" and out.is_dir()):
+    if not store.exists():
         return "no run had finished, so nothing was saved."
     return f"every finished run is saved in the store ({store}). Run the same command again to resume."
 
