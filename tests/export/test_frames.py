@@ -14,7 +14,7 @@ from bnlab.config import RunSpec  # noqa: E402
 from bnlab.errors import ConfigError  # noqa: E402
 from bnlab.export.frames import RUN_COLUMNS  # noqa: E402
 from bnlab.records import RunResult  # noqa: E402
-from bnlab.store import EXTRA_COLUMNS, RESULT_COLUMNS, Store, write_results_csv  # noqa: E402
+from bnlab.store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, Store, write_results_csv  # noqa: E402
 from report.test_report import VERSIONS, make_store  # noqa: E402
 
 TYPES = {"batch_size": "int64", "lr": "float64", "seed": "int64", "epoch": "int64", "steps": "int64",
@@ -34,7 +34,9 @@ def out(tmp_path_factory):
 def _same(a, b) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
-    return (b is pd.NA and a is None) or a == b
+    if a is None:                      # not measured: NA in an integer column, NaN in a float one
+        return b is pd.NA or (isinstance(b, float) and math.isnan(b))
+    return a == b
 
 
 def test_load_gives_the_store_s_rows_typed_from_a_folder_a_store_or_a_csv(out, tmp_path):
@@ -44,7 +46,7 @@ def test_load_gives_the_store_s_rows_typed_from_a_folder_a_store_or_a_csv(out, t
     csv_dir.mkdir()
     write_results_csv(rows, csv_dir / "results.csv")
     df = bnlab.load(out)
-    assert list(df.columns) == list(RESULT_COLUMNS + EXTRA_COLUMNS)
+    assert list(df.columns) == list(RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS)
     assert len(df) == len(rows) == 7 * 3 + 2                              # the diverged run stops at epoch 2
     assert {c: str(df[c].dtype) for c in TYPES} == TYPES
     assert all(pd.api.types.is_string_dtype(df[c]) for c in TEXT) and df.hidden.tolist()[0] == "128-64"

@@ -4,7 +4,7 @@
     >>> df[df.epoch == df.epoch.max()].groupby(["norm", "batch_size"]).test_acc.agg(["mean", "std", "count"])
     >>> probes = bnlab.load("bnlab-out/activations", table="probes")
 
-Columns as in results.csv (store.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS and any column
+Columns as in results.csv (store.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS, ADDED_COLUMNS and any column
 a newer store adds), typed: whole numbers as int64 (Int64 where a value may be missing:
 train_limit, test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged),
 `diverged` and `noise` as bool, names as strings.
@@ -14,16 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..store import EXTRA_COLUMNS, RESULT_COLUMNS, Store
+from ..store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, Store
 from .extras import need
 from .source import find, pick_study
 
 TABLES = ("results", "probes", "evals")
 INTS = ("batch_size", "seed", "epoch", "steps", "epochs", "step", "layer")
 NULLABLE_INTS = ("train_limit", "test_limit", "diverged_epoch")
-BOOLS = ("diverged", "noise")
+BOOLS = ("diverged", "noise", "precise_bn")
 FLOATS = ("lr", "momentum", "init_scale", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s",
-          "train_loss_eval", "train_acc_eval", "value")
+          "train_loss_eval", "train_acc_eval", "train_loss_noise", "value")
 STRINGS = ("run_id", "dataset", "norm", "placement", "init", "profile", "optimizer", "hidden", "activation",
            "config_hash", "device", "name")
 RUN_COLUMNS = RESULT_COLUMNS[:RESULT_COLUMNS.index("seed") + 1]     # what names a run: run_id … seed
@@ -61,7 +61,7 @@ def load(path: str | Path, study: str | None = None, table: str = "results"):
 def results_frame(rows: list[dict]):
     """Store.results rows (StudyResult.rows) as a typed DataFrame, columns in the rows' order."""
     pd = need("pandas", "pandas")
-    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS)
+    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS)
     return typed(pd.DataFrame.from_records(rows, columns=cols))
 
 

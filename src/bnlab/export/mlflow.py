@@ -26,8 +26,8 @@ from ..config import RunSpec
 from ..errors import ConfigError
 from ..store import Store
 from .extras import need
+from .source import epoch_metrics
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_loss_eval", "train_acc_eval")
 TAG = "bnlab.run_id"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 BATCH = 1000          # MLflow's most metrics in one log_batch
@@ -113,7 +113,7 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
             break
     base = float(meta.get("created") or 0.0)
     rows = store.results(study)
-    metrics = [m for m in METRICS if rows and m in rows[0]]
+    metrics = epoch_metrics(rows)
     per_run: dict[str, list[dict]] = {}
     for r in rows:
         per_run.setdefault(r["run_id"], []).append(r)

@@ -9,7 +9,6 @@ import re
 import tempfile
 from pathlib import Path
 
-
 from ..report import findings as F
 from ..report.document import CSS, to_html
 from ..report.figures import FIGURES, write_generic

@@ -116,3 +116,12 @@ def export_sources(path: str | Path, studies: list[str] | None = None) -> list[t
     if not found:
         raise ConfigError(f"{path} holds no study yet; run one first")
     return found
+
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_loss_eval", "train_acc_eval", "train_loss_noise")
+
+
+def epoch_metrics(rows: list[dict]) -> list[str]:
+    """The per-epoch metrics the rows hold a value of (eval-mode train figures and loss noise only where
+    they were measured: runs of older bnlab versions lack them)."""
+    return [m for m in METRICS if any(r.get(m) is not None for r in rows)]

@@ -28,9 +28,9 @@ from ..errors import ConfigError
 from ..outputs import write_with
 from ..store import Store
 from .extras import need
+from .source import epoch_metrics
 
 EVENT_FILE = "events.out.tfevents.bnlab"
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_loss_eval", "train_acc_eval")
 METRIC = "test_acc"
 HPARAMS = tuple(f.name for f in dataclasses.fields(RunSpec) if f.name != "seed")
 
@@ -95,7 +95,7 @@ def write_study(store: Store, study: str, logdir: str | Path) -> dict:
     base = float(meta.get("created") or 0.0)
     rows = store.results(study)
     runs = store.runs(study)
-    metrics = [m for m in METRICS if rows and m in rows[0]]
+    metrics = epoch_metrics(rows)
     per_run: dict[str, list[dict]] = {}
     for r in rows:
         per_run.setdefault(r["run_id"], []).append(r)
