@@ -35,7 +35,7 @@ def _same(a, b) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
     if a is None:                      # not measured: NA in an integer column, NaN in a float one
-        return b is pd.NA or (isinstance(b, float) and math.isnan(b))
+        return b is None or b is pd.NA or (isinstance(b, float) and math.isnan(b))
     return a == b
 
 
