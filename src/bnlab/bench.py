@@ -137,10 +137,13 @@ class Row:
     epochs: dict                  # per-epoch seconds of each column
 
 
+def _median(repeats: int, f, *args) -> list[float]:
+    """Epoch by epoch, the median of `repeats` runs of f(*args) (each a list of per-epoch seconds)."""
+    return [statistics.median(e) for e in zip(*(f(*args) for _ in range(repeats)))]
+
+
 def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, float, dict]:
-    runs = {k: [plain_loop(x, y, bs, bn, epochs, loader=k == "loader") for _ in range(repeats)]
-            for k in ("loader", "resident")}
-    per = {k: [statistics.median(e) for e in zip(*v)] for k, v in runs.items()}
+    per = {k: _median(repeats, plain_loop, x, y, bs, bn, epochs, k == "loader") for k in ("loader", "resident")}
     return steady(per["loader"]), steady(per["resident"]), per
 
 
@@ -187,15 +190,14 @@ def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 16), epochs: int = 3, repeats: int
     rows, plain = [], {}
     for bs in batch_sizes:
         for bn in bn_options:
-            med = lambda f: [statistics.median(e) for e in zip(*(f() for _ in range(repeats)))]   # noqa: E731
             loader, resident, per = _plain(x, y, bs, bn, epochs, repeats)
             plain[(bs, bn)] = (loader, resident)
-            per.update({f"K={K}": med(lambda: stacked(dd, bs, bn, K, epochs)) for K in Ks})
+            per.update({f"K={K}": _median(repeats, stacked, dd, bs, bn, K, epochs) for K in Ks})
             ours = {K: steady(per[f"K={K}"]) for K in Ks}
             side = None
             if threads > 1:
-                per["side"] = med(lambda: side_by_side(ds, bs, bn, DEFAULT_MAX_STACK, threads, epochs, n_train,
-                                                       n_test))
+                per["side"] = _median(repeats, side_by_side, ds, bs, bn, DEFAULT_MAX_STACK, threads, epochs, n_train,
+                                      n_test)
                 side = steady(per["side"])
             group = _specs(bs, bn, epochs, DEFAULT_MAX_STACK, train_limit=n_train)
             plan = tuning.choose([group] * threads, {ds.name: len(x)}, {ds.name: x.shape[1]},
