@@ -1,18 +1,26 @@
-"""Seconds per model-epoch: bnlab's stacked trainer against plain PyTorch loops, in one run.
+"""Seconds per model-epoch on the work users run: bnlab's stacked trainer beside plain PyTorch loops, in one run.
 
-bnlab is timed as one stack of K in this process (K = 1, 8, 16, 32) and as it trains a large study on a
-CPU: one stack of 16 per thread, side by side in worker processes (throughput: seconds ÷ stacks at once).
+Timed in this run, batch size by batch size, on the same data:
+- plain loops, as users write them: one nn.Sequential + torch.optim.Adam, batches from a
+  DataLoader(shuffle=True) or by indexing the resident tensors with a permutation (no denormal flushing);
+- bnlab as one stack of K in this process with all threads (K = 1, 16 by default), and as `threads` stacks of
+  16 side by side in worker processes with one thread each (throughput: seconds ÷ stacks at once); "choice"
+  is what run.tuning picks for such a job on this machine;
+- the study row: the `seed` study (none/batch × batch size 16/32/64/128 × 5 seeds × 10 epochs = 400
+  model-epochs) trained as `bnlab study seed` trains it (stacks from jobs.plan_stacks, the local backend's
+  own plan), its whole wall time (the tuning measurement, worker start-up and the test evaluation after
+  every epoch included), beside the plain loops' time for the same work: each configuration's measured
+  seconds per model-epoch × seeds × epochs.
 
-A model-epoch is one 784-128-64-10 model over 60k images. Every timing is the
-median of `repeats` after a warm-up, extrapolated from `steps` optimizer steps
-(plain loops) or from an epoch of `n_train` images (bnlab) to 60k images.
-FLOPs per image: forward 2·Σ in·out; backward twice that, except the first
-layer, which needs no input gradient.
+A model-epoch is one 784-128-64-10 model over the whole training set (MNIST: 60k images; `quick`: a slice,
+which the table says). Steady state: each time is the mean of epochs 2..n (n = `epochs` >= 3; the first is
+warm-up), so what builds up during training (denormal floats) shows; per-epoch times are in the JSON.
+FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input gradient.
 """
 from __future__ import annotations
 
 import json
-import math
+import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,13 +29,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import studies
 from .config import RunSpec
-from .core.train import DeviceData, train_stack
+from .core.train import DeviceData
 from .outputs import write_text
+from .run import tuning
 from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
+from .run.local_backend import Local
+from .run.worker import train_here
 
 DIMS = (784, 128, 64, 10)
-EPOCH = 60000
+QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)   # --quick: a slice, for CI and tests
 
 
 def flops_per_image(dims=DIMS) -> int:
@@ -35,17 +47,19 @@ def flops_per_image(dims=DIMS) -> int:
     return sum(fwd) + 2 * sum(fwd) - fwd[0]
 
 
-def sgemm_peak(n: int = 2048, repeats: int = 10) -> float:
-    """Measured single-precision matmul throughput, GFLOP/s: the best of `repeats` (a peak; on a shared
-    machine the median sits below it and would flatter bnlab's fraction of it)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def sgemm_peak(sizes=((512, 300), (1024, 40), (2048, 10))) -> float:
+    """Measured single-precision matmul throughput, GFLOP/s: the best over (n, repeats) of n×n products (a peak:
+    on a shared machine the median sits below it and would flatter bnlab's fraction of it; many short products
+    catch a quiet moment more often than a few long ones)."""
+    best = 0.0
+    for n, repeats in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
         a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / min(times) / 1e9
+        for _ in range(repeats):
+            t = time.perf_counter()
+            a @ b
+            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
 
 
 def _torch_model(bn: bool) -> nn.Module:
@@ -59,117 +73,226 @@ def _torch_model(bn: bool) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def plain_loop(x, y, batch_size: int, bn: bool, steps: int, loader: bool) -> float:
-    """Seconds per model-epoch of an idiomatic PyTorch loop: nn.Sequential + torch.optim.Adam,
+def steady(per_epoch: list[float]) -> float:
+    """The steady state: the mean of epochs 2..n."""
+    return statistics.mean(per_epoch[1:])
+
+
+def plain_loop(x, y, batch_size: int, bn: bool, epochs: int, loader: bool) -> list[float]:
+    """Seconds of each epoch of an idiomatic PyTorch loop over all of (x, y): nn.Sequential + torch.optim.Adam,
     batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a permutation."""
     model = _torch_model(bn)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    if loader:
-        dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True)
-        batches = iter(dl)
-    else:
-        perm = torch.randperm(len(x))
-        batches = (perm[i:i + batch_size] for i in range(0, len(x), batch_size))
-    def one():
-        b = next(batches)
-        xb, yb = b if loader else (x[b], y[b])
-        opt.zero_grad()
-        F.cross_entropy(model(xb), yb).backward()
-        opt.step()
-    for _ in range(10):
-        one()
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    return (time.perf_counter() - t) / steps * EPOCH / batch_size
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        batches = dl if loader else ((x[b], y[b]) for b in torch.randperm(len(x)).split(batch_size))
+        for xb, yb in batches:
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        times.append(time.perf_counter() - t)
+    return times
 
 
-def stacked(data: DeviceData, batch_size: int, bn: bool, K: int) -> float:
-    """Seconds per model-epoch of bnlab's trainer with K members: the second epoch's
-    training time (the first is warm-up) × K⁻¹, scaled to 60k images."""
-    specs = [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=2, seed=s) for s in range(K)]
-    return _second_epoch(train_stack(specs, data)[0], len(data.y_train))
+def _per_epoch(r) -> list[float]:
+    """A member's training seconds of each epoch (its stack's time ÷ K; evaluation excluded)."""
+    w = [e["wall_s"] for e in r.epochs]
+    return [w[0]] + [b - a for a, b in zip(w, w[1:])]
 
 
-def _second_epoch(r, n_train: int) -> float:
-    """A member's second-epoch training seconds (the first is warm-up), scaled from n_train to 60k images."""
-    return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * EPOCH / n_train
+def _specs(batch_size: int, bn: bool, epochs: int, n: int, **kw) -> list[RunSpec]:
+    return [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=epochs, seed=s, **kw)
+            for s in range(n)]
 
 
-def side_by_side(ds, batch_size: int, bn: bool, K: int, n_train: int) -> float:
-    """Seconds per model-epoch as `bnlab study` trains a large CPU job: one stack of K per thread, side by
-    side in worker processes (run.local_backend.Local). Each stack's second epoch (the first is warm-up) × K⁻¹, scaled
-    to 60k images, divided by the stacks running at once (needs 2 threads or more)."""
-    from .run.local_backend import Local
+def stacked(data: DeviceData, batch_size: int, bn: bool, K: int, epochs: int) -> list[float]:
+    """Seconds per model-epoch, epoch by epoch, of bnlab's trainer with K members in this process."""
+    (results, _) = train_here(_specs(batch_size, bn, epochs, K), data)
+    return _per_epoch(results[0])
 
-    W = torch.get_num_threads()
-    specs = [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=2, seed=s, train_limit=n_train,
-                     test_limit=1000) for s in range(W * K)]
+
+def side_by_side(ds, batch_size: int, bn: bool, K: int, workers: int, epochs: int, n_train, n_test) -> list[float]:
+    """Seconds per model-epoch, epoch by epoch, with `workers` stacks of K side by side in worker processes,
+    one thread each (run.local_backend.Local): the mean over stacks ÷ the stacks running at once."""
+    specs = _specs(batch_size, bn, epochs, workers * K, train_limit=n_train, test_limit=n_test)
     with Local("cpu", cpus_per_group=1) as local:
-        results = [r for r, _ in local.run(plan_stacks(specs, K), {ds.name: ds}, Progress())]
-    return statistics.mean(_second_epoch(r[0], n_train) for r in results) / W
+        per = [_per_epoch(rs[0]) for rs, _ in local.run(plan_stacks(specs, K), {ds.name: ds}, Progress())]
+    return [statistics.mean(p[e] for p in per) / workers for e in range(epochs)]
 
 
 @dataclass
 class Row:
     batch_size: int
     bn: bool
-    loader: float
+    loader: float                 # steady seconds per model-epoch
     resident: float
-    bnlab: dict          # K -> s per model-epoch
-    side_by_side: float | None   # bnlab's own choice: a stack of DEFAULT_MAX_STACK per thread, in worker processes
-    best_K: int
-    speedup_vs_loader: float
+    bnlab: dict                   # K -> steady seconds per model-epoch, one stack in this process
+    side_by_side: float | None    # `threads` stacks of DEFAULT_MAX_STACK, one thread each, in worker processes
+    choice: float | None          # what run.tuning picks for a job of such stacks
+    choice_plan: str
+    measured_gain: float | None   # run.tuning's measured side-by-side gain (> 1: side by side faster)
+    speedup_vs_loader: float      # against bnlab's choice
     speedup_vs_resident: float
     frac_peak: float
+    epochs: dict                  # per-epoch seconds of each column
 
 
-def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 8, 16, 32), n_train: int = 6400, steps: int = 200, repeats: int = 3,
-        bn_options=(True, False), data=None, log=print) -> dict:
-    """Measure everything in one run; returns a JSON-able dict (rows, peak, threads, flops)."""
+def _median(repeats: int, f, *args) -> list[float]:
+    """Epoch by epoch, the median of `repeats` runs of f(*args) (each a list of per-epoch seconds)."""
+    return [statistics.median(e) for e in zip(*(f(*args) for _ in range(repeats)))]
+
+
+def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, float, dict]:
+    per = {k: _median(repeats, plain_loop, x, y, bs, bn, epochs, k == "loader") for k in ("loader", "resident")}
+    return steady(per["loader"]), steady(per["resident"]), per
+
+
+def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict:
+    """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops' time for
+    the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per model-epoch."""
+    study = studies.get("seed")
+    specs = study.specs(seeds, epochs=epochs, train_limit=n_train, test_limit=n_test)
+    groups = plan_stacks(specs, study.max_stack or DEFAULT_MAX_STACK, study.mix_none)
+    t0 = time.perf_counter()
+    with Local("cpu") as local:
+        results = [r for rs, _ in local.run(groups, {ds.name: ds}, Progress(), exclusive=not study.mix_none)
+                   for r in rs]
+        plan = local.plan
+    wall = time.perf_counter() - t0
+    per_cfg: dict = {}
+    for r in results:
+        per_cfg.setdefault((r.spec.batch_size, r.spec.norm), []).append(r.epochs[-1]["test_acc"])
+    loader = sum(plain[(s.batch_size, s.norm != "none")][0] * s.epochs for s in specs)
+    resident = sum(plain[(s.batch_size, s.norm != "none")][1] * s.epochs for s in specs)
+    return dict(model_epochs=sum(s.epochs for s in specs), runs=len(specs), stacks=[len(g) for g in groups],
+                wall_s=wall, plan=plan.why, workers=plan.workers, loader_s=loader, resident_s=resident,
+                speedup_vs_loader=loader / wall, speedup_vs_resident=resident / wall,
+                test_acc={f"{n} bs{b}": statistics.mean(a) for (b, n), a in sorted(per_cfg.items())})
+
+
+def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 16), epochs: int = 3, repeats: int = 1, bn_options=(True,),
+        n_train: int | None = None, n_test: int | None = 1000, study: bool = True, study_seeds: int = 5,
+        study_epochs: int = 10, data=None, log=print) -> dict:
+    """Measure everything in one run; returns a JSON-able dict (rows, study, peak, threads, flops).
+    n_train None: the whole training set (the full measurement); a number: that slice (a quick look)."""
     from . import data as D
 
+    if epochs < 3:
+        raise ValueError("epochs must be >= 3: epoch 1 is warm-up and the steady state needs two more")
     ds = data or D.load("mnist")
-    x, y = torch.as_tensor(ds.x_train.copy()), torch.as_tensor(ds.y_train.copy())
-    dd = DeviceData(x[:n_train], y[:n_train], torch.as_tensor(ds.x_test[:1000].copy()),
-                    torch.as_tensor(ds.y_test[:1000].copy()), 10)
+    x, y = torch.as_tensor(ds.x_train[:n_train].copy()), torch.as_tensor(ds.y_train[:n_train].copy())
+    dd = DeviceData(x, y, torch.as_tensor(ds.x_test[:n_test].copy()), torch.as_tensor(ds.y_test[:n_test].copy()),
+                    ds.n_classes)
+    threads = torch.get_num_threads()
     peak = sgemm_peak()
-    fl = flops_per_image() * EPOCH / 1e9
-    log(f"threads {torch.get_num_threads()}, sgemm peak {peak:.1f} GFLOP/s, {fl:.1f} GFLOP per model-epoch")
-    rows = []
+    fl = flops_per_image() * len(x) / 1e9
+    log(f"threads {threads}, sgemm peak {peak:.1f} GFLOP/s, {fl:.1f} GFLOP per model-epoch of {len(x)} images")
+    rows, plain = [], {}
     for bs in batch_sizes:
         for bn in bn_options:
-            med = lambda f: statistics.median(f() for _ in range(repeats))
-            loader = med(lambda: plain_loop(x, y, bs, bn, steps, loader=True))
-            resident = med(lambda: plain_loop(x, y, bs, bn, steps, loader=False))
-            ours = {K: med(lambda: stacked(dd, bs, bn, K)) for K in Ks}
-            side = med(lambda: side_by_side(ds, bs, bn, DEFAULT_MAX_STACK, n_train)) if torch.get_num_threads() > 1 \
-                else None
-            best = min(ours, key=ours.get)
-            t = min(ours[best], side or math.inf)
-            rows.append(Row(bs, bn, loader, resident, ours, side, best, loader / t, resident / t, fl / t / peak))
+            loader, resident, per = _plain(x, y, bs, bn, epochs, repeats)
+            plain[(bs, bn)] = (loader, resident)
+            per.update({f"K={K}": _median(repeats, stacked, dd, bs, bn, K, epochs) for K in Ks})
+            ours = {K: steady(per[f"K={K}"]) for K in Ks}
+            side = None
+            if threads > 1:
+                per["side"] = _median(repeats, side_by_side, ds, bs, bn, DEFAULT_MAX_STACK, threads, epochs, n_train,
+                                      n_test)
+                side = steady(per["side"])
+            group = _specs(bs, bn, epochs, DEFAULT_MAX_STACK, train_limit=n_train)
+            plan = tuning.choose([group] * threads, {ds.name: len(x)}, {ds.name: x.shape[1]},
+                                 {ds.name: ds.n_classes}, threads)
+            choice = side if plan.workers > 1 else ours.get(DEFAULT_MAX_STACK)
+            best = choice or min(ours.values())
+            rows.append(Row(bs, bn, loader, resident, ours, side, choice, plan.why, plan.side_gain, loader / best,
+                            resident / best, fl / best / peak, per))
             log(f"bs {bs:4d} bn {bn!s:5}: DataLoader {loader:.3f}  resident {resident:.3f}  "
                 + "  ".join(f"K={k} {v:.3f}" for k, v in ours.items())
-                + (f"  side by side {side:.3f}" if side else "") + f"  ({loader / t:.1f}x)")
-    return dict(threads=torch.get_num_threads(), sgemm_gflops=peak, gflop_per_model_epoch=fl,
-                torch=torch.__version__, rows=[asdict(r) for r in rows])
+                + (f"  side by side {side:.3f}" if side else "") + f"  choice: {plan.why}  ({loader / best:.1f}x)")
+    out = dict(threads=threads, sgemm_gflops=peak, gflop_per_model_epoch=fl, n_train=len(x), epochs=epochs,
+               full=n_train is None or n_train >= len(ds.y_train), torch=torch.__version__, cpu=cpu_name(),
+               rows=[asdict(r) for r in rows])
+    if study:
+        cfgs = studies.get("seed").axes
+        for bs in cfgs["batch_size"]:
+            for bn in (n != "none" for n in cfgs["norm"]):
+                if (bs, bn) not in plain:
+                    plain[(bs, bn)] = _plain(x, y, bs, bn, epochs, repeats)[:2]
+                    log(f"bs {bs:4d} bn {bn!s:5}: DataLoader {plain[(bs, bn)][0]:.3f}  "
+                        f"resident {plain[(bs, bn)][1]:.3f} (for the study row)")
+        out["plain"] = {f"bs{bs} {'batch' if bn else 'none'}": v for (bs, bn), v in sorted(plain.items())}
+        # the study evaluates on the whole test set, as `bnlab study seed` does, unless this is a quick look
+        out["study"] = study_row(ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test)
+        s = out["study"]
+        log(f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); plain loops "
+            f"{s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)")
+    out["peak_rss_mb"] = dict(this_process=_maxrss(resource.RUSAGE_SELF),
+                              largest_worker=_maxrss(resource.RUSAGE_CHILDREN))
+    return out
+
+
+def _maxrss(who) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024      # KiB on Linux
+
+
+def cpu_name() -> str:
+    """lscpu's model name, or platform's."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _slice(result: dict) -> str:
+    return (f"full training set, {result['n_train']:,} images" if result["full"] else
+            f"QUICK LOOK on a {result['n_train']:,}-image slice, not the full measurement")
 
 
 def table(result: dict):
-    """A rich table of a run() result."""
+    """A rich table of a run() result's rows."""
     from rich.table import Table
 
-    Ks = list(result["rows"][0]["bnlab"])
-    t = Table(title=f"seconds per model-epoch (lower is better); {result['threads']} threads, "
+    Ks = list(result["rows"][0]["bnlab"]) if result["rows"] else []
+    t = Table(title=f"seconds per model-epoch, steady state (epochs 2-{result['epochs']}), {_slice(result)}; "
+                    f"{result['cpu']}, {result['threads']} threads, torch {result['torch']}, "
                     f"sgemm peak {result['sgemm_gflops']:.0f} GFLOP/s")
-    side = f"bnlab {result['threads']}×K={DEFAULT_MAX_STACK} side by side (auto)"
-    for c in ["bs", "BN", "DataLoader", "resident", *[f"bnlab K={k}" for k in Ks], side, "× DataLoader", "× resident",
-              "% of peak"]:
+    side = f"{result['threads']}×K={DEFAULT_MAX_STACK} side by side"
+    for c in ["bs", "BN", "DataLoader", "resident", *[f"bnlab K={k}" for k in Ks], side, "bnlab's choice",
+              "× DataLoader", "× resident", "% of peak"]:
         t.add_column(c, justify="right")
+    f = lambda v: "–" if v is None else f"{v:.3f}"   # noqa: E731
     for r in result["rows"]:
-        t.add_row(str(r["batch_size"]), "yes" if r["bn"] else "no", f"{r['loader']:.3f}", f"{r['resident']:.3f}",
-                  *[f"{r['bnlab'][k]:.3f}" for k in Ks], f"{r['side_by_side']:.3f}" if r["side_by_side"] else "–",
+        which = "side by side" if r["choice_plan"].startswith("side") else "one stack"
+        t.add_row(str(r["batch_size"]), "yes" if r["bn"] else "no", f(r["loader"]), f(r["resident"]),
+                  *[f(r["bnlab"][k]) for k in Ks], f(r["side_by_side"]), f"{f(r['choice'])} ({which})",
                   f"{r['speedup_vs_loader']:.1f}", f"{r['speedup_vs_resident']:.1f}", f"{100 * r['frac_peak']:.0f}%")
+    return t
+
+
+def study_table(result: dict):
+    """The study row as a rich table (None when the run had none)."""
+    from rich.table import Table
+
+    s = result.get("study")
+    if not s:
+        return None
+    t = Table(title=f"the seed study's training, {s['model_epochs']} model-epochs ({s['runs']} runs in stacks of "
+                    f"{s['stacks']}), {_slice(result)}; plain loops: measured s per model-epoch × epochs, "
+                    f"summed over runs")
+    for c in ["bnlab wall (s)", "bnlab's plan", "plain DataLoader (s)", "×", "plain resident (s)", "×",
+              "peak RSS (MB): process / largest worker"]:
+        t.add_column(c, justify="right")
+    rss = result["peak_rss_mb"]
+    t.add_row(f"{s['wall_s']:.1f}", s["plan"], f"{s['loader_s']:.0f}", f"{s['speedup_vs_loader']:.1f}",
+              f"{s['resident_s']:.0f}", f"{s['speedup_vs_resident']:.1f}",
+              f"{rss['this_process']:.0f} / {rss['largest_worker']:.0f}")
     return t
 
 

@@ -115,10 +115,13 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="seconds per model-epoch: bnlab vs plain PyTorch loops, in one run")
     b.add_argument("--batch-size", nargs="+", type=int, default=[16, 32, 64, 128])
-    b.add_argument("--stack", nargs="+", type=int, default=[1, 8, 16, 32],
-                   help="stack sizes K to time (default 1 8 16 32; 16 is bnlab's own choice, --max-stack)")
+    b.add_argument("--stack", nargs="+", type=int, default=[1, 16],
+                   help="stack sizes K to time in this process (default 1 16; 16 is bnlab's own choice, --max-stack)")
     b.add_argument("--no-bn-too", action="store_true", help="also time the nets without BN")
-    b.add_argument("--repeats", type=int, default=3, help="median of this many timings (default 3)")
+    b.add_argument("--epochs", type=int, default=3, help="epochs per timing; epochs 2.. are timed (default 3, >= 3)")
+    b.add_argument("--quick", action="store_true", help="a 4,096-image slice and a 2-seed, 3-epoch study row "
+                   "(for CI; the table says so)")
+    b.add_argument("--repeats", type=int, default=1, help="median of this many timings (default 1)")
     b.add_argument("--json", default="bench.json", help="write the numbers here (default bench.json)")
     b.add_argument("--data-dir", help="dataset root (see bnlab run)")
     b.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -237,14 +240,20 @@ def _dispatch(args, command: str) -> int:
         from .outputs import check_target
 
         for name, label, values in (("repeats", "--repeats", [args.repeats]), ("max_stack", "--stack", args.stack),
-                                    ("batch_size", "--batch-size", args.batch_size)):
+                                    ("batch_size", "--batch-size", args.batch_size), ("epochs", "--epochs",
+                                                                                        [args.epochs])):
             for v in values:
                 check_bound(name, v, label)
+        if args.epochs < 3:
+            raise _usage("--epochs must be at least 3: epoch 1 is warm-up, the steady state needs two more")
         check_target(args.json, "--json")
+        quick = {**bench.QUICK, "epochs": args.epochs} if args.quick else {"epochs": args.epochs}
         res = bench.run(args.batch_size, args.stack, repeats=args.repeats,
                         bn_options=(True, False) if args.no_bn_too else (True,), data=data.load("mnist", args.data_dir),
-                        log=console.say)
+                        log=console.say, **quick)
         console.out.print(bench.table(res))
+        if res.get("study"):
+            console.out.print(bench.study_table(res))
         bench.save(res, args.json)
         console.say(f"numbers: {args.json}")
         return 0

@@ -3,36 +3,114 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnlab.core import backprop
+from bnlab.core import backprop, train
 from bnlab.core import model as M
 from bnlab.config import RunSpec
 
+CASES = [(("none", "none"), "relu"), (("batch", "batch"), "relu"), (("none", "batch"), "relu"),
+         (("none", "none"), "sigmoid"), (("batch", "batch"), "sigmoid"), (("none", "batch"), "sigmoid"),
+         (("layer", "layer"), "relu"), (("none", "layer"), "sigmoid"), (("group", "group"), "relu"),
+         (("none", "group"), "sigmoid"), (("ghost-batch", "ghost-batch"), "relu"),
+         (("none", "ghost-batch"), "sigmoid")]
 
-@pytest.mark.parametrize("placement", ["after", "before"])
-@pytest.mark.parametrize("norms", [("none", "none"), ("batch", "batch"), ("none", "batch")])
-def test_manual_backward_equals_autograd(norms, placement):
-    specs = [RunSpec(norm=n, placement=placement, seed=s, init_scale=2.0) for s, n in enumerate(norms * 2)]
+
+def _stack(norms, placement, activation, dtype=torch.float64, batch=10, ghost=4):
+    specs = [RunSpec(norm=n, placement=placement, activation=activation, seed=s, init_scale=2.0, group_size=4,
+                     ghost_batch=ghost) for s, n in enumerate(norms * 2)]
     cfg = M.StackConfig.from_specs(specs, 30, 7)
     cfg = M.StackConfig(**{**cfg.__dict__, "dims": (30, 16, 12, 7)})
     layout = M.Layout.of(cfg)
-    flat = M.init_params(specs, cfg).double()
-    flat += 0.1 * torch.randn_like(flat)                    # non-trivial gamma/beta and biases
-    st = {n: t.double() for n, t in M.init_state(cfg, len(specs)).items()}
+    flat = M.init_params(specs, cfg).to(dtype)
+    flat += 0.1 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)  # γ, β, biases
+    st = {n: t.to(dtype) for n, t in M.init_state(cfg, len(specs)).items()}
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(len(specs), 9, 30, generator=gen, dtype=torch.float64)
-    y = torch.randint(0, 7, (len(specs), 9), generator=gen)
-    mask = M.norm_mask(cfg, "cpu")
+    x = torch.rand(len(specs), batch, 30, generator=gen, dtype=dtype)
+    y = torch.randint(0, 7, (len(specs), batch), generator=gen)
+    return cfg, layout, flat, st, x, y, M.norm_mask(cfg, "cpu")
 
+
+def _autograd(cfg, layout, flat, st, x, y, mask):
     leaf = {n: v.clone().requires_grad_() for n, v in layout.views(flat).items()}
     logits, ref_st, _ = M.forward(leaf, st, x, cfg, training=True, mask=mask)
     losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-    ref = dict(zip(leaf, torch.autograd.grad(losses.sum(), list(leaf.values()))))
+    return logits, losses.detach(), dict(zip(leaf, torch.autograd.grad(losses.sum(), list(leaf.values())))), ref_st
 
+
+@pytest.mark.parametrize("placement", ["after", "before"])
+@pytest.mark.parametrize("norms, activation", CASES)
+@pytest.mark.parametrize("batch", [10, 8])      # ghost 4: 2 chunks + a remainder of 2; 2 chunks exactly
+def test_manual_backward_equals_autograd(norms, activation, placement, batch):
+    cfg, layout, flat, st, x, y, mask = _stack(norms, placement, activation, batch=batch)
+    assert backprop.supported(cfg)
+    logits, losses, ref, ref_st = _autograd(cfg, layout, flat, st, x, y, mask)
     grad = torch.zeros_like(flat)
     loss, correct, new_st = backprop.step(layout.views(flat), layout.views(grad), st, x, y, cfg, mask)
-    assert torch.allclose(loss, losses.detach(), atol=1e-12)
+    assert torch.allclose(loss, losses, atol=1e-12)
     assert torch.equal(correct, (logits.argmax(-1) == y).sum(1))
     for n, gv in layout.views(grad).items():
         assert torch.allclose(gv, ref[n], atol=1e-12), n
+    assert set(new_st) == set(ref_st)
     for n in ref_st:
-        assert torch.allclose(new_st[n], ref_st[n], atol=1e-12)
+        assert torch.allclose(new_st[n], ref_st[n], atol=1e-12), n
+
+
+@pytest.mark.parametrize("norm, batch", [("ghost-batch", 4), ("ghost-batch", 3), ("layer", 1)])
+def test_small_batches(norm, batch):
+    """Ghost BN on a batch no larger than a ghost batch is plain BN; layer norm needs no batch."""
+    cfg, layout, flat, st, x, y, mask = _stack((norm,), "after", "relu", batch=batch)
+    _, losses, ref, ref_st = _autograd(cfg, layout, flat, st, x, y, mask)
+    grad = torch.zeros_like(flat)
+    loss, _, new_st = backprop.step(layout.views(flat), layout.views(grad), st, x, y, cfg, mask)
+    assert torch.allclose(loss, losses, atol=1e-12)
+    for n, gv in layout.views(grad).items():
+        assert torch.allclose(gv, ref[n], atol=1e-12), n
+    for n in ref_st:
+        assert torch.allclose(new_st[n], ref_st[n], atol=1e-12), n
+
+
+@pytest.mark.parametrize("norms, activation", CASES)
+def test_float32_gradients_relative(norms, activation):
+    """In float32, what training uses: gradients within 1e-5 relative (norm of the difference) of autograd's."""
+    cfg, layout, flat, st, x, y, mask = _stack(norms, "after", activation, dtype=torch.float32, batch=32, ghost=8)
+    _, _, ref, _ = _autograd(cfg, layout, flat, st, x, y, mask)
+    grad = torch.zeros_like(flat)
+    backprop.step(layout.views(flat), layout.views(grad), st, x, y, cfg, mask)
+    for n, gv in layout.views(grad).items():
+        assert (gv - ref[n]).norm() <= 1e-5 * ref[n].norm() + 1e-12, n
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(360, 784, generator=g)
+    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
+    return train.DeviceData(x[:160], y[:160], x[160:], y[160:], 10)
+
+
+@pytest.mark.parametrize("spec", [
+    dict(norm="batch"), dict(norm="none", activation="sigmoid", optimizer="sgd", lr=0.1),
+    dict(norm="batch", activation="sigmoid", placement="before", optimizer="sgd", lr=0.1, momentum=0.9),
+    dict(norm="layer"), dict(norm="group", activation="sigmoid"), dict(norm="ghost-batch", batch_size=40),
+], ids=lambda d: "-".join(map(str, d.values())))
+def test_training_on_the_fast_path_matches_autograd(tiny, spec, monkeypatch):
+    """Two epochs (10 steps) in float32 through the fast step and through autograd: the same losses and
+    accuracies to 1e-3 relative (float32 rounding differences grow with the steps: Adam divides tiny gradients by
+    their own scale). SGD (with momentum) is the optimizer's business: it trains on the fast step too."""
+    specs = [RunSpec(**{"epochs": 2, "batch_size": 32, **spec, "seed": s}) for s in range(2)]
+    cfg = M.StackConfig.from_specs(specs, 784, 10)
+    assert backprop.supported(cfg)
+    fast = train.train_stack(specs, tiny)
+    monkeypatch.setattr(backprop, "supported", lambda cfg: False)
+    slow = train.train_stack(specs, tiny)
+    for a, b in zip(fast, slow):
+        for ea, eb in zip(a.epochs, b.epochs):
+            for k in ("train_loss", "test_loss"):
+                assert ea[k] == pytest.approx(eb[k], rel=1e-3), k
+            for k in ("train_acc", "test_acc"):
+                assert ea[k] == pytest.approx(eb[k], abs=2 / 160), k    # a prediction or two may flip
+
+
+def test_unsupported_stacks_take_autograd():
+    for kw in (dict(norm="batch-renorm"),):
+        cfg = M.StackConfig.from_specs([RunSpec(**kw)], 784, 10)
+        assert not backprop.supported(cfg)

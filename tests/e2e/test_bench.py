@@ -1,5 +1,6 @@
-"""The benchmark's arithmetic and table, on a small generated dataset (timings themselves are not asserted)."""
+"""The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not asserted)."""
 import numpy as np
+import pytest
 import torch
 
 from bnlab import bench
@@ -12,17 +13,53 @@ def test_flops_per_image_by_hand():
     assert bench.flops_per_image() * 60000 / 1e9 == 27.264
 
 
-def test_run_rows_ratios_and_table():
+def test_steady_state_skips_the_first_epoch():
+    assert bench.steady([9.0, 2.0, 4.0]) == 3.0
+
+
+@pytest.fixture(scope="module")
+def result():
     g = np.random.default_rng(0)
     ds = Dataset("mnist", g.random((800, 784), np.float32), g.integers(0, 10, 800), g.random((200, 784), np.float32),
                  g.integers(0, 10, 200), "generated")
-    res = bench.run((32,), (1, 2), n_train=256, steps=5, repeats=1, bn_options=(True,), data=ds, log=lambda m: None)
+    return bench.run((32,), (1, 2), epochs=3, n_train=256, n_test=100, study_seeds=1, study_epochs=1, data=ds,
+                     log=lambda m: None)
+
+
+def test_rows_ratios_and_table(result):
+    res = result
     (row,) = res["rows"]
-    assert set(row["bnlab"]) == {1, 2} and row["bnlab"][row["best_K"]] == min(row["bnlab"].values())
+    assert set(row["bnlab"]) == {1, 2} and not res["full"] and res["n_train"] == 256
+    for k in ("loader", "resident", "K=1", "K=2"):
+        assert len(row["epochs"][k]) == 3                                  # every epoch kept
+    assert row["loader"] == bench.steady(row["epochs"]["loader"])          # the steady state: epochs 2..n
+    assert row["bnlab"][1] == bench.steady(row["epochs"]["K=1"])
     side = row["side_by_side"]
     assert (side is None) == (torch.get_num_threads() < 2) and (side is None or side > 0)
-    best = min(row["bnlab"][row["best_K"]], side or float("inf"))      # the fastest way bnlab trains
+    # a job this small trains one stack at a time; K=16 was not timed, so the choice falls back to the best K
+    assert row["choice_plan"].startswith("one stack") and row["choice"] is None
+    best = min(row["bnlab"].values())
     assert row["speedup_vs_loader"] == row["loader"] / best
     assert row["frac_peak"] == res["gflop_per_model_epoch"] / best / res["sgemm_gflops"]
-    assert [c.header for c in bench.table(res).columns][4:7] == [
-        "bnlab K=1", "bnlab K=2", f"bnlab {res['threads']}×K=16 side by side (auto)"]
+    assert res["gflop_per_model_epoch"] == bench.flops_per_image() * 256 / 1e9
+    t = bench.table(res)
+    assert [c.header for c in t.columns][4:7] == ["bnlab K=1", "bnlab K=2", f"{res['threads']}×K=16 side by side"]
+    assert "QUICK LOOK on a 256-image slice" in t.title
+
+
+def test_study_row(result):
+    s = result["study"]
+    assert s["runs"] == 8 and s["model_epochs"] == 8 and sum(s["stacks"]) == 8     # 8 configurations × 1 × 1
+    plain = result["plain"]
+    assert set(plain) == {f"bs{b} {n}" for b in (16, 32, 64, 128) for n in ("none", "batch")}
+    assert s["loader_s"] == pytest.approx(sum(v[0] for v in plain.values()))      # × 1 seed × 1 epoch
+    assert s["speedup_vs_loader"] == s["loader_s"] / s["wall_s"]
+    assert set(s["test_acc"]) == {f"{n} bs{b}" for b in (16, 32, 64, 128) for n in ("batch", "none")}
+    assert result["peak_rss_mb"]["this_process"] > 0
+    t = bench.study_table(result)
+    assert "8 model-epochs" in t.title and "QUICK LOOK" in t.title
+
+
+def test_epochs_below_three_are_refused():
+    with pytest.raises(ValueError, match="epochs must be >= 3"):
+        bench.run(epochs=2, data=object())

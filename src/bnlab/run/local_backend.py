@@ -1,10 +1,11 @@
 """Groups on this machine: one after another in this process, or side by side in worker processes.
 
-Local on a CPU runs a large job's groups side by side in worker processes
+Local on a CPU runs a job's groups side by side in worker processes
 (concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each (the last
-group left running takes them all): on 2 cores two one-thread stacks train 22-30% more
-model-epochs per second than one two-thread stack, whose element-wise ops and small
-matmuls scale poorly. Results are bit-identical either way (tests/run/test_resume.py).
+group left running takes them all), when a short measurement on this machine says that is
+faster than one stack at a time with every thread (run.tuning). Every stack trains in a thread
+that flushes denormal floats to zero (run.worker.flushed). Results are bit-identical either
+way (tests/run/test_resume.py).
 """
 from __future__ import annotations
 
@@ -24,14 +25,12 @@ import numpy as np
 import torch
 
 from ..config import RunSpec
-from ..core.train import DeviceData, train_stack
+from ..core.train import DeviceData
 from ..errors import BnlabError
 from ..records import RunResult
+from . import tuning
 from .jobs import Progress, group_cost, steps_of
-from .worker import resolve_device, train_group, versions
-
-# Below this many model-steps a job trains in this process: starting workers (~3 s) would not pay.
-PARALLEL_MIN_STEPS = 50_000
+from .worker import resolve_device, train_group, train_here
 
 _WORKER_DATA: dict = {}
 _WORKER_COUNTS: dict = {}   # waiting, running: groups not yet started / training now (shared by the pool)
@@ -108,8 +107,8 @@ def _worker_task(group: list[RunSpec], threads: int) -> tuple[list[RunResult], d
 
 
 class Local:
-    """Groups on this machine, on one device. On a CPU, a job of at least PARALLEL_MIN_STEPS model-steps
-    (or any job, given `cpus_per_group`) runs its groups side by side in min(groups, threads / cpus_per_group)
+    """Groups on this machine, on one device. On a CPU, given `cpus_per_group` or when run.tuning.choose
+    measures it to be faster, a job runs its groups side by side in min(groups, threads / cpus_per_group)
     worker processes, longest first; default cpus_per_group: torch's threads / groups, at least 1.
     Otherwise the groups run one after another in this process with torch's threads."""
 
@@ -120,6 +119,7 @@ class Local:
         self.cpus_per_group = cpus_per_group
         self.pool = None
         self.tmp: tempfile.TemporaryDirectory | None = None
+        self.plan: tuning.Plan | None = None     # how the last run() trained (see run.tuning)
 
     def __enter__(self) -> "Local":
         return self
@@ -141,14 +141,15 @@ class Local:
         exclusive (a study that measures time): one group at a time, in this process, nothing beside it."""
         n_train = {name: len(ds.y_train) for name, ds in datasets.items()}
         threads = torch.get_num_threads()
-        cpus = self.cpus_per_group or max(1, threads // max(len(groups), 1))
-        workers = min(len(groups), threads // cpus)
-        big = bool(self.cpus_per_group) or (
-            sum(len(g) * steps_of(g[0], n_train[g[0].dataset]) for g in groups) >= PARALLEL_MIN_STEPS)
-        if self.device.type == "cpu" and workers >= 2 and big and not exclusive:
-            yield from self._pool(groups, datasets, n_train, workers, cpus, threads, progress)
+        if self.device.type == "cpu" and not exclusive:
+            self.plan = tuning.choose(groups, n_train, {n: ds.x_train.shape[1] for n, ds in datasets.items()},
+                                      {n: ds.n_classes for n, ds in datasets.items()}, threads, self.cpus_per_group)
+        else:
+            self.plan = tuning.Plan(1, threads, why="one stack at a time: " + ("a study that measures time"
+                                                                               if exclusive else str(self.device)))
+        if self.plan.workers >= 2:
+            yield from self._pool(groups, datasets, n_train, self.plan.workers, self.plan.cpus, threads, progress)
             return
-        vers = versions(self.device)
         cache: dict[tuple, DeviceData] = {}
         for group in groups:
             s0 = group[0]
@@ -157,7 +158,7 @@ class Local:
                 cache.clear()
                 cache[key] = DeviceData.from_dataset(datasets[s0.dataset], self.device, s0.train_limit, s0.test_limit)
             K = len(group)
-            yield train_stack(group, cache[key], progress=lambda n, K=K: progress.advance(n * K)), vers
+            yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
 
     def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
         used = {g[0].dataset for g in groups}
