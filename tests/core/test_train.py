@@ -67,15 +67,15 @@ def test_epoch_rows_and_partial_last_batch(tiny):
     assert r.epochs[-1]["test_acc"] > 0.3                    # it learns (chance is 0.1)
 
 
-@pytest.mark.parametrize("optimizer, nan", [("sgd", True), ("adam", False)])
-def test_diverged_members_are_frozen_and_others_unaffected(tiny, optimizer, nan):
-    """lr 10 blows up (SGD: to NaN; Adam: to a huge finite loss); lr 1e-3 trains as if alone."""
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_diverged_members_are_frozen_and_others_unaffected(tiny, optimizer):
+    """lr 10 blows up (to NaN, or to a loss past 100·ln 10); lr 1e-3 trains as if alone."""
     ok = RunSpec(norm="none", seed=0, lr=1e-3, epochs=3, optimizer=optimizer)
     bad = RunSpec(norm="none", seed=1, lr=10.0, epochs=3, optimizer=optimizer)
     res = train_stack([bad, ok], tiny)
     assert res[0].diverged_epoch == 1 and len(res[0].epochs) == 1
     loss = res[0].epochs[0]["train_loss"]
-    assert math.isnan(loss) if nan else loss > 100 * math.log(10)
+    assert not loss <= 100 * math.log(10)                      # non-finite, or past the blow-up threshold
     assert res[1].diverged_epoch is None and len(res[1].epochs) == 3
     assert_same_run(res[1], train_stack([ok], tiny)[0])
 
