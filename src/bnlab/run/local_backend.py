@@ -27,6 +27,7 @@ import torch
 from ..config import RunSpec
 from ..core.train import DeviceData
 from ..errors import BnlabError
+from ..outputs import alive
 from ..records import RunResult
 from . import tuning
 from .jobs import Progress, group_cost, steps_of
@@ -35,6 +36,20 @@ from .worker import resolve_device, train_group, train_here
 _WORKER_DATA: dict = {}
 _WORKER_COUNTS: dict = {}   # waiting, running: groups not yet started / training now (shared by the pool)
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _used(groups: list[list[RunSpec]], datasets: dict) -> dict:
+    """Per dataset the groups train on, the arrays cut to what they use: the largest train_limit and
+    test_limit among its groups (None: all of it). Workers then map only those rows."""
+    lim: dict[str, list] = {}
+    for g in groups:
+        s = g[0]
+        cur = lim.setdefault(s.dataset, [0, 0])
+        for i, v in enumerate((s.train_limit, s.test_limit)):
+            cur[i] = None if v is None or cur[i] is None else max(cur[i], v)
+    return {n: dataclasses.replace(datasets[n], x_train=datasets[n].x_train[:tr], y_train=datasets[n].y_train[:tr],
+                                   x_test=datasets[n].x_test[:te], y_test=datasets[n].y_test[:te])
+            for n, (tr, te) in lim.items()}
 
 
 def _to_files(datasets: dict, folder: str) -> dict:
@@ -50,6 +65,18 @@ def _to_files(datasets: dict, folder: str) -> dict:
     return out
 
 
+def _room(data: dict) -> str | None:
+    """None when the temp folder has room for the workers' data files (with 10% to spare), else why not."""
+    need = sum(getattr(ds, f).nbytes for ds in data.values() for f in ARRAYS) * 1.1 + 1e6
+    tmp = tempfile.gettempdir()
+    try:
+        free = shutil.disk_usage(tmp).free
+    except OSError as e:
+        return f"the temp folder {tmp} cannot be used ({e.strerror})"
+    return None if free >= need else f"the temp folder {tmp} has {free / 1e6:.0f} MB free, the workers' data needs " \
+                                     f"{need / 1e6:.0f} MB"
+
+
 TMP_PREFIX = "bnlab-data-"
 
 
@@ -57,18 +84,8 @@ def sweep_stale() -> None:
     """Remove the data folders of drivers that died without cleaning up (kill -9): bnlab-data-<pid>-*."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{TMP_PREFIX}*-*")):
         pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:   # someone else's process
-        return True
-    return True
 
 
 def _worker_init(driver: int, files: dict, waiting, running, threads: int) -> None:
@@ -148,8 +165,12 @@ class Local:
             self.plan = tuning.Plan(1, threads, why="one stack at a time: " + ("a study that measures time"
                                                                                if exclusive else str(self.device)))
         if self.plan.workers >= 2:
-            yield from self._pool(groups, datasets, n_train, self.plan.workers, self.plan.cpus, threads, progress)
-            return
+            data = _used(groups, datasets)
+            if (why := _room(data)) is None:
+                yield from self._pool(groups, data, n_train, self.plan.workers, self.plan.cpus, threads, progress)
+                return
+            print(f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger folder to "
+                  "train side by side)", file=sys.stderr)
         cache: dict[tuple, DeviceData] = {}
         for group in groups:
             s0 = group[0]
@@ -160,12 +181,12 @@ class Local:
             K = len(group)
             yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
 
-    def _pool(self, groups, datasets, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
-        used = {g[0].dataset for g in groups}
+    def _pool(self, groups, data, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
+        """`data`: the datasets cut to what the groups use (_used); `n_train` the full training set sizes."""
         cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         sweep_stale()
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-        files = _to_files({k: datasets[k] for k in used}, self.tmp.name)
+        files = _to_files(data, self.tmp.name)
         ctx = multiprocessing.get_context("spawn")   # fork is unsafe once OpenMP threads exist
         counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))          # waiting, running
         self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
