@@ -134,6 +134,20 @@ def test_an_old_store_is_migrated_at_open(tmp_path):
     Store(path).close()                                               # opening again: nothing to do
 
 
+def test_an_old_store_opened_read_only_reports_without_migrating(tmp_path, monkeypatch):
+    path = tmp_path / "old.sqlite"
+    _old_store(path)
+    monkeypatch.setattr(S, "_exists_read_only", lambda p: True)     # root can write anything: say it can't
+    with Store(path) as st:
+        rows = st.results("x")
+        assert st.read_only and len(rows) == 1 and rows[0]["test_acc"] == 0.9
+        assert rows[0]["train_acc_eval"] is None and rows[0]["train_loss_noise"] is None
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 0    # untouched
+    assert len([r for r in con.execute("PRAGMA table_info(epochs)")]) == 8
+    con.close()
+
+
 def test_a_store_from_a_newer_bnlab_is_refused_at_open(tmp_path):
     path = tmp_path / "new.sqlite"
     Store(path).close()

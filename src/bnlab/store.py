@@ -321,7 +321,9 @@ class Store:
 
     @_guard()
     def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
-        q = (f"SELECT t.run_id, {', '.join('t.' + c for c in cols)} FROM {table} t "
+        """Columns an older store lacks (one opened read-only is not migrated) read as NULL, i.e. NaN."""
+        have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+        q = (f"SELECT t.run_id, {', '.join('t.' + c if c in have else 'NULL' for c in cols)} FROM {table} t "
              f"JOIN study_runs s ON s.run_id = t.run_id WHERE s.study=? ORDER BY t.run_id, {order}")
         out: dict[str, list[dict]] = {}
         for r in self.conn.execute(q, (study,)):
