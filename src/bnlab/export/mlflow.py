@@ -3,7 +3,8 @@
 Each run gets params = every RunSpec field (seed included; tuples as '128-64', None as 'None'),
 metrics = results.csv's per-epoch measurements (train_loss, train_acc, test_loss, test_acc, and
 train_loss_eval, train_acc_eval where the store has them) plus `epoch`, each logged at the run's
-optimizer step count after that epoch, and tags bnlab.run_id, bnlab.study, bnlab.seed,
+optimizer step count after that epoch, what a run recorded between epochs at its step
+(eval/test_loss, eval/test_acc, probe/NAME/layerL: export.source.step_series), and tags bnlab.run_id, bnlab.study, bnlab.seed,
 bnlab.version (the bnlab that trained it), bnlab.config_hash, bnlab.device (and
 bnlab.diverged_epoch for a run that diverged); its MLflow run name is the bnlab run_id.
 
@@ -26,7 +27,7 @@ from ..config import RunSpec
 from ..errors import ConfigError
 from ..store import Store
 from .extras import need
-from .source import epoch_metrics
+from .source import epoch_metrics, step_series
 
 TAG = "bnlab.run_id"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -117,6 +118,7 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
     per_run: dict[str, list[dict]] = {}
     for r in rows:
         per_run.setdefault(r["run_id"], []).append(r)
+    between = step_series(store, study, per_run)
     logged = skipped = 0
     for r in store.runs(study):
         rid, spec = r["run_id"], r["spec"]
@@ -137,6 +139,7 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
         run = c.create_run(exp_id, start_time=_ms(base), tags=tags, run_name=rid)
         values = [Metric(m, _float(e[m]), _ms(base + float(e["wall_s"])), int(e["steps"]))
                   for e in epochs for m in (*metrics, "epoch")]
+        values += [Metric(tag, _float(v), _ms(base + wall), step) for tag, step, wall, v in between.get(rid, [])]
         c.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params(spec).items()],
                     tags=[RunTag(k, v) for k, v in tags.items()])
         for i in range(0, len(values), BATCH):

@@ -125,3 +125,31 @@ def epoch_metrics(rows: list[dict]) -> list[str]:
     """The per-epoch metrics the rows hold a value of (eval-mode train figures and loss noise only where
     they were measured: runs of older bnlab versions lack them)."""
     return [m for m in METRICS if any(r.get(m) is not None for r in rows)]
+
+
+def step_series(store, study: str, epochs: dict[str, list[dict]]) -> dict[str, list[tuple[str, int, float, float]]]:
+    """run_id → (tag, step, wall_s, value) for what a run recorded between epochs: the test evaluations of
+    `eval_every` ("eval/test_loss", "eval/test_acc", their own training seconds) and the probes of `probes`
+    ("probe/NAME/layerL", or "probe/NAME" for whole-model values; training seconds interpolated from the
+    run's epochs, `epochs[run_id]` = its results rows)."""
+    out: dict[str, list] = {}
+    for rid, evs in store.evals(study).items():
+        out.setdefault(rid, []).extend((f"eval/{m}", int(e["step"]), float(e["wall_s"]), float(e[m]))
+                                       for e in evs for m in ("test_loss", "test_acc"))
+    for rid, ps in store.probes(study).items():
+        marks = [(0, 0.0)] + [(int(e["steps"]), float(e["wall_s"])) for e in epochs.get(rid, [])]
+        out.setdefault(rid, []).extend(
+            (f"probe/{p['name']}" + (f"/layer{p['layer']}" if p["layer"] >= 0 else ""), int(p["step"]),
+             wall_at(int(p["step"]), marks), float(p["value"])) for p in ps)
+    return out
+
+
+def wall_at(step: int, marks: list[tuple[int, float]]) -> float:
+    """Training seconds at `step`, linear between the (step, seconds) marks (the last mark's slope beyond it)."""
+    (s0, w0), (s1, w1) = marks[0], marks[-1]
+    for a, b in zip(marks, marks[1:]):
+        (s0, w0), (s1, w1) = a, b
+        if step <= b[0]:
+            break
+    return w0 if s1 == s0 else w0 + (w1 - w0) * (step - s0) / (s1 - s0)
+

@@ -1,13 +1,16 @@
 """TensorBoard: one TensorBoard run per bnlab run, grouped in a folder per study. Needs bnlab[tensorboard].
 
     DIR/<study>/events.out.tfevents.bnlab            the HParams experiment: hyperparameters, metric test_acc
-    DIR/<study>/<run_id>/events.out.tfevents.bnlab   the run: its configuration (HParams session) and one
-                                                     scalar per epoch for each metric, at the step count
+    DIR/<study>/<run_id>/events.out.tfevents.bnlab   the run: its configuration (HParams session), one
+                                                     scalar per epoch for each metric, at the step count,
+                                                     and what it recorded between epochs (eval/…, probe/…)
 
 Scalars are tagged with results.csv's column names (train_loss, train_acc, test_loss, test_acc, and
 train_loss_eval, train_acc_eval where the store has them), at the run's optimizer step count after
 that epoch; their wall time is the study's start plus the run's training seconds, so TensorBoard's
-"relative" axis reads training time. The HParams session of a run holds every RunSpec field but the
+"relative" axis reads training time. A run that evaluated every `eval_every` steps or recorded probes
+also has eval/test_loss, eval/test_acc and probe/NAME/layerL (probe/NAME for whole-model values) at
+their steps (export.source.step_series). The HParams session of a run holds every RunSpec field but the
 seed, grouped by configuration (config_hash), so the HParams table compares configurations across
 seeds; its metric is test_acc, whose last value is the final test accuracy; a run that diverged
 ends with status FAILURE.
@@ -28,7 +31,7 @@ from ..errors import ConfigError
 from ..outputs import write_with
 from ..store import Store
 from .extras import need
-from .source import epoch_metrics
+from .source import epoch_metrics, step_series
 
 EVENT_FILE = "events.out.tfevents.bnlab"
 METRIC = "test_acc"
@@ -128,14 +131,16 @@ def write_study(store: Store, study: str, logdir: str | Path) -> dict:
                               plugin_data_pb2.HParamsPluginData(experiment=experiment))
     write(folder / EVENT_FILE, [event(wall_time=base, summary=config)])
     n_scalars = 0
+    between = step_series(store, study, per_run)
     for r, hv in zip(runs, values):
         rid, epochs = r["run_id"], per_run.get(r["run_id"], [])
         start = hp.hparams_pb(hv, trial_id=r["spec"].config_hash(), start_time_secs=base)
         evs = [event(wall_time=base, step=0, summary=start)]
-        for e in epochs:
-            vals = [summary_pb2.Summary.Value(tag=m, simple_value=_float(e[m])) for m in metrics]
-            evs.append(event(wall_time=base + float(e["wall_s"]), step=int(e["steps"]),
-                             summary=summary_pb2.Summary(value=vals)))
+        points = [(int(e["steps"]), float(e["wall_s"]), [(m, e[m]) for m in metrics]) for e in epochs]
+        points += [(step, wall, [(tag, v)]) for tag, step, wall, v in between.get(rid, [])]
+        for step, wall, tv in sorted(points, key=lambda p: p[0]):
+            vals = [summary_pb2.Summary.Value(tag=t, simple_value=_float(v)) for t, v in tv]
+            evs.append(event(wall_time=base + wall, step=step, summary=summary_pb2.Summary(value=vals)))
             n_scalars += len(vals)
         end_time = base + (float(epochs[-1]["wall_s"]) if epochs else 0.0)
         status = api_pb2.STATUS_FAILURE if r["diverged_epoch"] is not None else api_pb2.STATUS_SUCCESS
