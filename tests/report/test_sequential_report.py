@@ -93,12 +93,18 @@ def test_report_shows_the_rounds_and_regenerates_the_same_and_fixed_studies_have
     sec = md[md.index("## Seeds until decided"):md.index("## Reproduce")]
     assert "3, 6, 9 (at most 9)" in sec and "Lan & DeMets 1983" in sec and "O'Brien & Fleming 1979" in sec
     assert "(bn1) BN vs none" in sec and "still running" in sec and "undecided so far at 6 seeds" in sec
+    summary = md[md.index("## Summary"):md.index("## Seeds until decided")]
+    head = next(ln for ln in summary.splitlines() if ln.startswith("| claim"))
+    assert head.endswith("| verdict | sequential verdict |") and "its valid verdicts are" in summary
+    bn1 = next(ln for ln in summary.splitlines() if ln.startswith("| (bn1)"))
+    assert bn1.endswith("| **undecided** at 6 seeds |"), bn1
     assert (tmp_path / "out" / "sequential.png").stat().st_size > 10_000
     assert "sequential.png" in md and 'src="data:image/png;base64,' in p1["html"].read_text()
     again = write_report(st, "mine", tmp_path / "out")["md"].read_text()
     assert again[again.index("## Seeds until decided"):again.index("## Reproduce")] == sec
     fixed = make_store(tmp_path / "f.sqlite", cells)
-    assert "Seeds until decided" not in write_report(fixed, "mine", tmp_path / "f")["md"].read_text()
+    md = write_report(fixed, "mine", tmp_path / "f")["md"].read_text()
+    assert "Seeds until decided" not in md and "sequential verdict" not in md and "| verdict |" in md
 
 
 def test_plan_numbers_follow_the_seed_sd_and_the_stats_functions(tmp_path):

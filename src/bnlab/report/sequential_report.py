@@ -106,9 +106,25 @@ def figure(h: History, path: Path) -> None:
     P.save(fig, path)
 
 
-def section(d: StudyData, out: Path) -> list[tuple]:
-    """The report blocks of a sequential study (and its figure, written to out/FILE); [] for a fixed-seed one."""
-    plan = Plan.of(d.meta)
+def replay(d: StudyData) -> tuple[Plan | None, History | None]:
+    """A sequential study's plan and its rounds replayed from the store; (None, None) for a fixed-seed study,
+    (plan, None) before its first round is complete."""
+    plan = Plan.of(d.meta) if d.configs else None
+    return plan, (history(d, plan) if plan else None)
+
+
+def summary_verdicts(h: History | None) -> dict[str, str]:
+    """Claim key → its sequential verdict for the Summary table ('supported, round 2 (10 seeds)')."""
+    if h is None:
+        return {}
+    return {f.key: f"[[{x.verdict}]]" + (f", round {x.look + 1} ({h.rounds[x.look].n} seeds)"
+                                         if x.verdict != "undecided" else f" at {h.rounds[-1].n} seeds")
+            for f, x in zip(h.rounds[0].findings, h.decisions)}
+
+
+def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> list[tuple]:
+    """The report blocks of a sequential study (and its figure, written to out/FILE); [] for a fixed-seed one.
+    `plan, h`: from replay(d)."""
     if plan is None:
         return []
     b: list[tuple] = [("h2", "Seeds until decided: sequential verdicts")]
@@ -120,10 +136,9 @@ def section(d: StudyData, out: Path) -> list[tuple]:
                    f"1983; O'Brien & Fleming 1979), α = {plan.alpha} shared over the claims by Holm's procedure, "
                    "recycled when a claim is decided (Maurer & Bretz 2013); equivalence by a sequential TOST within "
                    "the claim's declared margin. The chance of any false 'supported' or 'contradicted' verdict stays "
-                   "at most α however many rounds are taken. The summary and findings above analyse every stored seed as if "
+                   "at most α however many rounds are taken. The findings below analyse every stored seed as if "
                    "their number had been fixed in advance; for a study whose seeds were added until decided, the "
-                   "verdicts here are the valid ones."))
-    h = history(d, plan)
+                   "verdicts here (the Summary's 'sequential verdict' column) are the valid ones."))
     if h is None:
         return b + [("p", f"No round is complete yet: the first needs {sizes[0]} seeds of every configuration.")]
     figure(h, out / FILE)

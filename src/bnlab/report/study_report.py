@@ -21,6 +21,7 @@ from . import findings as F
 from .document import to_html, to_markdown
 from .figures import write_generic
 from .registry import StudyReport, report_for
+from .sequential_report import replay, summary_verdicts
 from .sequential_report import section as sequential_section
 from .studydata import StudyData
 from .theory import THEORY
@@ -39,8 +40,9 @@ def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
     regen = f"bnlab report {shlex.quote(study)} --out {shlex.quote(str(out))}"
     if store.path.resolve() != (out / "bnlab.sqlite").resolve():
         regen += f" --store {shlex.quote(str(store.path))}"
+    plan, h = replay(d)
     blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen,
-                       sequential_section(d, out) if d.configs else [])
+                       sequential_section(d, out, plan, h), summary_verdicts(h))
     write_text(paths["md"], to_markdown(blocks))
     write_text(paths["html"], to_html(blocks, f"bnlab report: {study}"))
     return {**paths, **{k: p for k, (p, _) in figs.items()}}
@@ -79,7 +81,7 @@ def _utc(t: float | None) -> str:
 
 
 def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str,
-              sequential: list[tuple] = ()) -> list[tuple]:
+              sequential: list[tuple] = (), seq_verdicts: dict[str, str] | None = None) -> list[tuple]:
     b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
     if d.meta.get("question"):
         b.append(("p", f"**Question.** {d.meta['question']}"))
@@ -89,7 +91,7 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
         return b + THEORY
     rep = report_for(d.name)
     fs = rep.analyse(d)
-    b += _summary(fs) + list(sequential) + _reproduce(d, command, wall_s, regen)
+    b += _summary(fs, seq_verdicts or {}) + list(sequential) + _reproduce(d, command, wall_s, regen)
     b.append(("h2", "Figures"))
     b += [("fig", path, caption) for path, caption in figs.values()]
     b += _config_table(d)
@@ -101,23 +103,31 @@ def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, rege
     return b + THEORY
 
 
-def summary_table(fs: list[F.Finding]) -> tuple:
-    """The verdict table block: one row per headline finding."""
+def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None) -> tuple:
+    """The verdict table block: one row per headline finding; `sequential` (claim key → its sequential verdict,
+    for a study run until decided) adds that column, the valid verdict of such a study."""
+    seq = sequential or {}
     rows = [[f"({f.key}) {f.title}", f.effect_text(),
              F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
              "—" if not np.isfinite(f.margin) else f"±{F.fmt(f.margin, f.unit).lstrip('+')}",
-             "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"), f"[[{f.verdict}]]"] for f in fs]
-    return ("table", ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"], rows)
+             "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"), f"[[{f.verdict}]]"]
+            + ([seq.get(f.key, "—")] if seq else []) for f in fs]
+    head = ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"]
+    return ("table", head + (["sequential verdict"] if seq else []), rows)
 
 
-def _summary(fs: list[F.Finding]) -> list[tuple]:
+def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
+    seq = ("" if not sequential else " This study added seeds until each claim was decided: its valid verdicts are "
+           "the 'sequential verdict' column (group-sequential tests, see Seeds until decided below); the p-values "
+           "and verdicts beside it treat the seeds as fixed in advance, which overstates the evidence of seeds "
+           "added after a look.")
     return [("h2", "Summary"),
             ("p", f"Each claim of the original discussion, tested on every seed with one primary test (α = "
                   f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
                   "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
                   "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
-                  f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below."),
-            summary_table(fs)]
+                  f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq),
+            summary_table(fs, sequential)]
 
 
 def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
