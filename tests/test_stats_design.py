@@ -361,6 +361,33 @@ def test_censored_compare_hand_values():
     assert c.reach_p == pytest.approx(ss.fisher_exact([[10, 0], [5, 5]]).pvalue)
 
 
+def test_hodges_lehmann_ci_by_hand_exact_null_and_coverage():
+    """5 vs 5: P(U ≤ 2) = 4/252 ≤ 0.025 < P(U ≤ 3) = 7/252, so k = 3 and the CI is [D_(3), D_(23)] of the 25
+    sorted differences; the null matches scipy's exact Mann–Whitney; simulated coverage equals the exact
+    1 − 2·P(U ≤ k − 1) for a continuous shift (6 vs 6: k − 1 = 5)."""
+    from bnlab.stats.samples import _mann_whitney_null, hodges_lehmann
+    a, b = np.array([1.0, 2, 3, 4, 5]), np.array([3.5, 6, 7, 8, 9])
+    d = np.sort(np.subtract.outer(b, a).ravel())
+    assert hodges_lehmann(a, b) == (np.median(d), (d[2], d[22])) == (4.0, (0.5, 7.0))
+    assert np.cumsum(_mann_whitney_null(5, 5))[:4] * 252 == pytest.approx([1, 2, 4, 7])
+    rng = np.random.default_rng(3)
+    for m, n in ((3, 4), (6, 6), (7, 3)):
+        null = _mann_whitney_null(m, n)
+        for _ in range(10):
+            z = rng.permutation(m + n).astype(float)
+            u = int((z[m:, None] > z[None, :m]).sum())
+            assert null[:u + 1].sum() == pytest.approx(ss.mannwhitneyu(z[m:], z[:m], alternative="less",
+                                                                       method="exact").pvalue)
+    exact = 1 - 2 * np.cumsum(_mann_whitney_null(6, 6))[5]
+    sims = 4000
+    x = rng.standard_normal((sims, 6)), rng.standard_normal((sims, 6)) + 1.0
+    covered = np.mean([lo <= 1.0 <= hi for lo, hi in (hodges_lehmann(p, q)[1] for p, q in zip(*x))])
+    assert exact == pytest.approx(0.959, abs=1e-3) and abs(covered - exact) < 4 * math.sqrt(exact * (1 - exact) / sims)
+    assert math.isnan(hodges_lehmann([1.0, 2.0], [3.0, 4.0])[1][0])       # 2 vs 2: no 95% interval exists
+    c = S.censored_compare([1.0, 2, 3, 4, 5, NAN], None, [3.5, 6, 7, 8, 9, NAN], None)
+    assert (c.shift, c.shift_ci) == (4.0, (0.5, 7.0))                    # over the runs that reached it
+
+
 def test_censored_compare_counts_never_reached_as_slower():
     """Half of b's seeds never reach the threshold; the ones that do are 5 steps faster than a's matching seeds.
     Dropping the censored runs (the old analysis) calls b faster; ranking them last calls b slower."""

@@ -110,6 +110,7 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
     assert all(f.verdict in ("supported", "contradicted", "equivalent", "inconclusive") for f in fs)
     b = fs[1]
     assert "batch 0/5" in b.notes[0] and b.verdict == "contradicted"     # BN never reaches 97%: ranked last
+    assert "the ranks favour the side opposite to the claim: contradicted" in b.sentence()
     assert fs[0].n == {"none": 4, "batch": 5} and any("diverged" in n for n in fs[0].notes)
     assert fs[5].n == {"none": 19, "batch": 20}                      # runs over 4 batch sizes; the diverged one out
 

@@ -88,12 +88,15 @@ class Finding:
                       f"{p_is(self.tost_p)}")
         p_used = self.p_holm if np.isfinite(self.p_holm) else self.p_value
         side = "above" if self.expected_sign > 0 else "below"
-        if not (np.isfinite(p_used) and np.isfinite(lo)):
+        ranked = np.isfinite(self.direction)         # a rank test: its direction decides, not the CI
+        if not (np.isfinite(p_used) and (ranked or np.isfinite(lo))):
             why = "there are too few runs with spread for a test"
         elif self.verdict == "supported":
-            why = f"p < {ALPHA} and the whole CI lies {side} 0, the side the claim predicts"
+            why = (f"p < {ALPHA} and the ranks favour the side the claim predicts" if ranked else
+                   f"p < {ALPHA} and the whole CI lies {side} 0, the side the claim predicts")
         elif self.verdict == "contradicted":
-            why = f"p < {ALPHA} and the whole CI lies on the side opposite to the claim"
+            why = (f"p < {ALPHA} and the ranks favour the side opposite to the claim" if ranked else
+                   f"p < {ALPHA} and the whole CI lies on the side opposite to the claim")
         elif self.verdict == "equivalent":
             why = f"the difference is shown to lie within ±{fmt(self.margin, self.unit).lstrip('+')} {self.unit}"
         elif p_used >= ALPHA:
@@ -188,7 +191,7 @@ def censored_finding(key, title, claim, measure, c: stats.CensoredComparison, *,
     return Finding(key=key, title=title, claim=claim, measure=measure,
                    test=f"Mann–Whitney U (two-sided, permutation) on {b} vs {a} over all runs, censored runs ranked "
                         "last", contrast=f"{b} − {a} (Hodges–Lehmann, runs that reached it)", effect=c.shift,
-                   effect_ci=(math.nan, math.nan), unit=unit, p_value=c.p_value, n={a: c.n_a, b: c.n_b},
+                   effect_ci=c.shift_ci, unit=unit, p_value=c.p_value, n={a: c.n_a, b: c.n_b},
                    expected_sign=-1, verdict=stats.verdict(c.p_value, (direction,) * 2, expected_sign=-1, alpha=ALPHA),
                    rows=tuple(rows), notes=(reach, *notes), direction=direction)
 

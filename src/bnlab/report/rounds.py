@@ -154,7 +154,8 @@ class History:
         rank tests and one-sided tests); approximate where the test is not a t-test (an F test, a trend)."""
         f, look = self.rounds[k].findings[i], self.rounds[k].looks[i]
         lo, hi = f.effect_ci
-        if look.one_sided or not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(f.effect)):
+        if look.one_sided or np.isfinite(f.direction) or not (np.isfinite(lo) and np.isfinite(hi)
+                                                               and np.isfinite(f.effect)):
             return math.nan, math.nan
         c, z = self.boundary(i, k), look.z_abs
         se = abs(f.effect) / z if f.effect != 0 and z > 0.05 else (hi - lo) / (2 * 1.959964)

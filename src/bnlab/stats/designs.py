@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): importing bnlab.stats stays light
 
-from .samples import NAN2, finite, pair, welch
+from .samples import NAN2, finite, hodges_lehmann, pair, welch
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,8 @@ class CensoredComparison:
     """Time to a threshold (e.g. steps to 97%), b against a, where runs that never reached it are censored at the
     end of training. reached_*: runs that reached it, of n_*. median_*: median over all runs with the censored ones
     at +inf (inf when half or more never reach; with a common censoring time this is the Kaplan–Meier median).
-    shift: Hodges–Lehmann median of b_j − a_i over the reached runs only (NaN if a side reached nothing).
+    shift: Hodges–Lehmann median of b_j − a_i over the reached runs only (NaN if a side reached nothing);
+    shift_ci: its distribution-free 95% CI (samples.hodges_lehmann; NaN with too few reached runs).
     prob_b_slower: P(T_b > T_a) + ½·P(T_b = T_a) over all pairs of runs, censored = +inf (two censored runs tie).
     p_value: two-sided Mann–Whitney U on all runs, censored ranked last and tied (permutation distribution).
     reach_p: two-sided Fisher exact test of reached / not reached."""
@@ -242,6 +243,7 @@ class CensoredComparison:
     prob_b_slower: float
     p_value: float
     reach_p: float
+    shift_ci: tuple[float, float] = NAN2
 
 
 def _censored_side(steps, reached) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +270,7 @@ def censored_compare(steps_a, reached_a, steps_b, reached_b, *, n_resamples: int
     na, nb = len(a), len(b)
     ha, hb = a[ra], b[rb]
     med = lambda x: float(np.median(x)) if len(x) else np.nan    # noqa: E731
-    shift = float(np.median(np.subtract.outer(hb, ha))) if len(ha) and len(hb) else np.nan
+    shift, shift_ci = hodges_lehmann(ha, hb)
     prob = p = reach_p = np.nan
     if na and nb:
         big = np.concatenate([ha, hb, [0.0]]).max() + 1.0     # ranks only: censored = last, tied
@@ -278,7 +280,8 @@ def censored_compare(steps_a, reached_a, steps_b, reached_b, *, n_resamples: int
             method = scipy.stats.PermutationMethod(n_resamples=n_resamples, rng=np.random.default_rng(seed))
             p = float(scipy.stats.mannwhitneyu(fb, fa, alternative="two-sided", method=method).pvalue)
         reach_p = float(scipy.stats.fisher_exact([[ra.sum(), na - ra.sum()], [rb.sum(), nb - rb.sum()]]).pvalue)
-    return CensoredComparison(na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p)
+    return CensoredComparison(na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p,
+                              shift_ci)
 
 
 def log_ratio_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
