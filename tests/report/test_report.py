@@ -116,6 +116,14 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
 
 
 
+def test_the_spread_claim_warns_when_its_bootstrap_has_few_seeds(tmp_path):
+    few = {f.key: f for f in report_for("seed").analyse(_load(make_store(tmp_path / "3.sqlite", seeds=3)))}["f"]
+    many = {f.key: f for f in report_for("seed").analyse(_load(make_store(tmp_path / "5.sqlite", seeds=5)))}["f"]
+    assert few.test.startswith("Welch–James test of the norm × batch size interaction")
+    assert any("resamples only 3 seeds per configuration" in n for n in few.notes)
+    assert not any("resamples only" in n for n in many.notes)
+
+
 def test_generic_study_gets_bn_vs_none_per_setting_with_holm(tmp_path):
     st = make_store(tmp_path / "s.sqlite", study="mine", bn_gain=0.01, noise=0.0005, batch_sizes=(64,),
                     lrs=(1e-3, 3e-3), axes={"norm": ["none", "batch"], "lr": [1e-3, 3e-3]}, seeds=3)

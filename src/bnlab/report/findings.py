@@ -221,7 +221,14 @@ def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: st
         verdict=stats.verdict(it.welch_p, sp.ci, expected_sign=-1, alpha=ALPHA), rows=tuple(rows),
         notes=("A smaller per-seed range alone is not evidence: a norm with less seed noise has a smaller range "
                f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile itself "
-               "differs.", *notes))
+               "differs.", *_few_seeds(min(it.n.values(), default=0)), *notes))
+
+
+def _few_seeds(k: int) -> tuple[str, ...]:
+    """The caveat for a bootstrap that resamples fewer than 5 seeds per configuration."""
+    return () if k >= 5 else (
+        f"The bootstrap CI resamples only {k} seeds per configuration: at such n bootstrap intervals are too "
+        "narrow (they undercover), so read the interaction test's p; the verdict needs both.",)
 
 
 def _steps(v: float) -> str:
