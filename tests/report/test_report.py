@@ -142,3 +142,25 @@ def test_a_study_without_runs_or_where_no_run_converges_still_reports(tmp_path):
     st = make_store(tmp_path / "low.sqlite", base=0.9, seeds=2, batch_sizes=(32,))
     paths = write_report(st, "seed", tmp_path / "low")
     assert paths["threshold"].stat().st_size > 5_000 and "none 0/2, batch 0/2" in paths["md"].read_text()
+
+
+def test_exploratory_rows_are_holm_adjusted_within_their_table():
+    """Three directional rows with raw p 0.01, 0.04, 0.03 (Holm: 0.03, 0.06, 0.06): only the first stays
+    supported; a row claiming no direction and one its builder adjusted are left as they are."""
+    from bnlab.report.findings import Row, holm_rows
+    rows = (Row("a", 1.0, (0.5, 1.5), 0.01, verdict="supported", sign=+1),
+            Row("b", 1.0, (0.1, 1.9), 0.04, verdict="supported", sign=+1),
+            Row("c", -1.0, (-1.9, -0.1), 0.03, verdict="contradicted", sign=+1),
+            Row("no direction", 1.0, (0.5, 1.5), 0.001),
+            Row("builder's family", 1.0, (0.5, 1.5), 0.04, p_holm=0.04, verdict="supported", sign=+1))
+    out = holm_rows(rows)
+    assert [r.p_holm for r in out[:3]] == pytest.approx([0.03, 0.06, 0.06])
+    assert [r.verdict for r in out] == ["supported", "inconclusive", "inconclusive", "", "supported"]
+    assert math.isnan(out[3].p_holm) and out[4] == rows[4]
+
+
+def test_every_directional_row_of_a_study_report_shows_its_holm_p(tmp_path):
+    st = make_store(tmp_path / "s.sqlite", seeds=3)
+    for f in report_for("seed").analyse(_load(st)):
+        for r in f.rows:
+            assert not r.sign or not np.isfinite(r.p_value) or np.isfinite(r.p_holm), (f.key, r.label)

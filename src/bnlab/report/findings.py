@@ -38,6 +38,8 @@ class Row:
     p_value: float
     p_holm: float = math.nan
     verdict: str = ""
+    sign: int = 0                 # the direction the row's test expects (+1/−1); 0: it claims none (no verdict)
+    tost_p: float = math.nan      # equivalence p where the row has a margin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,25 +239,38 @@ def _steps(v: float) -> str:
 
 def holm_headlines(fs: list[Finding]) -> list[Finding]:
     """The study's headline findings with p (and the TOST p) Holm-adjusted across them, and verdicts decided
-    on the adjusted values: one primary test per claim, the family being the study's claims."""
+    on the adjusted values: one primary test per claim, the family being the study's claims. Each finding's
+    exploratory rows are adjusted within their own table (holm_rows)."""
     adj, adj_tost = holm_finite([f.p_value for f in fs]), holm_finite([f.tost_p for f in fs])
     side = lambda f: (f.direction,) * 2 if np.isfinite(f.direction) else f.effect_ci   # noqa: E731
-    return [dataclasses.replace(f, p_holm=p, tost_p=t, verdict=stats.verdict_with_equivalence(
+    return [dataclasses.replace(f, p_holm=p, tost_p=t, rows=holm_rows(f.rows), verdict=stats.verdict_with_equivalence(
         p, side(f), t, expected_sign=f.expected_sign, alpha=ALPHA)) for f, p, t in zip(fs, adj, adj_tost)]
+
+
+def holm_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
+    """Exploratory rows that claim a direction (sign ≠ 0) and that their builder did not adjust: Holm across
+    them, the family being the finding's table, and each verdict decided on its adjusted p (the TOST p
+    unadjusted: equivalence is not what the family tests)."""
+    idx = [i for i, r in enumerate(rows) if r.sign and np.isfinite(r.p_value) and not np.isfinite(r.p_holm)]
+    out = list(rows)
+    for i, p in zip(idx, holm_finite([rows[i].p_value for i in idx])):
+        r = rows[i]
+        out[i] = dataclasses.replace(r, p_holm=float(p), verdict=stats.verdict_with_equivalence(
+            p, r.ci, r.tost_p, expected_sign=r.sign, alpha=ALPHA))
+    return tuple(out)
 
 
 def comparison_row(label: str, c: stats.Comparison, scale: float, sign: int, p_holm: float = math.nan,
                    margin: float = math.nan) -> Row:
     """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline."""
-    p = p_holm if np.isfinite(p_holm) else c.p_value
+    p, tost = (p_holm if np.isfinite(p_holm) else c.p_value), stats.tost_p(c, margin / scale)
     return Row(label, c.diff * scale, (c.diff_ci[0] * scale, c.diff_ci[1] * scale), c.p_value, p_holm,
-               stats.verdict_with_equivalence(p, c.diff_ci, stats.tost_p(c, margin / scale), expected_sign=sign,
-                                              alpha=ALPHA))
+               stats.verdict_with_equivalence(p, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA), sign, tost)
 
 
 def trend_row(label: str, t: stats.Trend, sign: int) -> Row:
     return Row(label, t.slope, t.slope_ci, t.p_value, math.nan,
-               stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA))
+               stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA), sign)
 
 
 def bn_vs_none(d: StudyData, bs: int, col: str = "test_acc") -> stats.Comparison:
