@@ -164,3 +164,20 @@ def test_every_directional_row_of_a_study_report_shows_its_holm_p(tmp_path):
     for f in report_for("seed").analyse(_load(st)):
         for r in f.rows:
             assert not r.sign or not np.isfinite(r.p_value) or np.isfinite(r.p_holm), (f.key, r.label)
+
+
+def test_log_axis_bands_are_geometric_and_stay_positive():
+    """3 seeds of a positive trace spread over two decades: the arithmetic 95% band dips below 0 (a log axis
+    would fill down to its floor); the log band is the geometric mean with the back-transformed t-interval."""
+    from types import SimpleNamespace
+
+    from bnlab import stats
+    from bnlab.report.study_figures import _trace_band
+    steps, vals = np.array([0, 10]), np.array([[0.01, 1.0], [0.1, 2.0], [1.0, 4.0]])
+    c = SimpleNamespace(runs=[SimpleNamespace(traces={("beta", -1): (steps, v)}) for v in vals])
+    _, m, lo, _ = _trace_band(c, "beta", -1)
+    assert lo[0] < 0 and m[0] == pytest.approx(0.37)
+    x, gm, glo, ghi = _trace_band(c, "beta", -1, log=True)
+    s = stats.summarize(np.log(vals[:, 0]))
+    assert list(x) == [0, 10] and gm[0] == pytest.approx(0.1) and (glo > 0).all()
+    assert (glo[0], ghi[0]) == pytest.approx((math.exp(s.ci_low), math.exp(s.ci_high)))

@@ -85,8 +85,9 @@ REPORTS: dict[str, StudyReport] = {
         draw=SF.ics_traces),)),
     "smoothness": StudyReport(findings=M.smoothness_findings, figures=(Figure(
         name="smoothness", file="smoothness.png", draw=SF.smoothness_traces,
-        caption="Loss variation, gradient predictiveness and effective β-smoothness along the gradient over "
-                "training."),)),
+        caption="Loss variation, gradient predictiveness and effective β-smoothness along the optimizer's update "
+                "(multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the gradient, over training; log "
+                "axes, geometric means over seeds."),)),
     "noisy-bn": StudyReport(findings=M.noisy_findings, figures=(PERCENTILES,)),
 }
 

@@ -181,13 +181,20 @@ def invariance_maps(d: StudyData, path: Path) -> None:
     save(fig, path)
 
 
-def _trace_band(c, name: str, layer: int):
-    """Probe steps and the mean and 95% CI over seeds of one trace (runs aligned on their common steps)."""
+def _trace_band(c, name: str, layer: int, log: bool = False):
+    """Probe steps and the mean and 95% CI over seeds of one trace (runs aligned on their common steps);
+    log: the geometric mean and the t-interval of the mean log, back-transformed (a positive quantity on a log
+    axis: the arithmetic interval of 3 seeds dips below 0 and fills the axis)."""
     rs = [r.traces[(name, layer)] for r in c.runs if (name, layer) in r.traces]
     if not rs:
         return None
     T = min(len(s) for s, _ in rs)
-    return (rs[0][0][:T], *band(np.stack([v[:T] for _, v in rs])))
+    v = np.stack([v[:T] for _, v in rs])
+    if not log:
+        return (rs[0][0][:T], *band(v))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m, lo, hi = band(np.log(np.where(v > 0, v, np.nan)))
+    return (rs[0][0][:T], np.exp(m), np.exp(lo), np.exp(hi))
 
 
 def _config_label(d: StudyData, c) -> str:
@@ -223,7 +230,7 @@ def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bo
                              layout="constrained")
     for ax, (name, layer, ylabel, log) in zip(axes[0], panels):
         for i, c in enumerate(d.configs):
-            b = _trace_band(c, name, layer)
+            b = _trace_band(c, name, layer, log)
             if b:
                 line(ax, *b, f"C{i}", _config_label(d, c))
         ax.set_ylabel(ylabel)
@@ -240,12 +247,13 @@ def ics_traces(d: StudyData, path: Path) -> None:
     panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
     panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
     _trace_panels(d, path, panels, f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
-                                   "training\nmean over seeds, 95% CI band")
+                                   "training\nmean over seeds (log axes: geometric mean), 95% CI band")
 
 
 def smoothness_traces(d: StudyData, path: Path) -> None:
     _trace_panels(d, path, [("loss_variation", -1, "loss variation (nats)", True),
                             ("grad_predictiveness", -1, "gradient predictiveness ‖Δ∇L‖", True),
-                            ("beta_smoothness", -1, "effective β-smoothness", True)],
-                  f"study {d.name}: loss landscape along the gradient (Santurkar et al. Fig. 4 style); mean over "
-                  "seeds, 95% CI band")
+                            ("beta_smoothness", -1, "effective β-smoothness", True),
+                            ("beta_hvp", -1, "curvature ‖Hg‖ / ‖g‖", True)],
+                  f"study {d.name}: loss landscape along the optimizer's update (Santurkar et al. Fig. 4 style) and "
+                  "the curvature along the gradient\ngeometric mean over seeds, 95% CI band")
