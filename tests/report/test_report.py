@@ -181,3 +181,14 @@ def test_log_axis_bands_are_geometric_and_stay_positive():
     s = stats.summarize(np.log(vals[:, 0]))
     assert list(x) == [0, 10] and gm[0] == pytest.approx(0.1) and (glo > 0).all()
     assert (glo[0], ghi[0]) == pytest.approx((math.exp(s.ci_low), math.exp(s.ci_high)))
+
+
+@pytest.mark.parametrize("unit, amount, mde", [("", "±0.010)", "0.005"), ("pp", "±0.01 pp)", "0.01 pp")])
+def test_a_sentence_names_its_unit_only_where_there_is_one(unit, amount, mde):
+    from bnlab.report.findings import Finding
+    f = Finding(key="k", title="t", claim="c", measure="m", test="t", contrast="batch − none", effect=-0.0001,
+                effect_ci=(-0.003, 0.003), unit=unit, p_value=0.8, n={"none": 3, "batch": 3}, expected_sign=-1,
+                verdict="equivalent", margin=0.01, tost_p=0.0001, mde=0.005)
+    text = f.sentence()
+    assert f"equivalence (TOST, {amount} p < 0.001" in text and "  " not in text and " :" not in text
+    assert f"detects an effect of {mde} or more" in text

@@ -86,7 +86,7 @@ class Finding:
                      if np.isfinite(self.perm_floor) and self.perm_floor >= ALPHA else "")
             ps.append(f"permutation p {p_is(self.perm_p)}{floor}")
         if np.isfinite(self.tost_p):
-            ps.append(f"equivalence (TOST, ±{fmt(self.margin, self.unit).lstrip('+')} {self.unit}) p "
+            ps.append(f"equivalence (TOST, ±{self._amount(self.margin)}) p "
                       f"{p_is(self.tost_p)}")
         p_used = self.p_holm if np.isfinite(self.p_holm) else self.p_value
         side = "above" if self.expected_sign > 0 else "below"
@@ -100,7 +100,7 @@ class Finding:
             why = (f"p < {ALPHA} and the ranks favour the side opposite to the claim" if ranked else
                    f"p < {ALPHA} and the whole CI lies on the side opposite to the claim")
         elif self.verdict == "equivalent":
-            why = f"the difference is shown to lie within ±{fmt(self.margin, self.unit).lstrip('+')} {self.unit}"
+            why = f"the difference is shown to lie within ±{self._amount(self.margin)}"
         elif p_used >= ALPHA:
             why = f"p ≥ {ALPHA}: the data cannot tell this effect from 0"
         else:
@@ -111,12 +111,15 @@ class Finding:
                 f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}."
                 + self.power_text())
 
+    def _amount(self, v: float) -> str:
+        """An unsigned amount with its unit, if any: '0.20 pp', '0.010'."""
+        return fmt(v, self.unit).lstrip("+") + (f" {self.unit}" if self.unit else "")
+
     def power_text(self) -> str:
         """What the design can detect and, when undecided, what would decide it."""
         if not np.isfinite(self.mde):
             return ""
-        text = (f" With these seeds the test detects an effect of {fmt(self.mde, self.unit).lstrip('+')} "
-                f"{self.unit} or more with {POWER:.0%} power.")
+        text = f" With these seeds the test detects an effect of {self._amount(self.mde)} or more with {POWER:.0%} power."
         if self.verdict == "inconclusive":
             text += (f" At the observed effect, about {self.seeds_needed} seeds per configuration would decide it."
                      if self.seeds_needed else " The observed effect is too small to decide with any practical "
