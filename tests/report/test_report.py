@@ -111,6 +111,8 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
     b = fs[1]
     assert "batch 0/5" in b.notes[0] and b.verdict == "contradicted"     # BN never reaches 97%: ranked last
     assert "the ranks favour the side opposite to the claim: contradicted" in b.sentence()
+    assert b.effect_text().endswith("; P(batch slower) 1.00") and "; P(batch slower) 1.00; p " in b.sentence()
+    assert fs[0].decides == "" and "slower" not in fs[0].effect_text()
     assert fs[0].n == {"none": 4, "batch": 5} and any("diverged" in n for n in fs[0].notes)
     assert fs[5].n == {"none": 19, "batch": 20}                      # runs over 4 batch sizes; the diverged one out
 

@@ -69,11 +69,13 @@ class Finding:
     seeds_needed: int | None = None   # seeds per configuration to detect the observed effect with POWER
     perm_floor: float = math.nan   # the smallest p the exact permutation test can give with these n
     direction: float = math.nan    # for a test without an effect CI (rank tests): the sign that decides
+    decides: str = ""              # for a rank test, the statistic whose side decides, in words: 'P(batch slower) 0.64'
 
     def effect_text(self) -> str:
-        """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it."""
+        """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it (a rank test adds what decides)."""
         lo, hi = self.effect_ci
-        return f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
+        return (f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
+                + (f"; {self.decides}" if self.decides else ""))
 
     def sentence(self) -> str:
         """The result in one paragraph, from the numbers."""
@@ -107,7 +109,8 @@ class Finding:
             why = "the CI includes 0"
         n = ", ".join(f"{v} {k}" for k, v in self.n.items())
         return (f"{self.contrast} = {fmt(self.effect, self.unit, True)} (95% CI {fmt(lo, self.unit)} to "
-                f"{fmt(hi, self.unit)}); {'; '.join(ps)}; n = {n}. The claim predicts a "
+                f"{fmt(hi, self.unit)}){'; ' + self.decides if self.decides else ''}; {'; '.join(ps)}; n = {n}. "
+                "The claim predicts a "
                 f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}."
                 + self.power_text())
 
@@ -198,7 +201,8 @@ def censored_finding(key, title, claim, measure, c: stats.CensoredComparison, *,
                         "last", contrast=f"{b} − {a} (Hodges–Lehmann, runs that reached it)", effect=c.shift,
                    effect_ci=c.shift_ci, unit=unit, p_value=c.p_value, n={a: c.n_a, b: c.n_b},
                    expected_sign=-1, verdict=stats.verdict(c.p_value, (direction,) * 2, expected_sign=-1, alpha=ALPHA),
-                   rows=tuple(rows), notes=(reach, *notes), direction=direction)
+                   rows=tuple(rows), notes=(reach, *notes), direction=direction,
+                   decides=f"P({b} slower) {c.prob_b_slower:.2f}" if np.isfinite(c.prob_b_slower) else "")
 
 
 def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: str, *, notes=()) -> Finding:

@@ -31,8 +31,9 @@ def verdict_text(h: History, i: int) -> str:
         return (f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within ±{fmt(f.margin, f.unit).lstrip('+')}"
                 f"{u} (sequential TOST{', ' + p if p else ''}).")
     if x.verdict != "undecided":
-        return (f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}, repeated "
-                f"CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]{'; ' + p if p else ''}.")
+        ci = f"repeated CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]" if np.isfinite(lo) else f.decides
+        return (f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
+                f"{', ' + ci if ci else ''}{'; ' + p if p else ''}.")
     rule = (f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
             if np.isfinite(lo) else "")
     if h.rounds[-1].n < h.plan.max_seeds:
