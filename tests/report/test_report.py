@@ -194,3 +194,11 @@ def test_a_sentence_names_its_unit_only_where_there_is_one(unit, amount, mde):
     text = f.sentence()
     assert f"equivalence (TOST, {amount} p < 0.001" in text and "  " not in text and " :" not in text
     assert f"detects an effect of {mde} or more" in text
+
+
+def test_every_verdict_a_report_can_show_has_its_own_badge_style():
+    from bnlab.report.document import CSS, to_html
+    from bnlab.stats.verdicts import CLAIM_VERDICTS
+    for v in (*CLAIM_VERDICTS, "undecided"):                 # 'undecided': a sequential study's open claim
+        assert re.search(rf"\.{v}\b[^{{]*\{{background:", CSS), v
+        assert f'<span class="v {v}">{v}</span>' in to_html([("p", f"[[{v}]]")], "t")
