@@ -91,9 +91,9 @@ def figure(h: History, path: Path) -> None:
         what = f0.contrast.split(" (")[0]
         a.set_ylabel(f"{what}\n({f0.unit})" if f0.unit else what, fontsize=8)
         b.plot(n, z, "o-", color="C0", label="z")
-        b.plot(n, c, "--", color="C3", lw=1, label="boundary ±c")
+        b.plot(n, c, "--", color="C3", lw=1, marker="_", ms=10, label="boundary ±c")   # a tick: one look shows too
         if not h.rounds[0].looks[i].one_sided:     # a one-sided test faces the upper boundary only
-            b.plot(n, -c, "--", color="C3", lw=1)
+            b.plot(n, -c, "--", color="C3", lw=1, marker="_", ms=10)
         b.set_ylim(-max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5), max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5))
         b.text(0.99, 0.95, x.verdict, transform=b.transAxes, ha="right", va="top", fontsize=9)
         for ax in (a, b):
