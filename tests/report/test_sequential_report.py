@@ -124,3 +124,16 @@ def test_plan_numbers_follow_the_seed_sd_and_the_stats_functions(tmp_path):
     assert q.target == 0.5 and q.target_from == "--effect" and q.fixed < p.fixed
     text = plan_text(d, "a test", power=0.8)
     assert "bnlab plan mine: from a test." in text and "(bn1)" in text and "margin" in text
+
+
+def test_implied_sd_of_a_one_sided_claim_whose_estimate_lies_on_the_untested_side():
+    """Claim (d) at 30 seeds: bs 16 − bs 32 = −0.06 pp, one-sided p 0.948 (CI [−0.12, +∞)); its SE is
+    |estimate| / |Φ⁻¹(1 − p)|, as for an estimate on the tested side (before: no SD, '≈n/a')."""
+    import scipy.stats as ss
+    from bnlab.report.findings import Finding
+    from bnlab.report.planning import implied_sd
+    f = Finding(key="d", title="t", claim="c", measure="m", test="t", contrast="bs 16 − bs 32", effect=-0.06,
+                effect_ci=(-0.12, math.inf), unit="pp", p_value=0.948, n={"bs 16": 30}, expected_sign=+1,
+                verdict="inconclusive")
+    sd, approx = implied_sd(f, 30)
+    assert approx and sd == pytest.approx(0.06 / abs(ss.norm.isf(0.948)) * math.sqrt(15))

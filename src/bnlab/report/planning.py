@@ -66,8 +66,9 @@ def implied_sd(f: Finding, n: int) -> tuple[float, bool]:
     if np.isfinite(f.mde) and n >= 2:
         return f.mde / stats.min_detectable_effect(1.0, 1.0, n, n, ALPHA, POWER), False
     look, (lo, hi) = claim_look(f), f.effect_ci
-    if np.isfinite(f.effect) and f.effect != 0 and look.z_abs > 0.05:
-        se = abs(f.effect) / look.z_abs
+    z = abs(look.z)           # |Φ⁻¹(1 − p)| for a one-sided p, also when the estimate lies on the untested side
+    if np.isfinite(f.effect) and f.effect != 0 and z > 0.05:
+        se = abs(f.effect) / z
     elif np.isfinite(lo) and np.isfinite(hi):
         se = (hi - lo) / (2 * 1.959964)
     else:
