@@ -16,3 +16,15 @@ def bnlab(*args, env=None):
     """Run the CLI as a user does, in a subprocess."""
     return subprocess.run([sys.executable, "-m", "bnlab", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+def learnable_data(n_train: int, n_test: int):
+    """A learnable 10-class problem of 784-pixel images (labels from a fixed random linear map), as DeviceData:
+    the first n_train of one seeded draw for training, the next n_test for testing."""
+    import torch
+
+    from bnlab.core.train import DeviceData
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n_train + n_test, 784, generator=g)
+    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
+    return DeviceData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], 10)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from bnlab.core import backprop, train
 from bnlab.core import model as M
 from bnlab.config import RunSpec
+from helpers import learnable_data
 
 CASES = [(("none", "none"), "relu"), (("batch", "batch"), "relu"), (("none", "batch"), "relu"),
          (("none", "none"), "sigmoid"), (("batch", "batch"), "sigmoid"), (("none", "batch"), "sigmoid"),
@@ -81,10 +82,7 @@ def test_float32_gradients_relative(norms, activation):
 
 @pytest.fixture(scope="module")
 def tiny():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(360, 784, generator=g)
-    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
-    return train.DeviceData(x[:160], y[:160], x[160:], y[160:], 10)
+    return learnable_data(160, 200)
 
 
 @pytest.mark.parametrize("spec", [

@@ -8,7 +8,8 @@ import torch
 from bnlab.config import RunSpec
 from bnlab.core import model as M
 from bnlab.core.evaluate import precise_stats
-from bnlab.core.train import DeviceData, train_stack
+from bnlab.core.train import train_stack
+from helpers import learnable_data
 
 
 def _net(placement, hidden, K=2, n=50, d=4):
@@ -62,10 +63,7 @@ def test_precise_stats_go_layer_by_layer(placement):
 
 @pytest.fixture(scope="module")
 def tiny():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(700, 784, generator=g)
-    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
-    return DeviceData(x[:500], y[:500], x[500:], y[500:], 10)
+    return learnable_data(500, 200)
 
 
 def _numpy_eval(m, x, y, stats=None, eps=1e-3):

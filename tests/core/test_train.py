@@ -6,16 +6,14 @@ import torch
 
 from bnlab.config import RunSpec
 from bnlab.run.jobs import plan_stacks
-from bnlab.core.train import DeviceData, train_stack
+from bnlab.core.train import train_stack
+from helpers import learnable_data
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """A learnable 10-class problem: 1000 train, 300 test images of 784 pixels."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(1300, 784, generator=g)
-    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
-    return DeviceData(x[:1000], y[:1000], x[1000:], y[1000:], 10)
+    return learnable_data(1000, 300)
 
 
 def _epochs(r):

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from bnlab.config import RunSpec
-from bnlab.core.train import DeviceData, train_stack
+from bnlab.core.train import train_stack
 from bnlab.run import worker
 from bnlab.run.local_backend import Local
 from bnlab.run.jobs import Progress, plan_stacks
+from helpers import learnable_data
 
 BIG = 1 << 21     # elements: enough for torch to split an element-wise op over its threads
 
@@ -87,10 +88,7 @@ def test_ctrl_c_stops_the_training_thread():
 def test_results_and_versions_from_the_local_backend():
     """In this process, training runs flushed and gives the numbers train_stack gives in a flushing thread;
     the versions' thread count is the training thread's."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(300, 784, generator=g)
-    y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
-    data = DeviceData(x[:200], y[:200], x[200:], y[200:], 10)
+    data = learnable_data(200, 100)
     specs = [RunSpec(norm=n, epochs=2, batch_size=50, seed=s, train_limit=200, test_limit=100)
              for n in ("none", "batch") for s in range(2)]
 
@@ -101,7 +99,8 @@ def test_results_and_versions_from_the_local_backend():
 
     class DS:     # a Dataset's fields, what Local needs
         name, n_classes = "mnist", 10
-        x_train, y_train, x_test, y_test = x[:200].numpy(), y[:200].numpy(), x[200:].numpy(), y[200:].numpy()
+        x_train, y_train, x_test, y_test = (t.numpy() for t in (data.x_train, data.y_train, data.x_test,
+                                                                 data.y_test))
     with Local("cpu") as local:
         [(results, vers)] = list(local.run(plan_stacks(specs, 16), {"mnist": DS}, Progress()))
     strip = lambda rs: [[{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs] for r in rs]
