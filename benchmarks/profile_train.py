@@ -8,6 +8,7 @@ profiler sees the operators and prints the operators by self CPU time, grouped i
 (matmuls, batch gather, Adam, element-wise). The first epoch is warm-up; the profile covers both epochs, so
 read the shares, not the absolute times (the profiler adds a few µs per operator).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,11 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ds = data.load("mnist")
-    dd = DeviceData(*(torch.as_tensor(v.copy()) for v in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)),
-                    ds.n_classes)
+    dd = DeviceData(
+        *(torch.as_tensor(v.copy()) for v in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)), ds.n_classes
+    )
     specs = [RunSpec(norm=a.norm, batch_size=a.batch_size, epochs=2, seed=s) for s in range(a.stack)]
-    torch.set_flush_denormal(True)                # what run.worker.flushed does in its own thread
+    torch.set_flush_denormal(True)  # what run.worker.flushed does in its own thread
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         results = train_stack(specs, dd)
     ev = prof.key_averages()

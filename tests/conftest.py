@@ -1,4 +1,5 @@
 """Shared fixtures."""
+
 import pytest
 
 from bnlab import data as D

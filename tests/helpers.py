@@ -1,4 +1,5 @@
 """Helpers shared by test modules in several folders (tests/ is on sys.path through conftest.py)."""
+
 import os
 import subprocess
 import sys
@@ -9,13 +10,19 @@ from bnlab import data
 
 needs_mnist = pytest.mark.skipif(
     not data.available("mnist"),
-    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/ (CI does)")
+    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/ (CI does)",
+)
 
 
 def bnlab(*args, env=None):
     """Run the CLI as a user does, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "bnlab", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bnlab", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 def learnable_data(n_train: int, n_test: int):
@@ -24,6 +31,7 @@ def learnable_data(n_train: int, n_test: int):
     import torch
 
     from bnlab.core.train import DeviceData
+
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n_train + n_test, 784, generator=g)
     y = (x @ torch.randn(784, 10, generator=g)).argmax(1)

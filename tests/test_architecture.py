@@ -1,4 +1,5 @@
 """The package's shape (ARCHITECTURE.md): no import circle, a torch-free floor and report, small modules."""
+
 import ast
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _resolve(module: str, is_pkg: bool, node: ast.ImportFrom, modules) -> list[s
     (a name defined in X). Parents that Python imports on the way are not counted."""
     if node.level:
         base = module.split(".") if is_pkg else module.split(".")[:-1]
-        base = base[:len(base) - node.level + 1]
+        base = base[: len(base) - node.level + 1]
         target = ".".join(base + ([node.module] if node.module else []))
     else:
         target = node.module or ""
@@ -58,7 +59,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(m)
         for d in sorted(graph[m]):
             if colour.get(d) == 1:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if d not in colour and (found := visit(d)):
                 return found
         colour[m] = 2
@@ -78,10 +79,12 @@ def test_the_cycle_finder_finds_a_planted_circle():
 
 def test_the_graph_sees_relative_and_lazy_imports():
     g = import_graph()
-    assert "bnlab.core.train" in g["bnlab.run.worker"]               # from ..core.train import ...
-    assert "bnlab.run.ray_backend" in g["bnlab.run.driver"]          # imported inside open_backend
+    assert "bnlab.core.train" in g["bnlab.run.worker"]  # from ..core.train import ...
+    assert "bnlab.run.ray_backend" in g["bnlab.run.driver"]  # imported inside open_backend
     assert "bnlab.records" in g["bnlab.store"]
-    assert "bnlab.stats" in g["bnlab.report.findings"] and "bnlab" not in g["bnlab.report.findings"]  # from .. import
+    assert (
+        "bnlab.stats" in g["bnlab.report.findings"] and "bnlab" not in g["bnlab.report.findings"]
+    )  # from .. import
 
 
 def test_no_import_circle_anywhere():
@@ -94,15 +97,21 @@ def test_nothing_imports_the_package_itself():
     assert [m for m, deps in g.items() if "bnlab" in deps] == []
 
 
-@pytest.mark.parametrize("wing, forbidden", [
-    ("bnlab.report", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
-    ("bnlab.core", ("bnlab.run", "bnlab.report", "bnlab.store", "bnlab.api", "bnlab.cli")),
-    ("bnlab.run", ("bnlab.report", "bnlab.api", "bnlab.cli", "bnlab.console")),
-    ("bnlab.export", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
-])
+@pytest.mark.parametrize(
+    "wing, forbidden",
+    [
+        ("bnlab.report", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
+        ("bnlab.core", ("bnlab.run", "bnlab.report", "bnlab.store", "bnlab.api", "bnlab.cli")),
+        ("bnlab.run", ("bnlab.report", "bnlab.api", "bnlab.cli", "bnlab.console")),
+        ("bnlab.export", ("bnlab.core", "bnlab.run", "bnlab.api", "bnlab.cli", "bnlab.console")),
+    ],
+)
 def test_data_flows_down_only(wing, forbidden):
-    bad = {m: sorted(d for d in deps if d.startswith(forbidden))
-           for m, deps in import_graph().items() if m.startswith(wing)}
+    bad = {
+        m: sorted(d for d in deps if d.startswith(forbidden))
+        for m, deps in import_graph().items()
+        if m.startswith(wing)
+    }
     assert {m: d for m, d in bad.items() if d} == {}
 
 
@@ -117,9 +126,11 @@ sys.meta_path.insert(0, NoTorch())
 
 
 def test_report_stats_and_store_import_without_torch():
-    code = NO_TORCH + ("import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs, bnlab.export\n"
-                       "from bnlab.report import study_report, summary, registry\n"
-                       "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]")
+    code = NO_TORCH + (
+        "import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs, bnlab.export\n"
+        "from bnlab.report import study_report, summary, registry\n"
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -132,12 +143,18 @@ def test_the_issue_s_own_check_passes():
 
 
 def test_the_torch_blocker_blocks():
-    r = subprocess.run([sys.executable, "-c", NO_TORCH + "import bnlab.core.train"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", NO_TORCH + "import bnlab.core.train"], capture_output=True, text=True
+    )
     assert r.returncode != 0 and "No module named 'torch'" in r.stderr
 
 
 def test_no_module_is_over_the_limit():
-    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 

@@ -1,4 +1,5 @@
 """RunSpec validation, seeds, grids and TOML study files."""
+
 import pytest
 
 from bnlab import studies
@@ -6,18 +7,21 @@ from bnlab.config import Grid, RunSpec, parse_seeds
 from bnlab.errors import ConfigError
 
 
-@pytest.mark.parametrize("field, value, needle", [
-    ("norm", "instance", "norm = 'instance' is not allowed; choose one of: none, batch"),
-    ("profile", "jax", "profile = 'jax' is not allowed; choose one of: keras, torch"),
-    ("dataset", "cifar", "dataset = 'cifar' is not allowed"),
-    ("batch_size", 0, "batch_size = 0 is out of range; it must be >= 1"),
-    ("batch_size", 2.5, "batch_size must be an integer"),
-    ("lr", 0.0, "lr must be a finite number > 0"),
-    ("lr", float("nan"), "lr must be a finite number > 0"),
-    ("lr", float("inf"), "lr must be a finite number > 0"),
-    ("epochs", 0, "epochs = 0 is out of range"),
-    ("placement", "middle", "placement = 'middle' is not allowed; choose one of: after, before"),
-])
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("norm", "instance", "norm = 'instance' is not allowed; choose one of: none, batch"),
+        ("profile", "jax", "profile = 'jax' is not allowed; choose one of: keras, torch"),
+        ("dataset", "cifar", "dataset = 'cifar' is not allowed"),
+        ("batch_size", 0, "batch_size = 0 is out of range; it must be >= 1"),
+        ("batch_size", 2.5, "batch_size must be an integer"),
+        ("lr", 0.0, "lr must be a finite number > 0"),
+        ("lr", float("nan"), "lr must be a finite number > 0"),
+        ("lr", float("inf"), "lr must be a finite number > 0"),
+        ("epochs", 0, "epochs = 0 is out of range"),
+        ("placement", "middle", "placement = 'middle' is not allowed; choose one of: after, before"),
+    ],
+)
 def test_bad_fields_name_the_field_and_allowed_values(field, value, needle):
     with pytest.raises(ConfigError, match="^" + needle.replace("(", r"\(").replace("[", r"\[")):
         RunSpec(**{field: value})
@@ -60,7 +64,9 @@ def test_seed_study_is_the_full_factorial():
     s = studies.get("seed")
     specs = s.specs()
     assert len(specs) == 2 * 4 * 5
-    assert {(x.norm, x.batch_size) for x in specs} == {(n, b) for n in ("none", "batch") for b in (16, 32, 64, 128)}
+    assert {(x.norm, x.batch_size) for x in specs} == {
+        (n, b) for n in ("none", "batch") for b in (16, 32, 64, 128)
+    }
     assert all(x.epochs == 10 and x.lr == 1e-3 and x.profile == "keras" for x in specs)
     assert len(s.specs(seeds=2, epochs=1)) == 16 and s.specs(seeds=2, epochs=1)[0].epochs == 1
 
@@ -77,8 +83,11 @@ def _toml(tmp_path, text):
 
 
 def test_toml_study_round_trip(tmp_path):
-    p = _toml(tmp_path, 'name = "mine"\nquestion = "q?"\nseeds = [0, 3]\n[base]\nepochs = 2\n'
-                        '[grid]\nnorm = ["none", "batch"]\nbatch_size = [32, 128]\n')
+    p = _toml(
+        tmp_path,
+        'name = "mine"\nquestion = "q?"\nseeds = [0, 3]\n[base]\nepochs = 2\n'
+        '[grid]\nnorm = ["none", "batch"]\nbatch_size = [32, 128]\n',
+    )
     s = studies.get(str(p))
     specs = s.specs()
     assert s.name == "mine" and len(specs) == 8 and {x.seed for x in specs} == {0, 3}
@@ -88,19 +97,22 @@ def test_toml_study_round_trip(tmp_path):
     assert (s.mix_none, s.max_stack) == (False, 2)
 
 
-@pytest.mark.parametrize("text, needle", [
-    ('name = "a"\ncolour = 1\n', "unknown key 'colour'; allowed: name, question"),
-    ('name = "a"\n[grid]\nnorm = ["none", "weird"]\n', "norm = 'weird' is not allowed"),
-    ('name = "a"\n[grid]\nnorm = "batch"\n', "grid.norm must be a non-empty list"),
-    ('name = "a"\n[base]\nbatch_size = "big"\n', "batch_size must be an integer"),
-    ('name = "a"\n[base]\ncolour = 3\n', "unknown grid field 'colour'"),
-    ('name = "a"\nseeds = 0\n', "seeds = 0 is out of range"),
-    ('name = "a"\n[grid]\nlr = [0.1, 0.1]\n', "repeats a value"),
-    ('name = "a b"\n', "name must be 1-64 letters"),
-    ('name = "a"\n[base\n', "not valid TOML"),
-    ('name = "a"\nmix_none = "no"\n', "mix_none must be true or false"),
-    ('name = "a"\nmax_stack = 0\n', "max_stack must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('name = "a"\ncolour = 1\n', "unknown key 'colour'; allowed: name, question"),
+        ('name = "a"\n[grid]\nnorm = ["none", "weird"]\n', "norm = 'weird' is not allowed"),
+        ('name = "a"\n[grid]\nnorm = "batch"\n', "grid.norm must be a non-empty list"),
+        ('name = "a"\n[base]\nbatch_size = "big"\n', "batch_size must be an integer"),
+        ('name = "a"\n[base]\ncolour = 3\n', "unknown grid field 'colour'"),
+        ('name = "a"\nseeds = 0\n', "seeds = 0 is out of range"),
+        ('name = "a"\n[grid]\nlr = [0.1, 0.1]\n', "repeats a value"),
+        ('name = "a b"\n', "name must be 1-64 letters"),
+        ('name = "a"\n[base\n', "not valid TOML"),
+        ('name = "a"\nmix_none = "no"\n', "mix_none must be true or false"),
+        ('name = "a"\nmax_stack = 0\n', "max_stack must be an integer >= 1"),
+    ],
+)
 def test_toml_errors_are_config_errors(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace("[", r"\[")):
         studies.get(str(_toml(tmp_path, text)))

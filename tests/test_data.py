@@ -1,4 +1,5 @@
 """Dataset files: IDX round trips, every corruption a one-line DataError naming the file, search order, download."""
+
 import dataclasses
 import functools
 import hashlib
@@ -13,7 +14,7 @@ import pytest
 from bnlab import data as D
 from bnlab.errors import ConfigError, DataError
 
-REAL = os.environ.get("BNLAB_DATA_DIR", "")     # read before the fixture below clears it
+REAL = os.environ.get("BNLAB_DATA_DIR", "")  # read before the fixture below clears it
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 N_TRAIN, N_TEST = 30, 10
 
@@ -26,10 +27,12 @@ def isolated(offline_data):
 def arrays(seed=0, labels_max=9, n_train=N_TRAIN, n_test=N_TEST):
     """Small uint8 arrays in FILES order."""
     rng = np.random.default_rng(seed)
-    return {D.FILES[0]: rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-            D.FILES[1]: rng.integers(0, labels_max + 1, n_train, dtype=np.uint8),
-            D.FILES[2]: rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-            D.FILES[3]: rng.integers(0, labels_max + 1, n_test, dtype=np.uint8)}
+    return {
+        D.FILES[0]: rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        D.FILES[1]: rng.integers(0, labels_max + 1, n_train, dtype=np.uint8),
+        D.FILES[2]: rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        D.FILES[3]: rng.integers(0, labels_max + 1, n_test, dtype=np.uint8),
+    }
 
 
 def fake_set(folder: Path, gz=True, **kw) -> dict:
@@ -44,7 +47,9 @@ def fake_set(folder: Path, gz=True, **kw) -> dict:
 
 def register(name="mnist", **changes):
     """Swap the registry entry for one that accepts the small fake files (no system folders)."""
-    D.DATASETS[name] = dataclasses.replace(D.DATASETS[name], n_train=N_TRAIN, n_test=N_TEST, system_dirs=(), **changes)
+    D.DATASETS[name] = dataclasses.replace(
+        D.DATASETS[name], n_train=N_TRAIN, n_test=N_TEST, system_dirs=(), **changes
+    )
 
 
 def raises_data_error(path, match, fn, *args, **kw):
@@ -56,6 +61,7 @@ def raises_data_error(path, match, fn, *args, **kw):
 
 
 # ---------------------------------------------------------------- readers
+
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_round_trip(tmp_path, suffix):
@@ -75,7 +81,7 @@ def test_truncated_and_corrupt_gz(tmp_path):
 
 
 def test_wrong_magic_and_size(tmp_path):
-    (tmp_path / "m").write_bytes(b"\x00\x00\x0d\x03" + bytes(20))         # dtype code 0x0d (float), not uint8
+    (tmp_path / "m").write_bytes(b"\x00\x00\x0d\x03" + bytes(20))  # dtype code 0x0d (float), not uint8
     raises_data_error(tmp_path / "m", "not a uint8 IDX file", D.read_idx, tmp_path / "m")
     (tmp_path / "p").write_bytes(b"PK\x03\x04" + bytes(20))
     raises_data_error(tmp_path / "p", "magic 504b0304", D.read_idx, tmp_path / "p")
@@ -97,35 +103,54 @@ def test_keras_npz(tmp_path, monkeypatch):
     raises_data_error(bad, r"npz keys are \['images', 'labels'\]", D.read_keras_npz, bad)
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip")
     raises_data_error(tmp_path / "junk.npz", "corrupt npz", D.read_keras_npz, tmp_path / "junk.npz")
-    np.savez(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3] + 1)   # changed: MD5 no longer matches
+    np.savez(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3] + 1)  # changed: MD5 no longer matches
     D._read.cache_clear()
     raises_data_error(npz, "MD5 of the content", D.load, "mnist")
 
 
 # ---------------------------------------------------------------- checks in load
 
+
 def test_wrong_md5_names_the_file(tmp_path):
-    fake_set(tmp_path / "mnist")                   # well-formed, canonical names, real registry entry
-    msg = raises_data_error(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", r"expected 6bbc9ace",
-                            D.load, "mnist", tmp_path)
+    fake_set(tmp_path / "mnist")  # well-formed, canonical names, real registry entry
+    msg = raises_data_error(
+        tmp_path / "mnist" / "train-images-idx3-ubyte.gz", r"expected 6bbc9ace", D.load, "mnist", tmp_path
+    )
     assert "re-download" in msg and "BNLAB_DATA_DIR" in msg
 
 
 def test_checks_after_md5(tmp_path):
     """With the MD5 table set to the fake files' sums, the structural checks still catch bad content."""
     register(md5=fake_set(tmp_path / "labels" / "mnist", labels_max=10, seed=3))
-    raises_data_error(tmp_path / "labels" / "mnist" / "train-labels-idx1-ubyte.gz", r"labels must be in 0\.\.9",
-                      D.load, "mnist", tmp_path / "labels")
+    raises_data_error(
+        tmp_path / "labels" / "mnist" / "train-labels-idx1-ubyte.gz",
+        r"labels must be in 0\.\.9",
+        D.load,
+        "mnist",
+        tmp_path / "labels",
+    )
     folder = tmp_path / "dims" / "mnist"
     md5 = fake_set(folder)
     D.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((N_TEST, 28, 27), np.uint8))
-    md5["t10k-images-idx3-ubyte"] = hashlib.md5(D._read_bytes(folder / "t10k-images-idx3-ubyte.gz")).hexdigest()
+    md5["t10k-images-idx3-ubyte"] = hashlib.md5(
+        D._read_bytes(folder / "t10k-images-idx3-ubyte.gz")
+    ).hexdigest()
     register(md5=md5)
-    raises_data_error(folder / "t10k-images-idx3-ubyte.gz", r"shape \(10, 28, 27\), expected \(N, 28, 28\)",
-                      D.load, "mnist", tmp_path / "dims")
+    raises_data_error(
+        folder / "t10k-images-idx3-ubyte.gz",
+        r"shape \(10, 28, 27\), expected \(N, 28, 28\)",
+        D.load,
+        "mnist",
+        tmp_path / "dims",
+    )
     register(md5=fake_set(tmp_path / "count" / "mnist", n_test=N_TEST + 1))
-    raises_data_error(tmp_path / "count" / "mnist" / "t10k-images-idx3-ubyte.gz", "11 images and 11 labels",
-                      D.load, "mnist", tmp_path / "count")
+    raises_data_error(
+        tmp_path / "count" / "mnist" / "t10k-images-idx3-ubyte.gz",
+        "11 images and 11 labels",
+        D.load,
+        "mnist",
+        tmp_path / "count",
+    )
 
 
 def test_preprocessing_read_only_cached_and_subset(tmp_path):
@@ -149,23 +174,26 @@ def test_preprocessing_read_only_cached_and_subset(tmp_path):
 
 # ---------------------------------------------------------------- where files are found
 
+
 def test_search_order(tmp_path, monkeypatch):
     md5 = fake_set(tmp_path / "explicit" / "mnist")
-    assert fake_set(tmp_path / "env" / "MNIST" / "raw", gz=False) == md5       # torchvision layout, raw files
+    assert fake_set(tmp_path / "env" / "MNIST" / "raw", gz=False) == md5  # torchvision layout, raw files
     register(md5=md5)
     monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "env"))
     assert D.load("mnist", tmp_path / "explicit").source == str((tmp_path / "explicit" / "mnist").resolve())
     assert D.load("mnist").source == str((tmp_path / "env" / "MNIST" / "raw").resolve())
-    assert D.load("mnist", tmp_path / "explicit" / "mnist").source.endswith("explicit/mnist")   # dataset folder itself
+    assert D.load("mnist", tmp_path / "explicit" / "mnist").source.endswith(
+        "explicit/mnist"
+    )  # dataset folder itself
     (tmp_path / "empty").mkdir()
-    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "empty"))              # lacks mnist: falls through ...
+    monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "empty"))  # lacks mnist: falls through ...
     cache = tmp_path / "home" / ".cache" / "torchvision" / "MNIST" / "raw"
     fake_set(cache)
-    assert D.load("mnist").source == str(cache.resolve())                       # ... to the caches
+    assert D.load("mnist").source == str(cache.resolve())  # ... to the caches
     fake_set(tmp_path / "home" / ".cache" / "bnlab" / "mnist")
-    assert D.load("mnist").source.endswith(".cache/bnlab/mnist")              # bnlab's cache before torchvision's
+    assert D.load("mnist").source.endswith(".cache/bnlab/mnist")  # bnlab's cache before torchvision's
     with pytest.raises(DataError, match=r"--data-dir .*empty has no mnist files .*fix:") as e:
-        D.load("mnist", tmp_path / "empty")                                   # explicit: never falls through
+        D.load("mnist", tmp_path / "empty")  # explicit: never falls through
     assert "\n" not in str(e.value)
 
 
@@ -189,6 +217,7 @@ def test_offline_lists_the_places_searched(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- download
 
+
 @pytest.fixture
 def mirror(tmp_path):
     """A local HTTP server on 127.0.0.1 serving tmp_path/served/."""
@@ -210,18 +239,18 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 def test_download_from_local_mirror(tmp_path, mirror):
     served, url = mirror
     md5 = fake_set(served)
-    register(md5=md5, mirrors=(url + "missing/", url))                       # first mirror 404s, second serves
+    register(md5=md5, mirrors=(url + "missing/", url))  # first mirror 404s, second serves
     ds = D.load("mnist", download=True, progress=True)
     cache = tmp_path / "home" / ".cache" / "bnlab" / "mnist"
     assert ds.source == str(cache.resolve()) and ds.x_train.shape == (N_TRAIN, 784)
-    assert sorted(p.name for p in cache.iterdir()) == sorted(f + ".gz" for f in D.FILES)   # no .part left
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f + ".gz" for f in D.FILES)  # no .part left
 
 
 def test_failed_download_leaves_nothing_and_lists_places(tmp_path, mirror, monkeypatch):
     served, url = mirror
-    fake_set(served)                                # served files do not match the registry's MD5s
+    fake_set(served)  # served files do not match the registry's MD5s
     register(mirrors=(url, url + "missing/"))
-    monkeypatch.delenv("BNLAB_OFFLINE")             # download=None: allowed when not offline
+    monkeypatch.delenv("BNLAB_OFFLINE")  # download=None: allowed when not offline
     with pytest.raises(DataError, match="mnist not found and the download failed") as e:
         D.load("mnist", progress=False)
     msg = str(e.value)
@@ -232,8 +261,11 @@ def test_failed_download_leaves_nothing_and_lists_places(tmp_path, mirror, monke
 
 # ---------------------------------------------------------------- real data
 
-@pytest.mark.skipif(not (REAL and D._has_files(Path(REAL, "mnist"))),
-                    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/")
+
+@pytest.mark.skipif(
+    not (REAL and D._has_files(Path(REAL, "mnist"))),
+    reason="real MNIST not found: set BNLAB_DATA_DIR to a folder holding mnist/",
+)
 def test_real_mnist(monkeypatch):
     monkeypatch.setenv("BNLAB_DATA_DIR", REAL)
     ds = D.load("mnist", download=False)
@@ -243,7 +275,9 @@ def test_real_mnist(monkeypatch):
     assert sorted(np.unique(ds.y_test)) == list(range(10))
 
 
-@pytest.mark.skipif(not D._has_files(FASHION), reason=f"Fashion-MNIST not in {FASHION} (Debian dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not D._has_files(FASHION), reason=f"Fashion-MNIST not in {FASHION} (Debian dataset-fashion-mnist)"
+)
 def test_real_fashion_mnist():
     ds = D.load("fashion-mnist", download=False)
     assert ds.source == str(FASHION.resolve())

@@ -1,5 +1,6 @@
 """Bad input fails early with one line: field types, numbers as their declared type, bounds, resource
 caps, study names, gzip bombs, download deadline, data availability. Small generated data only."""
+
 import http.server
 import threading
 import time
@@ -9,13 +10,12 @@ import zlib
 import numpy as np
 import pytest
 
+import test_data as T
 from bnlab import config as C
 from bnlab import data as D
 from bnlab import studies
 from bnlab.config import BOUNDS, Grid, RunSpec, check_bound, parse_seeds
 from bnlab.errors import ConfigError, DataError
-
-import test_data as T
 
 
 def one_line(exc) -> str:
@@ -32,7 +32,7 @@ def study(tmp_path, text):
 
 # ---------------------------------------------------------------- every field's type, from its annotation
 
-WRONG = {   # per declared scalar type: values of another type
+WRONG = {  # per declared scalar type: values of another type
     bool: [0.5, "false", 1, None],
     int: [True, 2.5, "3", None, 1e9],
     float: [True, "0.1", None, [1.0], float("nan")],
@@ -43,7 +43,7 @@ WRONG = {   # per declared scalar type: values of another type
 def wrong_values():
     for name, (kind, optional, many) in C.RULES.items():
         values = [v for v in WRONG[kind] if not (optional and v is None)]
-        if many:   # a tuple of `kind`: a bare value, or a list holding a wrong element
+        if many:  # a tuple of `kind`: a bare value, or a list holding a wrong element
             values = ["x", 3, *([v] for v in values if v is not None)]
         for v in values:
             yield pytest.param(name, v, id=f"{name}={v!r}")
@@ -67,16 +67,19 @@ def test_every_field_has_a_rule():
             assert kind is bool, name
 
 
-@pytest.mark.parametrize("text, needle", [
-    ('[base]\nnorm = "batch"\nnoise = 0.5\n', "noise must be true or false, got 0.5"),
-    ('[base]\nnorm = "batch"\nnoise = "false"\n', "noise must be true or false, got 'false'"),
-    ('[grid]\nnorm = ["none", "batch"]\nnoise = [0, 1]\n', "noise must be true or false, got 0"),
-    ('[base]\nepochs = 2.0\n', "epochs must be an integer"),
-    ('[base]\nhidden = [128, 64.5]\n', r"hidden must be an integer >= 1, got 64.5"),
-    ('[base]\nfinal_probes = "inference"\n', "final_probes must be a list"),
-    ('[base]\nprobes = ["ics", "colour"]\nprobe_every = 5\n', r"probes = 'colour' is not allowed"),
-    ('[base]\ntrain_limit = true\n', "train_limit must be an integer"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[base]\nnorm = "batch"\nnoise = 0.5\n', "noise must be true or false, got 0.5"),
+        ('[base]\nnorm = "batch"\nnoise = "false"\n', "noise must be true or false, got 'false'"),
+        ('[grid]\nnorm = ["none", "batch"]\nnoise = [0, 1]\n', "noise must be true or false, got 0"),
+        ("[base]\nepochs = 2.0\n", "epochs must be an integer"),
+        ("[base]\nhidden = [128, 64.5]\n", r"hidden must be an integer >= 1, got 64.5"),
+        ('[base]\nfinal_probes = "inference"\n', "final_probes must be a list"),
+        ('[base]\nprobes = ["ics", "colour"]\nprobe_every = 5\n', r"probes = 'colour' is not allowed"),
+        ("[base]\ntrain_limit = true\n", "train_limit must be an integer"),
+    ],
+)
 def test_study_file_types(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle) as e:
         study(tmp_path, 'name = "mine"\n' + text)()
@@ -85,13 +88,17 @@ def test_study_file_types(tmp_path, text, needle):
 
 # ---------------------------------------------------------------- one value, one spec
 
-@pytest.mark.parametrize("a, b", [
-    (dict(init_scale=1), dict(init_scale=1.0)),
-    (dict(lr=1), dict(lr=1.0)),
-    (dict(optimizer="sgd", momentum=0), dict(optimizer="sgd", momentum=0.0)),
-    (dict(batch_size=np.int64(16), lr=np.float32(0.5)), dict(batch_size=16, lr=0.5)),
-    (dict(hidden=[100, 100]), dict(hidden=(100, 100))),
-])
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (dict(init_scale=1), dict(init_scale=1.0)),
+        (dict(lr=1), dict(lr=1.0)),
+        (dict(optimizer="sgd", momentum=0), dict(optimizer="sgd", momentum=0.0)),
+        (dict(batch_size=np.int64(16), lr=np.float32(0.5)), dict(batch_size=16, lr=0.5)),
+        (dict(hidden=[100, 100]), dict(hidden=(100, 100))),
+    ],
+)
 def test_numbers_are_stored_as_their_declared_type(a, b):
     x, y = RunSpec(**a), RunSpec(**b)
     assert x == y and x.config_hash() == y.config_hash() and x.run_id == y.run_id
@@ -101,13 +108,16 @@ def test_numbers_are_stored_as_their_declared_type(a, b):
 def test_int_and_float_study_files_train_the_same_runs(tmp_path):
     ints = study(tmp_path, 'name = "a"\nseeds = 2\n[grid]\ninit_scale = [1, 3]\nlr = [1]\n')().specs()
     floats = studies.Study("b", "", axes={"init_scale": (1.0, 3.0), "lr": (1.0,)}, seeds=2).specs()
-    assert [(s.config_hash(), s.seed, s.run_id) for s in ints] == [(s.config_hash(), s.seed, s.run_id) for s in floats]
-    assert studies.dedupe(ints + floats) == ints          # a store keyed on (config_hash, seed) trains them once
+    assert [(s.config_hash(), s.seed, s.run_id) for s in ints] == [
+        (s.config_hash(), s.seed, s.run_id) for s in floats
+    ]
+    assert studies.dedupe(ints + floats) == ints  # a store keyed on (config_hash, seed) trains them once
     with pytest.raises(ConfigError, match="repeats a value"):
         Grid({"init_scale": (1, 1.0)}).expand()
 
 
 # ---------------------------------------------------------------- bounds, written once
+
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))
 def test_every_bound_admits_its_edges_and_refuses_beyond(name):
@@ -124,18 +134,21 @@ def test_every_bound_admits_its_edges_and_refuses_beyond(name):
             check_bound(name, hi + step)
 
 
-@pytest.mark.parametrize("name, value, needle", [
-    ("max_stack", -1, r"^--max-stack = -1 is out of range; it must be >= 1 and <= 1024"),
-    ("max_stack", 0, r"^--max-stack = 0 is out of range"),
-    ("max_stack", 2.0, r"^--max-stack must be an integer >= 1 and <= 1024, got 2.0"),
-    ("max_stack", "4", r"^--max-stack must be an integer"),
-    ("cpus_per_group", 0, r"^--cpus-per-group = 0 is out of range; it must be >= 1"),
-    ("repeats", 0, r"^--repeats = 0 is out of range"),
-    ("seeds", 10_001, r"^--seeds = 10001 is out of range; it must be >= 1 and <= 10000"),
-    ("batch_size", True, r"^--batch-size must be an integer >= 1, got True"),
-    ("lr", float("inf"), r"^--lr must be a finite number > 0, got inf"),
-    ("lr", 10**400, r"^--lr must be a finite number > 0, got 1000.*…0+$"),   # shortened to one short line
-])
+@pytest.mark.parametrize(
+    "name, value, needle",
+    [
+        ("max_stack", -1, r"^--max-stack = -1 is out of range; it must be >= 1 and <= 1024"),
+        ("max_stack", 0, r"^--max-stack = 0 is out of range"),
+        ("max_stack", 2.0, r"^--max-stack must be an integer >= 1 and <= 1024, got 2.0"),
+        ("max_stack", "4", r"^--max-stack must be an integer"),
+        ("cpus_per_group", 0, r"^--cpus-per-group = 0 is out of range; it must be >= 1"),
+        ("repeats", 0, r"^--repeats = 0 is out of range"),
+        ("seeds", 10_001, r"^--seeds = 10001 is out of range; it must be >= 1 and <= 10000"),
+        ("batch_size", True, r"^--batch-size must be an integer >= 1, got True"),
+        ("lr", float("inf"), r"^--lr must be a finite number > 0, got inf"),
+        ("lr", 10**400, r"^--lr must be a finite number > 0, got 1000.*…0+$"),  # shortened to one short line
+    ],
+)
 def test_check_bound_names_the_option(name, value, needle):
     with pytest.raises(ConfigError, match=needle) as e:
         check_bound(name, value, "--" + name.replace("_", "-"))
@@ -150,6 +163,7 @@ def test_study_file_max_stack_uses_the_bound(tmp_path, value):
 
 
 # ---------------------------------------------------------------- resources, refused before they are allocated
+
 
 def test_seed_counts_are_capped_before_anything_grows():
     t = time.perf_counter()
@@ -167,19 +181,23 @@ def test_study_file_seed_count(tmp_path):
 
 
 def test_wide_layers_are_refused_with_the_estimate(tmp_path):
-    with pytest.raises(ConfigError, match=r"^hidden = \[3000000\] with batch_size = 32 needs about 39.7 GB") as e:
+    with pytest.raises(
+        ConfigError, match=r"^hidden = \[3000000\] with batch_size = 32 needs about 39.7 GB"
+    ) as e:
         RunSpec(hidden=(3_000_000,))
     assert "the limit is 8 GB" in one_line(e) and "2,385,000,010 parameters" in str(e.value)
     with pytest.raises(ConfigError, match=r"hidden = \[3000000\] .* the limit is 8 GB"):
         study(tmp_path, 'name = "mine"\n[base]\nhidden = [3000000]\n')()
-    assert 1.5e6 < C.memory_bytes(RunSpec()) < 2.5e6          # 109,386 parameters × 4 copies × 4 bytes, plus a batch
+    assert 1.5e6 < C.memory_bytes(RunSpec()) < 2.5e6  # 109,386 parameters × 4 copies × 4 bytes, plus a batch
     assert C.memory_bytes(RunSpec(optimizer="sgd")) < C.memory_bytes(RunSpec(optimizer="sgd", momentum=0.9))
 
 
 def test_a_stack_of_wide_models_is_refused_naming_max_stack(tmp_path):
-    wide = RunSpec(hidden=(100_000,))                    # about 1.3 GB to train alone: fine
+    wide = RunSpec(hidden=(100_000,))  # about 1.3 GB to train alone: fine
     C.check_memory(wide, 4)
-    with pytest.raises(ConfigError, match=r"^a stack of 16 models with hidden = \[100000\] .*lower max_stack to 6 "):
+    with pytest.raises(
+        ConfigError, match=r"^a stack of 16 models with hidden = \[100000\] .*lower max_stack to 6 "
+    ):
         C.check_memory(wide, 16)
     assert study(tmp_path, 'name = "mine"\nmax_stack = 4\n[base]\nhidden = [100000]\n')().max_stack == 4
     with pytest.raises(ConfigError, match="a stack of 16 models"):
@@ -189,8 +207,11 @@ def test_a_stack_of_wide_models_is_refused_naming_max_stack(tmp_path):
 def test_huge_grid_is_refused_by_its_size_before_expanding(tmp_path):
     g = Grid({"lr": tuple(range(1, 1001)), "batch_size": tuple(range(1, 1001))}, {}, parse_seeds(10))
     t = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"^the grid has 10,000,000 runs \(1000 lr × 1000 batch_size × 10 seeds\); "
-                                          r"the limit is 100,000 runs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^the grid has 10,000,000 runs \(1000 lr × 1000 batch_size × 10 seeds\); "
+        r"the limit is 100,000 runs",
+    ):
         g.expand()
     assert time.perf_counter() - t < 0.1 and g.size() == 10_000_000
     axis = ", ".join(map(str, range(1, 401)))
@@ -200,12 +221,22 @@ def test_huge_grid_is_refused_by_its_size_before_expanding(tmp_path):
 
 def test_20000_run_grid_expands_and_dedupes_in_well_under_a_second():
     lrs = tuple(round(1e-4 * k, 6) for k in range(1, 51))
-    s = studies.Study("big", "", axes={"norm": ("none", "batch"), "lr": lrs, "batch_size": tuple(range(8, 28)),
-                                       "placement": ("after", "before")}, base={"epochs": 1}, seeds=5)
+    s = studies.Study(
+        "big",
+        "",
+        axes={
+            "norm": ("none", "batch"),
+            "lr": lrs,
+            "batch_size": tuple(range(8, 28)),
+            "placement": ("after", "before"),
+        },
+        base={"epochs": 1},
+        seeds=5,
+    )
     t = time.perf_counter()
     specs = s.specs()
     dt = time.perf_counter() - t
-    assert s.grid().size() == 20_000 and len(specs) == 15_000    # none × before is none × after
+    assert s.grid().size() == 20_000 and len(specs) == 15_000  # none × before is none × after
     assert len({(x.config_hash(), x.seed) for x in specs}) == len(specs)
     assert dt < 1.0, f"{dt:.2f} s"
     t = time.perf_counter()
@@ -213,18 +244,22 @@ def test_20000_run_grid_expands_and_dedupes_in_well_under_a_second():
     assert time.perf_counter() - t < 0.5
 
 
-@pytest.mark.parametrize("grid, needle", [
-    (Grid({"norm": "batch"}), r"grid.norm must be a non-empty list of values, got 'batch'"),
-    (Grid({"norm": ()}), r"grid.norm must be a non-empty list"),
-    (Grid({"norm": ("batch",)}, seeds=()), r"grid seeds must be a non-empty list"),
-    (Grid({"hidden": ([128], {"a": 1})}), r"hidden must be a list, got \{'a': 1\}"),
-])
+@pytest.mark.parametrize(
+    "grid, needle",
+    [
+        (Grid({"norm": "batch"}), r"grid.norm must be a non-empty list of values, got 'batch'"),
+        (Grid({"norm": ()}), r"grid.norm must be a non-empty list"),
+        (Grid({"norm": ("batch",)}, seeds=()), r"grid seeds must be a non-empty list"),
+        (Grid({"hidden": ([128], {"a": 1})}), r"hidden must be a list, got \{'a': 1\}"),
+    ],
+)
 def test_grid_shapes(grid, needle):
     with pytest.raises(ConfigError, match=needle):
         grid.expand()
 
 
 # ---------------------------------------------------------------- study names
+
 
 @pytest.mark.parametrize("name", [*studies.STUDIES, studies.ALL])
 def test_a_study_file_cannot_take_a_built_in_name(tmp_path, name):
@@ -234,6 +269,7 @@ def test_a_study_file_cannot_take_a_built_in_name(tmp_path, name):
 
 
 # ---------------------------------------------------------------- dataset files: bounded reads
+
 
 @pytest.fixture
 def tiny(tmp_path, offline_data):
@@ -254,7 +290,7 @@ def gzip_bomb(path, n_bytes: int) -> None:
 
 def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path, tiny):
     bomb = tiny / "train-images-idx3-ubyte.gz"
-    gzip_bomb(bomb, 256 << 20)                                    # 256 MB of zeros in about 250 KB
+    gzip_bomb(bomb, 256 << 20)  # 256 MB of zeros in about 250 KB
     assert bomb.stat().st_size < 1 << 20
     tracemalloc.start()
     try:
@@ -264,7 +300,7 @@ def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path, tiny):
     finally:
         tracemalloc.stop()
     assert str(bomb) in one_line(e) and "gzip bomb" in str(e.value) and "fix:" in str(e.value)
-    assert peak < 8 << 20, f"peak {peak / 1e6:.0f} MB"            # 16 + 30·784 + SIZE_MARGIN bytes read, no more
+    assert peak < 8 << 20, f"peak {peak / 1e6:.0f} MB"  # 16 + 30·784 + SIZE_MARGIN bytes read, no more
 
 
 def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
@@ -276,7 +312,7 @@ def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
     assert str(raw) in one_line(e)
     monkeypatch.setattr(D, "MAX_FILE_BYTES", 1 << 20)
     npz = tmp_path / "big.npz"
-    a = list(T.arrays(n_train=2000).values())                      # 1.6 MB of images
+    a = list(T.arrays(n_train=2000).values())  # 1.6 MB of images
     np.savez_compressed(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3])
     with pytest.raises(DataError, match=r"arrays of [\d,]+ bytes, more than the 1,048,576"):
         D.read_keras_npz(npz)
@@ -287,6 +323,7 @@ def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
 
 
 # ---------------------------------------------------------------- downloads: a size cap and a deadline
+
 
 class Trickle(http.server.BaseHTTPRequestHandler):
     """Promises 1 MB, then sends a byte every 0.1 s, 100 bytes at most (ends by itself within 10 s)."""
@@ -303,7 +340,7 @@ class Trickle(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"\0")
                 self.wfile.flush()
                 time.sleep(0.1)
-        except OSError:             # the client gave up
+        except OSError:  # the client gave up
             pass
 
     def log_message(self, *args):
@@ -336,7 +373,7 @@ def test_download_stops_at_its_deadline(tmp_path, offline_data, server, monkeypa
         D.load("mnist", download=True, progress=False)
     assert time.perf_counter() - t < 4
     assert "train-images-idx3-ubyte.gz" in one_line(e)
-    assert not any((tmp_path / "home" / ".cache" / "bnlab" / "mnist").iterdir())     # no .part left
+    assert not any((tmp_path / "home" / ".cache" / "bnlab" / "mnist").iterdir())  # no .part left
 
 
 def test_download_refuses_a_bomb_and_an_endless_file(tmp_path, offline_data, server):
@@ -356,7 +393,7 @@ def test_download_refuses_a_bomb_and_an_endless_file(tmp_path, offline_data, ser
             self.send_response(200)
             self.end_headers()
             try:
-                for _ in range(64):                     # 4 MB, far more than a 30-image file
+                for _ in range(64):  # 4 MB, far more than a 30-image file
                     self.wfile.write(bytes(1 << 16))
             except OSError:
                 pass
@@ -370,15 +407,16 @@ def test_download_refuses_a_bomb_and_an_endless_file(tmp_path, offline_data, ser
 
 # ---------------------------------------------------------------- is the data there, without downloading?
 
+
 def test_available_never_downloads(tmp_path, offline_data, server, monkeypatch):
     Trickle.requests = 0
     T.register(mirrors=(server(Trickle),))
-    monkeypatch.delenv("BNLAB_OFFLINE")                            # downloads allowed: available must still not
+    monkeypatch.delenv("BNLAB_OFFLINE")  # downloads allowed: available must still not
     assert not D.available("mnist") and not D.available("mnist", tmp_path / "nowhere")
     assert Trickle.requests == 0
     T.fake_set(tmp_path / "env" / "mnist")
     monkeypatch.setenv("BNLAB_DATA_DIR", str(tmp_path / "env"))
     assert D.available("mnist") and D.available("mnist", tmp_path / "env")
-    assert not D.available("fashion-mnist", tmp_path / "env")      # the mnist folder is not fashion-mnist
+    assert not D.available("fashion-mnist", tmp_path / "env")  # the mnist folder is not fashion-mnist
     with pytest.raises(ConfigError, match="dataset = 'cifar' is not known"):
         D.available("cifar")

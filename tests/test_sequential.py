@@ -1,6 +1,7 @@
 """Group-sequential tests (bnlab.stats.sequential): boundaries against published values and the joint normal,
 and simulated sequential studies: false positives with 10 looks, early stopping against the fixed design of
 equal power, equivalence only when the true effect lies inside the margin."""
+
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ def welch_looks(a: np.ndarray, b: np.ndarray, ns, margin: float = math.nan):
     for n in ns:
         x, y = a[:, :n], b[:, :n]
         va, vb = x.var(1, ddof=1) / n, y.var(1, ddof=1) / n
-        se, df = np.sqrt(va + vb), (va + vb) ** 2 / ((va ** 2 + vb ** 2) / (n - 1))
+        se, df = np.sqrt(va + vb), (va + vb) ** 2 / ((va**2 + vb**2) / (n - 1))
         diff = y.mean(1) - x.mean(1)
         p.append(2 * st.t.sf(np.abs(diff) / se, df))
         tost.append(np.maximum(st.t.sf((diff + margin) / se, df), st.t.cdf((diff - margin) / se, df)))
@@ -51,17 +52,21 @@ def run_design(p, tost, d, ns, n_max, alpha=ALPHA):
 
 # --- the design's numbers -------------------------------------------------------------------------------------
 
+
 def test_spending_starts_at_zero_ends_at_alpha_and_grows():
     t = np.linspace(0, 1, 11)
     a = S.obf_spending(t, ALPHA)
     assert a[0] == 0 and a[-1] == pytest.approx(ALPHA) and np.all(np.diff(a) > 0)
-    assert S.obf_spending(0.5, ALPHA) == pytest.approx(2 - 2 * st.norm.cdf(st.norm.isf(ALPHA / 2) / math.sqrt(0.5)))
+    assert S.obf_spending(0.5, ALPHA) == pytest.approx(
+        2 - 2 * st.norm.cdf(st.norm.isf(ALPHA / 2) / math.sqrt(0.5))
+    )
 
 
 def test_boundaries_match_published_lan_demets_obrien_fleming_values():
     """gsDesign::gsDesign(k = 5, test.type = 1, alpha = 0.025, sfu = sfLDOF) upper bounds (also ldbounds)."""
     assert S.boundaries(np.arange(1, 6) / 5, 0.025, sides=1) == pytest.approx(
-        [4.8769, 3.3570, 2.6803, 2.2898, 2.0310], abs=2e-4)
+        [4.8769, 3.3570, 2.6803, 2.2898, 2.0310], abs=2e-4
+    )
     # the first look has a closed form: c_1 = z_{α/2} / √t_1 two-sided
     assert S.boundaries([0.2, 1.0])[0] == pytest.approx(st.norm.isf(ALPHA / 2) / math.sqrt(0.2))
     # one look at t = 1 is the fixed design
@@ -75,7 +80,9 @@ def test_boundaries_spend_alpha_under_the_canonical_joint_normal(t):
     t = np.array(t)
     c = S.boundaries(t, ALPHA)
     cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
-    inside = st.multivariate_normal(np.zeros(len(t)), cov).cdf(c, lower_limit=-c, rng=np.random.default_rng(0))
+    inside = st.multivariate_normal(np.zeros(len(t)), cov).cdf(
+        c, lower_limit=-c, rng=np.random.default_rng(0)
+    )
     assert inside == pytest.approx(1 - ALPHA, abs=2e-4)
     up, down = S.crossing_probabilities(t, c)
     assert up + down == pytest.approx(np.diff(np.concatenate([[0], S.obf_spending(t, ALPHA)])), abs=1e-7)
@@ -92,10 +99,12 @@ def test_later_looks_do_not_move_earlier_boundaries():
 def test_stagewise_p_is_uniform_under_the_null_and_agrees_with_the_boundaries():
     t = np.arange(1, 6) / 5
     c = S.boundaries(t)
-    assert S.sequential_p(t, 2, c[2]) == pytest.approx(S.obf_spending(t[2]), abs=1e-7)   # on the boundary: α spent
+    assert S.sequential_p(t, 2, c[2]) == pytest.approx(
+        S.obf_spending(t[2]), abs=1e-7
+    )  # on the boundary: α spent
     assert S.sequential_p(t, 2, 2.9) == pytest.approx(S.stagewise_p(t, c, 2, 2.9), abs=1e-12)
     rng = np.random.default_rng(3)
-    z = (rng.standard_normal((4000, 5)) * np.sqrt(0.2)).cumsum(1) / np.sqrt(t)     # canonical Brownian looks
+    z = (rng.standard_normal((4000, 5)) * np.sqrt(0.2)).cumsum(1) / np.sqrt(t)  # canonical Brownian looks
     cross = np.abs(z) >= c
     k = np.where(cross.any(1), cross.argmax(1), 4)
     p = np.array([S.sequential_p(t, kk, zz) for kk, zz in zip(k, z[np.arange(len(k)), k])])
@@ -106,13 +115,14 @@ def test_stagewise_p_is_uniform_under_the_null_and_agrees_with_the_boundaries():
 def test_inflation_factor_and_expected_stopping_of_five_looks():
     t = np.arange(1, 6) / 5
     r = S.inflation_factor(t, ALPHA, 0.8)
-    assert 1.02 < r < 1.06          # N_max a few percent above the fixed design
+    assert 1.02 < r < 1.06  # N_max a few percent above the fixed design
     drift = S.design_drift(t, ALPHA, 0.8)
     assert S.crossing_probabilities(t, S.boundaries(t), drift)[0].sum() == pytest.approx(0.8, abs=1e-6)
-    assert S.expected_fraction(t, drift) * r < 0.85     # stops on average at < 85% of the fixed design's seeds
+    assert S.expected_fraction(t, drift) * r < 0.85  # stops on average at < 85% of the fixed design's seeds
 
 
 # --- simulated sequential studies (Welch t-tests on normal seeds, as the claims test them) ----------------------
+
 
 def test_type_one_error_with_ten_looks_stays_at_alpha():
     """True null, looks after 3, 6, ..., 30 seeds a side: re-testing at α after each round declares a
@@ -126,7 +136,7 @@ def test_type_one_error_with_ten_looks_stays_at_alpha():
     naive = np.mean((p < ALPHA).any(1))
     print(f"type I, 10 looks, Welch: sequential {false:.4f}, naive {naive:.4f} ({sims} studies)")
     assert false <= mc_bound(ALPHA, sims)
-    assert false >= ALPHA - 4 * math.sqrt(ALPHA * (1 - ALPHA) / sims)   # not needlessly conservative either
+    assert false >= ALPHA - 4 * math.sqrt(ALPHA * (1 - ALPHA) / sims)  # not needlessly conservative either
     assert naive > 0.15
 
 
@@ -143,8 +153,10 @@ def test_stops_earlier_on_average_than_the_fixed_design_of_equal_power():
     code, n_stop = run_design(p, np.full_like(p, np.nan), d, ns, n_max)
     p_fix, _, d_fix = welch_looks(a, b, [n_fix])
     power_seq, power_fix = np.mean(code == 1), np.mean((p_fix[:, 0] < ALPHA) & (d_fix[:, 0] > 0))
-    print(f"δ = 0.8σ: fixed n = {n_fix}, power {power_fix:.3f}; sequential N_max = {n_max}, looks {ns.tolist()}, "
-          f"power {power_seq:.3f}, mean seeds at stop {n_stop.mean():.1f} ({n_stop.mean() / n_fix:.2f} × fixed)")
+    print(
+        f"δ = 0.8σ: fixed n = {n_fix}, power {power_fix:.3f}; sequential N_max = {n_max}, looks {ns.tolist()}, "
+        f"power {power_seq:.3f}, mean seeds at stop {n_stop.mean():.1f} ({n_stop.mean() / n_fix:.2f} × fixed)"
+    )
     assert power_seq >= power_fix - 0.02
     assert n_stop.mean() < 0.9 * n_fix
 
@@ -163,8 +175,10 @@ def test_equivalence_only_when_the_true_effect_is_inside_the_margin(delta_over_m
     p, tost, d = welch_looks(a, b, ns, margin)
     code, n_stop = run_design(p, tost, d, ns, n_max)
     eq = np.mean(code == 2)
-    print(f"δ = {delta_over_margin} × margin: equivalent in {eq:.4f} (N_max {n_max}, fixed TOST n {n_eq}, "
-          f"mean seeds at stop {n_stop.mean():.1f})")
+    print(
+        f"δ = {delta_over_margin} × margin: equivalent in {eq:.4f} (N_max {n_max}, fixed TOST n {n_eq}, "
+        f"mean seeds at stop {n_stop.mean():.1f})"
+    )
     if rate == "high":
         assert eq >= 0.75
     elif rate == "alpha":
@@ -175,15 +189,21 @@ def test_equivalence_only_when_the_true_effect_is_inside_the_margin(delta_over_m
 
 # --- decide: several claims, Holm recycling -------------------------------------------------------------------
 
+
 def _looks(p_row, d_row, tost_row=None):
     tost_row = np.full(len(p_row), np.nan) if tost_row is None else tost_row
-    return [S.ClaimLook(float(p), (float(d),) * 2, float(q), effect=float(d)) for p, d, q in zip(p_row, d_row, tost_row)]
+    return [
+        S.ClaimLook(float(p), (float(d),) * 2, float(q), effect=float(d))
+        for p, d, q in zip(p_row, d_row, tost_row)
+    ]
 
 
 def test_decide_keeps_the_familywise_error_of_three_null_claims_at_alpha():
     sims, ns = 2000, np.arange(3, 31, 3)
     rng = np.random.default_rng(5)
-    claims = [welch_looks(rng.standard_normal((sims, 30)), rng.standard_normal((sims, 30)), ns) for _ in range(3)]
+    claims = [
+        welch_looks(rng.standard_normal((sims, 30)), rng.standard_normal((sims, 30)), ns) for _ in range(3)
+    ]
     any_false = 0
     for i in range(sims):
         ds = S.decide([_looks(c[0][i], c[2][i]) for c in claims], [1, 1, -1], ns / 30, alpha=ALPHA)
@@ -194,13 +214,13 @@ def test_decide_keeps_the_familywise_error_of_three_null_claims_at_alpha():
 
 def test_decide_holm_recycles_alpha_after_a_rejection_and_decides_each_claim_once():
     t = np.array([0.5, 1.0])
-    nom = lambda a: S.nominal_levels(t, a)     # noqa: E731
-    p_b = (nom(ALPHA)[0] + nom(ALPHA / 2)[0]) / 2          # passes at α, not at α/2
+    nom = lambda a: S.nominal_levels(t, a)  # noqa: E731
+    p_b = (nom(ALPHA)[0] + nom(ALPHA / 2)[0]) / 2  # passes at α, not at α/2
     a = [S.ClaimLook(1e-9, (1.0, 1.0), effect=1.0), S.ClaimLook(0.5, (1.0, 1.0), effect=1.0)]
     b = [S.ClaimLook(p_b, (1.0, 1.0), effect=1.0), S.ClaimLook(0.9, (1.0, 1.0), effect=1.0)]
     da, db = S.decide([a, b], [1, 1], t)
     assert (da.verdict, da.look, da.alpha) == ("supported", 0, ALPHA / 2)
-    assert (db.verdict, db.look, db.alpha) == ("supported", 0, ALPHA)        # tested again at the recycled level
+    assert (db.verdict, db.look, db.alpha) == ("supported", 0, ALPHA)  # tested again at the recycled level
     alone = S.decide([b, [S.ClaimLook(0.5, (0.0, 0.0))] * 2], [1, 1], t)[0]
     assert alone.verdict == "undecided" and alone.look == 1 and np.isfinite(alone.p_seq)
 

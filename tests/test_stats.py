@@ -1,4 +1,5 @@
 """Statistics against hand-worked numbers, textbook examples and scipy directly."""
+
 import math
 import os
 import subprocess
@@ -38,11 +39,11 @@ def test_summarize_drops_nan_and_handles_tiny_samples():
 
 
 def test_welch_textbook_example_and_hand_formula():
-    c = S.compare(A2, A1, label_a="A2", label_b="A1")     # diff = mean(A1) - mean(A2), as in the example
+    c = S.compare(A2, A1, label_a="A2", label_b="A1")  # diff = mean(A1) - mean(A2), as in the example
     assert c.test == "Welch t-test" and (c.n_a, c.n_b) == (15, 15)
     assert c.p_value == pytest.approx(0.021, abs=5e-4)
     va, vb = np.var(A2, ddof=1) / 15, np.var(A1, ddof=1) / 15
-    df = (va + vb) ** 2 / (va ** 2 / 14 + vb ** 2 / 14)
+    df = (va + vb) ** 2 / (va**2 / 14 + vb**2 / 14)
     assert df == pytest.approx(24.99, abs=0.01)
     se = math.sqrt(va + vb)
     assert c.diff / se == pytest.approx(-2.46, abs=0.005)
@@ -57,11 +58,14 @@ def test_compare_matches_scipy_and_hedges_g():
     c = S.compare(a, b, label_a="none", label_b="batch")
     ref = ss.ttest_ind(b, a, equal_var=False)
     assert c.p_value == pytest.approx(ref.pvalue) and c.diff == pytest.approx(np.mean(b) - np.mean(a))
-    assert c.diff_ci == (pytest.approx(ref.confidence_interval().low), pytest.approx(ref.confidence_interval().high))
+    assert c.diff_ci == (
+        pytest.approx(ref.confidence_interval().low),
+        pytest.approx(ref.confidence_interval().high),
+    )
     sp = math.sqrt((np.var(a, ddof=1) * 4 + np.var(b, ddof=1) * 4) / 8)
     assert c.hedges_g == pytest.approx((1 - 3 / 31) * (np.mean(b) - np.mean(a)) / sp)
     assert c.prob_improvement == 1.0 and c.hedges_g_ci[0] > 0 and c.level == 0.95
-    assert c.perm_p == pytest.approx(2 / 252)      # exact: the observed split is the most extreme of C(10,5)
+    assert c.perm_p == pytest.approx(2 / 252)  # exact: the observed split is the most extreme of C(10,5)
 
 
 def test_hedges_g_hand_computed():
@@ -78,7 +82,7 @@ def test_paired_beats_unpaired_when_pairs_share_noise():
     p, u = S.compare(a, b, paired=True), S.compare(a, b)
     assert p.test == "paired t-test" and p.p_value < 1e-6 < 0.1 < u.p_value
     assert p.p_value == pytest.approx(ss.ttest_rel(b, a).pvalue)
-    assert p.perm_p == pytest.approx(2 / 256)      # exact over 2^8 sign flips
+    assert p.perm_p == pytest.approx(2 / 256)  # exact over 2^8 sign flips
     assert p.prob_improvement == 1.0 and u.prob_improvement < 0.8
     with pytest.raises(ValueError):
         S.compare([1, 2, 3], [1, 2], paired=True)
@@ -86,9 +90,9 @@ def test_paired_beats_unpaired_when_pairs_share_noise():
 
 def test_compare_one_sided_and_prob_improvement_ties():
     c = S.compare([1, 2, 3, 4], [3, 4, 5, 6], alternative="greater")
-    assert c.diff_ci[1] == math.inf and c.p_value == pytest.approx(ss.ttest_ind([3, 4, 5, 6], [1, 2, 3, 4],
-                                                                                equal_var=False,
-                                                                                alternative="greater").pvalue)
+    assert c.diff_ci[1] == math.inf and c.p_value == pytest.approx(
+        ss.ttest_ind([3, 4, 5, 6], [1, 2, 3, 4], equal_var=False, alternative="greater").pvalue
+    )
     assert S.verdict(c.p_value, c.diff_ci, expected_sign=1) == "supported"
     # pairs (a_i, b_j): b=[1,2] vs a=[1,3]: 2>1 wins, 1=1 and 1<3 and 2<3 -> (1 + 0.5) / 4
     assert S.prob_improvement([1, 3], [1, 2]) == pytest.approx(0.375)
@@ -121,7 +125,7 @@ def test_verdicts():
     assert S.verdict(0.01, (-0.3, -0.1), expected_sign=-1) == "supported"
     assert S.verdict(0.01, (0.1, 0.3), expected_sign=-1) == "contradicted"
     assert S.verdict(0.20, (-0.1, 0.3), expected_sign=1) == "inconclusive"
-    assert S.verdict(0.20, (0.1, 0.3), expected_sign=1) == "inconclusive"    # CI alone is not enough
+    assert S.verdict(0.20, (0.1, 0.3), expected_sign=1) == "inconclusive"  # CI alone is not enough
     assert S.verdict(NAN, (NAN, NAN), expected_sign=1) == "inconclusive"
     assert S.verdict(0.01, (NAN, 0.3), expected_sign=1) == "inconclusive"
     with pytest.raises(ValueError):
@@ -133,7 +137,7 @@ def test_degenerate_inputs_do_not_raise():
     assert math.isnan(c.p_value) and math.isnan(c.perm_p) and c.diff == pytest.approx(0.05)
     c = S.compare([1, 1, 1], [1, 1, 1])
     assert math.isnan(c.p_value) and S.verdict(c.p_value, c.diff_ci, expected_sign=1) == "inconclusive"
-    assert math.isnan(S.compare([1, 2, 3], [2, 3, 4], paired=True).p_value)    # constant differences
+    assert math.isnan(S.compare([1, 2, 3], [2, 3, 4], paired=True).p_value)  # constant differences
     assert S.compare([], []).n_a == 0
     assert math.isnan(S.trend([1, 1, 1], [1, 2, 3]).slope) and math.isnan(S.trend([1, 2], [1, 2]).slope)
     assert math.isnan(S.group_test({"a": [1, 1], "b": [1, 1]}).anova_p)
@@ -152,7 +156,10 @@ def test_trend_against_hand_formula():
     b = ((x - x.mean()) * (y - y.mean())).sum() / sxx
     se = math.sqrt(((y - y.mean() - b * (x - x.mean())) ** 2).sum() / 3 / sxx)
     assert t.slope == pytest.approx(b) and t.level == 0.9
-    assert t.slope_ci == (pytest.approx(b - ss.t.ppf(0.95, 3) * se), pytest.approx(b + ss.t.ppf(0.95, 3) * se))
+    assert t.slope_ci == (
+        pytest.approx(b - ss.t.ppf(0.95, 3) * se),
+        pytest.approx(b + ss.t.ppf(0.95, 3) * se),
+    )
     assert t.p_value == pytest.approx(2 * ss.t.sf(b / se, 3))
 
 
@@ -178,7 +185,7 @@ def test_equivalence():
 
 def test_bootstrap_ci_brackets_the_mean():
     lo, hi = S.bootstrap_ci(np.arange(20.0), n_resamples=999)
-    assert lo < 9.5 < hi and (lo, hi) == S.bootstrap_ci(np.arange(20.0), n_resamples=999)   # seeded
+    assert lo < 9.5 < hi and (lo, hi) == S.bootstrap_ci(np.arange(20.0), n_resamples=999)  # seeded
     lo90, hi90 = S.bootstrap_ci(np.arange(20.0), level=0.9, n_resamples=999)
     assert lo < lo90 < hi90 < hi
 

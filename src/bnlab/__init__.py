@@ -2,6 +2,7 @@
 
 Importing bnlab is light (no torch); `run_study`, `run_grid` and `load` load the rest on use.
 """
+
 from ._version import __version__
 
 __all__ = ["__version__", "run_study", "run_grid", "load"]

@@ -17,6 +17,7 @@ which the table says). Steady state: each time is the mean of epochs 2..n (n = `
 warm-up), so what builds up during training (denormal floats) shows; per-epoch times are in the JSON.
 FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input gradient.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ from .run.local_backend import Local
 from .run.worker import train_here
 
 DIMS = (784, 128, 64, 10)
-QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)   # --quick: a slice, for CI and tests
+QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)  # --quick: a slice, for CI and tests
 
 
 def flops_per_image(dims=DIMS) -> int:
@@ -83,7 +84,9 @@ def plain_loop(x, y, batch_size: int, bn: bool, epochs: int, loader: bool) -> li
     batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a permutation."""
     model = _torch_model(bn)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    dl = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True
+    )
     times = []
     for _ in range(epochs):
         t = time.perf_counter()
@@ -103,8 +106,10 @@ def _per_epoch(r) -> list[float]:
 
 
 def _specs(batch_size: int, bn: bool, epochs: int, n: int, **kw) -> list[RunSpec]:
-    return [RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=epochs, seed=s, **kw)
-            for s in range(n)]
+    return [
+        RunSpec(norm="batch" if bn else "none", batch_size=batch_size, epochs=epochs, seed=s, **kw)
+        for s in range(n)
+    ]
 
 
 def stacked(data: DeviceData, batch_size: int, bn: bool, K: int, epochs: int) -> list[float]:
@@ -113,7 +118,9 @@ def stacked(data: DeviceData, batch_size: int, bn: bool, K: int, epochs: int) ->
     return _per_epoch(results[0])
 
 
-def side_by_side(ds, batch_size: int, bn: bool, K: int, workers: int, epochs: int, n_train, n_test) -> list[float]:
+def side_by_side(
+    ds, batch_size: int, bn: bool, K: int, workers: int, epochs: int, n_train, n_test
+) -> list[float]:
     """Seconds per model-epoch, epoch by epoch, with `workers` stacks of K side by side in worker processes,
     one thread each (run.local_backend.Local): the mean over stacks ÷ the stacks running at once."""
     specs = _specs(batch_size, bn, epochs, workers * K, train_limit=n_train, test_limit=n_test)
@@ -126,17 +133,17 @@ def side_by_side(ds, batch_size: int, bn: bool, K: int, workers: int, epochs: in
 class Row:
     batch_size: int
     bn: bool
-    loader: float                 # steady seconds per model-epoch
+    loader: float  # steady seconds per model-epoch
     resident: float
-    bnlab: dict                   # K -> steady seconds per model-epoch, one stack in this process
-    side_by_side: float | None    # `threads` stacks of DEFAULT_MAX_STACK, one thread each, in worker processes
-    choice: float | None          # what run.tuning picks for a job of such stacks
+    bnlab: dict  # K -> steady seconds per model-epoch, one stack in this process
+    side_by_side: float | None  # `threads` stacks of DEFAULT_MAX_STACK, one thread each, in worker processes
+    choice: float | None  # what run.tuning picks for a job of such stacks
     choice_plan: str
-    measured_gain: float | None   # run.tuning's measured side-by-side gain (> 1: side by side faster)
-    speedup_vs_loader: float      # against bnlab's choice
+    measured_gain: float | None  # run.tuning's measured side-by-side gain (> 1: side by side faster)
+    speedup_vs_loader: float  # against bnlab's choice
     speedup_vs_resident: float
     frac_peak: float
-    epochs: dict                  # per-epoch seconds of each column
+    epochs: dict  # per-epoch seconds of each column
 
 
 def _median(repeats: int, f, *args) -> list[float]:
@@ -145,7 +152,9 @@ def _median(repeats: int, f, *args) -> list[float]:
 
 
 def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, float, dict]:
-    per = {k: _median(repeats, plain_loop, x, y, bs, bn, epochs, k == "loader") for k in ("loader", "resident")}
+    per = {
+        k: _median(repeats, plain_loop, x, y, bs, bn, epochs, k == "loader") for k in ("loader", "resident")
+    }
     return steady(per["loader"]), steady(per["resident"]), per
 
 
@@ -157,8 +166,11 @@ def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict
     groups = plan_stacks(specs, study.max_stack or DEFAULT_MAX_STACK, study.mix_none)
     t0 = time.perf_counter()
     with Local("cpu") as local:
-        results = [r for rs, _ in local.run(groups, {ds.name: ds}, Progress(), exclusive=not study.mix_none)
-                   for r in rs]
+        results = [
+            r
+            for rs, _ in local.run(groups, {ds.name: ds}, Progress(), exclusive=not study.mix_none)
+            for r in rs
+        ]
         plan = local.plan
     wall = time.perf_counter() - t0
     per_cfg: dict = {}
@@ -166,15 +178,35 @@ def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict
         per_cfg.setdefault((r.spec.batch_size, r.spec.norm), []).append(r.epochs[-1]["test_acc"])
     loader = sum(plain[(s.batch_size, s.norm != "none")][0] * s.epochs for s in specs)
     resident = sum(plain[(s.batch_size, s.norm != "none")][1] * s.epochs for s in specs)
-    return dict(model_epochs=sum(s.epochs for s in specs), runs=len(specs), stacks=[len(g) for g in groups],
-                wall_s=wall, plan=plan.why, workers=plan.workers, loader_s=loader, resident_s=resident,
-                speedup_vs_loader=loader / wall, speedup_vs_resident=resident / wall,
-                test_acc={f"{n} bs{b}": statistics.mean(a) for (b, n), a in sorted(per_cfg.items())})
+    return dict(
+        model_epochs=sum(s.epochs for s in specs),
+        runs=len(specs),
+        stacks=[len(g) for g in groups],
+        wall_s=wall,
+        plan=plan.why,
+        workers=plan.workers,
+        loader_s=loader,
+        resident_s=resident,
+        speedup_vs_loader=loader / wall,
+        speedup_vs_resident=resident / wall,
+        test_acc={f"{n} bs{b}": statistics.mean(a) for (b, n), a in sorted(per_cfg.items())},
+    )
 
 
-def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 16), epochs: int = 3, repeats: int = 1, bn_options=(True,),
-        n_train: int | None = None, n_test: int | None = 1000, study: bool = True, study_seeds: int = 5,
-        study_epochs: int = 10, data=None, log=print) -> dict:
+def run(
+    batch_sizes=(16, 32, 64, 128),
+    Ks=(1, 16),
+    epochs: int = 3,
+    repeats: int = 1,
+    bn_options=(True,),
+    n_train: int | None = None,
+    n_test: int | None = 1000,
+    study: bool = True,
+    study_seeds: int = 5,
+    study_epochs: int = 10,
+    data=None,
+    log=print,
+) -> dict:
     """Measure everything in one run; returns a JSON-able dict (rows, study, peak, threads, flops).
     n_train None: the whole training set (the full measurement); a number: that slice (a quick look)."""
     from . import data as D
@@ -183,12 +215,19 @@ def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 16), epochs: int = 3, repeats: int
         raise ValueError("epochs must be >= 3: epoch 1 is warm-up and the steady state needs two more")
     ds = data or D.load("mnist")
     x, y = torch.as_tensor(ds.x_train[:n_train].copy()), torch.as_tensor(ds.y_train[:n_train].copy())
-    dd = DeviceData(x, y, torch.as_tensor(ds.x_test[:n_test].copy()), torch.as_tensor(ds.y_test[:n_test].copy()),
-                    ds.n_classes)
+    dd = DeviceData(
+        x,
+        y,
+        torch.as_tensor(ds.x_test[:n_test].copy()),
+        torch.as_tensor(ds.y_test[:n_test].copy()),
+        ds.n_classes,
+    )
     threads = torch.get_num_threads()
     peak = sgemm_peak()
     fl = flops_per_image() * len(x) / 1e9
-    log(f"threads {threads}, sgemm peak {peak:.1f} GFLOP/s, {fl:.1f} GFLOP per model-epoch of {len(x)} images")
+    log(
+        f"threads {threads}, sgemm peak {peak:.1f} GFLOP/s, {fl:.1f} GFLOP per model-epoch of {len(x)} images"
+    )
     rows, plain = [], {}
     for bs in batch_sizes:
         for bn in bn_options:
@@ -198,43 +237,78 @@ def run(batch_sizes=(16, 32, 64, 128), Ks=(1, 16), epochs: int = 3, repeats: int
             ours = {K: steady(per[f"K={K}"]) for K in Ks}
             side = None
             if threads > 1:
-                per["side"] = _median(repeats, side_by_side, ds, bs, bn, DEFAULT_MAX_STACK, threads, epochs, n_train,
-                                      n_test)
+                per["side"] = _median(
+                    repeats, side_by_side, ds, bs, bn, DEFAULT_MAX_STACK, threads, epochs, n_train, n_test
+                )
                 side = steady(per["side"])
             group = _specs(bs, bn, epochs, DEFAULT_MAX_STACK, train_limit=n_train)
-            plan = tuning.choose([group] * threads, {ds.name: len(x)}, {ds.name: x.shape[1]},
-                                 {ds.name: ds.n_classes}, threads)
+            plan = tuning.choose(
+                [group] * threads, {ds.name: len(x)}, {ds.name: x.shape[1]}, {ds.name: ds.n_classes}, threads
+            )
             choice = side if plan.workers > 1 else ours.get(DEFAULT_MAX_STACK)
             best = choice or min(ours.values())
-            rows.append(Row(bs, bn, loader, resident, ours, side, choice, plan.why, plan.side_gain, loader / best,
-                            resident / best, fl / best / peak, per))
-            log(f"bs {bs:4d} bn {bn!s:5}: DataLoader {loader:.3f}  resident {resident:.3f}  "
+            rows.append(
+                Row(
+                    bs,
+                    bn,
+                    loader,
+                    resident,
+                    ours,
+                    side,
+                    choice,
+                    plan.why,
+                    plan.side_gain,
+                    loader / best,
+                    resident / best,
+                    fl / best / peak,
+                    per,
+                )
+            )
+            log(
+                f"bs {bs:4d} bn {bn!s:5}: DataLoader {loader:.3f}  resident {resident:.3f}  "
                 + "  ".join(f"K={k} {v:.3f}" for k, v in ours.items())
-                + (f"  side by side {side:.3f}" if side else "") + f"  choice: {plan.why}  ({loader / best:.1f}x)")
-    out = dict(threads=threads, sgemm_gflops=peak, gflop_per_model_epoch=fl, n_train=len(x), epochs=epochs,
-               full=n_train is None or n_train >= len(ds.y_train), torch=torch.__version__, cpu=cpu_name(),
-               rows=[asdict(r) for r in rows])
+                + (f"  side by side {side:.3f}" if side else "")
+                + f"  choice: {plan.why}  ({loader / best:.1f}x)"
+            )
+    out = dict(
+        threads=threads,
+        sgemm_gflops=peak,
+        gflop_per_model_epoch=fl,
+        n_train=len(x),
+        epochs=epochs,
+        full=n_train is None or n_train >= len(ds.y_train),
+        torch=torch.__version__,
+        cpu=cpu_name(),
+        rows=[asdict(r) for r in rows],
+    )
     if study:
         cfgs = studies.get("seed").axes
         for bs in cfgs["batch_size"]:
             for bn in (n != "none" for n in cfgs["norm"]):
                 if (bs, bn) not in plain:
                     plain[(bs, bn)] = _plain(x, y, bs, bn, epochs, repeats)[:2]
-                    log(f"bs {bs:4d} bn {bn!s:5}: DataLoader {plain[(bs, bn)][0]:.3f}  "
-                        f"resident {plain[(bs, bn)][1]:.3f} (for the study row)")
+                    log(
+                        f"bs {bs:4d} bn {bn!s:5}: DataLoader {plain[(bs, bn)][0]:.3f}  "
+                        f"resident {plain[(bs, bn)][1]:.3f} (for the study row)"
+                    )
         out["plain"] = {f"bs{bs} {'batch' if bn else 'none'}": v for (bs, bn), v in sorted(plain.items())}
         # the study evaluates on the whole test set, as `bnlab study seed` does, unless this is a quick look
-        out["study"] = study_row(ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test)
+        out["study"] = study_row(
+            ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test
+        )
         s = out["study"]
-        log(f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); plain loops "
-            f"{s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)")
-    out["peak_rss_mb"] = dict(this_process=_maxrss(resource.RUSAGE_SELF),
-                              largest_worker=_maxrss(resource.RUSAGE_CHILDREN))
+        log(
+            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); plain loops "
+            f"{s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
+        )
+    out["peak_rss_mb"] = dict(
+        this_process=_maxrss(resource.RUSAGE_SELF), largest_worker=_maxrss(resource.RUSAGE_CHILDREN)
+    )
     return out
 
 
 def _maxrss(who) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024      # KiB on Linux
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
 
 
 def cpu_name() -> str:
@@ -251,8 +325,11 @@ def cpu_name() -> str:
 
 
 def _slice(result: dict) -> str:
-    return (f"full training set, {result['n_train']:,} images" if result["full"] else
-            f"QUICK LOOK on a {result['n_train']:,}-image slice, not the full measurement")
+    return (
+        f"full training set, {result['n_train']:,} images"
+        if result["full"]
+        else f"QUICK LOOK on a {result['n_train']:,}-image slice, not the full measurement"
+    )
 
 
 def table(result: dict):
@@ -260,19 +337,40 @@ def table(result: dict):
     from rich.table import Table
 
     Ks = list(result["rows"][0]["bnlab"]) if result["rows"] else []
-    t = Table(title=f"seconds per model-epoch, steady state (epochs 2-{result['epochs']}), {_slice(result)}; "
-                    f"{result['cpu']}, {result['threads']} threads, torch {result['torch']}, "
-                    f"sgemm peak {result['sgemm_gflops']:.0f} GFLOP/s")
+    t = Table(
+        title=f"seconds per model-epoch, steady state (epochs 2-{result['epochs']}), {_slice(result)}; "
+        f"{result['cpu']}, {result['threads']} threads, torch {result['torch']}, "
+        f"sgemm peak {result['sgemm_gflops']:.0f} GFLOP/s"
+    )
     side = f"{result['threads']}×K={DEFAULT_MAX_STACK} side by side"
-    for c in ["bs", "BN", "DataLoader", "resident", *[f"bnlab K={k}" for k in Ks], side, "bnlab's choice",
-              "× DataLoader", "× resident", "% of peak"]:
+    for c in [
+        "bs",
+        "BN",
+        "DataLoader",
+        "resident",
+        *[f"bnlab K={k}" for k in Ks],
+        side,
+        "bnlab's choice",
+        "× DataLoader",
+        "× resident",
+        "% of peak",
+    ]:
         t.add_column(c, justify="right")
-    f = lambda v: "–" if v is None else f"{v:.3f}"   # noqa: E731
+    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     for r in result["rows"]:
         which = "side by side" if r["choice_plan"].startswith("side") else "one stack"
-        t.add_row(str(r["batch_size"]), "yes" if r["bn"] else "no", f(r["loader"]), f(r["resident"]),
-                  *[f(r["bnlab"][k]) for k in Ks], f(r["side_by_side"]), f"{f(r['choice'])} ({which})",
-                  f"{r['speedup_vs_loader']:.1f}", f"{r['speedup_vs_resident']:.1f}", f"{100 * r['frac_peak']:.0f}%")
+        t.add_row(
+            str(r["batch_size"]),
+            "yes" if r["bn"] else "no",
+            f(r["loader"]),
+            f(r["resident"]),
+            *[f(r["bnlab"][k]) for k in Ks],
+            f(r["side_by_side"]),
+            f"{f(r['choice'])} ({which})",
+            f"{r['speedup_vs_loader']:.1f}",
+            f"{r['speedup_vs_resident']:.1f}",
+            f"{100 * r['frac_peak']:.0f}%",
+        )
     return t
 
 
@@ -283,16 +381,31 @@ def study_table(result: dict):
     s = result.get("study")
     if not s:
         return None
-    t = Table(title=f"the seed study's training, {s['model_epochs']} model-epochs ({s['runs']} runs in stacks of "
-                    f"{s['stacks']}), {_slice(result)}; plain loops: measured s per model-epoch × epochs, "
-                    f"summed over runs")
-    for c in ["bnlab wall (s)", "bnlab's plan", "plain DataLoader (s)", "×", "plain resident (s)", "×",
-              "peak RSS (MB): process / largest worker"]:
+    t = Table(
+        title=f"the seed study's training, {s['model_epochs']} model-epochs ({s['runs']} runs in stacks of "
+        f"{s['stacks']}), {_slice(result)}; plain loops: measured s per model-epoch × epochs, "
+        f"summed over runs"
+    )
+    for c in [
+        "bnlab wall (s)",
+        "bnlab's plan",
+        "plain DataLoader (s)",
+        "×",
+        "plain resident (s)",
+        "×",
+        "peak RSS (MB): process / largest worker",
+    ]:
         t.add_column(c, justify="right")
     rss = result["peak_rss_mb"]
-    t.add_row(f"{s['wall_s']:.1f}", s["plan"], f"{s['loader_s']:.0f}", f"{s['speedup_vs_loader']:.1f}",
-              f"{s['resident_s']:.0f}", f"{s['speedup_vs_resident']:.1f}",
-              f"{rss['this_process']:.0f} / {rss['largest_worker']:.0f}")
+    t.add_row(
+        f"{s['wall_s']:.1f}",
+        s["plan"],
+        f"{s['loader_s']:.0f}",
+        f"{s['speedup_vs_loader']:.1f}",
+        f"{s['resident_s']:.0f}",
+        f"{s['speedup_vs_resident']:.1f}",
+        f"{rss['this_process']:.0f} / {rss['largest_worker']:.0f}",
+    )
     return t
 
 

@@ -4,6 +4,7 @@ Typed errors (BnlabError) become one line on stderr and exit code 2 (a
 traceback only with --debug); Ctrl-C exits 130 and SIGTERM 143, after saying what
 was saved; a second signal during that clean-up changes nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,32 +31,53 @@ def _common(p: argparse.ArgumentParser, out_help: str) -> None:
     p.add_argument("--out", help=out_help)
     p.add_argument("--store", help="SQLite store to use (default OUT/bnlab.sqlite); share one across studies")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda (default auto)")
-    p.add_argument("--data-dir", help="dataset root (one subfolder per dataset); default $BNLAB_DATA_DIR, caches")
+    p.add_argument(
+        "--data-dir", help="dataset root (one subfolder per dataset); default $BNLAB_DATA_DIR, caches"
+    )
     p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
-    p.add_argument("--train-limit", type=int, help="use only the first N training images (quick looks, tests)")
+    p.add_argument(
+        "--train-limit", type=int, help="use only the first N training images (quick looks, tests)"
+    )
     p.add_argument("--test-limit", type=int, help="use only the first N test images")
-    p.add_argument("--max-stack", type=int, default=16, help="most models trained at once in one stack (default 16)")
-    p.add_argument("--backend", default="local", help="local (this process) or ray (a Ray cluster) (default local)")
-    p.add_argument("--ray-address", help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray for the run)")
-    p.add_argument("--cpus-per-group", type=int,
-                   help="CPUs (torch threads) per stack; stacks run side by side in worker processes "
-                        "(default: CPUs / stacks, at least 1; local: only for jobs of 50k+ model-steps)")
+    p.add_argument(
+        "--max-stack", type=int, default=16, help="most models trained at once in one stack (default 16)"
+    )
+    p.add_argument(
+        "--backend", default="local", help="local (this process) or ray (a Ray cluster) (default local)"
+    )
+    p.add_argument(
+        "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray for the run)"
+    )
+    p.add_argument(
+        "--cpus-per-group",
+        type=int,
+        help="CPUs (torch threads) per stack; stacks run side by side in worker processes "
+        "(default: CPUs / stacks, at least 1; local: only for jobs of 50k+ model-steps)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="bnlab", description="Does Batch Normalization help? Measured, with seeds.")
+    ap = argparse.ArgumentParser(
+        prog="bnlab", description="Does Batch Normalization help? Measured, with seeds."
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="train a grid given on the command line (cartesian product × seeds)")
     r.add_argument("--dataset", default="mnist", help="mnist or fashion-mnist (default mnist)")
-    r.add_argument("--norm", nargs="+", default=["none"], help="none batch layer group batch-renorm ghost-batch")
-    r.add_argument("--placement", nargs="+", default=["after"], help="after (Dense→ReLU→BN) or before (Dense→BN→ReLU)")
+    r.add_argument(
+        "--norm", nargs="+", default=["none"], help="none batch layer group batch-renorm ghost-batch"
+    )
+    r.add_argument(
+        "--placement", nargs="+", default=["after"], help="after (Dense→ReLU→BN) or before (Dense→BN→ReLU)"
+    )
     r.add_argument("--batch-size", nargs="+", type=int, default=[32])
     r.add_argument("--lr", nargs="+", type=float, default=[1e-3])
     r.add_argument("--optimizer", nargs="+", default=["adam"], help="adam or sgd")
-    r.add_argument("--init", nargs="+", default=["default"], help="default glorot_uniform torch_default he_normal")
+    r.add_argument(
+        "--init", nargs="+", default=["default"], help="default glorot_uniform torch_default he_normal"
+    )
     r.add_argument("--init-scale", nargs="+", type=float, default=[1.0])
     r.add_argument("--profile", default="keras", help="keras (default) or torch framework defaults")
     r.add_argument("--epochs", type=int, default=10)
@@ -67,25 +89,47 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--list", action="store_true", help="list the named studies and their questions")
     s.add_argument("--seeds", help="a count or a list (default: the study's)")
     s.add_argument("--epochs", type=int, help="override the study's epochs")
-    s.add_argument("--until-decided", action="store_true",
-                   help="train in rounds of seeds until a group-sequential test decides every claim (README)")
-    s.add_argument("--max-seeds", type=int, help="with --until-decided: most seeds per configuration "
-                   "(default 4 × the first round's)")
-    s.add_argument("--round", type=int, help="with --until-decided: seeds added per round (default: the first "
-                   "round's count)")
+    s.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="train in rounds of seeds until a group-sequential test decides every claim (README)",
+    )
+    s.add_argument(
+        "--max-seeds",
+        type=int,
+        help="with --until-decided: most seeds per configuration (default 4 × the first round's)",
+    )
+    s.add_argument(
+        "--round",
+        type=int,
+        help="with --until-decided: seeds added per round (default: the first round's count)",
+    )
     _common(s, "output folder (default bnlab-out/STUDY)")
 
-    pl = sub.add_parser("plan", help="seeds (and time) each claim of a study needs, from stored runs or a pilot",
-                        description="Reads the study's runs from the store; without them, trains a pilot (--pilot-seeds "
-                                    "seeds on the first --train-limit images, default 6000; times scaled to the full "
-                                    "training set) into OUT/pilot.")
+    pl = sub.add_parser(
+        "plan",
+        help="seeds (and time) each claim of a study needs, from stored runs or a pilot",
+        description="Reads the study's runs from the store; without them, trains a pilot (--pilot-seeds "
+        "seeds on the first --train-limit images, default 6000; times scaled to the full "
+        "training set) into OUT/pilot.",
+    )
     pl.add_argument("study", help="study name (see bnlab study --list)")
-    pl.add_argument("--effect", type=float, help="effect to detect, in pp, for the claims measured in pp "
-                    "(default: the claim's margin, else its observed effect)")
+    pl.add_argument(
+        "--effect",
+        type=float,
+        help="effect to detect, in pp, for the claims measured in pp "
+        "(default: the claim's margin, else its observed effect)",
+    )
     pl.add_argument("--power", type=float, default=0.8, help="power to detect it (default 0.8)")
-    pl.add_argument("--round", type=int, help="seeds per round of a sequential study (default: the first round's)")
-    pl.add_argument("--pilot-seeds", type=int, default=3, help="seeds of the pilot run when the store has no runs "
-                    "of the study (default 3)")
+    pl.add_argument(
+        "--round", type=int, help="seeds per round of a sequential study (default: the first round's)"
+    )
+    pl.add_argument(
+        "--pilot-seeds",
+        type=int,
+        default=3,
+        help="seeds of the pilot run when the store has no runs of the study (default 3)",
+    )
     pl.add_argument("--epochs", type=int, help="override the study's epochs (pilot and plan)")
     _common(pl, "output folder whose store is read (default bnlab-out/STUDY); a pilot goes to OUT/pilot")
 
@@ -95,32 +139,63 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="SQLite store (default OUT/bnlab.sqlite)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    f = sub.add_parser("fold", help="export a stored BN run with BN folded into its Linear layers (inference)")
-    f.add_argument("run_id", nargs="?", help="run id (see results.csv; runs of bnlab study overhead keep parameters)")
-    f.add_argument("--store", default="bnlab-out/overhead/bnlab.sqlite", help="SQLite store (default "
-                   "bnlab-out/overhead/bnlab.sqlite)")
+    f = sub.add_parser(
+        "fold", help="export a stored BN run with BN folded into its Linear layers (inference)"
+    )
+    f.add_argument(
+        "run_id", nargs="?", help="run id (see results.csv; runs of bnlab study overhead keep parameters)"
+    )
+    f.add_argument(
+        "--store",
+        default="bnlab-out/overhead/bnlab.sqlite",
+        help="SQLite store (default bnlab-out/overhead/bnlab.sqlite)",
+    )
     f.add_argument("--out", help="output file (default RUN_ID.folded.pt)")
     f.add_argument("--data-dir", help="dataset root, to check the folded model on the test set")
     f.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    x = sub.add_parser("export", help="export stored runs to TensorBoard event files and/or an MLflow tracking store")
-    x.add_argument("path", help="an output folder (holding bnlab.sqlite), a store file, or the folder of "
-                   "bnlab study all (every study folder in it)")
-    x.add_argument("--study", action="append", help="export only this study (repeatable; default: every stored study)")
-    x.add_argument("--tensorboard", metavar="DIR", help="write one TensorBoard run per bnlab run under DIR/STUDY/ "
-                   "(needs bnlab[tensorboard])")
-    x.add_argument("--mlflow", metavar="URI", help="log one MLflow run per bnlab run into the experiment STUDY at this "
-                   "tracking URI, e.g. sqlite:///mlflow.db (needs bnlab[mlflow]); runs already there are skipped")
+    x = sub.add_parser(
+        "export", help="export stored runs to TensorBoard event files and/or an MLflow tracking store"
+    )
+    x.add_argument(
+        "path",
+        help="an output folder (holding bnlab.sqlite), a store file, or the folder of "
+        "bnlab study all (every study folder in it)",
+    )
+    x.add_argument(
+        "--study", action="append", help="export only this study (repeatable; default: every stored study)"
+    )
+    x.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="write one TensorBoard run per bnlab run under DIR/STUDY/ (needs bnlab[tensorboard])",
+    )
+    x.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="log one MLflow run per bnlab run into the experiment STUDY at this "
+        "tracking URI, e.g. sqlite:///mlflow.db (needs bnlab[mlflow]); runs already there are skipped",
+    )
     x.add_argument("--debug", action="store_true", help="show tracebacks")
 
     b = sub.add_parser("bench", help="seconds per model-epoch: bnlab vs plain PyTorch loops, in one run")
     b.add_argument("--batch-size", nargs="+", type=int, default=[16, 32, 64, 128])
-    b.add_argument("--stack", nargs="+", type=int, default=[1, 16],
-                   help="stack sizes K to time in this process (default 1 16; 16 is bnlab's own choice, --max-stack)")
+    b.add_argument(
+        "--stack",
+        nargs="+",
+        type=int,
+        default=[1, 16],
+        help="stack sizes K to time in this process (default 1 16; 16 is bnlab's own choice, --max-stack)",
+    )
     b.add_argument("--no-bn-too", action="store_true", help="also time the nets without BN")
-    b.add_argument("--epochs", type=int, default=3, help="epochs per timing; epochs 2.. are timed (default 3, >= 3)")
-    b.add_argument("--quick", action="store_true", help="a 4,096-image slice and a 2-seed, 3-epoch study row "
-                   "(for CI; the table says so)")
+    b.add_argument(
+        "--epochs", type=int, default=3, help="epochs per timing; epochs 2.. are timed (default 3, >= 3)"
+    )
+    b.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 4,096-image slice and a 2-seed, 3-epoch study row (for CI; the table says so)",
+    )
     b.add_argument("--repeats", type=int, default=1, help="median of this many timings (default 1)")
     b.add_argument("--json", default="bench.json", help="write the numbers here (default bench.json)")
     b.add_argument("--data-dir", help="dataset root (see bnlab run)")
@@ -131,9 +206,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
+    previous = (
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        if threading.current_thread() is threading.main_thread()
         else None
-    command = ("bnlab " + shlex.join(argv)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    )
+    command = (
+        ("bnlab " + shlex.join(argv)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    )
     try:
         return _dispatch(args, command)
     except BnlabError as e:
@@ -142,11 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"bnlab: error: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt as e:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)     # a second Ctrl-C while we clean up changes nothing
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we clean up changes nothing
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _err(f"\nbnlab: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; {_saved(args)}")
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPT
-    except OSError as e:                                  # stdout on a full disk, a closed pipe, a path refused
+    except OSError as e:  # stdout on a full disk, a closed pipe, a path refused
         if getattr(args, "debug", False):
             raise
         where = f" {e.filename}" if e.filename else " output"
@@ -162,14 +242,18 @@ def _saved(args) -> str:
     """What an interrupted command kept: runs in a store that exists, or nothing."""
     if getattr(args, "cmd", None) not in ("run", "study"):
         return "nothing was written."
-    out = Path(getattr(args, "out", None) or (Path("bnlab-out") / (args.study or "") if args.cmd == "study"
-                                               else "bnlab-out/run"))
+    out = Path(
+        getattr(args, "out", None)
+        or (Path("bnlab-out") / (args.study or "") if args.cmd == "study" else "bnlab-out/run")
+    )
     if args.cmd == "study" and args.study == "all" and not getattr(args, "store", None):
         stores = sorted(out.glob("*/bnlab.sqlite"))
         if not stores:
             return "no run had finished, so nothing was saved."
-        return f"every finished run is saved in the studies' stores ({out}/STUDY/bnlab.sqlite). Run the same " \
-               "command again to resume."
+        return (
+            f"every finished run is saved in the studies' stores ({out}/STUDY/bnlab.sqlite). Run the same "
+            "command again to resume."
+        )
     store = Path(getattr(args, "store", None) or out / "bnlab.sqlite")
     if not store.exists():
         return "no run had finished, so nothing was saved."
@@ -204,8 +288,10 @@ def _dispatch(args, command: str) -> int:
 
         with Store(store) as st:
             if st.study(args.study) is None:
-                raise _usage(f"study {args.study!r} is not in {store}; stored studies: "
-                             f"{', '.join(st.studies()) or 'none'}")
+                raise _usage(
+                    f"study {args.study!r} is not in {store}; stored studies: "
+                    f"{', '.join(st.studies()) or 'none'}"
+                )
             paths = write_report(st, args.study, out)
         console.say(f"report: {paths['html']}")
         return 0
@@ -213,9 +299,11 @@ def _dispatch(args, command: str) -> int:
         from . import api
 
         r = api.fold_run(args.store, args.run_id, args.out or f"{args.run_id}.folded.pt", args.data_dir)
-        console.say(f"folded {args.run_id} ({r['spec'].norm}, placement {r['spec'].placement}) into a plain "
-                    f"{'-'.join(map(str, r['dims']))} MLP: {r['path']}; max |folded − unfolded| test logit "
-                    f"{r['max_abs_err']:.2e}")
+        console.say(
+            f"folded {args.run_id} ({r['spec'].norm}, placement {r['spec'].placement}) into a plain "
+            f"{'-'.join(map(str, r['dims']))} MLP: {r['path']}; max |folded − unfolded| test logit "
+            f"{r['max_abs_err']:.2e}"
+        )
         return 0
     if args.cmd == "export":
         from .export.command import export
@@ -226,12 +314,29 @@ def _dispatch(args, command: str) -> int:
     if args.cmd == "plan":
         from . import api
 
-        opts = api.Options(out=args.out, store=args.store, device=args.device, data_dir=args.data_dir,
-                           max_stack=args.max_stack, backend=args.backend, ray_address=args.ray_address,
-                           cpus_per_group=args.cpus_per_group, fresh=args.fresh, quiet=True)
-        text = api.plan_study(args.study, effect=args.effect, power=args.power, round_seeds=args.round,
-                              pilot_seeds=args.pilot_seeds, train_limit=args.train_limit, epochs=args.epochs,
-                              test_limit=args.test_limit, options=opts)
+        opts = api.Options(
+            out=args.out,
+            store=args.store,
+            device=args.device,
+            data_dir=args.data_dir,
+            max_stack=args.max_stack,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            cpus_per_group=args.cpus_per_group,
+            fresh=args.fresh,
+            quiet=True,
+        )
+        text = api.plan_study(
+            args.study,
+            effect=args.effect,
+            power=args.power,
+            round_seeds=args.round,
+            pilot_seeds=args.pilot_seeds,
+            train_limit=args.train_limit,
+            epochs=args.epochs,
+            test_limit=args.test_limit,
+            options=opts,
+        )
         console.out.print(text, markup=False, highlight=False, soft_wrap=True)
         return 0
     if args.cmd == "bench":
@@ -239,18 +344,27 @@ def _dispatch(args, command: str) -> int:
         from .limits import check_bound
         from .outputs import check_target
 
-        for name, label, values in (("repeats", "--repeats", [args.repeats]), ("max_stack", "--stack", args.stack),
-                                    ("batch_size", "--batch-size", args.batch_size), ("epochs", "--epochs",
-                                                                                        [args.epochs])):
+        for name, label, values in (
+            ("repeats", "--repeats", [args.repeats]),
+            ("max_stack", "--stack", args.stack),
+            ("batch_size", "--batch-size", args.batch_size),
+            ("epochs", "--epochs", [args.epochs]),
+        ):
             for v in values:
                 check_bound(name, v, label)
         if args.epochs < 3:
             raise _usage("--epochs must be at least 3: epoch 1 is warm-up, the steady state needs two more")
         check_target(args.json, "--json")
         quick = {**bench.QUICK, "epochs": args.epochs} if args.quick else {"epochs": args.epochs}
-        res = bench.run(args.batch_size, args.stack, repeats=args.repeats,
-                        bn_options=(True, False) if args.no_bn_too else (True,), data=data.load("mnist", args.data_dir),
-                        log=console.say, **quick)
+        res = bench.run(
+            args.batch_size,
+            args.stack,
+            repeats=args.repeats,
+            bn_options=(True, False) if args.no_bn_too else (True,),
+            data=data.load("mnist", args.data_dir),
+            log=console.say,
+            **quick,
+        )
         console.out.print(bench.table(res))
         if res.get("study"):
             console.out.print(bench.study_table(res))

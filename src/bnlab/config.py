@@ -7,6 +7,7 @@ the field, the bad value and the allowed values.
 
 Limits on every number a user gives live in `bnlab.limits`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,10 +20,19 @@ import typing
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
-
-from .limits import (ACTIVATIONS, BOUNDS, CHOICES, DATASETS, FINAL_PROBES, IN_DIM, INITS, MAX_LAYERS,  # noqa: F401
-                     MAX_RUNS, MAX_SEEDS, MEMORY_LIMIT, N_CLASSES, NORMS, OPTIMIZERS, PLACEMENTS, PROBES, PROFILES,
-                     check_bound, choice, show)
+from .limits import (
+    BOUNDS,
+    CHOICES,
+    IN_DIM,
+    MAX_LAYERS,
+    MAX_RUNS,
+    MAX_SEEDS,
+    MEMORY_LIMIT,
+    N_CLASSES,
+    check_bound,
+    choice,
+    show,
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +40,14 @@ class Profile:
     """Framework defaults. Momentum is the weight on the old running value."""
 
     name: str
-    init: str           # weight init used when RunSpec.init == "default"
+    init: str  # weight init used when RunSpec.init == "default"
     bn_momentum: float  # running = momentum * running + (1 - momentum) * batch
     bn_eps: float
     bn_unbiased_running_var: bool  # torch keeps the unbiased variance, Keras the biased one
-    adam_eps: float     # Adam's ε, placed as adam_eps_form says
-    adam_eps_form: str = "torch"   # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added
+    adam_eps: float  # Adam's ε, placed as adam_eps_form says
+    adam_eps_form: str = (
+        "torch"  # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added
+    )
     #                                to √v before it, an effective ε/√(1−β2ᵗ) in torch's form (see core/optim.py)
 
 
@@ -52,37 +64,39 @@ class RunSpec:
     Every field is checked against its annotation, BOUNDS and CHOICES, and stored as its declared
     type: lr = 1 and lr = 1.0 are one spec (one hash, one run), a list of widths is a tuple."""
 
-    dataset: str = "mnist"            # registry name (bnlab.data)
+    dataset: str = "mnist"  # registry name (bnlab.data)
     hidden: tuple[int, ...] = (128, 64)  # hidden widths; input and output come from the dataset
-    activation: str = "relu"          # relu | sigmoid
-    norm: str = "none"                # one of NORMS
-    placement: str = "after"          # after: Dense→ReLU→Norm (the original); before: Dense→Norm→ReLU (the BN paper)
+    activation: str = "relu"  # relu | sigmoid
+    norm: str = "none"  # one of NORMS
+    placement: str = "after"  # after: Dense→ReLU→Norm (the original); before: Dense→Norm→ReLU (the BN paper)
     batch_size: int = 32
     epochs: int = 10
     lr: float = 1e-3
-    optimizer: str = "adam"           # adam | sgd
-    momentum: float = 0.0             # SGD momentum (ignored by Adam)
-    init: str = "default"             # default = the profile's init
-    init_scale: float = 1.0           # multiplies the initial weights (not biases)
-    profile: str = "keras"            # keras | torch defaults (see PROFILE)
+    optimizer: str = "adam"  # adam | sgd
+    momentum: float = 0.0  # SGD momentum (ignored by Adam)
+    init: str = "default"  # default = the profile's init
+    init_scale: float = 1.0  # multiplies the initial weights (not biases)
+    profile: str = "keras"  # keras | torch defaults (see PROFILE)
     seed: int = 0
-    train_limit: int | None = None    # use only the first N training images (tests, quick looks)
-    test_limit: int | None = None     # use only the first N test images
-    eval_every: int = 0               # extra test evaluations every N steps (0: once per epoch only)
-    group_size: int = 8               # group norm: channels per group
-    ghost_batch: int = 16             # ghost batch norm: virtual batch size
-    noise: bool = False               # Santurkar's noisy BN: random shift/scale after the norm
-    final_probes: tuple[str, ...] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
-    probes: tuple[str, ...] = ()      # measured during training: activations, ics, smoothness (see bnlab.probes)
-    probe_every: int = 0              # steps between probes (step 0, the initialization, included)
-    precise_bn: bool = False          # evaluate with each BN layer's exact training-set statistics, not running ones
+    train_limit: int | None = None  # use only the first N training images (tests, quick looks)
+    test_limit: int | None = None  # use only the first N test images
+    eval_every: int = 0  # extra test evaluations every N steps (0: once per epoch only)
+    group_size: int = 8  # group norm: channels per group
+    ghost_batch: int = 16  # ghost batch norm: virtual batch size
+    noise: bool = False  # Santurkar's noisy BN: random shift/scale after the norm
+    final_probes: tuple[
+        str, ...
+    ] = ()  # measured on the trained model: inference, invariance (see bnlab.measure)
+    probes: tuple[str, ...] = ()  # measured during training: activations, ics, smoothness (see bnlab.probes)
+    probe_every: int = 0  # steps between probes (step 0, the initialization, included)
+    precise_bn: bool = False  # evaluate with each BN layer's exact training-set statistics, not running ones
 
     def __post_init__(self) -> None:
         for name, value in _typed(self).items():
             object.__setattr__(self, name, value)
         _check_together(self)
         blob = json.dumps(self.config_dict(), sort_keys=True)
-        object.__setattr__(self, "_hash", hashlib.sha256(blob.encode()).hexdigest()[:16])   # not a field
+        object.__setattr__(self, "_hash", hashlib.sha256(blob.encode()).hexdigest()[:16])  # not a field
 
     @property
     def norm_profile(self) -> Profile:
@@ -96,7 +110,7 @@ class RunSpec:
         """All fields but the seed, as plain JSON types (final_probes only when set)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "seed"}
         for name in ("final_probes", "probes", "probe_every", "precise_bn"):
-            if not d[name]:   # added after stores existed: absent at their defaults, so old hashes hold
+            if not d[name]:  # added after stores existed: absent at their defaults, so old hashes hold
                 d.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
@@ -115,7 +129,7 @@ class RunSpec:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "RunSpec":
+    def from_json(cls, d: dict) -> RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -127,14 +141,14 @@ class RunSpec:
 def _rule(hint) -> tuple[type, bool, bool]:
     """A field's annotation as (scalar type, may be None, is a tuple of them)."""
     args = typing.get_args(hint)
-    if type(None) in args:                       # int | None
+    if type(None) in args:  # int | None
         return next(a for a in args if a is not type(None)), True, False
-    if typing.get_origin(hint) is tuple:         # tuple[int, ...], tuple[str, ...]
+    if typing.get_origin(hint) is tuple:  # tuple[int, ...], tuple[str, ...]
         return args[0], False, True
     return hint, False, False
 
 
-RULES = {name: _rule(hint) for name, hint in typing.get_type_hints(RunSpec).items()}   # from the annotations
+RULES = {name: _rule(hint) for name, hint in typing.get_type_hints(RunSpec).items()}  # from the annotations
 
 
 def field_value(name: str, value):
@@ -159,7 +173,7 @@ def _scalar(name: str, kind: type, value, label: str):
         return value
     if kind is str:
         return choice(label, value, CHOICES[name])
-    return check_bound(name, value, label)   # int or float: BOUNDS[name].integer says which
+    return check_bound(name, value, label)  # int or float: BOUNDS[name].integer says which
 
 
 def _typed(s: RunSpec) -> dict:
@@ -177,8 +191,10 @@ def _check_together(s: RunSpec) -> None:
     if s.probes and not s.probe_every:
         raise ConfigError(f"probes = {list(s.probes)} need probe_every >= 1 (steps between probes)")
     if "inference" in s.final_probes and s.norm not in ("none", "batch"):
-        raise ConfigError(f"final_probes = ['inference'] folds batch norm; norm = {s.norm!r} has nothing to fold "
-                          "(use norm none or batch)")
+        raise ConfigError(
+            f"final_probes = ['inference'] folds batch norm; norm = {s.norm!r} has nothing to fold "
+            "(use norm none or batch)"
+        )
     if s.noise and s.norm == "none":
         raise ConfigError("noise = true needs a norm (it perturbs the normalized activations); set norm")
     check_memory(s)
@@ -215,12 +231,16 @@ def check_memory(s: RunSpec, members: int = 1) -> None:
     what = f"hidden = {show(list(s.hidden))} with batch_size = {s.batch_size}"
     fix = "use narrower or fewer hidden layers or a smaller batch"
     if members > 1:
-        what, fix = f"a stack of {members} models with {what}", \
-            f"lower max_stack to {max(1, MEMORY_LIMIT // memory_bytes(s))} or less"
-    raise ConfigError(f"{what} needs about {need / 1e9:.3g} GB to train ({_n_params(s):,} "
-                      f"parameters per model, each with its gradient and {s.optimizer} state, and the "
-                      f"activations of a batch); the limit is {MEMORY_LIMIT / 1e9:g} GB "
-                      f"(bnlab.config.MEMORY_LIMIT); {fix}")
+        what, fix = (
+            f"a stack of {members} models with {what}",
+            f"lower max_stack to {max(1, MEMORY_LIMIT // memory_bytes(s))} or less",
+        )
+    raise ConfigError(
+        f"{what} needs about {need / 1e9:.3g} GB to train ({_n_params(s):,} "
+        f"parameters per model, each with its gradient and {s.optimizer} state, and the "
+        f"activations of a batch); the limit is {MEMORY_LIMIT / 1e9:g} GB "
+        f"(bnlab.config.MEMORY_LIMIT); {fix}"
+    )
 
 
 def parse_seeds(value) -> tuple[int, ...]:
@@ -235,8 +255,9 @@ def parse_seeds(value) -> tuple[int, ...]:
         if not value or any(isinstance(s, bool) or not isinstance(s, int) for s in value):
             raise bad
         if len(value) > MAX_SEEDS:
-            raise ConfigError(f"seeds lists {len(value):,} seeds; at most {MAX_SEEDS:,} are allowed "
-                              f"({BOUNDS['seeds'].why})")
+            raise ConfigError(
+                f"seeds lists {len(value):,} seeds; at most {MAX_SEEDS:,} are allowed ({BOUNDS['seeds'].why})"
+            )
         if len(set(value)) != len(value):
             raise ConfigError(f"seeds = {list(value)} repeats a seed; give each once")
         return tuple(check_bound("seed", s) for s in value)
@@ -283,8 +304,10 @@ class Grid:
                 raise ConfigError(f"grid.{name} must be a non-empty list of values, got {values!r}")
         if self.size() > MAX_RUNS:
             shape = " × ".join([*(f"{len(v)} {k}" for k, v in self.axes.items()), f"{len(self.seeds)} seeds"])
-            raise ConfigError(f"the grid has {self.size():,} runs ({shape}); the limit is {MAX_RUNS:,} runs per grid "
-                              "(bnlab.config.MAX_RUNS); split it into several studies")
+            raise ConfigError(
+                f"the grid has {self.size():,} runs ({shape}); the limit is {MAX_RUNS:,} runs per grid "
+                "(bnlab.config.MAX_RUNS); split it into several studies"
+            )
         axes = {name: tuple(field_value(name, v) for v in values) for name, values in self.axes.items()}
         for name, values in axes.items():
             if len(set(values)) != len(values):
@@ -294,18 +317,35 @@ class Grid:
         for combo in itertools.product(*axes.values()):
             fields = {**self.base, **dict(zip(axes, combo))}
             if fields.get("norm") == "none" and "noise" in axes:
-                fields["noise"] = False   # noise perturbs a norm's output: a grid's none cell is the plain control
+                fields["noise"] = (
+                    False  # noise perturbs a norm's output: a grid's none cell is the plain control
+                )
             if fields.get("norm") == "none":
-                fields["placement"] = "after"   # without a norm, placement means nothing (as studies._dedupe)
+                fields["placement"] = "after"  # without a norm, placement means nothing (as studies._dedupe)
             first = RunSpec(**fields, seed=seeds[0])
             specs += [first, *(_reseed(first, s) for s in seeds[1:])]
         return specs
 
 
 # RunSpec fields that members of one stack share (all but seed, lr, norm, placement, init, init_scale, ...).
-SHAPE_FIELDS = ("dataset", "hidden", "activation", "batch_size", "epochs", "optimizer", "momentum", "profile",
-                "train_limit", "test_limit", "eval_every", "group_size", "ghost_batch",
-                "noise", "probes", "probe_every")
+SHAPE_FIELDS = (
+    "dataset",
+    "hidden",
+    "activation",
+    "batch_size",
+    "epochs",
+    "optimizer",
+    "momentum",
+    "profile",
+    "train_limit",
+    "test_limit",
+    "eval_every",
+    "group_size",
+    "ghost_batch",
+    "noise",
+    "probes",
+    "probe_every",
+)
 
 
 def stack_key(spec: RunSpec) -> tuple:

@@ -1,4 +1,5 @@
 """Terminal output: a rich progress bar for a study, summary tables, the study list."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,7 +7,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from . import studies
@@ -15,8 +23,24 @@ from .stats import summarize
 
 out = Console(width=None if sys.stdout.isatty() else 150)
 # results.csv columns that describe a configuration (the rest are the seed, metrics and bookkeeping)
-CONFIG_FIELDS = ("dataset", "norm", "placement", "batch_size", "lr", "optimizer", "momentum", "init", "init_scale",
-                 "profile", "epochs", "hidden", "activation", "train_limit", "test_limit", "noise")
+CONFIG_FIELDS = (
+    "dataset",
+    "norm",
+    "placement",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "init",
+    "init_scale",
+    "profile",
+    "epochs",
+    "hidden",
+    "activation",
+    "train_limit",
+    "test_limit",
+    "noise",
+)
 
 
 def say(msg: str) -> None:
@@ -38,23 +62,35 @@ def _bar(quiet: bool):
     """A rich Progress bar and the run.jobs.Progress callbacks that drive it."""
     if quiet:
         return None, Callbacks()
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("runs {task.fields[runs]} · stacks {task.fields[groups]}"), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn(), console=out, transient=False)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs {task.fields[runs]} · stacks {task.fields[groups]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=out,
+        transient=False,
+    )
     state = {}
 
     def start(total_steps, total_runs, total_groups):
-        if not total_runs:      # all in the store: no bar
+        if not total_runs:  # all in the store: no bar
             return
         state.update(runs=0, groups=0, total=total_runs, total_groups=total_groups)
-        state["task"] = bar.add_task("model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}",
-                                     groups=f"0/{total_groups}")
+        state["task"] = bar.add_task(
+            "model-steps", total=max(total_steps, 1), runs=f"0/{total_runs}", groups=f"0/{total_groups}"
+        )
 
     def group_done(n):
         state["runs"] += n
         state["groups"] += 1
-        bar.update(state["task"], runs=f"{state['runs']}/{state['total']}",
-                   groups=f"{state['groups']}/{state['total_groups']}")
+        bar.update(
+            state["task"],
+            runs=f"{state['runs']}/{state['total']}",
+            groups=f"{state['groups']}/{state['total_groups']}",
+        )
 
     return bar, Callbacks(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
 
@@ -95,8 +131,10 @@ def summary_table(rows: list[dict], title: str) -> Table:
     t.add_column("final test acc (mean ± sd)", justify="right")
     t.add_column("n", justify="right")
     t.add_column("diverged", justify="right")
-    key = lambda g: tuple((isinstance(v, str), v if not isinstance(v, str) else 0, str(v))  # noqa: E731
-                          for v in (g[0][f] for f in fields))
+    key = lambda g: tuple(
+        (isinstance(v, str), v if not isinstance(v, str) else 0, str(v))  # noqa: E731
+        for v in (g[0][f] for f in fields)
+    )
     for g in sorted(groups.values(), key=key):
         ok = [r["test_acc"] for r in g if not r["diverged_epoch"]]
         s = summarize(ok) if ok else None
@@ -109,33 +147,70 @@ def train(args, command: str) -> int:
     from . import api
 
     bar, progress = _bar(args.quiet)
-    opts = api.Options(out=args.out, store=args.store, device=args.device, data_dir=args.data_dir, fresh=args.fresh,
-                       progress=progress, max_stack=args.max_stack, backend=args.backend,
-                       ray_address=args.ray_address, cpus_per_group=args.cpus_per_group, quiet=args.quiet)
+    opts = api.Options(
+        out=args.out,
+        store=args.store,
+        device=args.device,
+        data_dir=args.data_dir,
+        fresh=args.fresh,
+        progress=progress,
+        max_stack=args.max_stack,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        cpus_per_group=args.cpus_per_group,
+        quiet=args.quiet,
+    )
     try:
         if bar:
             bar.start()
         if args.cmd == "run":
-            axes = dict(norm=args.norm, placement=args.placement, batch_size=args.batch_size, lr=args.lr,
-                        optimizer=args.optimizer, init=args.init, init_scale=args.init_scale)
+            axes = dict(
+                norm=args.norm,
+                placement=args.placement,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                optimizer=args.optimizer,
+                init=args.init,
+                init_scale=args.init_scale,
+            )
             axes = {k: tuple(v) for k, v in axes.items()}
-            base = dict(dataset=args.dataset, profile=args.profile, epochs=args.epochs, train_limit=args.train_limit,
-                        test_limit=args.test_limit)
+            base = dict(
+                dataset=args.dataset,
+                profile=args.profile,
+                epochs=args.epochs,
+                train_limit=args.train_limit,
+                test_limit=args.test_limit,
+            )
             res = api.run_grid(axes, base, args.seeds, command=command, options=opts)
         else:
-            res = api.run_study(args.study, seeds=args.seeds, epochs=args.epochs, train_limit=args.train_limit,
-                                test_limit=args.test_limit, command=command, options=opts, **_sequential(args))
+            res = api.run_study(
+                args.study,
+                seeds=args.seeds,
+                epochs=args.epochs,
+                train_limit=args.train_limit,
+                test_limit=args.test_limit,
+                command=command,
+                options=opts,
+                **_sequential(args),
+            )
     finally:
         if bar:
             bar.stop()
     if not args.quiet:
         c = res.counts
         if res.study == studies.ALL:
-            out.print(f"all studies: {c['trained']} runs trained, {c['skipped']} from the stores, {c['wall_s']:.1f} s "
-                      f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}")
+            out.print(
+                f"all studies: {c['trained']} runs trained, {c['skipped']} from the stores, {c['wall_s']:.1f} s "
+                f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}"
+            )
             return 0
-        out.print(summary_table(res.rows, f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
-                                          f"{c['wall_s']:.1f} s on {c['device']} ({c['backend']})"))
+        out.print(
+            summary_table(
+                res.rows,
+                f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
+                f"{c['wall_s']:.1f} s on {c['device']} ({c['backend']})",
+            )
+        )
         out.print(f"results: {Path(res.out) / 'results.csv'}")
         if res.report:
             out.print(f"report:  {res.report['html']}")
@@ -160,4 +235,6 @@ def _sequential(args) -> dict:
         if not args.quiet:
             out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
 
-    return dict(until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say)
+    return dict(
+        until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say
+    )

@@ -13,6 +13,7 @@ any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A
 at DOWNLOAD_DEADLINE_S for all its files together. `available(name)` says whether load would find
 the files without downloading (for tests that need real data).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,13 +34,20 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-TIMEOUT_S = 15                   # one connection or read
-DOWNLOAD_DEADLINE_S = 600        # a whole download: every file, every mirror
-MAX_FILE_BYTES = 100_000_000     # most bytes read, or decompressed, from a file of unknown expected size
-SIZE_MARGIN = 1 << 16            # bytes a registered IDX file may exceed its expected size by before reading stops
-FIX = "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
+TIMEOUT_S = 15  # one connection or read
+DOWNLOAD_DEADLINE_S = 600  # a whole download: every file, every mirror
+MAX_FILE_BYTES = 100_000_000  # most bytes read, or decompressed, from a file of unknown expected size
+SIZE_MARGIN = 1 << 16  # bytes a registered IDX file may exceed its expected size by before reading stops
+FIX = (
+    "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
+)
 
 
 @dataclass(frozen=True)
@@ -47,11 +55,11 @@ class DatasetInfo:
     """Where a dataset lives and what its files must be."""
 
     name: str
-    md5: dict[str, str]                 # file name in FILES -> MD5 of its decompressed bytes
-    mirrors: tuple[str, ...]            # base URLs serving FILES + ".gz"
-    torchvision: str                    # torchvision's folder name (<root>/<torchvision>/raw/)
-    system_dirs: tuple[str, ...] = ()   # read-only folders a package manager installs
-    keras_npz: str | None = None        # file name under ~/.keras/datasets/
+    md5: dict[str, str]  # file name in FILES -> MD5 of its decompressed bytes
+    mirrors: tuple[str, ...]  # base URLs serving FILES + ".gz"
+    torchvision: str  # torchvision's folder name (<root>/<torchvision>/raw/)
+    system_dirs: tuple[str, ...] = ()  # read-only folders a package manager installs
+    keras_npz: str | None = None  # file name under ~/.keras/datasets/
     keras_md5: str | None = None
     n_train: int = 60000
     n_test: int = 10000
@@ -61,16 +69,43 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         "mnist",
-        dict(zip(FILES, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
-                         "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"))),
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        "MNIST", ("/usr/share/datasets/mnist",), "mnist.npz", "8a61469f7ea1b51cbae51d4f78837e45"),
+        dict(
+            zip(
+                FILES,
+                (
+                    "6bbc9ace898e44ae57da46a324031adb",
+                    "a25bea736e30d166cdddb491f175f624",
+                    "2646ac647ad5339dbf082846283269ea",
+                    "27ae3e4e09519cfbb04c329615203637",
+                ),
+            )
+        ),
+        (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        "MNIST",
+        ("/usr/share/datasets/mnist",),
+        "mnist.npz",
+        "8a61469f7ea1b51cbae51d4f78837e45",
+    ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
-        dict(zip(FILES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
-                         "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
+        dict(
+            zip(
+                FILES,
+                (
+                    "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                    "9018921c3c673c538a1fc5bad174d6f9",
+                    "8181f5470baa50b63fa0f6fddb340f0a",
+                    "15d484375f8d13e6eb1aabb0c3f46965",
+                ),
+            )
+        ),
         ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        "FashionMNIST", ("/usr/share/datasets/fashion-mnist",)),
+        "FashionMNIST",
+        ("/usr/share/datasets/fashion-mnist",),
+    ),
 }
 
 
@@ -92,11 +127,23 @@ class Dataset:
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
         """The first n_train / n_test rows (None = all)."""
-        for field, n, avail in (("train_limit", n_train, len(self.y_train)), ("test_limit", n_test, len(self.y_test))):
-            if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= avail):
-                raise ConfigError(f"{field} = {n!r} is out of range for {self.name}: choose 1..{avail}, or leave it unset for all")
-        return replace(self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
-                       x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+        for field, n, avail in (
+            ("train_limit", n_train, len(self.y_train)),
+            ("test_limit", n_test, len(self.y_test)),
+        ):
+            if n is not None and (
+                isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= avail
+            ):
+                raise ConfigError(
+                    f"{field} = {n!r} is out of range for {self.name}: choose 1..{avail}, or leave it unset for all"
+                )
+        return replace(
+            self,
+            x_train=self.x_train[:n_train],
+            y_train=self.y_train[:n_train],
+            x_test=self.x_test[:n_test],
+            y_test=self.y_test[:n_test],
+        )
 
 
 def _bad(path, problem: str) -> DataError:
@@ -175,14 +222,19 @@ def read_keras_npz(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
                 raise _bad(path, f"npz keys are {sorted(z.files)}, expected {list(NPZ_KEYS)}")
             size = sum(i.file_size for i in z.zip.infolist())
             if size > MAX_FILE_BYTES:
-                raise _bad(path, f"arrays of {size:,} bytes, more than the {MAX_FILE_BYTES:,} a dataset can hold")
+                raise _bad(
+                    path, f"arrays of {size:,} bytes, more than the {MAX_FILE_BYTES:,} a dataset can hold"
+                )
             arrays = tuple(z[k] for k in NPZ_KEYS)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise _bad(path, f"unreadable or corrupt npz file ({e})") from None
     for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
         if x.dtype != np.uint8 or x.ndim != 3 or y.ndim != 1 or y.dtype.kind not in "iu" or len(x) != len(y):
-            raise _bad(path, f"{split} arrays are x {x.dtype} {x.shape}, y {y.dtype} {y.shape}; "
-                             "expected x uint8 (N, 28, 28) and integer y (N,)")
+            raise _bad(
+                path,
+                f"{split} arrays are x {x.dtype} {x.shape}, y {y.dtype} {y.shape}; "
+                "expected x uint8 (N, 28, 28) and integer y (N,)",
+            )
     return arrays
 
 
@@ -258,7 +310,10 @@ def _in_root(root: Path, info: DatasetInfo, searched: list[str]) -> Path | None:
 def _cached(info: DatasetInfo, searched: list[str]) -> Path | None:
     """Known caches and system folders."""
     home = Path.home()
-    places = [home / ".cache" / "bnlab" / info.name, home / ".cache" / "torchvision" / info.torchvision / "raw"]
+    places = [
+        home / ".cache" / "bnlab" / info.name,
+        home / ".cache" / "torchvision" / info.torchvision / "raw",
+    ]
     if info.keras_npz:
         places.append(home / ".keras" / "datasets" / info.keras_npz)
     places += [home / ".keras" / "datasets" / info.name, *map(Path, info.system_dirs)]
@@ -276,8 +331,10 @@ class _Deadline(Exception):
 def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar, task) -> None:
     """Download url to dest via a temp file; dest appears only when whole, at most `limit` bytes
     (compressed and decompressed) and MD5-verified; _Deadline past `deadline` (time.monotonic())."""
-    late = _Deadline(f"not done within the download's time limit of {DOWNLOAD_DEADLINE_S:g} s "
-                     "(bnlab.data.DOWNLOAD_DEADLINE_S)")
+    late = _Deadline(
+        f"not done within the download's time limit of {DOWNLOAD_DEADLINE_S:g} s "
+        "(bnlab.data.DOWNLOAD_DEADLINE_S)"
+    )
     if time.monotonic() > deadline:
         raise late
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -285,7 +342,9 @@ def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar
         timeout = min(TIMEOUT_S, deadline - time.monotonic())
         with os.fdopen(fd, "w+b") as f, urllib.request.urlopen(url, timeout=max(timeout, 0.1)) as r:
             bar.update(task, total=int(r.headers.get("Content-Length") or 0) or None, completed=0)
-            while chunk := r.read1(1 << 16):     # what has arrived: a trickle cannot hold a read past the deadline
+            while chunk := r.read1(
+                1 << 16
+            ):  # what has arrived: a trickle cannot hold a read past the deadline
                 if time.monotonic() > deadline:
                     raise late
                 if f.tell() + len(chunk) > limit:
@@ -325,8 +384,15 @@ def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]
             for mirror in info.mirrors:
                 url = f"{mirror}{base}.gz"
                 try:
-                    _fetch(url, dest / f"{base}.gz", info.md5[base], _expected_size(info, base) + SIZE_MARGIN,
-                           deadline, bar, task)
+                    _fetch(
+                        url,
+                        dest / f"{base}.gz",
+                        info.md5[base],
+                        _expected_size(info, base) + SIZE_MARGIN,
+                        deadline,
+                        bar,
+                        task,
+                    )
                     break
                 except _Deadline as e:
                     return None, [*errors, f"{url}: {e}"]
@@ -350,9 +416,11 @@ def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
             return _in_root(Path(data_dir).expanduser(), info, searched)
         env = os.environ.get("BNLAB_DATA_DIR")
         return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
-    except OSError as e:   # a name too long, a folder we may not read
-        raise DataError(f"cannot look for {info.name} in {e.filename or data_dir} ({e.strerror}); pass a --data-dir "
-                        "or BNLAB_DATA_DIR that is a readable folder") from None
+    except OSError as e:  # a name too long, a folder we may not read
+        raise DataError(
+            f"cannot look for {info.name} in {e.filename or data_dir} ({e.strerror}); pass a --data-dir "
+            "or BNLAB_DATA_DIR that is a readable folder"
+        ) from None
 
 
 def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> bool:
@@ -361,8 +429,13 @@ def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) ->
     return _locate(_info(name), data_dir, []) is not None
 
 
-def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
-         download: bool | None = None, progress: bool = True) -> Dataset:
+def load(
+    name: str = "mnist",
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool | None = None,
+    progress: bool = True,
+) -> Dataset:
     """Find, check and preprocess a dataset (cached in-process; arrays are read-only).
 
     download=None downloads unless BNLAB_OFFLINE=1.
@@ -372,16 +445,22 @@ def load(name: str = "mnist", data_dir: str | os.PathLike | None = None, *,
     found = _locate(info, data_dir, searched)
     if found is None and data_dir is not None:
         missing = "" if Path(data_dir).expanduser().is_dir() else ": the folder does not exist"
-        raise DataError(f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
-                        f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them")
+        raise DataError(
+            f"--data-dir {data_dir} has no {name} files{missing} (looked in {', '.join(searched)}); "
+            f"fix: put the files in {Path(data_dir) / name}/ or pass a --data-dir that has them"
+        )
     if found is None:
         if download is None:
             download = os.environ.get("BNLAB_OFFLINE") != "1"
         if not download:
-            raise DataError(f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
-                            f"looked in: {', '.join(searched)}; fix: {fix}")
+            raise DataError(
+                f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "
+                f"looked in: {', '.join(searched)}; fix: {fix}"
+            )
         found, errors = _download(info, progress)
         if found is None:
-            raise DataError(f"{name} not found and the download failed ({'; '.join(errors)}); "
-                            f"looked in: {', '.join(searched)}; fix: {fix}")
+            raise DataError(
+                f"{name} not found and the download failed ({'; '.join(errors)}); "
+                f"looked in: {', '.join(searched)}; fix: {fix}"
+            )
     return _read(name, str(found.resolve()))

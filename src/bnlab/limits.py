@@ -19,6 +19,7 @@ lr = 1 and lr = 1.0 give one spec, one hash, one run.
 The limit is fixed, not a share of this machine's memory, so that a spec valid
 on one machine is valid on every other one and stored runs always load again.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,16 +35,16 @@ PLACEMENTS = ("after", "before")
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("default", "glorot_uniform", "torch_default", "he_normal")
 PROFILES = ("keras", "torch")
-DATASETS = tuple(_data.DATASETS)   # the registered datasets (bnlab.data), one source
+DATASETS = tuple(_data.DATASETS)  # the registered datasets (bnlab.data), one source
 ACTIVATIONS = ("relu", "sigmoid")
 FINAL_PROBES = ("inference", "invariance")
-PROBES = ("activations", "ics", "smoothness")   # recorded during training by bnlab.core.probes
+PROBES = ("activations", "ics", "smoothness")  # recorded during training by bnlab.core.probes
 
 MAX_SEEDS = 10_000
 MAX_RUNS = 100_000
 MAX_LAYERS = 100
-MEMORY_LIMIT = 8_000_000_000   # bytes
-IN_DIM, N_CLASSES = 784, 10    # every registered dataset's (bnlab.data): the memory estimate's input and output
+MEMORY_LIMIT = 8_000_000_000  # bytes
+IN_DIM, N_CLASSES = 784, 10  # every registered dataset's (bnlab.data): the memory estimate's input and output
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Bound:
     integer: bool = True
     lo_open: bool = False
     hi_open: bool = False
-    why: str = ""              # said when a value is refused, where the limit is not self-evident
+    why: str = ""  # said when a value is refused, where the limit is not self-evident
 
     def text(self) -> str:
         """'>= 1', '> 0', '>= 0 and < 1'."""
@@ -68,28 +69,35 @@ class Bound:
 
 
 BOUNDS: dict[str, Bound] = {
-    "seeds": Bound(1, MAX_SEEDS, why="every seed trains the whole grid once more"),   # a count
+    "seeds": Bound(1, MAX_SEEDS, why="every seed trains the whole grid once more"),  # a count
     "seed": Bound(0, 2**31 - 1),
     "epochs": Bound(1, 10_000),
-    "batch_size": Bound(1),            # and at most the training images (bnlab.run.jobs.check_against_data)
-    "train_limit": Bound(1),           # at most the dataset's images (likewise)
+    "batch_size": Bound(1),  # and at most the training images (bnlab.run.jobs.check_against_data)
+    "train_limit": Bound(1),  # at most the dataset's images (likewise)
     "test_limit": Bound(1),
     "lr": Bound(0, integer=False, lo_open=True),
     "momentum": Bound(0, 1, integer=False, hi_open=True),
     "init_scale": Bound(0, integer=False, lo_open=True),
-    "eval_every": Bound(0),            # 0: once per epoch only
+    "eval_every": Bound(0),  # 0: once per epoch only
     "probe_every": Bound(0),
     "group_size": Bound(1),
     "ghost_batch": Bound(1),
-    "hidden": Bound(1),                # each width; the widths together are bounded by MEMORY_LIMIT
-    "max_stack": Bound(1, 1024),       # models trained at once in one stack (CLI --max-stack, bench --stack)
+    "hidden": Bound(1),  # each width; the widths together are bounded by MEMORY_LIMIT
+    "max_stack": Bound(1, 1024),  # models trained at once in one stack (CLI --max-stack, bench --stack)
     "cpus_per_group": Bound(1, 1024),
-    "repeats": Bound(1, 100),          # bench: timings per median
+    "repeats": Bound(1, 100),  # bench: timings per median
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "dataset": DATASETS, "activation": ACTIVATIONS, "norm": NORMS, "placement": PLACEMENTS,
-    "optimizer": OPTIMIZERS, "init": INITS, "profile": PROFILES, "final_probes": FINAL_PROBES, "probes": PROBES,
+    "dataset": DATASETS,
+    "activation": ACTIVATIONS,
+    "norm": NORMS,
+    "placement": PLACEMENTS,
+    "optimizer": OPTIMIZERS,
+    "init": INITS,
+    "profile": PROFILES,
+    "final_probes": FINAL_PROBES,
+    "probes": PROBES,
 }
 
 
@@ -103,13 +111,15 @@ def check_bound(name: str, value, label: str | None = None) -> int | float:
     label, want = label or name, f"{'an integer' if b.integer else 'a finite number'} {b.text()}"
     why = f"; {b.why}" if b.why else ""
     if v is not None and b.integer:
-        raise ConfigError(f"{label} = {show(v)} is out of range; it must be {b.text()} ({label} must be {want}){why}")
+        raise ConfigError(
+            f"{label} = {show(v)} is out of range; it must be {b.text()} ({label} must be {want}){why}"
+        )
     raise ConfigError(f"{label} must be {want}, got {show(value)}{why}")
 
 
 def number(value, integer: bool) -> int | float | None:
     """value as an int (integer) or a finite float; None when it is not one (a bool is not a number here)."""
-    if type(value) is (int if integer else float):      # the common case, without the ABC checks below
+    if type(value) is (int if integer else float):  # the common case, without the ABC checks below
         return value if integer or math.isfinite(value) else None
     if isinstance(value, bool):
         return None

@@ -5,14 +5,15 @@ goes to a temporary file in the target's folder, is flushed to disk, then rename
 target: a reader (or a crash, a SIGKILL, a full disk) sees the old file or the new one, never a
 mix. Text is always UTF-8, whatever the locale.
 """
+
 from __future__ import annotations
 
 import contextlib
 import glob
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .errors import ConfigError
 
@@ -27,7 +28,9 @@ def replacing(path: str | Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
-        raise ConfigError(f"cannot write {path} ({e.strerror}); check the folder or pass another output") from None
+        raise ConfigError(
+            f"cannot write {path} ({e.strerror}); check the folder or pass another output"
+        ) from None
     tmp = Path(tmp)
     try:
         yield tmp
@@ -35,7 +38,9 @@ def replacing(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        raise ConfigError(f"cannot write {path} ({e.strerror}); the previous file, if any, is unchanged") from None
+        raise ConfigError(
+            f"cannot write {path} ({e.strerror}); the previous file, if any, is unchanged"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -43,7 +48,7 @@ def replacing(path: str | Path) -> Iterator[Path]:
 def _sweep(path: Path) -> None:
     """Remove temporary files beside `path` left by writers that died mid-write (their pid is gone)."""
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
         if pid.isdigit() and not alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
@@ -62,7 +67,7 @@ def alive(pid: int) -> bool:
 def write_text(path: str | Path, text: str) -> None:
     """`text` as UTF-8 into `path`, atomically."""
     with replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")   # a non-UTF-8 path stays readable
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")  # a non-UTF-8 path stays readable
 
 
 def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:

@@ -3,6 +3,7 @@
 No torch here: the store writes `RunResult`s and the report reads the rows back by
 these names, so both sides can be imported where no training can.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,15 +21,33 @@ NUMERICS = 2
 # (train_limit included) in eval mode after the epoch, as the test set is evaluated (precise BN statistics
 # where RunSpec.precise_bn); train_loss_noise: the noise of the epoch's per-step training loss (each step's
 # batch mean) around its trend, bnlab.stats.curve_noise (SD from second differences).
-EPOCH_COLS = ("epoch", "steps", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s",
-              "train_acc_eval", "train_loss_eval", "train_loss_noise")
+EPOCH_COLS = (
+    "epoch",
+    "steps",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "wall_s",
+    "train_acc_eval",
+    "train_loss_eval",
+    "train_loss_noise",
+)
 
 # Probes recorded during training (bnlab.core.probes.record writes these names; see its docstring).
 # act_p*: eval mode; act_train_p*: training mode (batch statistics of the probe batch, noisy BN's noise on);
 # beta_hvp: ‖H g‖/‖g‖ along the gradient by double backpropagation.
 PERCENTILES = (15, 50, 85)
-STEP_NAMES = (*(f"act_p{q}" for q in PERCENTILES), "ics_l2", "ics_cos", "loss_variation", "grad_predictiveness",
-              "beta_smoothness", *(f"act_train_p{q}" for q in PERCENTILES), "beta_hvp")
+STEP_NAMES = (
+    *(f"act_p{q}" for q in PERCENTILES),
+    "ics_l2",
+    "ics_cos",
+    "loss_variation",
+    "grad_predictiveness",
+    "beta_smoothness",
+    *(f"act_train_p{q}" for q in PERCENTILES),
+    "beta_hvp",
+)
 
 # Final probes (bnlab.core.final_probes): the invariance grid a·x + b and the latency batch sizes.
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -41,9 +60,9 @@ class RunResult:
     """Everything one member produced; the store writes it whole."""
 
     spec: RunSpec
-    epochs: list[dict] = field(default_factory=list)   # EPOCH_COLS
-    evals: list[dict] = field(default_factory=list)    # step, test_loss, test_acc, wall_s (RunSpec.eval_every)
-    probes: list[dict] = field(default_factory=list)   # step, layer, name, value
+    epochs: list[dict] = field(default_factory=list)  # EPOCH_COLS
+    evals: list[dict] = field(default_factory=list)  # step, test_loss, test_acc, wall_s (RunSpec.eval_every)
+    probes: list[dict] = field(default_factory=list)  # step, layer, name, value
     diverged_epoch: int | None = None
     device: str = "cpu"
-    model: dict | None = None                           # trained parameters (numpy), kept for final probe 'inference'
+    model: dict | None = None  # trained parameters (numpy), kept for final probe 'inference'

@@ -14,6 +14,7 @@ migrates an older one forward in one transaction (MIGRATIONS: version n → n + 
 guarded so that it can meet a half-old table), and refuses, with one ConfigError, a store
 written by a newer bnlab, before anything trains.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -73,31 +74,63 @@ def _add_columns(c, table: str, cols: tuple[str, ...]) -> None:
             c.execute(f"ALTER TABLE {table} ADD COLUMN {col} REAL")
 
 
-MIGRATIONS = {0: lambda c: _add_columns(c, "epochs", EPOCH_COLS_V1)}   # from version n to n + 1
+MIGRATIONS = {0: lambda c: _add_columns(c, "epochs", EPOCH_COLS_V1)}  # from version n to n + 1
 
 # The results.csv contract: these columns first, in this order, one row per run and epoch.
-RESULT_COLUMNS = ("run_id", "dataset", "norm", "placement", "batch_size", "lr", "init", "profile", "seed", "epoch",
-                  "steps", "train_loss", "train_acc", "test_loss", "test_acc", "diverged", "wall_s")
-EXTRA_COLUMNS = ("optimizer", "momentum", "init_scale", "epochs", "hidden", "activation", "train_limit",
-                 "test_limit", "noise", "diverged_epoch", "config_hash", "device")
+RESULT_COLUMNS = (
+    "run_id",
+    "dataset",
+    "norm",
+    "placement",
+    "batch_size",
+    "lr",
+    "init",
+    "profile",
+    "seed",
+    "epoch",
+    "steps",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "diverged",
+    "wall_s",
+)
+EXTRA_COLUMNS = (
+    "optimizer",
+    "momentum",
+    "init_scale",
+    "epochs",
+    "hidden",
+    "activation",
+    "train_limit",
+    "test_limit",
+    "noise",
+    "diverged_epoch",
+    "config_hash",
+    "device",
+)
 # Appended after every older column (schema 1): empty where not measured (runs stored by an older bnlab) or
 # not a number; precise_bn is 0 or 1 (0 for older runs, which had no precise BN).
 ADDED_COLUMNS = (*EPOCH_COLS_V1, "precise_bn")
 
 
-LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))   # how long a write waits for another writer
+LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))  # how long a write waits for another writer
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _guard(write: bool = False):
     """Method decorator: sqlite and decoding errors become one StoreError line; a write that finds the
     store locked is retried until LOCK_WAIT_S has passed (saying once that it waits)."""
+
     def wrap(method):
         @functools.wraps(method)
         def guarded(self, *args, **kwargs):
             if write and self.read_only:
-                raise StoreError(f"the store {self.path} is read-only; make it writable or pass another --store "
-                                 "(its finished runs can still be reported: bnlab report)")
+                raise StoreError(
+                    f"the store {self.path} is read-only; make it writable or pass another --store "
+                    "(its finished runs can still be reported: bnlab report)"
+                )
             deadline, said = time.monotonic() + LOCK_WAIT_S, False
             while True:
                 try:
@@ -106,21 +139,28 @@ def _guard(write: bool = False):
                     if "locked" not in str(e) and "busy" not in str(e):
                         raise _store_error(self.path, e) from None
                     if time.monotonic() >= deadline:
-                        raise StoreLocked(f"the store {self.path} stayed locked by another process for "
-                                          f"{LOCK_WAIT_S:.0f} s; finished runs not yet saved are kept and retried "
-                                          "until this command ends; rerun it to resume") from None
+                        raise StoreLocked(
+                            f"the store {self.path} stayed locked by another process for "
+                            f"{LOCK_WAIT_S:.0f} s; finished runs not yet saved are kept and retried "
+                            "until this command ends; rerun it to resume"
+                        ) from None
                     if not said:
-                        print(f"bnlab: the store {self.path} is locked by another process; waiting up to "
-                              f"{LOCK_WAIT_S:.0f} s", file=sys.stderr)
+                        print(
+                            f"bnlab: the store {self.path} is locked by another process; waiting up to "
+                            f"{LOCK_WAIT_S:.0f} s",
+                            file=sys.stderr,
+                        )
                         said = True
                     time.sleep(0.5)
                 except (sqlite3.Error, OSError) as e:
                     raise _store_error(self.path, e) from None
-                except (ValueError, KeyError, zipfile.BadZipFile) as e:   # a stored row that does not decode
+                except (ValueError, KeyError, zipfile.BadZipFile) as e:  # a stored row that does not decode
                     if write:
                         raise
                     raise _store_error(self.path, e) from None
+
         return guarded
+
     return wrap
 
 
@@ -128,13 +168,18 @@ def _store_error(path: Path, e: Exception) -> StoreError:
     """One line for a failure inside the store file."""
     msg = str(e)
     if "disk is full" in msg or getattr(e, "errno", None) == errno.ENOSPC:
-        return StoreError(f"the disk holding the store {path} is full; free space and rerun (finished runs are "
-                          "saved)")
+        return StoreError(
+            f"the disk holding the store {path} is full; free space and rerun (finished runs are saved)"
+        )
     if isinstance(e, sqlite3.DatabaseError) and ("malformed" in msg or "not a database" in msg):
-        return StoreError(f"the store {path} is corrupt ({msg}); restore it from a backup or pass another --store "
-                          f"(`sqlite3 {path} .recover` may rescue its runs)")
-    return StoreError(f"the store {path} has an unreadable entry ({type(e).__name__}: {msg}); restore it from a "
-                      "backup or pass another --store")
+        return StoreError(
+            f"the store {path} is corrupt ({msg}); restore it from a backup or pass another --store "
+            f"(`sqlite3 {path} .recover` may rescue its runs)"
+        )
+    return StoreError(
+        f"the store {path} has an unreadable entry ({type(e).__name__}: {msg}); restore it from a "
+        "backup or pass another --store"
+    )
 
 
 def _num(v):
@@ -155,10 +200,13 @@ class Store:
             with open(self.path, "rb") if self.path.is_file() else contextlib.nullcontext() as f:
                 head = f.read(len(SQLITE_MAGIC)) if f else b""
             if head and head != SQLITE_MAGIC:
-                raise ConfigError(f"{self.path} is not a bnlab store (not an SQLite file); pass another --store")
+                raise ConfigError(
+                    f"{self.path} is not a bnlab store (not an SQLite file); pass another --store"
+                )
             if self.read_only:
-                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60,
-                                            isolation_level=None)
+                self.conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None
+                )
                 self._version(self.conn)
                 self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
                 return
@@ -173,7 +221,9 @@ class Store:
             raise _store_error(self.path, e) from None
         except (OSError, sqlite3.Error) as e:
             self._close_quietly()
-            raise ConfigError(f"cannot open the store {self.path}: {e}; pass a writable --store or --out") from None
+            raise ConfigError(
+                f"cannot open the store {self.path}: {e}; pass a writable --store or --out"
+            ) from None
         except ConfigError:
             self._close_quietly()
             raise
@@ -185,9 +235,11 @@ class Store:
     def _version(self, c) -> int:
         v = c.execute("PRAGMA user_version").fetchone()[0]
         if v > SCHEMA_VERSION:
-            raise ConfigError(f"the store {self.path} has schema version {v}, newer than this bnlab's "
-                              f"{SCHEMA_VERSION} (bnlab {__version__}): it was written by a newer bnlab; "
-                              "upgrade bnlab, or pass another --store")
+            raise ConfigError(
+                f"the store {self.path} has schema version {v}, newer than this bnlab's "
+                f"{SCHEMA_VERSION} (bnlab {__version__}): it was written by a newer bnlab; "
+                "upgrade bnlab, or pass another --store"
+            )
         return v
 
     def _migrate(self) -> None:
@@ -195,7 +247,7 @@ class Store:
         if self._version(self.conn) == SCHEMA_VERSION:
             return
         with self._tx() as c:
-            v = self._version(c)              # again, under the write lock: another process may have migrated
+            v = self._version(c)  # again, under the write lock: another process may have migrated
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
@@ -206,7 +258,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -222,17 +274,28 @@ class Store:
         now = time.time()
         with self._tx() as c:
             c.execute("DELETE FROM study_runs WHERE study=?", (name,))
-            c.execute("INSERT INTO studies VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
-                      "question=excluded.question, spec_json=excluded.spec_json, command=excluded.command, "
-                      "updated=excluded.updated", (name, question, json.dumps(spec, sort_keys=True), command, now, now))
+            c.execute(
+                "INSERT INTO studies VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+                "question=excluded.question, spec_json=excluded.spec_json, command=excluded.command, "
+                "updated=excluded.updated",
+                (name, question, json.dumps(spec, sort_keys=True), command, now, now),
+            )
 
     @_guard()
     def study(self, name: str) -> dict | None:
-        row = self.conn.execute("SELECT name, question, spec_json, command, created, updated FROM studies "
-                                "WHERE name=?", (name,)).fetchone()
+        row = self.conn.execute(
+            "SELECT name, question, spec_json, command, created, updated FROM studies WHERE name=?", (name,)
+        ).fetchone()
         if row is None:
             return None
-        return dict(name=row[0], question=row[1], spec=json.loads(row[2]), command=row[3], created=row[4], updated=row[5])
+        return dict(
+            name=row[0],
+            question=row[1],
+            spec=json.loads(row[2]),
+            command=row[3],
+            created=row[4],
+            updated=row[5],
+        )
 
     @_guard()
     def studies(self) -> list[str]:
@@ -242,8 +305,13 @@ class Store:
     def done(self) -> dict[tuple[str, int], str]:
         """(config_hash, seed) → run_id for every completed run trained with today's numerics
         (records.NUMERICS); older runs are trained again, replacing their rows."""
-        return {(h, s): r for r, h, s in self.conn.execute(
-            "SELECT run_id, config_hash, seed FROM runs WHERE json_extract(versions, '$.numerics') = ?", (NUMERICS,))}
+        return {
+            (h, s): r
+            for r, h, s in self.conn.execute(
+                "SELECT run_id, config_hash, seed FROM runs WHERE json_extract(versions, '$.numerics') = ?",
+                (NUMERICS,),
+            )
+        }
 
     @_guard(write=True)
     def link(self, study: str, run_ids) -> None:
@@ -259,17 +327,33 @@ class Store:
             for table in ("epochs", "evals", "probes", "models", "study_runs"):
                 c.execute(f"DELETE FROM {table} WHERE run_id=?", (rid,))
             c.execute("DELETE FROM runs WHERE run_id=?", (rid,))
-            c.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
-                      (rid, s.config_hash(), s.seed, json.dumps(s.to_json(), sort_keys=True), result.diverged_epoch,
-                       result.device, json.dumps(versions, sort_keys=True), time.time()))
+            c.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    rid,
+                    s.config_hash(),
+                    s.seed,
+                    json.dumps(s.to_json(), sort_keys=True),
+                    result.diverged_epoch,
+                    result.device,
+                    json.dumps(versions, sort_keys=True),
+                    time.time(),
+                ),
+            )
             c.execute("INSERT OR IGNORE INTO study_runs VALUES (?,?)", (study, rid))
-            c.executemany(f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLS)}) VALUES "
-                          f"({', '.join('?' * (len(EPOCH_COLS) + 1))})",
-                          [(rid, *(e.get(k) for k in EPOCH_COLS)) for e in result.epochs])
-            c.executemany("INSERT INTO evals VALUES (?,?,?,?,?)",
-                          [(rid, e["step"], e["test_loss"], e["test_acc"], e["wall_s"]) for e in result.evals])
-            c.executemany("INSERT INTO probes VALUES (?,?,?,?,?)",
-                          [(rid, p["step"], p["layer"], p["name"], p["value"]) for p in result.probes])
+            c.executemany(
+                f"INSERT INTO epochs (run_id, {', '.join(EPOCH_COLS)}) VALUES "
+                f"({', '.join('?' * (len(EPOCH_COLS) + 1))})",
+                [(rid, *(e.get(k) for k in EPOCH_COLS)) for e in result.epochs],
+            )
+            c.executemany(
+                "INSERT INTO evals VALUES (?,?,?,?,?)",
+                [(rid, e["step"], e["test_loss"], e["test_acc"], e["wall_s"]) for e in result.evals],
+            )
+            c.executemany(
+                "INSERT INTO probes VALUES (?,?,?,?,?)",
+                [(rid, p["step"], p["layer"], p["name"], p["value"]) for p in result.probes],
+            )
             if getattr(result, "model", None):
                 buf = io.BytesIO()
                 np.savez(buf, **result.model)
@@ -278,8 +362,10 @@ class Store:
     @_guard()
     def model(self, run_id: str) -> tuple[RunSpec, dict] | None:
         """A run's spec and its stored trained parameters (name → array), or None if it kept none."""
-        row = self.conn.execute("SELECT r.spec_json, m.npz FROM models m JOIN runs r ON r.run_id = m.run_id "
-                                "WHERE m.run_id=?", (run_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT r.spec_json, m.npz FROM models m JOIN runs r ON r.run_id = m.run_id WHERE m.run_id=?",
+            (run_id,),
+        ).fetchone()
         if row is None:
             return None
         with np.load(io.BytesIO(row[1])) as z:
@@ -295,9 +381,19 @@ class Store:
         """Every run of a study: run_id, spec (RunSpec), diverged_epoch, device, versions."""
         rows = self.conn.execute(
             "SELECT r.run_id, r.spec_json, r.diverged_epoch, r.device, r.versions FROM runs r "
-            "JOIN study_runs s ON s.run_id = r.run_id WHERE s.study=? ORDER BY r.run_id", (study,))
-        return [dict(run_id=r[0], spec=RunSpec.from_json(json.loads(r[1])), diverged_epoch=r[2], device=r[3],
-                     versions=json.loads(r[4] or "{}")) for r in rows]
+            "JOIN study_runs s ON s.run_id = r.run_id WHERE s.study=? ORDER BY r.run_id",
+            (study,),
+        )
+        return [
+            dict(
+                run_id=r[0],
+                spec=RunSpec.from_json(json.loads(r[1])),
+                diverged_epoch=r[2],
+                device=r[3],
+                versions=json.loads(r[4] or "{}"),
+            )
+            for r in rows
+        ]
 
     @_guard()
     def results(self, study: str) -> list[dict]:
@@ -307,24 +403,55 @@ class Store:
         rows = []
         for r in self.runs(study):
             s: RunSpec = r["spec"]
-            spec = dict(dataset=s.dataset, norm=s.norm, placement=s.placement, batch_size=s.batch_size, lr=s.lr,
-                        init=s.resolved_init, profile=s.profile, seed=s.seed)
-            extra = dict(optimizer=s.optimizer, momentum=s.momentum, init_scale=s.init_scale, epochs=s.epochs,
-                         hidden="-".join(map(str, s.hidden)), activation=s.activation, train_limit=s.train_limit,
-                         test_limit=s.test_limit, noise=int(s.noise), diverged_epoch=r["diverged_epoch"],
-                         config_hash=s.config_hash(), device=r["device"], precise_bn=int(s.precise_bn))
+            spec = dict(
+                dataset=s.dataset,
+                norm=s.norm,
+                placement=s.placement,
+                batch_size=s.batch_size,
+                lr=s.lr,
+                init=s.resolved_init,
+                profile=s.profile,
+                seed=s.seed,
+            )
+            extra = dict(
+                optimizer=s.optimizer,
+                momentum=s.momentum,
+                init_scale=s.init_scale,
+                epochs=s.epochs,
+                hidden="-".join(map(str, s.hidden)),
+                activation=s.activation,
+                train_limit=s.train_limit,
+                test_limit=s.test_limit,
+                noise=int(s.noise),
+                diverged_epoch=r["diverged_epoch"],
+                config_hash=s.config_hash(),
+                device=r["device"],
+                precise_bn=int(s.precise_bn),
+            )
             for e in eps.get(r["run_id"], []):
-                e = {**e, **{c: None if math.isnan(e[c]) else e[c] for c in EPOCH_COLS_V1}}   # empty, not 'nan'
-                rows.append(dict(run_id=r["run_id"], **spec, **e, diverged=int(r["diverged_epoch"] == e["epoch"]),
-                                 **extra))
+                e = {
+                    **e,
+                    **{c: None if math.isnan(e[c]) else e[c] for c in EPOCH_COLS_V1},
+                }  # empty, not 'nan'
+                rows.append(
+                    dict(
+                        run_id=r["run_id"],
+                        **spec,
+                        **e,
+                        diverged=int(r["diverged_epoch"] == e["epoch"]),
+                        **extra,
+                    )
+                )
         return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS} for row in rows]
 
     @_guard()
     def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
         """Columns an older store lacks (one opened read-only is not migrated) read as NULL, i.e. NaN."""
         have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
-        q = (f"SELECT t.run_id, {', '.join('t.' + c if c in have else 'NULL' for c in cols)} FROM {table} t "
-             f"JOIN study_runs s ON s.run_id = t.run_id WHERE s.study=? ORDER BY t.run_id, {order}")
+        q = (
+            f"SELECT t.run_id, {', '.join('t.' + c if c in have else 'NULL' for c in cols)} FROM {table} t "
+            f"JOIN study_runs s ON s.run_id = t.run_id WHERE s.study=? ORDER BY t.run_id, {order}"
+        )
         out: dict[str, list[dict]] = {}
         for r in self.conn.execute(q, (study,)):
             out.setdefault(r[0], []).append({c: _num(v) for c, v in zip(cols, r[1:])})

@@ -12,6 +12,7 @@ report tests. TOML schema (see README):
     norm = ["none", "batch"]
     batch_size = [32, 128]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import NORMS_WITH_RUNNING_STATS, Grid, RunSpec, check_bound, check_memory, memory_bytes, parse_seeds
+from .config import (
+    NORMS_WITH_RUNNING_STATS,
+    Grid,
+    RunSpec,
+    check_bound,
+    check_memory,
+    memory_bytes,
+    parse_seeds,
+)
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -35,12 +44,14 @@ class Study:
 
     name: str
     question: str
-    axes: dict = field(default_factory=dict)     # field -> tuple of values
-    base: dict = field(default_factory=dict)     # fixed fields
+    axes: dict = field(default_factory=dict)  # field -> tuple of values
+    base: dict = field(default_factory=dict)  # fixed fields
     seeds: int | tuple[int, ...] = 5
     notes: str = ""
-    mix_none: bool = True   # members without a norm may share a stack with normed ones (False: own stacks, own timing)
-    max_stack: int | None = None   # most members per stack for this study (1: every model timed alone)
+    mix_none: bool = (
+        True  # members without a norm may share a stack with normed ones (False: own stacks, own timing)
+    )
+    max_stack: int | None = None  # most members per stack for this study (1: every model timed alone)
 
     def grid(self, seeds=None, **overrides) -> Grid:
         """The grid with `seeds` (count or list) and fixed-field overrides (e.g. epochs=3)."""
@@ -52,9 +63,16 @@ class Study:
         return dedupe(self.grid(seeds, **overrides).expand())
 
     def to_json(self) -> dict:
-        return dict(name=self.name, question=self.question, axes={k: list(v) for k, v in self.axes.items()},
-                    base=self.base, seeds=self.seeds if isinstance(self.seeds, int) else list(self.seeds),
-                    notes=self.notes, mix_none=self.mix_none, max_stack=self.max_stack)
+        return dict(
+            name=self.name,
+            question=self.question,
+            axes={k: list(v) for k, v in self.axes.items()},
+            base=self.base,
+            seeds=self.seeds if isinstance(self.seeds, int) else list(self.seeds),
+            notes=self.notes,
+            mix_none=self.mix_none,
+            max_stack=self.max_stack,
+        )
 
 
 def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
@@ -63,7 +81,7 @@ def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     layer, group), precise_bn means nothing, so it is written False."""
     seen, out = set(), []
     for s in specs:
-        if s.norm == "none" and s.placement != "after":   # copy only where it changes
+        if s.norm == "none" and s.placement != "after":  # copy only where it changes
             s = dataclasses.replace(s, placement="after")
         if s.precise_bn and s.norm not in NORMS_WITH_RUNNING_STATS:
             s = dataclasses.replace(s, precise_bn=False)
@@ -95,112 +113,156 @@ STUDIES: dict[str, Study] = {
             "Does BN allow higher learning rates? Final accuracy over a learning-rate sweep 1e-4 … 1.0, with and "
             "without BN, for Adam and for plain SGD (where Bjorck et al. 2018 see the effect most clearly).",
             axes={"optimizer": ("adam", "sgd"), "lr": LRS, **BN},
-            base={"epochs": 3}, seeds=3,
+            base={"epochs": 3},
+            seeds=3,
             notes="3 epochs and 3 seeds per setting to keep the 108-run sweep near 7 minutes on 2 CPU cores; a "
-                  "run whose loss blows up is marked diverged and counts as chance accuracy where noted.",
+            "run whose loss blows up is marked diverged and counts as chance accuracy where noted.",
         ),
         Study(
-            "init", "Does BN reduce sensitivity to the initial weight scale? Glorot-uniform weights × "
+            "init",
+            "Does BN reduce sensitivity to the initial weight scale? Glorot-uniform weights × "
             "{0.1, 0.3, 1, 3, 10}, with and without BN.",
-            axes={"init_scale": (0.1, 0.3, 1.0, 3.0, 10.0), **BN}, base={"epochs": 5}, seeds=3,
+            axes={"init_scale": (0.1, 0.3, 1.0, 3.0, 10.0), **BN},
+            base={"epochs": 5},
+            seeds=3,
             notes="5 epochs, 3 seeds; Adam lr 1e-3, batch size 32.",
         ),
         Study(
-            "convergence", "Does BN converge faster? Test accuracy every 100 steps (full test set, eval mode); "
+            "convergence",
+            "Does BN converge faster? Test accuracy every 100 steps (full test set, eval mode); "
             "steps and seconds to 97% and 98%; BN's speed-up factor.",
-            axes=dict(BN), base={"epochs": 5, "eval_every": 100}, seeds=5, mix_none=False,
+            axes=dict(BN),
+            base={"epochs": 5, "eval_every": 100},
+            seeds=5,
+            mix_none=False,
             notes="5 epochs (9375 steps at batch size 32), 5 seeds; models with and without BN train in separate "
-                  "stacks, so each one's seconds include its own per-step cost; evaluation time is not counted "
-                  "as training time.",
+            "stacks, so each one's seconds include its own per-step cost; evaluation time is not counted "
+            "as training time.",
         ),
         Study(
-            "regularization", "Does BN regularize? 30 epochs with and without BN: train–test gap over time, "
+            "regularization",
+            "Does BN regularize? 30 epochs with and without BN: train–test gap over time, "
             "final test loss and its rise from its minimum (overfitting).",
-            axes=dict(BN), base={"epochs": 30}, seeds=3,
+            axes=dict(BN),
+            base={"epochs": 30},
+            seeds=3,
             notes="30 epochs, 3 seeds (about 5 minutes on 2 CPU cores).",
         ),
         Study(
-            "small-batch", "How do BN and the other norms fare at small batches (Wu & He 2018, Table 2 on this "
+            "small-batch",
+            "How do BN and the other norms fare at small batches (Wu & He 2018, Table 2 on this "
             "net)? norm {none, batch, layer, group, batch-renorm, ghost-batch} × batch size {2 … 128}.",
-            axes={"batch_size": (2, 4, 8, 16, 32, 128),
-                  "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch"),
-                  "precise_bn": (False, True)},
-            base={"epochs": 2, "train_limit": 10000}, seeds=3,
+            axes={
+                "batch_size": (2, 4, 8, 16, 32, 128),
+                "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch"),
+                "precise_bn": (False, True),
+            },
+            base={"epochs": 2, "train_limit": 10000},
+            seeds=3,
             notes="The first 10,000 training images, 2 epochs, 3 seeds, so that batch size 2 (10,000 steps) fits "
-                  "the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of 16 (plain "
-                  "BN at batch size 16 or less). The norms with running statistics (batch, batch-renorm, "
-                  "ghost-batch) are evaluated twice over: with their running statistics and with precise BN "
-                  "(each layer's exact statistics over the 10,000 training images, recomputed before every "
-                  "evaluation); both readings train the same model. Batch renorm is plain BN for its first "
-                  "max(300, 5%) steps (the running statistics' warm-up at momentum 0.99), so at batch size 128 "
-                  "(158 steps) it is plain BN throughout.",
+            "the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of 16 (plain "
+            "BN at batch size 16 or less). The norms with running statistics (batch, batch-renorm, "
+            "ghost-batch) are evaluated twice over: with their running statistics and with precise BN "
+            "(each layer's exact statistics over the 10,000 training images, recomputed before every "
+            "evaluation); both readings train the same model. Batch renorm is plain BN for its first "
+            "max(300, 5%) steps (the running statistics' warm-up at momentum 0.99), so at batch size 128 "
+            "(158 steps) it is plain BN throughout.",
         ),
         Study(
-            "placement", "Where should BN go: after the ReLU (the original study) or before it (the BN paper)?",
-            axes={"norm": ("none", "batch"), "placement": ("after", "before")}, base={"epochs": 5}, seeds=3,
+            "placement",
+            "Where should BN go: after the ReLU (the original study) or before it (the BN paper)?",
+            axes={"norm": ("none", "batch"), "placement": ("after", "before")},
+            base={"epochs": 5},
+            seeds=3,
             notes="5 epochs, 3 seeds, batch size 32.",
         ),
         Study(
-            "overhead", "What does BN cost? Training time per step with and without BN; inference latency at batch "
+            "overhead",
+            "What does BN cost? Training time per step with and without BN; inference latency at batch "
             "1 and 1000 and memory, with BN and with BN folded into the neighbouring Linear layer.",
             axes={"norm": ("none", "batch"), "placement": ("after", "before")},
-            base={"epochs": 1, "final_probes": ("inference",)}, seeds=3, mix_none=False, max_stack=1,
+            base={"epochs": 1, "final_probes": ("inference",)},
+            seeds=3,
+            mix_none=False,
+            max_stack=1,
             notes="1 epoch, 3 seeds; every model trains alone (a stack of one), so its training time is its own. "
-                  "Trained parameters are kept in the store (bnlab fold exports them).",
+            "Trained parameters are kept in the store (bnlab fold exports them).",
         ),
         Study(
-            "invariance", "Is a BN network invariant to scaling and shifting its input? Test accuracy on a·x + b "
+            "invariance",
+            "Is a BN network invariant to scaling and shifting its input? Test accuracy on a·x + b "
             "for a in {0.25 … 4}, b in {-0.5, 0, 0.5}, in eval mode and with batch statistics.",
             axes={"norm": ("none", "batch"), "placement": ("after", "before")},
-            base={"epochs": 3, "final_probes": ("invariance",)}, seeds=3,
+            base={"epochs": 3, "final_probes": ("invariance",)},
+            seeds=3,
             notes="3 epochs, 3 seeds, batch size 32; trained on x in [0, 1] only.",
         ),
         Study(
-            "activations", "Does BN keep the distribution of each layer's input to its nonlinearity steady over "
+            "activations",
+            "Does BN keep the distribution of each layer's input to its nonlinearity steady over "
             "training (Ioffe & Szegedy 2015, Figure 1 b, c)? 15th/50th/85th percentiles on 1000 test images.",
-            axes=dict(BN), base={"epochs": 3, "probes": ("activations",), "probe_every": 200}, seeds=3,
+            axes=dict(BN),
+            base={"epochs": 3, "probes": ("activations",), "probe_every": 200},
+            seeds=3,
             notes="3 epochs, 3 seeds, percentiles every 200 steps, eval mode.",
         ),
         Study(
-            "ioffe-mnist", "The BN paper's own MNIST setup: 3 hidden layers of 100 sigmoid units, batch 60, 50k "
+            "ioffe-mnist",
+            "The BN paper's own MNIST setup: 3 hidden layers of 100 sigmoid units, batch 60, 50k "
             "steps, BN before the nonlinearity; test accuracy and input distributions over training (Figure 1).",
-            axes=dict(BN), base={"hidden": (100, 100, 100), "activation": "sigmoid", "placement": "before",
-                                 "batch_size": 60, "epochs": 50, "optimizer": "sgd", "lr": 0.1,
-                                 "probes": ("activations",), "probe_every": 1000}, seeds=3,
+            axes=dict(BN),
+            base={
+                "hidden": (100, 100, 100),
+                "activation": "sigmoid",
+                "placement": "before",
+                "batch_size": 60,
+                "epochs": 50,
+                "optimizer": "sgd",
+                "lr": 0.1,
+                "probes": ("activations",),
+                "probe_every": 1000,
+            },
+            seeds=3,
             notes="50 epochs of 1000 steps = 50k steps; plain SGD at lr 0.1 (the paper names neither optimizer "
-                  "nor rate for this experiment); 3 seeds.",
+            "nor rate for this experiment); 3 seeds.",
         ),
         Study(
-            "ics", "Does BN reduce internal covariate shift as Santurkar et al. (2018, Definition 2.1) measure it: "
+            "ics",
+            "Does BN reduce internal covariate shift as Santurkar et al. (2018, Definition 2.1) measure it: "
             "how much a layer's gradient changes when the layers before it take their update?",
-            axes={**BN, "placement": ("after", "before")}, base={"epochs": 2, "probes": ("ics",), "probe_every": 250},
+            axes={**BN, "placement": ("after", "before")},
+            base={"epochs": 2, "probes": ("ics",), "probe_every": 250},
             seeds=3,
             notes="2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original; BN after the "
-                  "ReLU (the original) and before it (Santurkar et al., the BN paper).",
+            "ReLU (the original) and before it (Santurkar et al., the BN paper).",
         ),
         Study(
-            "smoothness", "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, "
+            "smoothness",
+            "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, "
             "gradient predictiveness and effective β-smoothness along the optimizer's step, and the curvature "
             "‖Hg‖/‖g‖ along the gradient?",
             axes={**BN, "placement": ("after", "before")},
-            base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250}, seeds=3,
+            base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250},
+            seeds=3,
             notes="2 epochs, 3 seeds, every 250 steps; points at 0.5, 1, 2 and 4 times the optimizer's actual "
-                  "update (Adam's step, not the gradient's direction); ‖Hg‖/‖g‖ by double backpropagation; BN "
-                  "after the ReLU (the original) and before it (Santurkar et al.).",
+            "update (Adam's step, not the gradient's direction); ‖Hg‖/‖g‖ by double backpropagation; BN "
+            "after the ReLU (the original) and before it (Santurkar et al.).",
         ),
         Study(
-            "noisy-bn", "If BN worked by removing internal covariate shift, BN followed by random time-varying "
+            "noisy-bn",
+            "If BN worked by removing internal covariate shift, BN followed by random time-varying "
             "shifts and scales (Santurkar et al. 2018, §2.1) should lose its benefit. Does it?",
             axes={"norm": ("none", "batch"), "noise": (False, True)},
-            base={"epochs": 5, "probes": ("activations",), "probe_every": 200}, seeds=3,
+            base={"epochs": 5, "probes": ("activations",), "probe_every": 200},
+            seeds=3,
             notes="5 epochs, 3 seeds; noise i.i.d. per sample and unit, y' = scale·y + shift, shift ~ N(μ, σ²), "
-                  "scale ~ N(a, ρ²), with μ ~ U(−0.5, 0.5), σ ~ U(0, 0.5), a ~ U(1, 1.25), ρ ~ U(0, 0.1) drawn "
-                  "anew every step for every layer and unit (bnlab.core.noise). Activation percentiles in eval "
-                  "mode (act_p*, no noise) and in training mode with the noise on (act_train_p*).",
+            "scale ~ N(a, ρ²), with μ ~ U(−0.5, 0.5), σ ~ U(0, 0.5), a ~ U(1, 1.25), ρ ~ U(0, 0.1) drawn "
+            "anew every step for every layer and unit (bnlab.core.noise). Activation percentiles in eval "
+            "mode (act_p*, no noise) and in training mode with the noise on (act_train_p*).",
         ),
     ]
 }
-ALL = "all"   # bnlab study all: every study above, then one summary report
+ALL = "all"  # bnlab study all: every study above, then one summary report
 
 
 def get(name_or_path: str) -> Study:
@@ -209,8 +271,10 @@ def get(name_or_path: str) -> Study:
         return STUDIES[name_or_path]
     if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
         return load_toml(Path(name_or_path))
-    raise ConfigError(f"unknown study {name_or_path!r}; choose one of: {', '.join(STUDIES)} "
-                      f"(bnlab study --list), or give a path to a .toml study file")
+    raise ConfigError(
+        f"unknown study {name_or_path!r}; choose one of: {', '.join(STUDIES)} "
+        f"(bnlab study --list), or give a path to a .toml study file"
+    )
 
 
 TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack")
@@ -246,8 +310,10 @@ def _from_dict(data: dict) -> Study:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {name!r}")
     if name in STUDIES or name == ALL:
-        raise ConfigError(f"name = {name!r} is taken by a built-in study (bnlab study --list), whose record in a "
-                          "shared store this study would overwrite; choose another name")
+        raise ConfigError(
+            f"name = {name!r} is taken by a built-in study (bnlab study --list), whose record in a "
+            "shared store this study would overwrite; choose another name"
+        )
     question = data.get("question", "")
     notes = data.get("notes", "")
     if not isinstance(question, str) or not isinstance(notes, str):
@@ -260,7 +326,9 @@ def _from_dict(data: dict) -> Study:
     for key, table in (("base", base), ("grid", grid)):
         if not isinstance(table, dict):
             raise ConfigError(f"[{key}] must be a table of RunSpec fields")
-    axes = {k: tuple(v) if isinstance(v, list) else v for k, v in grid.items()}   # Grid.expand checks each axis
+    axes = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in grid.items()
+    }  # Grid.expand checks each axis
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
     mix_none, max_stack = data.get("mix_none", True), data.get("max_stack")
     if not isinstance(mix_none, bool):
@@ -268,7 +336,7 @@ def _from_dict(data: dict) -> Study:
     if max_stack is not None:
         max_stack = check_bound("max_stack", max_stack)
     study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)
-    specs = study.specs()   # checks every field and value now, not mid-study
+    specs = study.specs()  # checks every field and value now, not mid-study
     if max_stack:
         check_memory(max(specs, key=memory_bytes), max_stack)
     return study

@@ -14,9 +14,10 @@ spec, so `bnlab report` shows the rounds again later.
 This module sits between api (which hands it a `train` function) and report (which replays the rounds); it
 imports neither api nor run.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .config import RunSpec, parse_seeds
 from .errors import ConfigError
@@ -25,15 +26,18 @@ from .report.studydata import StudyData
 from .store import Store
 from .studies import Study
 
-MAX_SEEDS_FACTOR = 4    # default max_seeds: this many times the first round's seeds
+MAX_SEEDS_FACTOR = 4  # default max_seeds: this many times the first round's seeds
 
 
 def make_plan(study: Study, seeds=None, max_seeds: int | None = None, round_seeds: int | None = None) -> Plan:
     """The plan of a sequential study: first round `seeds` (default the study's), `round_seeds` more per round
     (default as many as the first round), at most `max_seeds` per configuration (default 4 × the first)."""
     first = parse_seeds(study.seeds if seeds is None else seeds)
-    return Plan(first, len(first) if round_seeds is None else round_seeds,
-                MAX_SEEDS_FACTOR * len(first) if max_seeds is None else max_seeds)
+    return Plan(
+        first,
+        len(first) if round_seeds is None else round_seeds,
+        MAX_SEEDS_FACTOR * len(first) if max_seeds is None else max_seeds,
+    )
 
 
 def spec_json(study: Study, plan: Plan) -> dict:
@@ -41,9 +45,14 @@ def spec_json(study: Study, plan: Plan) -> dict:
     return {**study.to_json(), SPEC_KEY: plan.to_json()}
 
 
-def run_rounds(study: Study, plan: Plan, *, specs_for: Callable[[tuple[int, ...]], list[RunSpec]],
-               train: Callable[[list[RunSpec], bool], object],
-               on_round: Callable[[int, History], None] | None = None) -> tuple[object, History]:
+def run_rounds(
+    study: Study,
+    plan: Plan,
+    *,
+    specs_for: Callable[[tuple[int, ...]], list[RunSpec]],
+    train: Callable[[list[RunSpec], bool], object],
+    on_round: Callable[[int, History], None] | None = None,
+) -> tuple[object, History]:
     """Train round after round until every claim is decided or the last round is done; returns the final
     `train(specs, report=True)` result and the history. `specs_for(seeds)`: the study's specs for those seeds;
     `train(specs, report)` trains what the store lacks of `specs` (the study's whole membership so far) and
@@ -63,23 +72,31 @@ def run_rounds(study: Study, plan: Plan, *, specs_for: Callable[[tuple[int, ...]
             d = StudyData.load(st, study.name)
         h = history(d, plan, looks=k + 1)
         if h is None or len(h.rounds) != k + 1:
-            raise ConfigError(f"round {k + 1} of {study.name} could not be evaluated: the store lacks some of its "
-                              f"runs ({res.store}); rerun the command")
+            raise ConfigError(
+                f"round {k + 1} of {study.name} could not be evaluated: the store lacks some of its "
+                f"runs ({res.store}); rerun the command"
+            )
         if on_round:
             on_round(k, h)
         if h.finished:
             break
     res = train(list(union.values()), True)
-    res.counts.update(trained=trained, skipped=len(union) - trained, total=len(union),
-                      wall_s=wall + res.counts.get("wall_s", 0.0))
+    res.counts.update(
+        trained=trained,
+        skipped=len(union) - trained,
+        total=len(union),
+        wall_s=wall + res.counts.get("wall_s", 0.0),
+    )
     return res, h
 
 
 def round_line(k: int, h: History, elapsed_s: float | None = None) -> str:
     """One line after round k: its seeds, configurations and every claim's state."""
     r = h.rounds[k]
-    states = ", ".join(f"({f.key}) {x.verdict if x.verdict != 'undecided' or h.finished else '…'}"
-                       for f, x in zip(r.findings, h.decisions))
+    states = ", ".join(
+        f"({f.key}) {x.verdict if x.verdict != 'undecided' or h.finished else '…'}"
+        for f, x in zip(r.findings, h.decisions)
+    )
     took = f" [{elapsed_s:.0f} s]" if elapsed_s is not None else ""
     return f"round {k + 1}: {r.n} seeds × {len(r.configs)} configurations — {states}{took}"
 

@@ -1,28 +1,50 @@
 """The hand-written backward against autograd through model.forward."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from bnlab.config import RunSpec
 from bnlab.core import backprop, train
 from bnlab.core import model as M
-from bnlab.config import RunSpec
 from helpers import learnable_data
 
-CASES = [(("none", "none"), "relu"), (("batch", "batch"), "relu"), (("none", "batch"), "relu"),
-         (("none", "none"), "sigmoid"), (("batch", "batch"), "sigmoid"), (("none", "batch"), "sigmoid"),
-         (("layer", "layer"), "relu"), (("none", "layer"), "sigmoid"), (("group", "group"), "relu"),
-         (("none", "group"), "sigmoid"), (("ghost-batch", "ghost-batch"), "relu"),
-         (("none", "ghost-batch"), "sigmoid")]
+CASES = [
+    (("none", "none"), "relu"),
+    (("batch", "batch"), "relu"),
+    (("none", "batch"), "relu"),
+    (("none", "none"), "sigmoid"),
+    (("batch", "batch"), "sigmoid"),
+    (("none", "batch"), "sigmoid"),
+    (("layer", "layer"), "relu"),
+    (("none", "layer"), "sigmoid"),
+    (("group", "group"), "relu"),
+    (("none", "group"), "sigmoid"),
+    (("ghost-batch", "ghost-batch"), "relu"),
+    (("none", "ghost-batch"), "sigmoid"),
+]
 
 
 def _stack(norms, placement, activation, dtype=torch.float64, batch=10, ghost=4):
-    specs = [RunSpec(norm=n, placement=placement, activation=activation, seed=s, init_scale=2.0, group_size=4,
-                     ghost_batch=ghost) for s, n in enumerate(norms * 2)]
+    specs = [
+        RunSpec(
+            norm=n,
+            placement=placement,
+            activation=activation,
+            seed=s,
+            init_scale=2.0,
+            group_size=4,
+            ghost_batch=ghost,
+        )
+        for s, n in enumerate(norms * 2)
+    ]
     cfg = M.StackConfig.from_specs(specs, 30, 7)
     cfg = M.StackConfig(**{**cfg.__dict__, "dims": (30, 16, 12, 7)})
     layout = M.Layout.of(cfg)
     flat = M.init_params(specs, cfg).to(dtype)
-    flat += 0.1 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)  # γ, β, biases
+    flat += 0.1 * torch.randn(
+        flat.shape, generator=torch.Generator().manual_seed(1), dtype=dtype
+    )  # γ, β, biases
     st = {n: t.to(dtype) for n, t in M.init_state(cfg, len(specs)).items()}
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(len(specs), batch, 30, generator=gen, dtype=dtype)
@@ -34,12 +56,17 @@ def _autograd(cfg, layout, flat, st, x, y, mask):
     leaf = {n: v.clone().requires_grad_() for n, v in layout.views(flat).items()}
     logits, ref_st, _ = M.forward(leaf, st, x, cfg, training=True, mask=mask)
     losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-    return logits, losses.detach(), dict(zip(leaf, torch.autograd.grad(losses.sum(), list(leaf.values())))), ref_st
+    return (
+        logits,
+        losses.detach(),
+        dict(zip(leaf, torch.autograd.grad(losses.sum(), list(leaf.values())))),
+        ref_st,
+    )
 
 
 @pytest.mark.parametrize("placement", ["after", "before"])
 @pytest.mark.parametrize("norms, activation", CASES)
-@pytest.mark.parametrize("batch", [10, 8])      # ghost 4: 2 chunks + a remainder of 2; 2 chunks exactly
+@pytest.mark.parametrize("batch", [10, 8])  # ghost 4: 2 chunks + a remainder of 2; 2 chunks exactly
 def test_manual_backward_equals_autograd(norms, activation, placement, batch):
     cfg, layout, flat, st, x, y, mask = _stack(norms, placement, activation, batch=batch)
     assert backprop.supported(cfg)
@@ -72,7 +99,9 @@ def test_small_batches(norm, batch):
 @pytest.mark.parametrize("norms, activation", CASES)
 def test_float32_gradients_relative(norms, activation):
     """In float32, what training uses: gradients within 1e-5 relative (norm of the difference) of autograd's."""
-    cfg, layout, flat, st, x, y, mask = _stack(norms, "after", activation, dtype=torch.float32, batch=32, ghost=8)
+    cfg, layout, flat, st, x, y, mask = _stack(
+        norms, "after", activation, dtype=torch.float32, batch=32, ghost=8
+    )
     _, _, ref, _ = _autograd(cfg, layout, flat, st, x, y, mask)
     grad = torch.zeros_like(flat)
     backprop.step(layout.views(flat), layout.views(grad), st, x, y, cfg, mask)
@@ -85,11 +114,18 @@ def tiny():
     return learnable_data(160, 200)
 
 
-@pytest.mark.parametrize("spec", [
-    dict(norm="batch"), dict(norm="none", activation="sigmoid", optimizer="sgd", lr=0.1),
-    dict(norm="batch", activation="sigmoid", placement="before", optimizer="sgd", lr=0.1, momentum=0.9),
-    dict(norm="layer"), dict(norm="group", activation="sigmoid"), dict(norm="ghost-batch", batch_size=40),
-], ids=lambda d: "-".join(map(str, d.values())))
+@pytest.mark.parametrize(
+    "spec",
+    [
+        dict(norm="batch"),
+        dict(norm="none", activation="sigmoid", optimizer="sgd", lr=0.1),
+        dict(norm="batch", activation="sigmoid", placement="before", optimizer="sgd", lr=0.1, momentum=0.9),
+        dict(norm="layer"),
+        dict(norm="group", activation="sigmoid"),
+        dict(norm="ghost-batch", batch_size=40),
+    ],
+    ids=lambda d: "-".join(map(str, d.values())),
+)
 def test_training_on_the_fast_path_matches_autograd(tiny, spec, monkeypatch):
     """Two epochs (10 steps) in float32 through the fast step and through autograd: the same losses and
     accuracies to 1e-3 relative (float32 rounding differences grow with the steps: Adam divides tiny gradients by
@@ -105,7 +141,7 @@ def test_training_on_the_fast_path_matches_autograd(tiny, spec, monkeypatch):
             for k in ("train_loss", "test_loss"):
                 assert ea[k] == pytest.approx(eb[k], rel=1e-3), k
             for k in ("train_acc", "test_acc"):
-                assert ea[k] == pytest.approx(eb[k], abs=2 / 160), k    # a prediction or two may flip
+                assert ea[k] == pytest.approx(eb[k], abs=2 / 160), k  # a prediction or two may flip
 
 
 def test_unsupported_stacks_take_autograd():

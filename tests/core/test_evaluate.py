@@ -1,4 +1,5 @@
 """Evaluation: precise BN statistics by hand in numpy, eval-mode training metrics, precise-BN runs."""
+
 import dataclasses
 
 import numpy as np
@@ -19,7 +20,10 @@ def _net(placement, hidden, K=2, n=50, d=4):
     flat = M.init_params(specs, cfg).double()
     flat += 0.3 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     p = layout.views(flat)
-    st = {k: (t.double() + 0.5 if k.startswith("var") else t.double() - 0.2) for k, t in M.init_state(cfg, K).items()}
+    st = {
+        k: (t.double() + 0.5 if k.startswith("var") else t.double() - 0.2)
+        for k, t in M.init_state(cfg, K).items()
+    }
     x = torch.randn(n, d, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     return cfg, p, st, x
 
@@ -39,7 +43,7 @@ def test_precise_stats_of_a_one_hidden_layer_net_by_hand(placement):
         a = np.maximum(z, 0) if placement == "after" else z
         np.testing.assert_allclose(_np(out["mean0"][k, 0]), a.mean(0), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(_np(out["var0"][k, 0]), a.var(0), rtol=1e-10, atol=1e-14)
-    assert torch.equal(st["mean0"], torch.full_like(st["mean0"], -0.2))     # the running statistics untouched
+    assert torch.equal(st["mean0"], torch.full_like(st["mean0"], -0.2))  # the running statistics untouched
 
 
 @pytest.mark.parametrize("placement", ["after", "before"])
@@ -88,17 +92,19 @@ def test_eval_mode_train_metrics_and_precise_bn_against_numpy(tiny, monkeypatch)
     monkeypatch.setattr(M, "init_params", lambda specs, cfg: sizes.append(len(specs)) or real(specs, cfg))
     base = RunSpec(norm="batch", epochs=2, batch_size=64, final_probes=("inference",))
     plain, precise = train_stack([base, dataclasses.replace(base, precise_bn=True)], tiny)
-    assert sizes == [1]                                                  # one trained member, read two ways
+    assert sizes == [1]  # one trained member, read two ways
     assert [e["train_loss"] for e in plain.epochs] == [e["train_loss"] for e in precise.epochs]
     xtr, ytr = tiny.x_train.numpy(), tiny.y_train.numpy()
     xte, yte = tiny.x_test.numpy(), tiny.y_test.numpy()
     m = plain.model
     for key in m:
-        assert np.array_equal(m[key], precise.model[key]), key          # same training, running statistics kept
+        assert np.array_equal(m[key], precise.model[key]), key  # same training, running statistics kept
     last = plain.epochs[-1]
     loss, acc = _numpy_eval(m, xtr, ytr)
-    assert last["train_loss_eval"] == pytest.approx(loss, rel=1e-5) and last["train_acc_eval"] == pytest.approx(acc)
-    assert last["train_acc_eval"] != last["train_acc"]                   # not the epoch's running mean
+    assert last["train_loss_eval"] == pytest.approx(loss, rel=1e-5) and last[
+        "train_acc_eval"
+    ] == pytest.approx(acc)
+    assert last["train_acc_eval"] != last["train_acc"]  # not the epoch's running mean
     loss, acc = _numpy_eval(m, xte, yte)
     assert last["test_loss"] == pytest.approx(loss, rel=1e-5)
 

@@ -1,11 +1,12 @@
 """The stacked MLP and optimizer against K independent torch.nn models with torch.optim."""
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bnlab.core import model as M
 from bnlab.config import RunSpec
+from bnlab.core import model as M
 from bnlab.core.optim import StackedOptimizer
 
 
@@ -25,7 +26,11 @@ def _torch_model(p, k, cfg, bn_momentum):
             lin.bias.copy_(p[f"b{i}"][k, 0])
         layers.append(lin)
         if i < cfg.n_hidden:
-            bn = nn.BatchNorm1d(cfg.dims[i + 1], eps=cfg.bn.eps, momentum=bn_momentum) if cfg.norm == "batch" else None
+            bn = (
+                nn.BatchNorm1d(cfg.dims[i + 1], eps=cfg.bn.eps, momentum=bn_momentum)
+                if cfg.norm == "batch"
+                else None
+            )
             seq = [bn, nn.ReLU()] if cfg.placement == "before" else [nn.ReLU(), bn]
             layers += [m for m in seq if m is not None]
     return nn.Sequential(*layers)
@@ -38,11 +43,11 @@ def test_inits_follow_their_definitions():
     a = (6 / (784 + 128)) ** 0.5
     assert p["W0"].abs().max() <= a and p["W0"].abs().max() > 0.95 * a
     assert torch.all(p["b0"] == 0)
-    assert not torch.equal(p["W0"][0], p["W0"][1])                     # seeds differ
+    assert not torch.equal(p["W0"][0], p["W0"][1])  # seeds differ
     torch_specs = [RunSpec(profile="torch", seed=0)]
     cfg_t, layout_t, flat_t = _stack(torch_specs, dims=(784, 128, 64, 10))
     pt = layout_t.views(flat_t)
-    assert pt["W0"].abs().max() <= 784 ** -0.5 and pt["b0"].abs().max() > 0   # U(±1/√in), bias too
+    assert pt["W0"].abs().max() <= 784**-0.5 and pt["b0"].abs().max() > 0  # U(±1/√in), bias too
     scaled = M.init_params([RunSpec(seed=0, init_scale=3.0)], cfg)
     assert torch.allclose(layout.views(scaled)["W0"][0], 3 * p["W0"][0])
 
@@ -51,10 +56,12 @@ def test_inits_follow_their_definitions():
 @pytest.mark.parametrize("norms", [("none", "none"), ("batch", "batch"), ("none", "batch")])
 def test_stack_equals_independent_torch_models(norms, placement):
     """K=3 stacked members (mixing BN on/off) train like three torch.nn models with torch.optim.Adam."""
-    specs = [RunSpec(norm=n, placement=placement, profile="torch", seed=s, lr=lr)
-             for n, s, lr in zip((norms[0], norms[1], norms[1]), (0, 1, 2), (1e-3, 3e-3, 1e-3))]
+    specs = [
+        RunSpec(norm=n, placement=placement, profile="torch", seed=s, lr=lr)
+        for n, s, lr in zip((norms[0], norms[1], norms[1]), (0, 1, 2), (1e-3, 3e-3, 1e-3))
+    ]
     cfg, layout, flat = _stack(specs)
-    flat = flat.double().requires_grad_()     # float64: parity down to rounding, not amplified rounding
+    flat = flat.double().requires_grad_()  # float64: parity down to rounding, not amplified rounding
     p = layout.views(flat)
     models = []
     for k, s in enumerate(specs):

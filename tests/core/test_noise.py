@@ -1,4 +1,5 @@
 """Noisy BN (Santurkar et al. 2018, §2.1): per-sample noise from a distribution that changes every step."""
+
 import dataclasses
 
 import numpy as np
@@ -22,19 +23,19 @@ def test_noise_is_per_sample_around_a_per_step_mean_and_spread():
     b = 4000
     (sh0, sc0), (sh1, sc1) = src.step(b)
     assert sh0.shape == sc0.shape == (2, b, 128) and sh1.shape == (2, b, 64)
-    mu, sd, a, rho = (src.params[:, j] for j in range(4))          # (K, ΣC) each
+    mu, sd, a, rho = (src.params[:, j] for j in range(4))  # (K, ΣC) each
     for t, (lo, hi) in zip((mu, sd, a, rho), (N.SHIFT_MEAN, N.SHIFT_SD, N.SCALE_MEAN, N.SCALE_SD)):
-        assert (t >= lo).all() and (t <= hi).all() and t.std() > 0.1 * (hi - lo)   # drawn, per unit
+        assert (t >= lo).all() and (t <= hi).all() and t.std() > 0.1 * (hi - lo)  # drawn, per unit
     shift = torch.cat([sh0, sh1], -1)
     scale = torch.cat([sc0, sc1], -1)
-    assert (shift.std(1) > 0).all()                                  # i.i.d. per sample, not one per step
-    se = 5 * sd / b ** 0.5 + 1e-6                                     # 5 standard errors of the per-unit mean
+    assert (shift.std(1) > 0).all()  # i.i.d. per sample, not one per step
+    se = 5 * sd / b**0.5 + 1e-6  # 5 standard errors of the per-unit mean
     assert ((shift.mean(1) - mu).abs() <= se).all()
     assert ((shift.std(1) - sd).abs() <= 5 * sd / (2 * b) ** 0.5 + 1e-6).all()
-    assert ((scale.mean(1) - a).abs() <= 5 * rho / b ** 0.5 + 1e-6).all() and (scale > 0).all()
+    assert ((scale.mean(1) - a).abs() <= 5 * rho / b**0.5 + 1e-6).all() and (scale > 0).all()
     before = src.params.clone()
     src.step(b)
-    assert not torch.equal(before, src.params)                       # a new distribution every step
+    assert not torch.equal(before, src.params)  # a new distribution every step
 
 
 def test_each_member_draws_from_its_own_generator():
@@ -50,19 +51,29 @@ def test_each_member_draws_from_its_own_generator():
 
 def test_noisy_runs_record_training_mode_activations_with_the_noise():
     g = torch.Generator().manual_seed(0)
-    data = DeviceData(torch.rand(320, 784, generator=g), torch.randint(0, 10, (320,), generator=g),
-                      torch.rand(100, 784, generator=g), torch.randint(0, 10, (100,), generator=g), 10)
+    data = DeviceData(
+        torch.rand(320, 784, generator=g),
+        torch.randint(0, 10, (320,), generator=g),
+        torch.rand(100, 784, generator=g),
+        torch.randint(0, 10, (100,), generator=g),
+        10,
+    )
     base = RunSpec(norm="batch", epochs=1, probes=("activations",), probe_every=5, placement="before")
     noisy = dataclasses.replace(base, noise=True)
     (plain_r,), (noisy_r,) = train_stack([base], data), train_stack([noisy], data)
-    val = lambda r, name, step: {(p["layer"]): p["value"] for p in r.probes  # noqa: E731
-                                 if p["name"] == name and p["step"] == step}
+    val = lambda r, name, step: {
+        (p["layer"]): p["value"]
+        for p in r.probes  # noqa: E731
+        if p["name"] == name and p["step"] == step
+    }
     # at step 0 both nets are the initialization: eval mode agrees, training mode differs by the noise only
     assert val(plain_r, "act_p50", 0) == val(noisy_r, "act_p50", 0)
     assert val(plain_r, "act_train_p50", 0) != val(noisy_r, "act_train_p50", 0)
-    spread = lambda r: np.mean([v for p in [val(r, "act_train_p85", 0)] for v in p.values()]) - \
-        np.mean([v for p in [val(r, "act_train_p15", 0)] for v in p.values()])  # noqa: E731
-    assert spread(noisy_r) > spread(plain_r)                          # noise widens the training-mode spread
+    spread = lambda r: (
+        np.mean([v for p in [val(r, "act_train_p85", 0)] for v in p.values()])
+        - np.mean([v for p in [val(r, "act_train_p15", 0)] for v in p.values()])
+    )  # noqa: E731
+    assert spread(noisy_r) > spread(plain_r)  # noise widens the training-mode spread
     again = train_stack([dataclasses.replace(noisy, lr=3e-3), noisy], data)[1]
     no_time = lambda r: [{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs]  # noqa: E731
-    assert again.probes == noisy_r.probes and no_time(again) == no_time(noisy_r)   # whatever the stack
+    assert again.probes == noisy_r.probes and no_time(again) == no_time(noisy_r)  # whatever the stack

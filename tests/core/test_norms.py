@@ -1,4 +1,5 @@
 """Norms against PyTorch's reference functions, per member of a stack."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,9 @@ def _inputs():
 def test_batch_norm_matches_torch(profile, training):
     cfg, torch_momentum = PROFILES[profile]
     x, gamma, beta, mean, var = _inputs()
-    y, m2, v2 = norms.batch_norm(x.float(), gamma.float(), beta.float(), mean.float(), var.float(),
-                                 training=training, cfg=cfg)
+    y, m2, v2 = norms.batch_norm(
+        x.float(), gamma.float(), beta.float(), mean.float(), var.float(), training=training, cfg=cfg
+    )
     gy = torch.randn_like(y)
     gx, gg, gb = torch.autograd.grad(y, (x, gamma, beta), gy)
     for k in range(K):
@@ -70,7 +72,9 @@ def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
     cfg = norms.BNConfig()
     x, gamma, beta, mean, var = (t.detach().float() for t in _inputs())
     y_bn, m_bn, v_bn = norms.batch_norm(x, gamma, beta, mean, var, training=True, cfg=cfg)
-    y_rn, m_rn, v_rn = norms.batch_renorm(x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0)
+    y_rn, m_rn, v_rn = norms.batch_renorm(
+        x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0
+    )
     assert torch.allclose(y_bn, y_rn, atol=1e-5) and torch.equal(m_bn, m_rn) and torch.equal(v_bn, v_rn)
     # with wide limits, r and d correct the batch statistics to the running ones: x̂ = (x − μ)/σ
     y_wide, _, _ = norms.batch_renorm(x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1e6, dmax=1e6)
@@ -83,15 +87,21 @@ def test_renorm_schedule_waits_for_the_running_statistics():
     2 over 300 steps (30% of 1000) and dmax by 5 over 200 (20%)."""
     lim = lambda step, total=1000, m=0.99: norms.renorm_limits(step, total, m)  # noqa: E731
     assert norms.renorm_start(1000, 0.99) == 300 and norms.renorm_start(10_000, 0.9) == 500
-    assert lim(0) == (1.0, 0.0) and lim(50) == (1.0, 0.0) and lim(299) == (1.0, 0.0) and lim(300) == (1.0, 0.0)
+    assert (
+        lim(0) == (1.0, 0.0) and lim(50) == (1.0, 0.0) and lim(299) == (1.0, 0.0) and lim(300) == (1.0, 0.0)
+    )
     assert lim(450) == pytest.approx((2.0, 3.75))
-    assert lim(500) == pytest.approx((1 + 2 * 200 / 300, 5.0)) and lim(600) == (3.0, 5.0) and lim(999) == (3.0, 5.0)
+    assert (
+        lim(500) == pytest.approx((1 + 2 * 200 / 300, 5.0))
+        and lim(600) == (3.0, 5.0)
+        and lim(999) == (3.0, 5.0)
+    )
     # torch momentum 0.9 converges in 30 updates: the 5% floor decides (500 of 10,000)
     assert lim(1000, 10_000, 0.9) == pytest.approx((1 + 2 * 500 / 3000, 5 * 500 / 2000))
     # a run shorter than n₀ stays plain batch norm throughout
     assert lim(199, 200) == (1.0, 0.0)
     # the running statistics at n₀: the initial (0, 1) weighs 0.99³⁰⁰ ≈ e⁻³
-    assert 0.99 ** 300 == pytest.approx(0.049, abs=1e-3)
+    assert 0.99**300 == pytest.approx(0.049, abs=1e-3)
 
 
 def test_ghost_batch_norm_normalizes_each_chunk():
@@ -99,13 +109,15 @@ def test_ghost_batch_norm_normalizes_each_chunk():
     x, gamma, beta, mean, var = (t.detach().float() for t in _inputs())
     y, m, v = norms.ghost_batch_norm(x, gamma, beta, mean, var, training=True, cfg=cfg, ghost=4)
     for c in range(B // 4):
-        chunk = x[:, 4 * c:4 * c + 4]
+        chunk = x[:, 4 * c : 4 * c + 4]
         ref, _, _ = norms.batch_norm(chunk, gamma, beta, mean, var, training=True, cfg=cfg)
-        assert torch.allclose(y[:, 4 * c:4 * c + 4], ref, atol=1e-6)
+        assert torch.allclose(y[:, 4 * c : 4 * c + 4], ref, atol=1e-6)
     # running stats took B/4 sequential momentum updates
     expect_m = mean
     for c in range(B // 4):
-        expect_m = expect_m * cfg.momentum + x[:, 4 * c:4 * c + 4].mean(1, keepdim=True) * (1 - cfg.momentum)
+        expect_m = expect_m * cfg.momentum + x[:, 4 * c : 4 * c + 4].mean(1, keepdim=True) * (
+            1 - cfg.momentum
+        )
     assert torch.allclose(m, expect_m, atol=1e-6)
 
 
@@ -119,11 +131,11 @@ def test_folding_is_exact(placement):
     mean, var = torch.randn(K, 1, C), torch.rand(K, 1, C) + 0.5
     x = torch.randn(K, B, I)
     bn = lambda h: norms.batch_norm(h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
-    if placement == "before":   # Dense → BN → ReLU: fold into the preceding layer
+    if placement == "before":  # Dense → BN → ReLU: fold into the preceding layer
         ref = torch.relu(bn(torch.baddbmm(b1, x, W1)))
         Wf, bf = norms.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
         got = torch.relu(torch.baddbmm(bf, x, Wf))
-    else:                       # Dense → ReLU → BN → Dense: fold into the following layer
+    else:  # Dense → ReLU → BN → Dense: fold into the following layer
         h = torch.relu(torch.baddbmm(b1, x, W1))
         ref = torch.baddbmm(b2, bn(h), W2)
         Wf, bf = norms.fold_batch_norm_after(W2, b2, gamma, beta, mean, var, cfg.eps)

@@ -1,4 +1,5 @@
 """The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not asserted)."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +9,8 @@ from bnlab.data import Dataset
 
 
 def test_flops_per_image_by_hand():
-    fwd = 2 * (784 * 128 + 128 * 64 + 64 * 10)                 # 218,368
-    assert bench.flops_per_image() == 3 * fwd - 2 * 784 * 128   # backward 2× forward, no input grad at layer 1
+    fwd = 2 * (784 * 128 + 128 * 64 + 64 * 10)  # 218,368
+    assert bench.flops_per_image() == 3 * fwd - 2 * 784 * 128  # backward 2× forward, no input grad at layer 1
     assert bench.flops_per_image() * 60000 / 1e9 == 27.264
 
 
@@ -20,10 +21,25 @@ def test_steady_state_skips_the_first_epoch():
 @pytest.fixture(scope="module")
 def result():
     g = np.random.default_rng(0)
-    ds = Dataset("mnist", g.random((800, 784), np.float32), g.integers(0, 10, 800), g.random((200, 784), np.float32),
-                 g.integers(0, 10, 200), "generated")
-    return bench.run((32,), (1, 2), epochs=3, n_train=256, n_test=100, study_seeds=1, study_epochs=1, data=ds,
-                     log=lambda m: None)
+    ds = Dataset(
+        "mnist",
+        g.random((800, 784), np.float32),
+        g.integers(0, 10, 800),
+        g.random((200, 784), np.float32),
+        g.integers(0, 10, 200),
+        "generated",
+    )
+    return bench.run(
+        (32,),
+        (1, 2),
+        epochs=3,
+        n_train=256,
+        n_test=100,
+        study_seeds=1,
+        study_epochs=1,
+        data=ds,
+        log=lambda m: None,
+    )
 
 
 def test_rows_ratios_and_table(result):
@@ -31,8 +47,8 @@ def test_rows_ratios_and_table(result):
     (row,) = res["rows"]
     assert set(row["bnlab"]) == {1, 2} and not res["full"] and res["n_train"] == 256
     for k in ("loader", "resident", "K=1", "K=2"):
-        assert len(row["epochs"][k]) == 3                                  # every epoch kept
-    assert row["loader"] == bench.steady(row["epochs"]["loader"])          # the steady state: epochs 2..n
+        assert len(row["epochs"][k]) == 3  # every epoch kept
+    assert row["loader"] == bench.steady(row["epochs"]["loader"])  # the steady state: epochs 2..n
     assert row["bnlab"][1] == bench.steady(row["epochs"]["K=1"])
     side = row["side_by_side"]
     assert (side is None) == (torch.get_num_threads() < 2) and (side is None or side > 0)
@@ -43,16 +59,20 @@ def test_rows_ratios_and_table(result):
     assert row["frac_peak"] == res["gflop_per_model_epoch"] / best / res["sgemm_gflops"]
     assert res["gflop_per_model_epoch"] == bench.flops_per_image() * 256 / 1e9
     t = bench.table(res)
-    assert [c.header for c in t.columns][4:7] == ["bnlab K=1", "bnlab K=2", f"{res['threads']}×K=16 side by side"]
+    assert [c.header for c in t.columns][4:7] == [
+        "bnlab K=1",
+        "bnlab K=2",
+        f"{res['threads']}×K=16 side by side",
+    ]
     assert "QUICK LOOK on a 256-image slice" in t.title
 
 
 def test_study_row(result):
     s = result["study"]
-    assert s["runs"] == 8 and s["model_epochs"] == 8 and sum(s["stacks"]) == 8     # 8 configurations × 1 × 1
+    assert s["runs"] == 8 and s["model_epochs"] == 8 and sum(s["stacks"]) == 8  # 8 configurations × 1 × 1
     plain = result["plain"]
     assert set(plain) == {f"bs{b} {n}" for b in (16, 32, 64, 128) for n in ("none", "batch")}
-    assert s["loader_s"] == pytest.approx(sum(v[0] for v in plain.values()))      # × 1 seed × 1 epoch
+    assert s["loader_s"] == pytest.approx(sum(v[0] for v in plain.values()))  # × 1 seed × 1 epoch
     assert s["speedup_vs_loader"] == s["loader_s"] / s["wall_s"]
     assert set(s["test_acc"]) == {f"{n} bs{b}" for b in (16, 32, 64, 128) for n in ("batch", "none")}
     assert result["peak_rss_mb"]["this_process"] > 0

@@ -1,5 +1,6 @@
 """Nothing lost, nothing silently wrong: outputs, stores and signals (issue: bound every input, write every
 output atomically, survive every store failure)."""
+
 import os
 import signal
 import sqlite3
@@ -30,12 +31,18 @@ def one_line_error(capsys, needle):
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("option, value, needle", [
-    ("--max-stack", "-1", "max_stack = -1 is out of range"), ("--max-stack", "0", "max_stack = 0 is out of range"),
-    ("--cpus-per-group", "0", "cpus_per_group = 0 is out of range"),
-    ("--epochs", "0", "epochs = 0 is out of range"), ("--train-limit", "-5", "train_limit = -5 is out of range"),
-    ("--seeds", "0", "seeds"), ("--seeds", "2147483648", "seeds"),
-])
+@pytest.mark.parametrize(
+    "option, value, needle",
+    [
+        ("--max-stack", "-1", "max_stack = -1 is out of range"),
+        ("--max-stack", "0", "max_stack = 0 is out of range"),
+        ("--cpus-per-group", "0", "cpus_per_group = 0 is out of range"),
+        ("--epochs", "0", "epochs = 0 is out of range"),
+        ("--train-limit", "-5", "train_limit = -5 is out of range"),
+        ("--seeds", "0", "seeds"),
+        ("--seeds", "2147483648", "seeds"),
+    ],
+)
 def test_numeric_options_are_bounded_before_anything_runs(tmp_path, capsys, option, value, needle):
     out = tmp_path / "o"
     assert main(["run", *TINY, "--out", str(out), option, value]) == 2
@@ -43,10 +50,15 @@ def test_numeric_options_are_bounded_before_anything_runs(tmp_path, capsys, opti
     assert not (out / "bnlab.sqlite").exists()
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--repeats", "0"], "--repeats = 0 is out of range"), (["--stack", "-1"], "--stack = -1 is out of range"),
-    (["--batch-size", "0"], "--batch-size = 0 is out of range"), (["--json", "."], "--json . is a folder"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--repeats", "0"], "--repeats = 0 is out of range"),
+        (["--stack", "-1"], "--stack = -1 is out of range"),
+        (["--batch-size", "0"], "--batch-size = 0 is out of range"),
+        (["--json", "."], "--json . is a folder"),
+    ],
+)
 def test_bench_input_is_checked_before_the_benchmark(capsys, args, needle):
     t = time.time()
     assert main(["bench", *args]) == 2 and time.time() - t < 5
@@ -62,8 +74,22 @@ def test_a_store_named_like_an_output_is_refused_and_kept(tmp_path, capsys):
     out = tmp_path / "o"
     assert _run(out, "--store", str(out / "keep.sqlite")) == 0
     before = (out / "keep.sqlite").read_bytes()
-    assert main(["study", "seed", *TINY, "--seeds", "1", "--out", str(out / "s"), "--store",
-                 str(out / "s" / "report.html")]) == 2
+    assert (
+        main(
+            [
+                "study",
+                "seed",
+                *TINY,
+                "--seeds",
+                "1",
+                "--out",
+                str(out / "s"),
+                "--store",
+                str(out / "s" / "report.html"),
+            ]
+        )
+        == 2
+    )
     one_line_error(capsys, "would be overwritten by the outputs")
     (out / "report.html").write_text("<html>not a store</html>")
     assert _run(out, "--store", str(out / "report.html")) == 2
@@ -89,7 +115,7 @@ def test_a_folder_holding_another_study_is_refused(tmp_path, capsys):
     assert main(["study", "overhead", *TINY, "--seeds", "1", "--out", str(out)]) == 2
     one_line_error(capsys, "pass another --out for 'overhead'")
     assert (out / "report.html").read_bytes() == html
-    (out / ".bnlab-study").unlink()                      # an older bnlab's folder: its report's title tells
+    (out / ".bnlab-study").unlink()  # an older bnlab's folder: its report's title tells
     assert _run(out) == 2
     one_line_error(capsys, "holds the outputs of study 'seed'")
 
@@ -119,12 +145,14 @@ outputs.write_with(sys.argv[1], writer)
 def test_a_writer_killed_mid_write_leaves_the_old_file_and_its_debris_is_swept(tmp_path):
     target = tmp_path / "report.html"
     target.write_text("the old, good report")
-    p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     assert p.stdout.readline().strip() == "writing"
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert target.read_text() == "the old, good report"
-    assert len(list(tmp_path.glob(".report.html.*.tmp"))) == 1           # the dead writer's temporary file
+    assert len(list(tmp_path.glob(".report.html.*.tmp"))) == 1  # the dead writer's temporary file
     outputs.write_text(target, "new ✓")
     assert target.read_text(encoding="utf-8") == "new ✓"
     assert list(tmp_path.glob(".report.html.*.tmp")) == []
@@ -133,8 +161,12 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_and_its_debris_is_swept(t
 def test_text_is_utf8_under_an_ascii_locale(tmp_path):
     text = "γ·x̂ + β, σ²"
     code = f"import sys; from bnlab import outputs; outputs.write_text(sys.argv[1], {ascii(text)})"
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.md")], capture_output=True, text=True,
-                       env={**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"})
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "r.md")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"},
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "r.md").read_bytes().decode("utf-8") == text
 
@@ -144,8 +176,9 @@ def _saved_store(path, n=2, study="s"):
     st.begin_study(study, "q", {}, "cmd")
     for seed in range(n):
         r = RunResult(RunSpec(seed=seed, epochs=1))
-        r.epochs.append(dict(epoch=1, steps=10, train_loss=0.5, train_acc=0.9, test_loss=0.4, test_acc=0.91,
-                             wall_s=1.0))
+        r.epochs.append(
+            dict(epoch=1, steps=10, train_loss=0.5, train_acc=0.9, test_loss=0.4, test_acc=0.91, wall_s=1.0)
+        )
         st.save(study, r, VERSIONS)
     return st
 
@@ -160,7 +193,7 @@ def test_corrupt_pages_and_rows_are_one_line(tmp_path, capsys):
     assert main(["report", "s", "--out", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "has an unreadable entry")
     data = bytearray(db.read_bytes())
-    data[4096:8192] = os.urandom(4096)                     # a page of garbage
+    data[4096:8192] = os.urandom(4096)  # a page of garbage
     db.write_bytes(bytes(data))
     assert main(["report", "s", "--out", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "bnlab.sqlite")
@@ -169,7 +202,9 @@ def test_corrupt_pages_and_rows_are_one_line(tmp_path, capsys):
 def test_a_read_only_store_still_reports_and_refuses_writes(tmp_path, monkeypatch):
     db = tmp_path / "ro.sqlite"
     _saved_store(db).close()
-    monkeypatch.setattr(store_mod, "_exists_read_only", lambda p: True)   # root can write anything: say it can't
+    monkeypatch.setattr(
+        store_mod, "_exists_read_only", lambda p: True
+    )  # root can write anything: say it can't
     with Store(db) as st:
         assert st.read_only and len(st.results("s")) == 2
         with pytest.raises(StoreError, match="is read-only"):
@@ -193,21 +228,22 @@ def test_a_locked_store_is_waited_for_then_runs_are_kept_and_retried(tmp_path, m
     results = []
     for seed in (5, 6):
         r = RunResult(RunSpec(seed=seed, epochs=1))
-        r.epochs.append(dict(epoch=1, steps=10, train_loss=0.5, train_acc=0.9, test_loss=0.4, test_acc=0.9,
-                             wall_s=1.0))
+        r.epochs.append(
+            dict(epoch=1, steps=10, train_loss=0.5, train_acc=0.9, test_loss=0.4, test_acc=0.9, wall_s=1.0)
+        )
         results.append((r, VERSIONS))
     ready = threading.Event()
     t = threading.Thread(target=_hold_lock, args=(db, 1.5, ready))
     t.start()
     ready.wait()
-    assert _commit(st, "s", results[:1], final=True) == []        # waited ~1.5 s, then saved
+    assert _commit(st, "s", results[:1], final=True) == []  # waited ~1.5 s, then saved
     t.join()
     assert "is locked by another process; waiting up to 3 s" in capsys.readouterr().err
     ready.clear()
     t = threading.Thread(target=_hold_lock, args=(db, 5, ready))
     t.start()
     ready.wait()
-    assert _commit(st, "s", results[1:], final=False) == results[1:]   # refused: kept in memory
+    assert _commit(st, "s", results[1:], final=False) == results[1:]  # refused: kept in memory
     t.join()
     assert _commit(st, "s", results[1:], final=True) == []
     assert len(st.done()) == 3
@@ -224,14 +260,33 @@ def test_the_summary_table_keeps_configurations_that_differ_only_in_noise_or_wid
     rows = []
     for i, (noise, hidden, h) in enumerate([(0, "128-64", "a"), (1, "128-64", "b"), (0, "256", "c")]):
         for seed in range(2):
-            rows.append(dict(run_id=f"r{i}{seed}", dataset="mnist", norm="batch", placement="after", batch_size=32,
-                             lr=0.001, optimizer="adam", momentum=0.0, init="glorot_uniform", init_scale=1.0,
-                             profile="keras", epochs=1, hidden=hidden, activation="relu", train_limit=None,
-                             test_limit=None, noise=noise, config_hash=h, test_acc=0.9 + i / 100,
-                             diverged_epoch=None))
+            rows.append(
+                dict(
+                    run_id=f"r{i}{seed}",
+                    dataset="mnist",
+                    norm="batch",
+                    placement="after",
+                    batch_size=32,
+                    lr=0.001,
+                    optimizer="adam",
+                    momentum=0.0,
+                    init="glorot_uniform",
+                    init_scale=1.0,
+                    profile="keras",
+                    epochs=1,
+                    hidden=hidden,
+                    activation="relu",
+                    train_limit=None,
+                    test_limit=None,
+                    noise=noise,
+                    config_hash=h,
+                    test_acc=0.9 + i / 100,
+                    diverged_epoch=None,
+                )
+            )
     t = summary_table(rows, "t")
     assert t.row_count == 3 and [c.header for c in t.columns][:2] == ["hidden", "noise"]
-    same = [dict(r, noise=0, hidden="128-64") for r in rows]          # nothing shown tells them apart
+    same = [dict(r, noise=0, hidden="128-64") for r in rows]  # nothing shown tells them apart
     t = summary_table(same, "t")
     assert t.row_count == 3 and "config_hash" in [c.header for c in t.columns]
 
@@ -239,9 +294,12 @@ def test_the_summary_table_keeps_configurations_that_differ_only_in_noise_or_wid
 @needs_mnist
 def test_sigterm_before_any_run_finished_claims_nothing(tmp_path):
     out = tmp_path / "o"
-    p = subprocess.Popen([sys.executable, "-m", "bnlab", "study", "seed", "--seeds", "1", "--out", str(out),
-                          "--quiet"], stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)                                          # still importing or loading data
+    p = subprocess.Popen(
+        [sys.executable, "-m", "bnlab", "study", "seed", "--seeds", "1", "--out", str(out), "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # still importing or loading data
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143 and "Traceback" not in err
@@ -277,12 +335,18 @@ def test_a_data_folder_name_too_long_is_one_line(tmp_path):
 @needs_mnist
 def test_a_path_with_a_non_utf8_byte_and_stdout_on_a_full_device(tmp_path):
     out = os.path.join(os.fsencode(tmp_path), b"bad\xff")
-    r = subprocess.run([sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
-                       capture_output=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
+        capture_output=True,
+    )
     assert r.returncode == 0, r.stderr
     assert os.path.isfile(os.path.join(out, b"results.csv"))
     if os.path.exists("/dev/full"):
         with open("/dev/full", "w") as full:
-            r = subprocess.run([sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
-                               stdout=full, stderr=subprocess.PIPE, text=True)
+            r = subprocess.run(
+                [sys.executable, "-m", "bnlab", "run", "--norm", "none", *TINY[:-1], "--out", out],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         assert r.returncode == 2 and "No space left on device" in r.stderr and "Traceback" not in r.stderr

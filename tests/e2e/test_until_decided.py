@@ -1,5 +1,6 @@
 """`bnlab study NAME --until-decided` end to end on a small slice of real MNIST: rounds, report, resume after an
 interruption in the middle of a round, `bnlab plan`."""
+
 import pytest
 import torch
 
@@ -15,8 +16,27 @@ TINY = dict(seeds=2, max_seeds=4, round_seeds=2, epochs=1, train_limit=1000, tes
 @needs_mnist
 def test_cli_runs_rounds_writes_the_sequential_report_and_plans(tmp_path):
     out = tmp_path / "seed"
-    r = bnlab("study", "seed", "--until-decided", "--max-seeds", "4", "--round", "2", "--seeds", "2", "--epochs", "1",
-              "--train-limit", "1000", "--test-limit", "500", "--out", str(out), "--cpus-per-group", "2")
+    r = bnlab(
+        "study",
+        "seed",
+        "--until-decided",
+        "--max-seeds",
+        "4",
+        "--round",
+        "2",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "500",
+        "--out",
+        str(out),
+        "--cpus-per-group",
+        "2",
+    )
     assert r.returncode == 0, r.stderr
     assert "round 1: 2 seeds × 8 configurations" in r.stdout and "sequential verdicts:" in r.stdout
     assert "(a) BN improves final test accuracy:" in r.stdout
@@ -36,15 +56,19 @@ def test_an_interrupted_sequential_study_resumes_at_its_round(tmp_path):
 
     def stop_in_round_two(n):
         done.append(n)
-        if len(done) == 5:             # round 1 trains 4 stacks (one per batch size)
+        if len(done) == 5:  # round 1 trains 4 stacks (one per batch size)
             raise KeyboardInterrupt
 
-    opts = api.Options(out=tmp_path / "o", device="cpu", cpus_per_group=torch.get_num_threads(),
-                       progress=Progress(group_done=stop_in_round_two))
+    opts = api.Options(
+        out=tmp_path / "o",
+        device="cpu",
+        cpus_per_group=torch.get_num_threads(),
+        progress=Progress(group_done=stop_in_round_two),
+    )
     with pytest.raises(KeyboardInterrupt):
         api.run_study("seed", until_decided=True, options=opts, **TINY)
     kept = sum(done)
-    assert kept > 16                                           # round 1 (16 runs) and a stack of round 2
+    assert kept > 16  # round 1 (16 runs) and a stack of round 2
     opts = api.Options(out=tmp_path / "o", device="cpu", cpus_per_group=torch.get_num_threads())
     res = api.run_study("seed", until_decided=True, options=opts, **TINY)
     assert res.counts["trained"] == 32 - kept and res.counts["total"] == 32

@@ -1,4 +1,5 @@
 """`bnlab export --mlflow`: a real local MLflow tracking store (SQLite under tmp_path), read back with MlflowClient."""
+
 import math
 import sys
 
@@ -14,7 +15,9 @@ from bnlab.store import Store  # noqa: E402
 from report.test_report import VERSIONS, make_store  # noqa: E402
 
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc", "epoch"]
-pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")   # MLflow's own
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The ``noload`` loader strategy:DeprecationWarning"
+)  # MLflow's own
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +53,14 @@ def test_one_mlflow_run_per_bnlab_run_with_params_tags_and_metrics_per_epoch(tra
                 assert m.data.params == params(spec) and m.data.params["hidden"] == "128-64"
                 assert m.data.params["seed"] == str(spec.seed) and m.data.params["norm"] == spec.norm
                 tags = {k: v for k, v in m.data.tags.items() if k.startswith("bnlab.")}
-                want = {TAG: r["run_id"], "bnlab.study": study, "bnlab.seed": str(spec.seed),
-                        "bnlab.version": VERSIONS["bnlab"], "bnlab.config_hash": spec.config_hash(),
-                        "bnlab.device": r["device"]}
+                want = {
+                    TAG: r["run_id"],
+                    "bnlab.study": study,
+                    "bnlab.seed": str(spec.seed),
+                    "bnlab.version": VERSIONS["bnlab"],
+                    "bnlab.config_hash": spec.config_hash(),
+                    "bnlab.device": r["device"],
+                }
                 if r["diverged_epoch"] is not None:
                     want["bnlab.diverged_epoch"] = str(r["diverged_epoch"])
                 assert tags == want
@@ -70,7 +78,10 @@ def test_exporting_again_duplicates_nothing(tracked, capsys):
     before = {s: {k: r.info.run_id for k, r in _runs(client, s).items()} for s in ("seed", "mine")}
     assert main(["export", str(store), "--mlflow", uri]) == 0
     out = capsys.readouterr().out
-    assert "mlflow: 0 runs of seed logged, 8 already there" in out and "mlflow: 0 runs of mine logged, 4 already" in out
+    assert (
+        "mlflow: 0 runs of seed logged, 8 already there" in out
+        and "mlflow: 0 runs of mine logged, 4 already" in out
+    )
     assert {s: {k: r.info.run_id for k, r in _runs(client, s).items()} for s in ("seed", "mine")} == before
 
 
@@ -78,17 +89,17 @@ def test_an_interrupted_export_is_finished_duplicates_go_and_only_missing_runs_a
     store, uri, client = tracked
     runs = _runs(client, "mine")
     gone, half, twice = sorted(runs)[:3]
-    client.delete_run(runs[gone].info.run_id)                             # deleted by the user: logged again
+    client.delete_run(runs[gone].info.run_id)  # deleted by the user: logged again
     exp = client.get_experiment_by_name("mine").experiment_id
-    client.delete_run(runs[half].info.run_id)                             # and as an export killed mid-run leaves it:
-    partial = client.create_run(exp, tags={TAG: half}, run_name=half)     # RUNNING, one value of three
+    client.delete_run(runs[half].info.run_id)  # and as an export killed mid-run leaves it:
+    partial = client.create_run(exp, tags={TAG: half}, run_name=half)  # RUNNING, one value of three
     client.log_metric(partial.info.run_id, "test_acc", 0.5, step=1)
-    copy = client.create_run(exp, tags={TAG: twice}, run_name=twice)     # a second copy (two exports at once)
+    copy = client.create_run(exp, tags={TAG: twice}, run_name=twice)  # a second copy (two exports at once)
     client.set_terminated(copy.info.run_id)
     assert main(["export", str(store), "--mlflow", uri, "--study", "mine"]) == 0
     assert "mlflow: 2 runs of mine logged, 2 already there" in capsys.readouterr().out
     active = client.search_runs([exp], max_results=1000)
-    assert sorted(r.data.tags[TAG] for r in active) == sorted(runs) and len(active) == 4   # one each
+    assert sorted(r.data.tags[TAG] for r in active) == sorted(runs) and len(active) == 4  # one each
     assert all(r.info.status == "FINISHED" for r in active)
     assert partial.info.run_id not in {r.info.run_id for r in active}
     assert len(client.get_metric_history(_runs(client, "mine")[half].info.run_id, "test_acc")) == 2
@@ -98,11 +109,17 @@ def test_bad_targets_and_a_missing_extra_are_one_line(tracked, tmp_path, monkeyp
     store, _, _ = tracked
     assert main(["export", str(store), "--mlflow", str(tmp_path / "no" / "such" / "mlflow.db")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("bnlab: error: --mlflow sqlite:///") and "does not exist" in err and err.count("\n") == 1
+    assert (
+        err.startswith("bnlab: error: --mlflow sqlite:///")
+        and "does not exist" in err
+        and err.count("\n") == 1
+    )
     assert main(["export", str(store), "--mlflow", f"sqlite:///{tmp_path / 'x.db'}", "--study", "lr"]) == 2
-    assert capsys.readouterr().err == f"bnlab: error: study 'lr' is not in {store}; stored studies: seed, mine\n"
-    assert not (tmp_path / "x.db").exists()                              # nothing written before the checks pass
-    monkeypatch.setitem(sys.modules, "mlflow", None)                      # as if mlflow were not installed
+    assert (
+        capsys.readouterr().err == f"bnlab: error: study 'lr' is not in {store}; stored studies: seed, mine\n"
+    )
+    assert not (tmp_path / "x.db").exists()  # nothing written before the checks pass
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if mlflow were not installed
     assert main(["export", str(store), "--mlflow", f"sqlite:///{tmp_path / 'y.db'}"]) == 2
     assert capsys.readouterr().err == "bnlab: error: mlflow is not installed; pip install 'bnlab[mlflow]'\n"
     assert not (tmp_path / "y.db").exists()

@@ -1,28 +1,38 @@
 """The claim studies: grids, final probes (inference, invariance), folding, `bnlab fold`, `bnlab study all`."""
+
 import re
 
 import pytest
 import torch
 
 from bnlab import api, studies
-from bnlab.core import final_probes as measure
-from bnlab.core import norms
-from bnlab.core import model as M
 from bnlab.cli import main
 from bnlab.config import RunSpec
+from bnlab.core import final_probes as measure
+from bnlab.core import model as M
+from bnlab.core import norms
 from bnlab.errors import ConfigError
-from bnlab.run.jobs import plan_stacks
 from bnlab.report.studydata import StudyData
+from bnlab.run.jobs import plan_stacks
 from bnlab.store import Store
 
 # runs per study at its default seeds: the grid product, less 'none' specs that differ only in placement
-EXPECTED_RUNS = {"seed": 2 * 4 * 5, "lr": 2 * 9 * 2 * 3, "init": 5 * 2 * 3, "convergence": 2 * 5,
-                 "regularization": 2 * 3,
-                 "small-batch": 6 * 6 * 3 + 3 * 6 * 3,   # + precise BN for the 3 norms with running statistics
-                 "placement": 3 * 3, "overhead": 3 * 3, "invariance": 3 * 3, "activations": 2 * 3,
-                 "ioffe-mnist": 2 * 3,
-                 "ics": 3 * 3, "smoothness": 3 * 3,       # none, BN after, BN before
-                 "noisy-bn": 3 * 3}
+EXPECTED_RUNS = {
+    "seed": 2 * 4 * 5,
+    "lr": 2 * 9 * 2 * 3,
+    "init": 5 * 2 * 3,
+    "convergence": 2 * 5,
+    "regularization": 2 * 3,
+    "small-batch": 6 * 6 * 3 + 3 * 6 * 3,  # + precise BN for the 3 norms with running statistics
+    "placement": 3 * 3,
+    "overhead": 3 * 3,
+    "invariance": 3 * 3,
+    "activations": 2 * 3,
+    "ioffe-mnist": 2 * 3,
+    "ics": 3 * 3,
+    "smoothness": 3 * 3,  # none, BN after, BN before
+    "noisy-bn": 3 * 3,
+}
 TINY = dict(epochs=1, seeds=2, train_limit=256, test_limit=200)
 
 
@@ -45,7 +55,9 @@ def test_overrides_reach_every_study_and_keep_study_settings():
 def test_final_probes_are_validated_and_do_not_change_old_hashes():
     assert "final_probes" not in RunSpec().config_dict()
     assert RunSpec(final_probes=("inference",)).config_hash() != RunSpec().config_hash()
-    with pytest.raises(ConfigError, match="final_probes = 'speed' is not allowed; choose one of: inference, invariance"):
+    with pytest.raises(
+        ConfigError, match="final_probes = 'speed' is not allowed; choose one of: inference, invariance"
+    ):
         RunSpec(final_probes=("speed",))
     with pytest.raises(ConfigError, match="norm = 'layer' has nothing to fold"):
         RunSpec(norm="layer", final_probes=("inference",))
@@ -64,8 +76,14 @@ def test_mix_none_false_gives_models_without_a_norm_stacks_of_their_own():
 def test_bn_output_is_invariant_to_scaling_the_preceding_weights():
     """Training-mode BN(x·cW) = BN(x·W) for every c > 0 exactly when ε = 0 (up to float64 rounding)."""
     g = torch.Generator().manual_seed(0)
-    x, W = torch.randn(3, 64, 20, generator=g, dtype=torch.float64), torch.randn(3, 20, 8, generator=g, dtype=torch.float64)
-    gamma, beta = torch.rand(3, 1, 8, generator=g, dtype=torch.float64) + 0.5, torch.randn(3, 1, 8, generator=g, dtype=torch.float64)
+    x, W = (
+        torch.randn(3, 64, 20, generator=g, dtype=torch.float64),
+        torch.randn(3, 20, 8, generator=g, dtype=torch.float64),
+    )
+    gamma, beta = (
+        torch.rand(3, 1, 8, generator=g, dtype=torch.float64) + 0.5,
+        torch.randn(3, 1, 8, generator=g, dtype=torch.float64),
+    )
     cfg = norms.BNConfig(eps=0.0)
     st = (torch.zeros(3, 1, 8, dtype=torch.float64), torch.ones(3, 1, 8, dtype=torch.float64))
     y1 = norms.batch_norm(x @ W, gamma, beta, *st, training=True, cfg=cfg)[0]
@@ -88,8 +106,10 @@ def _random_member(placement: str, seed: int = 0) -> tuple[dict, dict, M.StackCo
     for n in p:
         if n.startswith(("gamma", "beta", "b")):
             p[n].copy_(torch.rand(p[n].shape, generator=g) + (0.5 if n.startswith("gamma") else -0.5))
-    st = {n: (torch.rand(v.shape, generator=g) * (2 if n.startswith("var") else 1) + 0.1)
-          for n, v in M.init_state(cfg, 1).items()}
+    st = {
+        n: (torch.rand(v.shape, generator=g) * (2 if n.startswith("var") else 1) + 0.1)
+        for n, v in M.init_state(cfg, 1).items()
+    }
     return p, st, cfg
 
 
@@ -139,28 +159,33 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert f"[{name}]({name}/report.html)" in summary
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
-    assert len(table) == 25   # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1,
+    assert (
+        len(table) == 25
+    )  # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1,
     #                           overhead 3, invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
     assert '<a href="lr/report.html">lr</a>' in html and '<a href="lr/lr_sweep.png">figure</a>' in html
 
 
-@pytest.mark.parametrize("study, figures, sections", [
-    ("lr", ["lr_sweep.png"], ["Learning-rate limits", "(lr-adam)", "(lr-sgd)"]),
-    ("init", ["init_sweep.png"], ["(init)"]),
-    ("convergence", ["convergence.png"], ["(conv-97)", "(conv-98)"]),
-    ("regularization", ["gap_over_time.png"], ["(reg)"]),
-    ("small-batch", ["small_batch.png"], ["Wu & He 2018, Table 2 style", "(sb-bn)", "(sb-alt)"]),
-    ("placement", ["final_accuracy.png"], ["(place)"]),
-    ("overhead", ["costs.png"], ["Cost, measured", "(ovh-train)", "(ovh-infer-b1)", "(ovh-infer-b1000)"]),
-    ("invariance", ["invariance.png"], ["(inv)"]),
-    ("activations", ["activations.png"], ["(act)"]),
-    ("ioffe-mnist", ["activations.png"], ["(act)", "(acc)"]),
-    ("ics", ["ics.png"], ["(ics)"]),
-    ("smoothness", ["smoothness.png"], ["(smooth)"]),
-    ("noisy-bn", ["activations.png"], ["(noisy)"]),
-])
+@pytest.mark.parametrize(
+    "study, figures, sections",
+    [
+        ("lr", ["lr_sweep.png"], ["Learning-rate limits", "(lr-adam)", "(lr-sgd)"]),
+        ("init", ["init_sweep.png"], ["(init)"]),
+        ("convergence", ["convergence.png"], ["(conv-97)", "(conv-98)"]),
+        ("regularization", ["gap_over_time.png"], ["(reg)"]),
+        ("small-batch", ["small_batch.png"], ["Wu & He 2018, Table 2 style", "(sb-bn)", "(sb-alt)"]),
+        ("placement", ["final_accuracy.png"], ["(place)"]),
+        ("overhead", ["costs.png"], ["Cost, measured", "(ovh-train)", "(ovh-infer-b1)", "(ovh-infer-b1000)"]),
+        ("invariance", ["invariance.png"], ["(inv)"]),
+        ("activations", ["activations.png"], ["(act)"]),
+        ("ioffe-mnist", ["activations.png"], ["(act)", "(acc)"]),
+        ("ics", ["ics.png"], ["(ics)"]),
+        ("smoothness", ["smoothness.png"], ["(smooth)"]),
+        ("noisy-bn", ["activations.png"], ["(noisy)"]),
+    ],
+)
 def test_each_study_report_has_its_figures_tables_and_findings(tiny_all, study, figures, sections):
     out, _ = tiny_all
     md = (out / study / "report.md").read_text()
@@ -204,8 +229,13 @@ def test_fold_command_exports_a_plain_mlp_equal_to_the_bn_model(tiny_all, tmp_pa
     assert "max |folded − unfolded| test logit" in capsys.readouterr().out
     blob = torch.load(tmp_path / "f.pt")
     assert blob["dims"] == [784, 128, 64, 10] and blob["run_id"] == rid and blob["max_abs_err"] < 1e-5
-    net = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64), torch.nn.ReLU(),
-                              torch.nn.Linear(64, 10))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10),
+    )
     net.load_state_dict(blob["state_dict"])
     x = torch.rand(100, 784)
     with torch.inference_mode():

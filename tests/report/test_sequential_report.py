@@ -1,5 +1,6 @@
 """Seeds until decided, read back from the store (no training): the plan's rounds, the replay that trains only
 what undecided claims need, the report section, and `bnlab plan`'s numbers."""
+
 import math
 
 import numpy as np
@@ -33,8 +34,17 @@ def make_store(path, cells, *, study="mine", plan=None, epochs=2):
             r = RunResult(RunSpec(norm=norm, batch_size=64, lr=lr, seed=seed, epochs=epochs))
             final = mean + sd * rng.standard_normal()
             for e in range(1, epochs + 1):
-                r.epochs.append(dict(epoch=e, steps=938 * e, train_loss=0.2 / e, train_acc=final + 0.01,
-                                     test_loss=0.1, test_acc=final - 0.01 * (epochs - e), wall_s=1.5 * e))
+                r.epochs.append(
+                    dict(
+                        epoch=e,
+                        steps=938 * e,
+                        train_loss=0.2 / e,
+                        train_acc=final + 0.01,
+                        test_loss=0.1,
+                        test_acc=final - 0.01 * (epochs - e),
+                        wall_s=1.5 * e,
+                    )
+                )
             st.save(study, r, VERSIONS)
     return st
 
@@ -43,7 +53,7 @@ def test_the_plan_fixes_the_rounds_and_the_seed_list_in_advance():
     p = R.Plan((0, 1, 2), 2, 8)
     assert p.sizes() == [3, 5, 7, 8] and p.seed_list() == tuple(range(8))
     assert p.fractions() == pytest.approx([3 / 8, 5 / 8, 7 / 8, 1])
-    q = R.Plan((3, 7, 11), 3, 6)                       # a seed list continues with the smallest unused seeds
+    q = R.Plan((3, 7, 11), 3, 6)  # a seed list continues with the smallest unused seeds
     assert q.seed_list() == (3, 7, 11, 0, 1, 2) and q.sizes() == [3, 6]
     assert R.Plan.of({"spec": {R.SPEC_KEY: q.to_json()}}) == q and R.Plan.of({"spec": {}}) is None
     with pytest.raises(ConfigError, match="--max-seeds 2 is below the first round's 3 seeds"):
@@ -55,7 +65,7 @@ def test_the_plan_fixes_the_rounds_and_the_seed_list_in_advance():
 
 
 def test_the_seed_study_maps_each_claim_to_the_configurations_it_tests():
-    bs = lambda norm, b: RunSpec(norm=norm, batch_size=b)   # noqa: E731
+    bs = lambda norm, b: RunSpec(norm=norm, batch_size=b)  # noqa: E731
     assert R.needs("seed", "a", bs("none", 32)) and not R.needs("seed", "a", bs("batch", 16))
     assert R.needs("seed", "d", bs("batch", 128)) and not R.needs("seed", "d", bs("none", 16))
     assert R.needs("seed", "f", bs("none", 16)) and R.needs("my-study", "bn1", bs("none", 16))
@@ -66,11 +76,15 @@ def test_replay_takes_a_round_once_the_undecided_claims_configurations_are_compl
     open. The second round trains only lr 3e-3 (seeds 4–7), and the replay takes it; were every configuration
     needed, the replay would stop at the first look."""
     plan = R.Plan((0, 1, 2, 3), 4, 8)
-    cells = {("none", 1e-3): (0.97, 5e-4, 4), ("batch", 1e-3): (0.98, 5e-4, 4),
-             ("none", 3e-3): (0.97, 3e-3, 8), ("batch", 3e-3): (0.97, 3e-3, 8)}
+    cells = {
+        ("none", 1e-3): (0.97, 5e-4, 4),
+        ("batch", 1e-3): (0.98, 5e-4, 4),
+        ("none", 3e-3): (0.97, 3e-3, 8),
+        ("batch", 3e-3): (0.97, 3e-3, 8),
+    }
     st = make_store(tmp_path / "s.sqlite", cells, plan=plan)
     d = StudyData.load(st, "mine")
-    assert R.history(d, plan).rounds.__len__() == 1        # the generic claims need every configuration
+    assert R.history(d, plan).rounds.__len__() == 1  # the generic claims need every configuration
     monkeypatch.setitem(R.NEEDS, "mine", {"bn1": lambda s: s.lr == 1e-3, "bn2": lambda s: s.lr == 3e-3})
     h = R.history(d, plan)
     assert [r.n for r in h.rounds] == [4, 8] and h.finished
@@ -79,21 +93,21 @@ def test_replay_takes_a_round_once_the_undecided_claims_configurations_are_compl
     a, b = h.decisions
     assert (a.verdict, a.look) == ("supported", 0) and b.verdict in ("undecided", "equivalent")
     assert np.isfinite(b.p_seq) or b.verdict == "equivalent"
-    lo, hi = h.interval(0, 0)                  # the repeated CI excludes 0 when the boundary is crossed
+    lo, hi = h.interval(0, 0)  # the repeated CI excludes 0 when the boundary is crossed
     assert 0 < lo < h.rounds[0].findings[0].effect < hi
     assert len(R.history(d, plan, looks=1).rounds) == 1
 
 
 def test_report_shows_the_rounds_and_regenerates_the_same_and_fixed_studies_have_none(tmp_path):
     plan = R.Plan((0, 1, 2), 3, 9)
-    cells = {("none", 1e-3): (0.970, 2e-3, 6), ("batch", 1e-3): (0.972, 2e-3, 6)}   # rounds 1–2 stored of 3
+    cells = {("none", 1e-3): (0.970, 2e-3, 6), ("batch", 1e-3): (0.972, 2e-3, 6)}  # rounds 1–2 stored of 3
     st = make_store(tmp_path / "s.sqlite", cells, plan=plan)
     p1 = write_report(st, "mine", tmp_path / "out")
     md = p1["md"].read_text()
-    sec = md[md.index("## Seeds until decided"):md.index("## Reproduce")]
+    sec = md[md.index("## Seeds until decided") : md.index("## Reproduce")]
     assert "3, 6, 9 (at most 9)" in sec and "Lan & DeMets 1983" in sec and "O'Brien & Fleming 1979" in sec
     assert "(bn1) BN vs none" in sec and "still running" in sec and "undecided so far at 6 seeds" in sec
-    summary = md[md.index("## Summary"):md.index("## Seeds until decided")]
+    summary = md[md.index("## Summary") : md.index("## Seeds until decided")]
     head = next(ln for ln in summary.splitlines() if ln.startswith("| claim"))
     assert head.endswith("| verdict | sequential verdict |") and "its valid verdicts are" in summary
     bn1 = next(ln for ln in summary.splitlines() if ln.startswith("| (bn1)"))
@@ -101,7 +115,7 @@ def test_report_shows_the_rounds_and_regenerates_the_same_and_fixed_studies_have
     assert (tmp_path / "out" / "sequential.png").stat().st_size > 10_000
     assert "sequential.png" in md and 'src="data:image/png;base64,' in p1["html"].read_text()
     again = write_report(st, "mine", tmp_path / "out")["md"].read_text()
-    assert again[again.index("## Seeds until decided"):again.index("## Reproduce")] == sec
+    assert again[again.index("## Seeds until decided") : again.index("## Reproduce")] == sec
     fixed = make_store(tmp_path / "f.sqlite", cells)
     md = write_report(fixed, "mine", tmp_path / "f")["md"].read_text()
     assert "Seeds until decided" not in md and "sequential verdict" not in md and "| verdict |" in md
@@ -114,12 +128,12 @@ def test_plan_numbers_follow_the_seed_sd_and_the_stats_functions(tmp_path):
     (p,) = plan_claims(d, power=0.8)
     f = d.configs
     sd_hat = math.sqrt((np.var(f[0].finals(), ddof=1) + np.var(f[1].finals(), ddof=1)) / 2) * 100
-    assert not p.approximate and p.sd == pytest.approx(sd_hat, rel=0.05)       # equal-SD Welch MDE inverted
+    assert not p.approximate and p.sd == pytest.approx(sd_hat, rel=0.05)  # equal-SD Welch MDE inverted
     assert p.target == 0.2 and p.target_from == "margin" and p.level == 0.05
     assert p.fixed == pytest.approx(stats.seeds_needed(0.2, p.sd, p.sd, 0.05, 0.8), abs=0)
     assert p.equivalence == stats.seeds_for_equivalence(0.2, p.sd, p.sd, 0.0, 0.05, 0.8)
     assert p.fixed <= p.max_seeds <= 1.1 * p.fixed + 6 and p.expected < p.fixed
-    assert p.cost(10) == (10 * 2 * 2, pytest.approx(10 * 2 * 2 * 1.5 / 60))      # 1.5 s per model-epoch
+    assert p.cost(10) == (10 * 2 * 2, pytest.approx(10 * 2 * 2 * 1.5 / 60))  # 1.5 s per model-epoch
     (q,) = plan_claims(d, effect=0.5)
     assert q.target == 0.5 and q.target_from == "--effect" and q.fixed < p.fixed
     text = plan_text(d, "a test", power=0.8)
@@ -130,10 +144,24 @@ def test_implied_sd_of_a_one_sided_claim_whose_estimate_lies_on_the_untested_sid
     """Claim (d) at 30 seeds: bs 16 − bs 32 = −0.06 pp, one-sided p 0.948 (CI [−0.12, +∞)); its SE is
     |estimate| / |Φ⁻¹(1 − p)|, as for an estimate on the tested side (before: no SD, '≈n/a')."""
     import scipy.stats as ss
+
     from bnlab.report.findings import Finding
     from bnlab.report.planning import implied_sd
-    f = Finding(key="d", title="t", claim="c", measure="m", test="t", contrast="bs 16 − bs 32", effect=-0.06,
-                effect_ci=(-0.12, math.inf), unit="pp", p_value=0.948, n={"bs 16": 30}, expected_sign=+1,
-                verdict="inconclusive")
+
+    f = Finding(
+        key="d",
+        title="t",
+        claim="c",
+        measure="m",
+        test="t",
+        contrast="bs 16 − bs 32",
+        effect=-0.06,
+        effect_ci=(-0.12, math.inf),
+        unit="pp",
+        p_value=0.948,
+        n={"bs 16": 30},
+        expected_sign=+1,
+        verdict="inconclusive",
+    )
     sd, approx = implied_sd(f, 30)
     assert approx and sd == pytest.approx(0.06 / abs(ss.norm.isf(0.948)) * math.sqrt(15))

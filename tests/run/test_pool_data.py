@@ -1,4 +1,5 @@
 """What the worker pool writes to the temp folder: only the rows the runs use, and only where there is room."""
+
 import shutil
 
 import numpy as np
@@ -9,8 +10,15 @@ from bnlab.run import local_backend as L
 
 
 def _ds(n=1000, m=300):
-    return Dataset("mnist", np.zeros((n, 784), np.float32), np.zeros(n, np.int64), np.zeros((m, 784), np.float32),
-                   np.zeros(m, np.int64), "test", 10)
+    return Dataset(
+        "mnist",
+        np.zeros((n, 784), np.float32),
+        np.zeros(n, np.int64),
+        np.zeros((m, 784), np.float32),
+        np.zeros(m, np.int64),
+        "test",
+        10,
+    )
 
 
 def test_the_pool_writes_only_the_rows_the_runs_use():
@@ -23,7 +31,7 @@ def test_the_pool_writes_only_the_rows_the_runs_use():
 
 def test_no_room_in_the_temp_folder_is_said_not_crashed(monkeypatch):
     data = {"mnist": _ds()}
-    assert L._room(data) is None                                       # 4 MB fit anywhere here
+    assert L._room(data) is None  # 4 MB fit anywhere here
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 10**5, 10**5))
     why = L._room(data)
     assert "has 0 MB free" in why and "needs 5 MB" in why

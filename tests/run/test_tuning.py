@@ -1,4 +1,5 @@
 """run.tuning: one stack at a time or side by side, from a measurement (faked here, but for one real probe)."""
+
 import pytest
 import torch
 
@@ -7,8 +8,10 @@ from bnlab.run import tuning
 
 
 def _groups(n_groups, K=16, bs=32, epochs=10):
-    return [[RunSpec(norm="batch", batch_size=bs, epochs=epochs, seed=g * K + s) for s in range(K)]
-            for g in range(n_groups)]
+    return [
+        [RunSpec(norm="batch", batch_size=bs, epochs=epochs, seed=g * K + s) for s in range(K)]
+        for g in range(n_groups)
+    ]
 
 
 def _choose(groups, threads=2, cpus_per_group=None):
@@ -22,20 +25,21 @@ def fake(monkeypatch):
     def measure(group, in_dim, n_classes, threads, workers, cpus, steps=150, side=True):
         calls.append(side)
         return fake.serial, (fake.side if side else None)
+
     monkeypatch.setattr(tuning, "measure", measure)
     fake.calls = calls
     return fake
 
 
 def test_side_by_side_when_measured_faster(fake):
-    fake.serial, fake.side = 0.004, 0.006          # 2 stacks at 0.006 s/step each: 1.33× one stack at 0.004
+    fake.serial, fake.side = 0.004, 0.006  # 2 stacks at 0.006 s/step each: 1.33× one stack at 0.004
     plan = _choose(_groups(4))
     assert (plan.workers, plan.cpus) == (2, 1) and plan.side_gain == pytest.approx(4 / 3)
     assert plan.why.startswith("side by side")
 
 
 def test_one_stack_when_side_by_side_is_slower(fake):
-    fake.serial, fake.side = 0.004, 0.009          # hyper-threads: two stacks at once gain nothing
+    fake.serial, fake.side = 0.004, 0.009  # hyper-threads: two stacks at once gain nothing
     plan = _choose(_groups(4))
     assert (plan.workers, plan.cpus) == (1, 2) and plan.side_gain < 1 and plan.why.startswith("one stack")
 
@@ -55,7 +59,7 @@ def test_start_up_counts(fake):
 
 def test_given_cpus_per_group_and_trivial_cases(fake):
     assert _choose(_groups(4), cpus_per_group=1).workers == 2
-    assert _choose(_groups(4), cpus_per_group=2).workers == 1            # one group's worth of threads
+    assert _choose(_groups(4), cpus_per_group=2).workers == 1  # one group's worth of threads
     assert _choose(_groups(4), threads=1).workers == 1
     assert _choose(_groups(1)).workers == 1
     assert fake.calls == []

@@ -18,6 +18,7 @@ Backward, with g = ∂L/∂y and ĝ = γ g:
 For BN, γ is constant over the batch, so ∂a = γ r (g − ∂β/B − x̂ ∂γ/B).
 Softmax cross-entropy, mean over the batch: ∂logits = (softmax − onehot)/B.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,45 +75,48 @@ def _norm_forward(i: int, v: Tensor, p: dict, st: dict, new_st: dict, cfg: M.Sta
     gamma, beta, eps = p[f"gamma{i}"], p[f"beta{i}"], cfg.bn.eps
     K, B, C = v.shape
     if cfg.norm == "batch":
-        xhat, mu, var, r = _whiten(v, 1, eps)                              # stats (K, 1, C)
-        new_st[f"mean{i}"], new_st[f"var{i}"] = update_running(st[f"mean{i}"], st[f"var{i}"], mu, var, B, cfg.bn)
+        xhat, mu, var, r = _whiten(v, 1, eps)  # stats (K, 1, C)
+        new_st[f"mean{i}"], new_st[f"var{i}"] = update_running(
+            st[f"mean{i}"], st[f"var{i}"], mu, var, B, cfg.bn
+        )
         saved = r
     elif cfg.norm == "ghost-batch":
         m, s = st[f"mean{i}"], st[f"var{i}"]
         parts, saved = [], []
-        for c in _chunks(v, cfg.ghost_batch):                              # (K, n, g, C)
+        for c in _chunks(v, cfg.ghost_batch):  # (K, n, g, C)
             xh, mu, var, r = _whiten(c, 2, eps)
             parts.append(xh.view(K, -1, C))
             saved.append(r)
-            for j in range(c.shape[1]):                                    # one running update per chunk, in order
+            for j in range(c.shape[1]):  # one running update per chunk, in order
                 m, s = update_running(m, s, mu[:, j], var[:, j], c.shape[2], cfg.bn)
         new_st[f"mean{i}"], new_st[f"var{i}"] = m, s
         xhat = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
-    else:                                                                  # layer, group: per sample
+    else:  # layer, group: per sample
         gs = C if cfg.norm == "layer" else cfg.group_size
         w = v.view(K, B, C // gs, gs)
-        xh, _, _, r = _whiten(w, -1, eps)                                  # r (K, B, G, 1)
+        xh, _, _, r = _whiten(w, -1, eps)  # r (K, B, G, 1)
         xhat = xh.view(K, B, C)
         saved = r
     return torch.addcmul(beta, xhat, gamma), xhat, saved
 
 
-def _norm_backward(i: int, dout: Tensor, xhat: Tensor, saved, p: dict, g: dict, cfg: M.StackConfig,
-                   mask: Tensor | None) -> Tensor:
+def _norm_backward(
+    i: int, dout: Tensor, xhat: Tensor, saved, p: dict, g: dict, cfg: M.StackConfig, mask: Tensor | None
+) -> Tensor:
     """∂L/∂(norm input) from dout = ∂L/∂y (K, B, C); writes ∂γ, ∂β into g."""
     gamma = p[f"gamma{i}"]
     K, B, C = dout.shape
     dbeta = dout.sum(1, keepdim=True)
     dgamma = (dout * xhat).sum(1, keepdim=True)
     if cfg.norm == "batch":
-        gr = gamma * saved                                                 # (K, 1, C)
+        gr = gamma * saved  # (K, 1, C)
         dv = torch.addcmul(gr * dbeta * (-1 / B), dout, gr).addcmul_(xhat, gr * dgamma * (-1 / B))
     elif cfg.norm == "ghost-batch":
         dg = dout * gamma
         parts, at = [], 0
-        for r, c in zip(saved, _chunks(dg, cfg.ghost_batch)):             # (K, n, g, C)
+        for r, c in zip(saved, _chunks(dg, cfg.ghost_batch)):  # (K, n, g, C)
             n, gsz = c.shape[1], c.shape[2]
-            xh = xhat[:, at:at + n * gsz].view(K, n, gsz, C)
+            xh = xhat[:, at : at + n * gsz].view(K, n, gsz, C)
             at += n * gsz
             parts.append(_whiten_back(c, xh, r, 2).view(K, -1, C))
         dv = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
@@ -138,8 +142,15 @@ def _whiten_back(dg: Tensor, xh: Tensor, r: Tensor, dim: int) -> Tensor:
 
 
 @torch.no_grad()
-def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: Tensor, y: Tensor,
-         cfg: M.StackConfig, mask: Tensor | None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+def step(
+    p: dict[str, Tensor],
+    g: dict[str, Tensor],
+    st: dict[str, Tensor],
+    x: Tensor,
+    y: Tensor,
+    cfg: M.StackConfig,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """One training step's forward and backward. x (K, B, in), y (K, B).
 
     Writes ∂(Σ_k L_k)/∂θ into the gradient views `g`; returns (loss (K,), correct (K,), new state).
@@ -152,8 +163,8 @@ def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: T
     cache = []
     h = x
     for i in range(L):
-        z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"])                   # (K, B, C)
-        pre = _act(z, cfg) if after else z                              # the norm's input
+        z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"])  # (K, B, C)
+        pre = _act(z, cfg) if after else z  # the norm's input
         if normed:
             out, xhat, saved = _norm_forward(i, pre, p, st, new_st, cfg)
             if mask is not None:
@@ -161,21 +172,21 @@ def step(p: dict[str, Tensor], g: dict[str, Tensor], st: dict[str, Tensor], x: T
         else:
             out, xhat, saved = pre, None, None
         h_next = out if after else _act(out, cfg)
-        cache.append((h, pre if after else h_next, xhat, saved))        # φ's output, for φ'
+        cache.append((h, pre if after else h_next, xhat, saved))  # φ's output, for φ'
         h = h_next
-    logits = torch.baddbmm(p[f"b{L}"], h, p[f"W{L}"])                  # (K, B, classes)
+    logits = torch.baddbmm(p[f"b{L}"], h, p[f"W{L}"])  # (K, B, classes)
     logp = torch.log_softmax(logits, -1)
     loss = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(1)
     correct = (logits.argmax(-1) == y).sum(1)
     d = logp.exp_()
     d.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(d[..., :1], -1.0))
-    d.div_(B)                                                           # ∂L/∂logits
+    d.div_(B)  # ∂L/∂logits
     torch.bmm(h.transpose(1, 2), d, out=g[f"W{L}"])
     g[f"b{L}"].copy_(d.sum(1, keepdim=True))
     dh = torch.bmm(d, p[f"W{L}"].transpose(1, 2))
     for i in reversed(range(L)):
         h_in, a, xhat, saved = cache[i]
-        dout = dh if after else _act_back(dh, a, cfg)                  # through φ(out) when 'before'
+        dout = dh if after else _act_back(dh, a, cfg)  # through φ(out) when 'before'
         dpre = _norm_backward(i, dout, xhat, saved, p, g, cfg, mask) if normed else dout
         dz = _act_back(dpre, a, cfg) if after else dpre
         torch.bmm(h_in.transpose(1, 2), dz, out=g[f"W{i}"])

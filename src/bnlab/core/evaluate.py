@@ -11,6 +11,7 @@ where a_i(x) is layer i's norm input in eval mode with layers < i already using 
 chunked, in x's order, summed in float64 (Σa, Σa² per member and unit), then cast to the state's dtype.
 The running statistics used for training are never changed: the result is a new state dict.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,12 +20,13 @@ from torch import Tensor
 
 from . import model as M
 
-CHUNK = 2500   # images per eval-mode forward pass: (K, 2500, 128) activations, 20 MB at K = 16
+CHUNK = 2500  # images per eval-mode forward pass: (K, 2500, 128) activations, 20 MB at K = 16
 
 
 @torch.no_grad()
-def evaluate(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, y: Tensor, mask: Tensor | None,
-             chunk: int = CHUNK) -> tuple[Tensor, Tensor]:
+def evaluate(
+    p: dict, st: dict, cfg: M.StackConfig, x: Tensor, y: Tensor, mask: Tensor | None, chunk: int = CHUNK
+) -> tuple[Tensor, Tensor]:
     """Eval-mode mean cross-entropy and accuracy per member, (K,) each, on the device."""
     K = p["W0"].shape[0]
     loss = torch.zeros(K, device=x.device)
@@ -44,12 +46,13 @@ def _norm_input(i: int, x: Tensor, pre: list[Tensor], p: dict, cfg: M.StackConfi
         return act(pre[i])
     h = x if i == 0 else act(pre[i - 1])
     W, b = p[f"W{i}"], p[f"b{i}"]
-    return torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b   # as model.forward computes z_i
+    return torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b  # as model.forward computes z_i
 
 
 @torch.no_grad()
-def precise_stats(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, mask: Tensor | None,
-                  chunk: int = CHUNK) -> dict[str, Tensor]:
+def precise_stats(
+    p: dict, st: dict, cfg: M.StackConfig, x: Tensor, mask: Tensor | None, chunk: int = CHUNK
+) -> dict[str, Tensor]:
     """The exact training-set mean and biased variance of every BN layer's input (module docstring),
     as a new state dict shaped like `st`; `st` unchanged. Norms without running statistics: `st` itself."""
     if cfg.norm not in M.STATEFUL or not st:
@@ -60,7 +63,7 @@ def precise_stats(p: dict, st: dict, cfg: M.StackConfig, x: Tensor, mask: Tensor
         s1 = s2 = None
         for xs in x.split(chunk):
             _, _, pre = M.forward(p, out, xs, cfg, training=False, mask=mask)
-            a = _norm_input(i, xs, pre, p, cfg).double()                 # (K, b, C)
+            a = _norm_input(i, xs, pre, p, cfg).double()  # (K, b, C)
             d1, d2 = a.sum(1, keepdim=True), a.square().sum(1, keepdim=True)
             s1, s2 = (d1, d2) if s1 is None else (s1 + d1, s2 + d2)
         mean = s1 / n

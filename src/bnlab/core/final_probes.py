@@ -9,6 +9,7 @@ transformed test set (1000 images per batch; running state left untouched).
 
 Every value is a probe row (step = the run's last step, layer −1, a name).
 """
+
 from __future__ import annotations
 
 import time
@@ -22,9 +23,15 @@ from . import model as M
 from . import norms
 
 
-def member_model(p: dict[str, Tensor], st: dict[str, Tensor], k: int, with_norm: bool) -> dict[str, np.ndarray]:
+def member_model(
+    p: dict[str, Tensor], st: dict[str, Tensor], k: int, with_norm: bool
+) -> dict[str, np.ndarray]:
     """Member k's parameters and running statistics, unstacked, as float32 arrays (what the store keeps)."""
-    out = {n: v[k].detach().cpu().numpy().copy() for n, v in p.items() if with_norm or not n.startswith(("gamma", "beta"))}
+    out = {
+        n: v[k].detach().cpu().numpy().copy()
+        for n, v in p.items()
+        if with_norm or not n.startswith(("gamma", "beta"))
+    }
     if with_norm:
         out.update({n: v[k].detach().cpu().numpy().copy() for n, v in st.items()})
     return out
@@ -48,9 +55,12 @@ def to_module(m: dict[str, np.ndarray], placement: str, eps: float) -> nn.Sequen
         block: list[nn.Module] = [nn.ReLU()]
         if _has_bn(m):
             bn = nn.BatchNorm1d(W.shape[1], eps=eps)
-            bn.weight.data, bn.bias.data = (torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("gamma", "beta"))
-            bn.running_mean.data, bn.running_var.data = (torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone()
-                                                        for n in ("mean", "var"))
+            bn.weight.data, bn.bias.data = (
+                torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("gamma", "beta")
+            )
+            bn.running_mean.data, bn.running_var.data = (
+                torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("mean", "var")
+            )
             block = [bn, nn.ReLU()] if placement == "before" else [nn.ReLU(), bn]
         layers += block
     return nn.Sequential(*layers).eval()
@@ -65,7 +75,7 @@ def fold(m: dict[str, np.ndarray], placement: str, eps: float) -> dict[str, np.n
     """
     if not _has_bn(m):
         return {k: v for k, v in m.items()}
-    t = {k: torch.from_numpy(v).unsqueeze(0).double() for k, v in m.items()}   # (1, ...) stacked shapes
+    t = {k: torch.from_numpy(v).unsqueeze(0).double() for k, v in m.items()}  # (1, ...) stacked shapes
     n_lin = sum(k.startswith("W") for k in m)
     W = [t[f"W{i}"] for i in range(n_lin)]
     b = [t[f"b{i}"] for i in range(n_lin)]
@@ -75,15 +85,17 @@ def fold(m: dict[str, np.ndarray], placement: str, eps: float) -> dict[str, np.n
             W[i], b[i] = norms.fold_batch_norm_before(W[i], b[i], *bn)
         else:
             W[i + 1], b[i + 1] = norms.fold_batch_norm_after(W[i + 1], b[i + 1], *bn)
-    return {**{f"W{i}": W[i][0].float().numpy() for i in range(n_lin)},
-            **{f"b{i}": b[i][0].float().numpy() for i in range(n_lin)}}
+    return {
+        **{f"W{i}": W[i][0].float().numpy() for i in range(n_lin)},
+        **{f"b{i}": b[i][0].float().numpy() for i in range(n_lin)},
+    }
 
 
 def _latency_us(f: nn.Module, x: Tensor, repeats: int = 7) -> float:
     """Median over `repeats` blocks of the mean time of one forward pass, in µs."""
     with torch.inference_mode():
         f(x)
-        n = max(1, int(2e-2 / max(_once(f, x), 1e-6)))    # each block about 20 ms
+        n = max(1, int(2e-2 / max(_once(f, x), 1e-6)))  # each block about 20 ms
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -110,8 +122,12 @@ def inference(m: dict[str, np.ndarray], placement: str, eps: float, x_test: Tens
     folded = to_module(fold(m, placement, eps), placement, eps)
     with torch.inference_mode():
         err = float((plain(x_test) - folded(x_test)).abs().max())
-    out = {"fold_max_abs_err": err, "param_bytes": _nbytes(m, ("W", "b", "gamma", "beta")),
-           "state_bytes": _nbytes(m, ("mean", "var")), "folded_bytes": _nbytes(fold(m, placement, eps), ("W", "b"))}
+    out = {
+        "fold_max_abs_err": err,
+        "param_bytes": _nbytes(m, ("W", "b", "gamma", "beta")),
+        "state_bytes": _nbytes(m, ("mean", "var")),
+        "folded_bytes": _nbytes(fold(m, placement, eps), ("W", "b")),
+    }
     for B in LATENCY_BATCHES:
         x = x_test[:B]
         out[f"latency_b{B}_us"] = _latency_us(plain, x)
@@ -120,7 +136,9 @@ def inference(m: dict[str, np.ndarray], placement: str, eps: float, x_test: Tens
 
 
 @torch.no_grad()
-def invariance(p: dict, st: dict, cfg: M.StackConfig, mask, x: Tensor, y: Tensor, chunk: int = 1000) -> dict[str, Tensor]:
+def invariance(
+    p: dict, st: dict, cfg: M.StackConfig, mask, x: Tensor, y: Tensor, chunk: int = 1000
+) -> dict[str, Tensor]:
     """Per member (K,) test accuracy on a·x + b: name 'inv:eval:a=…:b=…' (running statistics) and
     'inv:batch:a=…:b=…' (statistics of each chunk of the transformed test set)."""
     out = {}

@@ -6,6 +6,7 @@ seed, learning rate, init and init scale, and in whether the norm is on
 (`norm_on` masks it per member), so the whole of the original protocol at one
 batch size trains as one job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,24 +31,26 @@ def member_seed(seed: int, purpose: str) -> int:
 class StackConfig:
     """What all members of a stack share, plus the per-member norm mask."""
 
-    dims: tuple[int, ...]           # (in, hidden..., classes)
-    norm: str                       # the stack's norm kind ("none" when no member has one)
+    dims: tuple[int, ...]  # (in, hidden..., classes)
+    norm: str  # the stack's norm kind ("none" when no member has one)
     placement: str
     activation: str
     bn: norms.BNConfig
     group_size: int
     ghost_batch: int
-    norm_on: tuple[bool, ...]       # per member: is its norm active
+    norm_on: tuple[bool, ...]  # per member: is its norm active
 
     @property
     def n_hidden(self) -> int:
         return len(self.dims) - 2
 
     @classmethod
-    def from_specs(cls, specs: list[RunSpec], in_dim: int, n_classes: int) -> "StackConfig":
+    def from_specs(cls, specs: list[RunSpec], in_dim: int, n_classes: int) -> StackConfig:
         kinds = {(s.norm, s.placement) for s in specs if s.norm != "none"}
         if len(kinds) > 1:
-            raise ValueError(f"one stack holds one norm kind and placement besides 'none', got {sorted(kinds)}")
+            raise ValueError(
+                f"one stack holds one norm kind and placement besides 'none', got {sorted(kinds)}"
+            )
         norm, placement = kinds.pop() if kinds else ("none", specs[0].placement)
         s0 = specs[0]
         prof = PROFILE[s0.profile]
@@ -65,12 +68,14 @@ class StackConfig:
 
 def _init_weight(gen: torch.Generator, scheme: str, fan_in: int, fan_out: int) -> tuple[Tensor, Tensor]:
     """One member's (W (in, out), b (1, out)) drawn from `gen`."""
-    if scheme == "glorot_uniform":   # Keras default: U(±√(6/(in+out))), zero bias
+    if scheme == "glorot_uniform":  # Keras default: U(±√(6/(in+out))), zero bias
         a = math.sqrt(6.0 / (fan_in + fan_out))
         return torch.empty(fan_in, fan_out).uniform_(-a, a, generator=gen), torch.zeros(1, fan_out)
-    if scheme == "he_normal":        # N(0, 2/in), zero bias
-        return torch.empty(fan_in, fan_out).normal_(0, math.sqrt(2.0 / fan_in), generator=gen), torch.zeros(1, fan_out)
-    if scheme == "torch_default":    # nn.Linear: kaiming_uniform(a=√5) = U(±1/√in), bias U(±1/√in)
+    if scheme == "he_normal":  # N(0, 2/in), zero bias
+        return torch.empty(fan_in, fan_out).normal_(0, math.sqrt(2.0 / fan_in), generator=gen), torch.zeros(
+            1, fan_out
+        )
+    if scheme == "torch_default":  # nn.Linear: kaiming_uniform(a=√5) = U(±1/√in), bias U(±1/√in)
         a = 1.0 / math.sqrt(fan_in)
         W = torch.empty(fan_out, fan_in).uniform_(-a, a, generator=gen).T.contiguous()
         return W, torch.empty(1, fan_out).uniform_(-a, a, generator=gen)
@@ -93,12 +98,12 @@ class Layout:
     """
 
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
-    offsets: tuple[int, ...]   # per-member offsets o_t
-    padded: tuple[int, ...]    # per-member padded sizes n_t
-    size: int                  # Σ n_t: floats per member
+    offsets: tuple[int, ...]  # per-member offsets o_t
+    padded: tuple[int, ...]  # per-member padded sizes n_t
+    size: int  # Σ n_t: floats per member
 
     @classmethod
-    def of(cls, cfg: "StackConfig") -> "Layout":
+    def of(cls, cfg: StackConfig) -> Layout:
         shapes = []
         for i, (a, b) in enumerate(zip(cfg.dims, cfg.dims[1:])):
             shapes += [(f"W{i}", (a, b)), (f"b{i}", (1, b))]
@@ -112,12 +117,17 @@ class Layout:
     def blocks(self, flat: Tensor) -> dict[str, Tensor]:
         """Named (K, n_t) blocks of the flat (K·size,) buffer."""
         K = flat.numel() // self.size
-        return {n: flat[K * o:K * (o + p)].view(K, p) for (n, _), o, p in zip(self.shapes, self.offsets, self.padded)}
+        return {
+            n: flat[K * o : K * (o + p)].view(K, p)
+            for (n, _), o, p in zip(self.shapes, self.offsets, self.padded)
+        }
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
         """Named (K, ...) parameter views into flat; writes go through."""
-        return {n: blk[:, :math.prod(shp)].view(blk.shape[0], *shp)
-                for (n, shp), blk in zip(self.shapes, self.blocks(flat).values())}
+        return {
+            n: blk[:, : math.prod(shp)].view(blk.shape[0], *shp)
+            for (n, shp), blk in zip(self.shapes, self.blocks(flat).values())
+        }
 
 
 def init_params(specs: list[RunSpec], cfg: StackConfig) -> Tensor:
@@ -156,11 +166,14 @@ class StepContext:
 
     rmax: float = 1.0
     dmax: float = 0.0
-    noise: list[tuple[Tensor, Tensor]] | None = None  # per hidden layer: (shift, scale), each (K, B, C), per sample
+    noise: list[tuple[Tensor, Tensor]] | None = (
+        None  # per hidden layer: (shift, scale), each (K, B, C), per sample
+    )
 
 
-def _norm(i: int, h: Tensor, p: dict, st: dict, cfg: StackConfig, training: bool,
-          ctx: StepContext | None) -> tuple[Tensor, dict[str, Tensor]]:
+def _norm(
+    i: int, h: Tensor, p: dict, st: dict, cfg: StackConfig, training: bool, ctx: StepContext | None
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Hidden layer i's normalization: (output, its new running statistics; {} for stateless norms)."""
     g, b = p[f"gamma{i}"], p[f"beta{i}"]
     if cfg.norm == "layer":
@@ -171,15 +184,25 @@ def _norm(i: int, h: Tensor, p: dict, st: dict, cfg: StackConfig, training: bool
     if cfg.norm == "batch":
         y, m2, v2 = norms.batch_norm(h, g, b, m, v, training=training, cfg=cfg.bn)
     elif cfg.norm == "ghost-batch":
-        y, m2, v2 = norms.ghost_batch_norm(h, g, b, m, v, training=training, cfg=cfg.bn, ghost=cfg.ghost_batch)
+        y, m2, v2 = norms.ghost_batch_norm(
+            h, g, b, m, v, training=training, cfg=cfg.bn, ghost=cfg.ghost_batch
+        )
     else:
         rmax, dmax = (ctx.rmax, ctx.dmax) if ctx else (1.0, 0.0)
         y, m2, v2 = norms.batch_renorm(h, g, b, m, v, training=training, cfg=cfg.bn, rmax=rmax, dmax=dmax)
     return y, {f"mean{i}": m2, f"var{i}": v2}
 
 
-def forward(p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor, cfg: StackConfig, *, training: bool,
-            ctx: StepContext | None = None, mask: Tensor | None = None) -> tuple[Tensor, dict, list[Tensor]]:
+def forward(
+    p: dict[str, Tensor],
+    st: dict[str, Tensor],
+    x: Tensor,
+    cfg: StackConfig,
+    *,
+    training: bool,
+    ctx: StepContext | None = None,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, dict, list[Tensor]]:
     """x (K, B, in) or (B, in) shared by all members → logits (K, B, classes).
 
     Returns (logits, new_state, pre): pre[i] is hidden layer i's input to its
@@ -192,7 +215,7 @@ def forward(p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor, cfg: StackCo
     h = x
     for i in range(cfg.n_hidden):
         W, b = p[f"W{i}"], p[f"b{i}"]
-        h = torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b   # (K, B, C)
+        h = torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b  # (K, B, C)
         if cfg.norm != "none" and cfg.placement == "before":
             y, layer_st = _norm(i, h, p, st, cfg, training, ctx)
             h = _masked(y, h, mask, ctx, i, training)
@@ -208,7 +231,9 @@ def forward(p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor, cfg: StackCo
     return logits, new_st, pre
 
 
-def _masked(y: Tensor, h: Tensor, mask: Tensor | None, ctx: StepContext | None, i: int, training: bool) -> Tensor:
+def _masked(
+    y: Tensor, h: Tensor, mask: Tensor | None, ctx: StepContext | None, i: int, training: bool
+) -> Tensor:
     """Noisy BN's perturbation (training only), then the per-member on/off mask."""
     if training and ctx is not None and ctx.noise is not None:
         shift, scale = ctx.noise[i]

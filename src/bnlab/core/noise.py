@@ -27,6 +27,7 @@ and moved to the device: 2·b·ΣC normal and 4·ΣC uniform numbers per member 
 Eval mode has no noise. `probe` gives a probe batch noise from the current step's distribution (a
 generator of its own per step, so probing leaves the training noise unchanged).
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,7 +50,7 @@ class NoisyBN:
         self.widths = list(cfg.dims[1:-1])
         self.device = device
         self.gens: list[torch.Generator] = []
-        self.params: Tensor | None = None          # (K, 4, ΣC): μ, σ, a, ρ of the current step
+        self.params: Tensor | None = None  # (K, 4, ΣC): μ, σ, a, ρ of the current step
 
     def start_epoch(self, epoch: int) -> None:
         self.gens = [torch.Generator().manual_seed(M.member_seed(s, f"noise:{epoch}")) for s in self.seeds]
@@ -57,11 +58,11 @@ class NoisyBN:
     def step(self, b: int) -> list[tuple[Tensor, Tensor]]:
         """This step's noise for a batch of b: per hidden layer (shift, scale), each (K, b, C)."""
         C = sum(self.widths)
-        lo_hi = torch.tensor([SHIFT_MEAN, SHIFT_SD, SCALE_MEAN, SCALE_SD]).unsqueeze(-1)   # (4, 2, 1)
+        lo_hi = torch.tensor([SHIFT_MEAN, SHIFT_SD, SCALE_MEAN, SCALE_SD]).unsqueeze(-1)  # (4, 2, 1)
         params, z = [], []
         for g in self.gens:
             u = torch.rand(4, C, generator=g)
-            params.append(lo_hi[:, 0] + (lo_hi[:, 1] - lo_hi[:, 0]) * u)     # (4, C)
+            params.append(lo_hi[:, 0] + (lo_hi[:, 1] - lo_hi[:, 0]) * u)  # (4, C)
             z.append(torch.randn(2, b, C, generator=g))
         self.params = torch.stack(params)
         return self._noise(self.params, torch.stack(z))
@@ -69,13 +70,19 @@ class NoisyBN:
     def probe(self, n: int, step: int) -> list[tuple[Tensor, Tensor]]:
         """Noise for n probe samples from the current step's distribution (own generator per member and step)."""
         C = sum(self.widths)
-        z = torch.stack([torch.randn(2, n, C, generator=torch.Generator().manual_seed(
-            M.member_seed(s, f"probe-noise:{step}"))) for s in self.seeds])
+        z = torch.stack(
+            [
+                torch.randn(
+                    2, n, C, generator=torch.Generator().manual_seed(M.member_seed(s, f"probe-noise:{step}"))
+                )
+                for s in self.seeds
+            ]
+        )
         return self._noise(self.params, z)
 
     def _noise(self, params: Tensor, z: Tensor) -> list[tuple[Tensor, Tensor]]:
         """params (K, 4, C), z (K, 2, b, C) standard normal → per layer (shift, scale) (K, b, C_i) on the device."""
-        mu, sd, a, rho = (params[:, j].unsqueeze(1) for j in range(4))    # (K, 1, C)
+        mu, sd, a, rho = (params[:, j].unsqueeze(1) for j in range(4))  # (K, 1, C)
         shift = (mu + sd * z[:, 0]).to(self.device)
         scale = (a + rho * z[:, 1]).to(self.device)
         return list(zip(shift.split(self.widths, -1), scale.split(self.widths, -1)))

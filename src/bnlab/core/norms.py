@@ -5,6 +5,7 @@ C channels — and per-model affine parameters `gamma, beta` of shape (K, 1, C).
 Stateful norms take their running statistics in and return the new ones; no
 module holds hidden state, so K models train side by side without mixing.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,12 +28,22 @@ def update_running(run_mean: Tensor, run_var: Tensor, mu: Tensor, var_b: Tensor,
     """running = m·running + (1−m)·batch; torch keeps var·n/(n−1), Keras the biased var."""
     with torch.no_grad():
         v = var_b * (n / max(n - 1, 1)) if cfg.unbiased_running_var else var_b
-        return (run_mean * cfg.momentum + mu * (1 - cfg.momentum),
-                run_var * cfg.momentum + v * (1 - cfg.momentum))
+        return (
+            run_mean * cfg.momentum + mu * (1 - cfg.momentum),
+            run_var * cfg.momentum + v * (1 - cfg.momentum),
+        )
 
 
-def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor,
-               *, training: bool, cfg: BNConfig) -> tuple[Tensor, Tensor, Tensor]:
+def batch_norm(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    run_mean: Tensor,
+    run_var: Tensor,
+    *,
+    training: bool,
+    cfg: BNConfig,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Ioffe & Szegedy (2015), per model k and channel c.
 
     training: μ_B = mean_b x,  σ²_B = mean_b (x − μ_B)²  (biased),
@@ -49,8 +60,17 @@ def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var
     return (y, *update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
 
 
-def ghost_batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor,
-                     *, training: bool, cfg: BNConfig, ghost: int) -> tuple[Tensor, Tensor, Tensor]:
+def ghost_batch_norm(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    run_mean: Tensor,
+    run_var: Tensor,
+    *,
+    training: bool,
+    cfg: BNConfig,
+    ghost: int,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Hoffer et al. (2017): batch norm over virtual batches of `ghost` samples.
 
     The batch is cut into ⌈B/ghost⌉ consecutive chunks, each normalized with its
@@ -66,8 +86,18 @@ def ghost_batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, r
     return torch.cat(outs, 1), run_mean, run_var
 
 
-def batch_renorm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor,
-                 *, training: bool, cfg: BNConfig, rmax: float, dmax: float) -> tuple[Tensor, Tensor, Tensor]:
+def batch_renorm(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    run_mean: Tensor,
+    run_var: Tensor,
+    *,
+    training: bool,
+    cfg: BNConfig,
+    rmax: float,
+    dmax: float,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Ioffe (2017), Batch Renormalization.
 
     σ_B = √(σ²_B + ε), σ = √(running_var + ε),
@@ -89,9 +119,11 @@ def batch_renorm(x: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_v
     return (y, *update_running(run_mean, run_var, mu.detach(), var_b.detach(), x.shape[1], cfg))
 
 
-RENORM_WARMUP_TIME_CONSTANTS = 3   # plain BN until the running statistics' initial (0, 1) weighs m^n ≤ e⁻³ ≈ 5%
-RENORM_START_FRACTION = 0.05       # and for at least 5% of the run (Ioffe 2017: 5k of ~130k steps)
-RENORM_RAMPS = (0.30, 0.20)        # rmax 1→3 over 30% of the run, dmax 0→5 over 20% (Ioffe: 40k and 25k of ~130k)
+RENORM_WARMUP_TIME_CONSTANTS = (
+    3  # plain BN until the running statistics' initial (0, 1) weighs m^n ≤ e⁻³ ≈ 5%
+)
+RENORM_START_FRACTION = 0.05  # and for at least 5% of the run (Ioffe 2017: 5k of ~130k steps)
+RENORM_RAMPS = (0.30, 0.20)  # rmax 1→3 over 30% of the run, dmax 0→5 over 20% (Ioffe: 40k and 25k of ~130k)
 
 
 def renorm_start(total_steps: int, momentum: float) -> int:
@@ -138,8 +170,9 @@ def group_norm(x: Tensor, gamma: Tensor, beta: Tensor, eps: float, group_size: i
     return (gc * torch.rsqrt(var + eps)).reshape(K, B, C) * gamma + beta
 
 
-def fold_batch_norm_before(W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor,
-                           run_var: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+def fold_batch_norm_before(
+    W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor, eps: float
+) -> tuple[Tensor, Tensor]:
     """Fold eval-mode BN that follows a linear layer into that layer.
 
     BN(xW + b) = (xW + b − μ)·s + β with s = γ/√(σ² + ε), so
@@ -149,8 +182,9 @@ def fold_batch_norm_before(W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, ru
     return W * s, (b - run_mean) * s + beta
 
 
-def fold_batch_norm_after(W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor,
-                          run_var: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+def fold_batch_norm_after(
+    W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor, eps: float
+) -> tuple[Tensor, Tensor]:
     """Fold eval-mode BN that precedes a linear layer (BN after ReLU) into that layer.
 
     BN(h)W + b = (h·s + t)W + b with s = γ/√(σ² + ε), t = β − μ·s, so

@@ -14,6 +14,7 @@ consecutive members that share a learning rate; the Keras form passes the kernel
 computed on the host from the step count each step (no device sync). Frozen (diverged) members are skipped.
 SGD: buf ← μ·buf + g (μ = 0: buf = g),  p ← p − lr·buf.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,19 +39,28 @@ def _runs(members: list[int]) -> list[tuple[int, int]]:
 class StackedOptimizer:
     """Optimizer state for K stacked members: moments shaped like the parameters."""
 
-    kind: str                    # adam | sgd
-    lrs: tuple[float, ...]       # per member
+    kind: str  # adam | sgd
+    lrs: tuple[float, ...]  # per member
     eps: float = 1e-7
     betas: tuple[float, float] = (0.9, 0.999)
     momentum: float = 0.0
     state: dict[str, dict[str, Tensor]] = field(default_factory=dict)
     step_count: Tensor | None = None
-    eps_form: str = "torch"      # torch | keras: where ε enters Adam's update (module docstring)
-    t: int = 0                   # Adam steps taken, on the host
+    eps_form: str = "torch"  # torch | keras: where ε enters Adam's update (module docstring)
+    t: int = 0  # Adam steps taken, on the host
 
     @classmethod
-    def create(cls, kind: str, params: dict[str, Tensor], lrs, *, eps: float = 1e-7,
-               betas=(0.9, 0.999), momentum: float = 0.0, eps_form: str = "torch") -> "StackedOptimizer":
+    def create(
+        cls,
+        kind: str,
+        params: dict[str, Tensor],
+        lrs,
+        *,
+        eps: float = 1e-7,
+        betas=(0.9, 0.999),
+        momentum: float = 0.0,
+        eps_form: str = "torch",
+    ) -> StackedOptimizer:
         if eps_form not in ("torch", "keras"):
             raise ValueError(f"eps_form must be 'torch' or 'keras', got {eps_form!r}")
         opt = cls(kind, tuple(float(x) for x in lrs), eps, tuple(betas), momentum, eps_form=eps_form)
@@ -78,7 +88,9 @@ class StackedOptimizer:
         """The ε the fused (torch-form) kernel gets at the current step: ε, or Keras's ε/√(1−β2ᵗ)."""
         if self.eps_form == "torch":
             return self.eps
-        return self.eps / math.sqrt(-math.expm1(self.t * math.log(self.betas[1])))   # 1 − β2ᵗ, exact for small t
+        return self.eps / math.sqrt(
+            -math.expm1(self.t * math.log(self.betas[1]))
+        )  # 1 − β2ᵗ, exact for small t
 
     def _update(self, params, grads, lr: float, a: int, b: int) -> None:
         names = list(params)
@@ -86,9 +98,20 @@ class StackedOptimizer:
         gs = [grads[n][a:b] for n in names]
         if self.kind == "adam":
             torch._fused_adam_(
-                ps, gs, [self.state[n]["m"][a:b] for n in names], [self.state[n]["v"][a:b] for n in names], [],
-                [self.step_count] * len(names), lr=lr, beta1=self.betas[0], beta2=self.betas[1],
-                weight_decay=0.0, eps=self.adam_eps(), amsgrad=False, maximize=False)
+                ps,
+                gs,
+                [self.state[n]["m"][a:b] for n in names],
+                [self.state[n]["v"][a:b] for n in names],
+                [],
+                [self.step_count] * len(names),
+                lr=lr,
+                beta1=self.betas[0],
+                beta2=self.betas[1],
+                weight_decay=0.0,
+                eps=self.adam_eps(),
+                amsgrad=False,
+                maximize=False,
+            )
             return
         for p, g, n in zip(ps, gs, names):
             if self.momentum > 0:

@@ -23,10 +23,11 @@ Losses and gradients use training mode (batch statistics of the probe's batch); 
 read, never updated; noisy BN's noise is not applied inside ics and smoothness. Probe time is not
 training time.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,12 +36,13 @@ from torch import Tensor
 from ..records import PERCENTILES
 from . import model as M
 
-STEP_MULTIPLES = (0.5, 1.0, 2.0, 4.0)   # smoothness: points w0 + c·Δw, multiples of this step's actual update
-PROBE_BATCH = 1000             # activations: the first test images
+STEP_MULTIPLES = (0.5, 1.0, 2.0, 4.0)  # smoothness: points w0 + c·Δw, multiples of this step's actual update
+PROBE_BATCH = 1000  # activations: the first test images
 
 
-def loss_and_grad(w: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig,
-                  mask: Tensor | None) -> tuple[Tensor, Tensor]:
+def loss_and_grad(
+    w: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig, mask: Tensor | None
+) -> tuple[Tensor, Tensor]:
     """Per-member training-mode loss (K,) at flat parameters w, and ∂(Σ_k L_k)/∂w (member k's
     gradient in member k's segments; padding 0)."""
     w = w.detach().clone().requires_grad_()
@@ -56,8 +58,17 @@ def member_norm(layout: M.Layout, v: Tensor, names=None) -> Tensor:
 
 
 @torch.no_grad()
-def activations(w: Tensor, layout: M.Layout, st: dict, x: Tensor, cfg: M.StackConfig, mask: Tensor | None, *,
-                training: bool = False, noise: list | None = None) -> dict[tuple[str, int], Tensor]:
+def activations(
+    w: Tensor,
+    layout: M.Layout,
+    st: dict,
+    x: Tensor,
+    cfg: M.StackConfig,
+    mask: Tensor | None,
+    *,
+    training: bool = False,
+    noise: list | None = None,
+) -> dict[tuple[str, int], Tensor]:
     """(f"act_p{q}", layer) → (K,) percentile of the layer's pre-nonlinearity values over x (B, in), eval mode;
     training=True: (f"act_train_p{q}", layer), batch statistics of x and `noise` (noisy BN, per layer
     (shift, scale) (K, B, C)) applied; the state is not updated either way."""
@@ -66,8 +77,8 @@ def activations(w: Tensor, layout: M.Layout, st: dict, x: Tensor, cfg: M.StackCo
     q = torch.tensor([p / 100 for p in PERCENTILES], device=w.device)
     name = "act_train_p" if training else "act_p"
     out = {}
-    for i, h in enumerate(pre):                                   # h (K, B, C)
-        vals = torch.quantile(h.reshape(h.shape[0], -1), q, dim=1)   # (3, K)
+    for i, h in enumerate(pre):  # h (K, B, C)
+        vals = torch.quantile(h.reshape(h.shape[0], -1), q, dim=1)  # (3, K)
         out.update({(f"{name}{p}", i): vals[j] for j, p in enumerate(PERCENTILES)})
     return out
 
@@ -76,8 +87,16 @@ def _layer(name: str) -> int:
     return int(re.search(r"\d+$", name).group())
 
 
-def ics(w0: Tensor, w1: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig,
-        mask: Tensor | None) -> dict[tuple[str, int], Tensor]:
+def ics(
+    w0: Tensor,
+    w1: Tensor,
+    layout: M.Layout,
+    st: dict,
+    x: Tensor,
+    y: Tensor,
+    cfg: M.StackConfig,
+    mask: Tensor | None,
+) -> dict[tuple[str, int], Tensor]:
     """('ics_l2' | 'ics_cos', layer) → (K,) for every linear layer, from parameters w0 before and w1
     after one optimizer step on the batch (x, y)."""
     _, g = loss_and_grad(w0, layout, st, x, y, cfg, mask)
@@ -95,8 +114,16 @@ def ics(w0: Tensor, w1: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor
     return out
 
 
-def hessian_vector(w: Tensor, v: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig,
-                   mask: Tensor | None) -> Tensor:
+def hessian_vector(
+    w: Tensor,
+    v: Tensor,
+    layout: M.Layout,
+    st: dict,
+    x: Tensor,
+    y: Tensor,
+    cfg: M.StackConfig,
+    mask: Tensor | None,
+) -> Tensor:
     """H·v for the stacked loss Σ_k L_k at flat parameters w (member k's Hessian times v's member-k part, as
     members do not interact), by double backpropagation: ∂/∂w ⟨∇L(w), v⟩."""
     return hvp(lambda u: _losses(u, layout, st, x, y, cfg, mask), w, v)
@@ -110,15 +137,21 @@ def hvp(loss_fn: Callable[[Tensor], Tensor], w: Tensor, v: Tensor) -> Tensor:
     return hv.detach()
 
 
-def _losses(w: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig,
-            mask: Tensor | None) -> Tensor:
+def _losses(
+    w: Tensor, layout: M.Layout, st: dict, x: Tensor, y: Tensor, cfg: M.StackConfig, mask: Tensor | None
+) -> Tensor:
     logits, _, _ = M.forward(layout.views(w), st, x, cfg, training=True, mask=mask)
     return F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
 
 
-def smoothness(f: Callable[[Tensor], tuple[Tensor, Tensor]], w0: Tensor, w1: Tensor,
-               norm: Callable[[Tensor], Tensor], hv: Callable[[Tensor, Tensor], Tensor],
-               multiples=STEP_MULTIPLES) -> dict[str, Tensor]:
+def smoothness(
+    f: Callable[[Tensor], tuple[Tensor, Tensor]],
+    w0: Tensor,
+    w1: Tensor,
+    norm: Callable[[Tensor], Tensor],
+    hv: Callable[[Tensor, Tensor], Tensor],
+    multiples=STEP_MULTIPLES,
+) -> dict[str, Tensor]:
     """The loss landscape along this step's update Δw = w1 − w0. f(w) → (losses (K,), gradient shaped like w);
     norm(v) → (K,); hv(w, v) → H(w)·v. Returns loss_variation, grad_predictiveness, beta_smoothness and
     beta_hvp, each (K,) (see the module docstring)."""
@@ -133,24 +166,46 @@ def smoothness(f: Callable[[Tensor], tuple[Tensor, Tensor]], w0: Tensor, w1: Ten
         dg.append(d)
         beta.append(d / (c * step_norm))
     L = torch.stack(losses)
-    return {"loss_variation": L.max(0).values - L.min(0).values, "grad_predictiveness": torch.stack(dg).max(0).values,
-            "beta_smoothness": torch.stack(beta).max(0).values, "beta_hvp": norm(hv(w0, g0)) / norm(g0)}
+    return {
+        "loss_variation": L.max(0).values - L.min(0).values,
+        "grad_predictiveness": torch.stack(dg).max(0).values,
+        "beta_smoothness": torch.stack(beta).max(0).values,
+        "beta_hvp": norm(hv(w0, g0)) / norm(g0),
+    }
 
 
-def record(names: tuple[str, ...], *, step: int, w0: Tensor, w1: Tensor, layout: M.Layout, st: dict, x: Tensor,
-           y: Tensor, x_probe: Tensor, cfg: M.StackConfig, mask: Tensor | None,
-           probe_noise: list | None = None) -> list[tuple[int, str, int, Tensor]]:
+def record(
+    names: tuple[str, ...],
+    *,
+    step: int,
+    w0: Tensor,
+    w1: Tensor,
+    layout: M.Layout,
+    st: dict,
+    x: Tensor,
+    y: Tensor,
+    x_probe: Tensor,
+    cfg: M.StackConfig,
+    mask: Tensor | None,
+    probe_noise: list | None = None,
+) -> list[tuple[int, str, int, Tensor]]:
     """Every requested probe at one step: (step, name, layer, values (K,)); layer −1 for whole-model values.
     probe_noise: noisy BN's noise for x_probe (per layer (shift, scale)), for the training-mode activations."""
     rows = []
     if "activations" in names:
         rows += [(step, n, i, v) for (n, i), v in activations(w0, layout, st, x_probe, cfg, mask).items()]
-        rows += [(step, n, i, v) for (n, i), v in activations(w0, layout, st, x_probe, cfg, mask, training=True,
-                                                              noise=probe_noise).items()]
+        rows += [
+            (step, n, i, v)
+            for (n, i), v in activations(
+                w0, layout, st, x_probe, cfg, mask, training=True, noise=probe_noise
+            ).items()
+        ]
     if "ics" in names:
         rows += [(step, n, i, v) for (n, i), v in ics(w0, w1, layout, st, x, y, cfg, mask).items()]
     if "smoothness" in names:
         f = lambda w: loss_and_grad(w, layout, st, x, y, cfg, mask)  # noqa: E731
         hv = lambda w, v: hessian_vector(w, v, layout, st, x, y, cfg, mask)  # noqa: E731
-        rows += [(step, n, -1, v) for n, v in smoothness(f, w0, w1, lambda v: member_norm(layout, v), hv).items()]
+        rows += [
+            (step, n, -1, v) for n, v in smoothness(f, w0, w1, lambda v: member_norm(layout, v), hv).items()
+        ]
     return rows

@@ -1,4 +1,5 @@
 """Optional extras: import a tool's module, or fail with one line that names the extra to install."""
+
 from __future__ import annotations
 
 import importlib
@@ -16,5 +17,6 @@ def need(module: str, extra: str) -> ModuleType:
     except ModuleNotFoundError as e:
         if e.name is None or e.name.split(".")[0] == package or e.name == module:
             raise ConfigError(f"{package} is not installed; pip install 'bnlab[{extra}]'") from None
-        raise ConfigError(f"{package} is installed but cannot import {e.name}; pip install 'bnlab[{extra}]' "
-                          "again") from None
+        raise ConfigError(
+            f"{package} is installed but cannot import {e.name}; pip install 'bnlab[{extra}]' again"
+        ) from None

@@ -9,6 +9,7 @@ a newer store adds), typed: whole numbers as int64 (Int64 where a value may be m
 train_limit, test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged),
 `diverged` and `noise` as bool, names as strings.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,11 +23,35 @@ TABLES = ("results", "probes", "evals")
 INTS = ("batch_size", "seed", "epoch", "steps", "epochs", "step", "layer")
 NULLABLE_INTS = ("train_limit", "test_limit", "diverged_epoch")
 BOOLS = ("diverged", "noise", "precise_bn")
-FLOATS = ("lr", "momentum", "init_scale", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s",
-          "train_loss_eval", "train_acc_eval", "train_loss_noise", "value")
-STRINGS = ("run_id", "dataset", "norm", "placement", "init", "profile", "optimizer", "hidden", "activation",
-           "config_hash", "device", "name")
-RUN_COLUMNS = RESULT_COLUMNS[:RESULT_COLUMNS.index("seed") + 1]     # what names a run: run_id … seed
+FLOATS = (
+    "lr",
+    "momentum",
+    "init_scale",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "wall_s",
+    "train_loss_eval",
+    "train_acc_eval",
+    "train_loss_noise",
+    "value",
+)
+STRINGS = (
+    "run_id",
+    "dataset",
+    "norm",
+    "placement",
+    "init",
+    "profile",
+    "optimizer",
+    "hidden",
+    "activation",
+    "config_hash",
+    "device",
+    "name",
+)
+RUN_COLUMNS = RESULT_COLUMNS[: RESULT_COLUMNS.index("seed") + 1]  # what names a run: run_id … seed
 
 
 def load(path: str | Path, study: str | None = None, table: str = "results"):
@@ -41,8 +66,10 @@ def load(path: str | Path, study: str | None = None, table: str = "results"):
     src = find(path)
     if src.store is None:
         if study is not None:
-            raise ConfigError(f"{src.csv} is a results.csv alone, which names no study; pass the folder or store "
-                              "that holds the study to pick one")
+            raise ConfigError(
+                f"{src.csv} is a results.csv alone, which names no study; pass the folder or store "
+                "that holds the study to pick one"
+            )
         if table != "results":
             raise ConfigError(f"{src.csv} is a results.csv alone; {table} live in the store (bnlab.sqlite)")
         return read_results_csv(src.csv)
@@ -53,9 +80,17 @@ def load(path: str | Path, study: str | None = None, table: str = "results"):
             return results_frame(rows)
         per_run = st.probes(name) if table == "probes" else st.evals(name)
     ids = {r["run_id"]: {c: r[c] for c in RUN_COLUMNS} for r in rows}
-    cols = ("step", "layer", "name", "value") if table == "probes" else ("step", "test_loss", "test_acc", "wall_s")
-    return typed(need("pandas", "pandas").DataFrame.from_records(
-        [{**ids[rid], **item} for rid, items in per_run.items() for item in items], columns=[*RUN_COLUMNS, *cols]))
+    cols = (
+        ("step", "layer", "name", "value")
+        if table == "probes"
+        else ("step", "test_loss", "test_acc", "wall_s")
+    )
+    return typed(
+        need("pandas", "pandas").DataFrame.from_records(
+            [{**ids[rid], **item} for rid, items in per_run.items() for item in items],
+            columns=[*RUN_COLUMNS, *cols],
+        )
+    )
 
 
 def results_frame(rows: list[dict]):
@@ -69,8 +104,9 @@ def read_results_csv(path: str | Path):
     """A results.csv written by bnlab, typed as results_frame types the store's rows."""
     pd = need("pandas", "pandas")
     try:
-        df = pd.read_csv(path, dtype={c: str for c in STRINGS}, keep_default_na=False,
-                         na_values=["", "nan", "NaN", "-nan"])
+        df = pd.read_csv(
+            path, dtype={c: str for c in STRINGS}, keep_default_na=False, na_values=["", "nan", "NaN", "-nan"]
+        )
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read {path} as a results.csv ({str(e).splitlines()[0]})") from None
     if missing := [c for c in RESULT_COLUMNS if c not in df.columns]:
@@ -80,9 +116,15 @@ def read_results_csv(path: str | Path):
 
 def typed(df):
     """Columns cast to their types (INTS, NULLABLE_INTS, BOOLS, FLOATS); strings and unknown columns as read."""
-    casts = {**{c: "int64" for c in INTS}, **{c: "Int64" for c in NULLABLE_INTS}, **{c: "bool" for c in BOOLS},
-             **{c: "float64" for c in FLOATS}}
+    casts = {
+        **{c: "int64" for c in INTS},
+        **{c: "Int64" for c in NULLABLE_INTS},
+        **{c: "bool" for c in BOOLS},
+        **{c: "float64" for c in FLOATS},
+    }
     try:
         return df.astype({c: t for c, t in casts.items() if c in df.columns})
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"a column does not hold the values bnlab writes ({str(e).splitlines()[0]})") from None
+        raise ConfigError(
+            f"a column does not hold the values bnlab writes ({str(e).splitlines()[0]})"
+        ) from None

@@ -14,6 +14,7 @@ a missing run logged again. A run is marked FINISHED only after all of its value
 bnlab run retrained later (--fresh) keeps its first export: delete that MLflow run to log it anew. MLflow's usage telemetry is turned off
 (MLFLOW_DISABLE_TELEMETRY=true) unless the caller has set that variable.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ from .source import epoch_metrics, step_series
 
 TAG = "bnlab.run_id"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-BATCH = 1000          # MLflow's most metrics in one log_batch
+BATCH = 1000  # MLflow's most metrics in one log_batch
 
 
 def tracking_uri(uri: str) -> str:
@@ -44,16 +45,18 @@ def tracking_uri(uri: str) -> str:
 def modules(uri: str) -> None:
     """MLflow (and, for a database URI, SQLAlchemy and Alembic) importable, or the one-line ConfigError
     naming bnlab[mlflow]; a sqlite file's folder must exist. Opens nothing."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")    # bnlab sends nothing anywhere on its own
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # bnlab sends nothing anywhere on its own
     need("mlflow", "mlflow")
     uri = tracking_uri(uri)
     if uri.split(":", 1)[0].split("+", 1)[0] in DB_SCHEMES:
         need("sqlalchemy", "mlflow")
         need("alembic", "mlflow")
     if uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
+        folder = Path(uri[len("sqlite:///") :]).parent
         if not folder.is_dir():
-            raise ConfigError(f"--mlflow {uri}: folder {folder} does not exist; create it or pass another path")
+            raise ConfigError(
+                f"--mlflow {uri}: folder {folder} does not exist; create it or pass another path"
+            )
 
 
 def client(uri: str):
@@ -61,7 +64,7 @@ def client(uri: str):
     refuses is one ConfigError line."""
     modules(uri)
     uri = tracking_uri(uri)
-    for name in ("mlflow", "alembic"):                # "creating initial database tables" etc.: not for the user
+    for name in ("mlflow", "alembic"):  # "creating initial database tables" etc.: not for the user
         logging.getLogger(name).setLevel(logging.WARNING)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -75,9 +78,13 @@ def client(uri: str):
     except errors as e:
         msg = str(e.message if hasattr(e, "message") else e)
         if "MLFLOW_ALLOW_FILE_STORE" in msg:
-            raise ConfigError(f"MLflow refuses the file store {uri} (set MLFLOW_ALLOW_FILE_STORE=true to allow it); "
-                              "use a database such as --mlflow sqlite:///mlflow.db") from None
-        raise ConfigError(f"MLflow cannot open {uri}: {msg.splitlines()[0] if msg else type(e).__name__}") from None
+            raise ConfigError(
+                f"MLflow refuses the file store {uri} (set MLFLOW_ALLOW_FILE_STORE=true to allow it); "
+                "use a database such as --mlflow sqlite:///mlflow.db"
+            ) from None
+        raise ConfigError(
+            f"MLflow cannot open {uri}: {msg.splitlines()[0] if msg else type(e).__name__}"
+        ) from None
     return c
 
 
@@ -97,11 +104,18 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
 
     exp = c.get_experiment_by_name(study)
     if exp is not None and exp.lifecycle_stage != "active":
-        raise ConfigError(f"MLflow experiment {study!r} at {uri} is deleted; restore it (mlflow experiments restore) "
-                          "or delete it for good (mlflow gc) first")
+        raise ConfigError(
+            f"MLflow experiment {study!r} at {uri} is deleted; restore it (mlflow experiments restore) "
+            "or delete it for good (mlflow gc) first"
+        )
     meta = store.study(study) or {}
-    exp_id = exp.experiment_id if exp else c.create_experiment(study, tags={"mlflow.note.content": meta.get(
-        "question") or "", "bnlab.study": study})
+    exp_id = (
+        exp.experiment_id
+        if exp
+        else c.create_experiment(
+            study, tags={"mlflow.note.content": meta.get("question") or "", "bnlab.study": study}
+        )
+    )
     have: dict[str, list] = {}
     token = None
     while True:
@@ -124,28 +138,42 @@ def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
         rid, spec = r["run_id"], r["spec"]
         old = have.get(rid, [])
         keep = next((i for i in old if i.status == "FINISHED"), None)
-        for info in old:                                   # left RUNNING by an interrupted export, or a duplicate
+        for info in old:  # left RUNNING by an interrupted export, or a duplicate
             if info is not keep:
                 c.delete_run(info.run_id)
         if keep is not None:
             skipped += 1
             continue
         epochs = per_run.get(rid, [])
-        tags = {TAG: rid, "bnlab.study": study, "bnlab.seed": str(spec.seed),
-                "bnlab.version": str(r["versions"].get("bnlab", "unknown")), "bnlab.config_hash": spec.config_hash(),
-                "bnlab.device": str(r["device"])}
+        tags = {
+            TAG: rid,
+            "bnlab.study": study,
+            "bnlab.seed": str(spec.seed),
+            "bnlab.version": str(r["versions"].get("bnlab", "unknown")),
+            "bnlab.config_hash": spec.config_hash(),
+            "bnlab.device": str(r["device"]),
+        }
         if r["diverged_epoch"] is not None:
             tags["bnlab.diverged_epoch"] = str(r["diverged_epoch"])
         run = c.create_run(exp_id, start_time=_ms(base), tags=tags, run_name=rid)
-        values = [Metric(m, _float(e[m]), _ms(base + float(e["wall_s"])), int(e["steps"]))
-                  for e in epochs for m in (*metrics, "epoch")]
-        values += [Metric(tag, _float(v), _ms(base + wall), step) for tag, step, wall, v in between.get(rid, [])]
-        c.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params(spec).items()],
-                    tags=[RunTag(k, v) for k, v in tags.items()])
+        values = [
+            Metric(m, _float(e[m]), _ms(base + float(e["wall_s"])), int(e["steps"]))
+            for e in epochs
+            for m in (*metrics, "epoch")
+        ]
+        values += [
+            Metric(tag, _float(v), _ms(base + wall), step) for tag, step, wall, v in between.get(rid, [])
+        ]
+        c.log_batch(
+            run.info.run_id,
+            params=[Param(k, v) for k, v in params(spec).items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         for i in range(0, len(values), BATCH):
-            c.log_batch(run.info.run_id, metrics=values[i:i + BATCH])
-        c.set_terminated(run.info.run_id, "FINISHED", end_time=_ms(base + float(epochs[-1]["wall_s"]) if epochs
-                                                                   else base))
+            c.log_batch(run.info.run_id, metrics=values[i : i + BATCH])
+        c.set_terminated(
+            run.info.run_id, "FINISHED", end_time=_ms(base + float(epochs[-1]["wall_s"]) if epochs else base)
+        )
         logged += 1
     return dict(study=study, experiment_id=exp_id, logged=logged, skipped=skipped)
 

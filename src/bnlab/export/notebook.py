@@ -3,6 +3,7 @@
 figure its report draws first, report.document.to_html (figures inlined as base64 PNG; nothing is
 loaded from the network), and the report's CSS scoped to the fragment so the notebook keeps its style.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,7 +55,9 @@ def scoped_css(css: str = CSS, scope: str = SCOPE) -> str:
     rules = []
     for sel, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
         sels = [s.strip() for s in sel.split(",")]
-        rules.append(",".join(f".{scope}" if s == "body" else f".{scope} {s}" for s in sels) + "{" + body + "}")
+        rules.append(
+            ",".join(f".{scope}" if s == "body" else f".{scope} {s}" for s in sels) + "{" + body + "}"
+        )
     return "".join(rules) + f".{scope}{{margin:0;max-width:none}}"
 
 
@@ -76,8 +79,13 @@ def study_html(store: str | Path, study: str, *, report: dict | None = None, run
     if not d.configs:
         return fragment(blocks + [("p", "No runs in the store yet.")], f"bnlab: {study}")
     n = len(d.runs) if runs is None else runs
-    blocks.append(("p", f"{n} runs in {len(d.configs)} configurations; {d.epochs}. Each claim of the original "
-                        f"discussion, tested on every seed (α = {F.ALPHA})."))
+    blocks.append(
+        (
+            "p",
+            f"{n} runs in {len(d.configs)} configurations; {d.epochs}. Each claim of the original "
+            f"discussion, tested on every seed (α = {F.ALPHA}).",
+        )
+    )
     fs = report_for(study).findings(d)
     if fs:
         blocks.append(summary_table(fs))

@@ -4,6 +4,7 @@ PATH may be an output folder (holding bnlab.sqlite, or results.csv alone), a sto
 results.csv file, or (for export) the folder of `bnlab study all` (one study folder each with its
 own store). Anything else is one ConfigError line saying what was found.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -35,8 +36,14 @@ def find(path: str | Path) -> Source:
         if (p / CSV_FILE).is_file():
             return Source(csv=p / CSV_FILE)
         subs = study_folders(p)
-        hint = (f"; its study folders do ({', '.join(str(s) for s in subs[:4])}{' …' if len(subs) > 4 else ''}): "
-                "pass one of them") if subs else ""
+        hint = (
+            (
+                f"; its study folders do ({', '.join(str(s) for s in subs[:4])}{' …' if len(subs) > 4 else ''}): "
+                "pass one of them"
+            )
+            if subs
+            else ""
+        )
         raise ConfigError(f"{p} holds no {STORE_FILE} or {CSV_FILE}{hint}")
     if p.is_file():
         try:
@@ -68,8 +75,10 @@ def check_store(p: Path) -> Path:
     except sqlite3.Error as e:
         raise ConfigError(f"cannot read {p} as SQLite ({e})") from None
     if not STORE_TABLES <= tables:
-        raise ConfigError(f"{p} is a SQLite file but not a bnlab store (it lacks the tables "
-                          f"{', '.join(sorted(STORE_TABLES - tables))})")
+        raise ConfigError(
+            f"{p} is a SQLite file but not a bnlab store (it lacks the tables "
+            f"{', '.join(sorted(STORE_TABLES - tables))})"
+        )
     return p
 
 
@@ -84,7 +93,9 @@ def pick_study(store: Path, study: str | None, how: str = "study=NAME") -> str:
     names = stored_studies(store)
     if study is not None:
         if study not in names:
-            raise ConfigError(f"study {study!r} is not in {store}; stored studies: {', '.join(names) or 'none'}")
+            raise ConfigError(
+                f"study {study!r} is not in {store}; stored studies: {', '.join(names) or 'none'}"
+            )
         return study
     if len(names) == 1:
         return names[0]
@@ -102,15 +113,18 @@ def export_sources(path: str | Path, studies: list[str] | None = None) -> list[t
     else:
         src = find(p)
         if src.store is None:
-            raise ConfigError(f"{src.csv} is a results.csv alone; export reads the store ({STORE_FILE}) beside it, "
-                              "which holds every run's configuration")
+            raise ConfigError(
+                f"{src.csv} is a results.csv alone; export reads the store ({STORE_FILE}) beside it, "
+                "which holds every run's configuration"
+            )
         stores = [src.store]
     found = [(s, stored_studies(s)) for s in stores]
     everything = [n for _, names in found for n in names]
     if studies:
         if missing := [n for n in studies if n not in everything]:
-            raise ConfigError(f"study {missing[0]!r} is not in {path}; stored studies: "
-                              f"{', '.join(everything) or 'none'}")
+            raise ConfigError(
+                f"study {missing[0]!r} is not in {path}; stored studies: {', '.join(everything) or 'none'}"
+            )
         found = [(s, [n for n in names if n in studies]) for s, names in found]
     found = [(s, names) for s, names in found if names]
     if not found:
@@ -118,7 +132,15 @@ def export_sources(path: str | Path, studies: list[str] | None = None) -> list[t
     return found
 
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "train_loss_eval", "train_acc_eval", "train_loss_noise")
+METRICS = (
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "train_loss_eval",
+    "train_acc_eval",
+    "train_loss_noise",
+)
 
 
 def epoch_metrics(rows: list[dict]) -> list[str]:
@@ -127,20 +149,31 @@ def epoch_metrics(rows: list[dict]) -> list[str]:
     return [m for m in METRICS if any(r.get(m) is not None for r in rows)]
 
 
-def step_series(store, study: str, epochs: dict[str, list[dict]]) -> dict[str, list[tuple[str, int, float, float]]]:
+def step_series(
+    store, study: str, epochs: dict[str, list[dict]]
+) -> dict[str, list[tuple[str, int, float, float]]]:
     """run_id → (tag, step, wall_s, value) for what a run recorded between epochs: the test evaluations of
     `eval_every` ("eval/test_loss", "eval/test_acc", their own training seconds) and the probes of `probes`
     ("probe/NAME/layerL", or "probe/NAME" for whole-model values; training seconds interpolated from the
     run's epochs, `epochs[run_id]` = its results rows)."""
     out: dict[str, list] = {}
     for rid, evs in store.evals(study).items():
-        out.setdefault(rid, []).extend((f"eval/{m}", int(e["step"]), float(e["wall_s"]), float(e[m]))
-                                       for e in evs for m in ("test_loss", "test_acc"))
+        out.setdefault(rid, []).extend(
+            (f"eval/{m}", int(e["step"]), float(e["wall_s"]), float(e[m]))
+            for e in evs
+            for m in ("test_loss", "test_acc")
+        )
     for rid, ps in store.probes(study).items():
         marks = [(0, 0.0)] + [(int(e["steps"]), float(e["wall_s"])) for e in epochs.get(rid, [])]
         out.setdefault(rid, []).extend(
-            (f"probe/{p['name']}" + (f"/layer{p['layer']}" if p["layer"] >= 0 else ""), int(p["step"]),
-             wall_at(int(p["step"]), marks), float(p["value"])) for p in ps)
+            (
+                f"probe/{p['name']}" + (f"/layer{p['layer']}" if p["layer"] >= 0 else ""),
+                int(p["step"]),
+                wall_at(int(p["step"]), marks),
+                float(p["value"]),
+            )
+            for p in ps
+        )
     return out
 
 
@@ -152,4 +185,3 @@ def wall_at(step: int, marks: list[tuple[int, float]]) -> float:
         if step <= b[0]:
             break
     return w0 if s1 == s0 else w0 + (w1 - w0) * (step - s0) / (s1 - s0)
-

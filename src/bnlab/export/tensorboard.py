@@ -19,6 +19,7 @@ Written with TensorBoard's own protos and record writer (no torch, no TensorFlow
 is written whole and atomically under a fixed name, so exporting again replaces it rather than
 adding a second file of the same points.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,10 +42,12 @@ HPARAMS = tuple(f.name for f in dataclasses.fields(RunSpec) if f.name != "seed")
 def modules():
     """TensorBoard's pieces used here, or the one-line ConfigError naming bnlab[tensorboard]."""
     need("tensorboard", "tensorboard")
-    return (need("tensorboard.compat.proto.event_pb2", "tensorboard"),
-            need("tensorboard.compat.proto.summary_pb2", "tensorboard"),
-            need("tensorboard.plugins.hparams.summary_v2", "tensorboard"),
-            need("tensorboard.summary.writer.record_writer", "tensorboard"))
+    return (
+        need("tensorboard.compat.proto.event_pb2", "tensorboard"),
+        need("tensorboard.compat.proto.summary_pb2", "tensorboard"),
+        need("tensorboard.plugins.hparams.summary_v2", "tensorboard"),
+        need("tensorboard.summary.writer.record_writer", "tensorboard"),
+    )
 
 
 def folder_name(study: str) -> str:
@@ -115,20 +118,28 @@ def write_study(store: Store, study: str, logdir: str | Path) -> dict:
                 w = record_writer.RecordWriter(f)
                 for e in [event(wall_time=base, file_version="brain.Event:2"), *events]:
                     w.write(e.SerializeToString(deterministic=True))
+
         write_with(path, fill)
 
     if not runs:
         return dict(study=study, folder=folder, runs=0, scalars=0)
     varying = [f for f in HPARAMS if len({v[f] for v in values}) > 1]
     infos = []
-    for f in varying + [f for f in HPARAMS if f not in varying]:       # what differs first, as TensorBoard shows it
+    for f in varying + [
+        f for f in HPARAMS if f not in varying
+    ]:  # what differs first, as TensorBoard shows it
         info = api_pb2.HParamInfo(name=f, differs=f in varying)
         hp.Discrete(sorted({v[f] for v in values})).update_hparam_info(info)
         infos.append(info)
-    metric = hp.Metric(METRIC, display_name="final test accuracy", description="test accuracy after the last epoch")
-    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=[metric.as_proto()], time_created_secs=base)
-    config = _hparams_summary(summary_pb2, metadata.EXPERIMENT_TAG,
-                              plugin_data_pb2.HParamsPluginData(experiment=experiment))
+    metric = hp.Metric(
+        METRIC, display_name="final test accuracy", description="test accuracy after the last epoch"
+    )
+    experiment = api_pb2.Experiment(
+        hparam_infos=infos, metric_infos=[metric.as_proto()], time_created_secs=base
+    )
+    config = _hparams_summary(
+        summary_pb2, metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment)
+    )
     write(folder / EVENT_FILE, [event(wall_time=base, summary=config)])
     n_scalars = 0
     between = step_series(store, study, per_run)
@@ -144,8 +155,13 @@ def write_study(store: Store, study: str, logdir: str | Path) -> dict:
             n_scalars += len(vals)
         end_time = base + (float(epochs[-1]["wall_s"]) if epochs else 0.0)
         status = api_pb2.STATUS_FAILURE if r["diverged_epoch"] is not None else api_pb2.STATUS_SUCCESS
-        end = _hparams_summary(summary_pb2, metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(
-            session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=end_time)))
+        end = _hparams_summary(
+            summary_pb2,
+            metadata.SESSION_END_INFO_TAG,
+            plugin_data_pb2.HParamsPluginData(
+                session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=end_time)
+            ),
+        )
         evs.append(event(wall_time=end_time, step=int(epochs[-1]["steps"]) if epochs else 0, summary=end))
         write(folder / folder_name(rid) / EVENT_FILE, evs)
     return dict(study=study, folder=folder, runs=len(runs), scalars=n_scalars)
@@ -155,8 +171,13 @@ def _hparams_summary(summary_pb2, tag: str, data):
     """A Summary holding HParams plugin data under `tag`, as the plugin's own summary functions write it."""
     from tensorboard.plugins.hparams import metadata
 
-    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(
-        tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR)])
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
+            )
+        ]
+    )
 
 
 def _float(v) -> float:

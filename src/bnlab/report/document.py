@@ -5,14 +5,16 @@ Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("list", [text]), ("table", header,
 paths; HTML inlines them as base64 PNG and loads nothing from the network (math as Unicode).
 Inline markup in block text: **bold**, `code`, [[verdict]], [link](href).
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import re
 
+
 def _md_inline(t: str) -> str:
-    return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)   # [text](href) links are Markdown already
+    return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)  # [text](href) links are Markdown already
 
 
 def to_markdown(blocks: list[tuple]) -> str:
@@ -82,8 +84,12 @@ def to_html(blocks: list[tuple], title: str) -> str:
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif kind == "fig":
             data = base64.b64encode(a[0].read_bytes()).decode()
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(a[1])}">'
-                        f"<figcaption>{_html_inline(a[1])}</figcaption></figure>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-            f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(a[1])}">'
+                f"<figcaption>{_html_inline(a[1])}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+        f"<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

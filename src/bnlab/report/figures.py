@@ -4,6 +4,7 @@ Every band and error bar is the t-interval of `stats.summarize` over the seeds
 of one configuration. Lines are coloured by series (norm, or norm and the
 other varying fields); train is dashed, test solid.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,7 @@ from .. import stats
 from .plot_style import band, color, log_ticks, norms, save
 from .studydata import Config, StudyData
 
+
 def _panels(d: StudyData) -> list[tuple[str, list[Config]]]:
     """One panel per setting of the varying fields other than norm; norms share a panel."""
     panels: dict[str, list[Config]] = {}
@@ -32,8 +34,14 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
     panels = _panels(d)
     ncols = 2 if len(panels) == 4 else min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 0.8, 3.0 * nrows + 1.2), sharey=True,
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(3.4 * ncols + 0.8, 3.0 * nrows + 1.2),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, (title, cfgs) in zip(axes.flat, panels):
         for c in cfgs:
             for split, ls in (("train", "--"), ("test", "-")):
@@ -48,18 +56,24 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
         if metric == "loss":
             ax.set_yscale("log")
             log_ticks(ax.yaxis)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel("accuracy (%, logit scale)" if metric == "acc" else "cross-entropy loss (nats, log scale)")
+        ax.set_ylabel(
+            "accuracy (%, logit scale)" if metric == "acc" else "cross-entropy loss (nats, log scale)"
+        )
     if metric == "acc":
         _logit_axis(axes[0, 0], [band(c.curve(f"{s}_acc"))[0] for c in d.configs for s in ("train", "test")])
     n = {c.spec.norm: len(c.runs) for c in d.configs}
     handles = [Line2D([], [], color=color(d, k), lw=2, label=f"{k} (n = {v} seeds)") for k, v in n.items()]
-    handles += [Line2D([], [], color="k", ls="-", marker="o", ms=3, label="test"),
-                Line2D([], [], color="k", ls="--", label="train (running mean over the epoch)"),
-                Patch(color="0.6", alpha=0.4, label="95% CI over seeds")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3 if ncols <= 2 else len(handles), frameon=False)
+    handles += [
+        Line2D([], [], color="k", ls="-", marker="o", ms=3, label="test"),
+        Line2D([], [], color="k", ls="--", label="train (running mean over the epoch)"),
+        Patch(color="0.6", alpha=0.4, label="95% CI over seeds"),
+    ]
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=3 if ncols <= 2 else len(handles), frameon=False
+    )
     what = "accuracy" if metric == "acc" else "loss"
     fig.suptitle(f"study {d.name}: train and test {what} per epoch (mean over seeds, 95% CI band)")
     save(fig, path)
@@ -79,7 +93,7 @@ def _logit_axis(ax, arrays) -> None:
     lo, hi = lo - 0.1 * lo * (1 - lo), hi + 0.3 * hi * (1 - hi)
     ax.set_ylim(lo, hi)
     ticks = [t for t in ACC_TICKS if lo <= t <= hi] or [lo, hi]
-    ticks = ticks[::max(1, len(ticks) // 7)]
+    ticks = ticks[:: max(1, len(ticks) // 7)]
     ax.set_yticks(ticks, [f"{t * 100:g}" for t in ticks])
     ax.yaxis.set_minor_locator(NullLocator())
 
@@ -92,21 +106,32 @@ def _series(d: StudyData) -> tuple[list[tuple[str, str, list[tuple[float, Config
         groups: dict[str, list[Config]] = {}
         for c in d.configs:
             groups.setdefault(d.label(c, exclude=("batch_size",)), []).append(c)
-        series = [(k, f"C{i}", [(float(c.spec.batch_size), c) for c in cs]) for i, (k, cs) in enumerate(groups.items())]
+        series = [
+            (k, f"C{i}", [(float(c.spec.batch_size), c) for c in cs])
+            for i, (k, cs) in enumerate(groups.items())
+        ]
         ticks = sorted({c.spec.batch_size for c in d.configs})
         return series, ticks, [str(t) for t in ticks], "batch size (log scale)", True
     cats = list(dict.fromkeys(d.label(c, exclude=("norm",)) for c in d.configs))
-    series = [(n, color(d, n), [(float(cats.index(d.label(c, exclude=("norm",)))), c)
-                                 for c in d.configs if c.spec.norm == n]) for n in norms(d)]
+    series = [
+        (
+            n,
+            color(d, n),
+            [(float(cats.index(d.label(c, exclude=("norm",)))), c) for c in d.configs if c.spec.norm == n],
+        )
+        for n in norms(d)
+    ]
     return series, list(range(len(cats))), cats, "setting", False
 
 
 def _offset(x: float, i: int, k: int, log: bool) -> float:
     o = (i - (k - 1) / 2) * 0.08
-    return x * 2 ** o if log else x + o
+    return x * 2**o if log else x + o
 
 
-def _summary_axes(ax, d: StudyData, values, ylabel: str, *, note_missing: bool = False, scale: float = 1.0) -> list:
+def _summary_axes(
+    ax, d: StudyData, values, ylabel: str, *, note_missing: bool = False, scale: float = 1.0
+) -> list:
     """Mean ± 95% CI per configuration (error bars), single seeds as faint dots; returns legend handles."""
     series, ticks, labels, xlabel, log = _series(d)
     handles = []
@@ -117,16 +142,32 @@ def _summary_axes(ax, d: StudyData, values, ylabel: str, *, note_missing: bool =
             s = stats.summarize(v)
             xo = _offset(x, i, len(series), log)
             ax.scatter(np.full(len(v), xo), v, s=10, color=col, alpha=0.35, lw=0)
-            if note_missing and np.isnan(v).any():   # at the mean, or at the bottom if no run reached it
-                ax.annotate(f"{s.n}/{len(v)} reached", (xo, s.mean if s.n else 0.03), textcoords="offset points",
-                            xycoords="data" if s.n else ax.get_xaxis_transform(), xytext=(6, 4) if s.n else (0, 4),
-                            ha="left" if s.n else "center", fontsize=8, color=col)
+            if note_missing and np.isnan(v).any():  # at the mean, or at the bottom if no run reached it
+                ax.annotate(
+                    f"{s.n}/{len(v)} reached",
+                    (xo, s.mean if s.n else 0.03),
+                    textcoords="offset points",
+                    xycoords="data" if s.n else ax.get_xaxis_transform(),
+                    xytext=(6, 4) if s.n else (0, 4),
+                    ha="left" if s.n else "center",
+                    fontsize=8,
+                    color=col,
+                )
             xs.append(xo)
             ms.append(s.mean)
             err.append((s.mean - s.ci_low, s.ci_high - s.mean) if s.n > 1 else (np.nan, np.nan))
         e = np.array(err).T.reshape(2, -1)
-        ax.errorbar(xs, ms, yerr=np.nan_to_num(e), color=col, marker="o", ms=5, capsize=4, lw=1.4,
-                    ls="-" if log else "none")  # lines only along a numeric axis
+        ax.errorbar(
+            xs,
+            ms,
+            yerr=np.nan_to_num(e),
+            color=col,
+            marker="o",
+            ms=5,
+            capsize=4,
+            lw=1.4,
+            ls="-" if log else "none",
+        )  # lines only along a numeric axis
         handles.append(Line2D([], [], color=col, marker="o", label=f"{label}: mean ± 95% CI"))
     if log:
         ax.set_xscale("log", base=2)
@@ -144,10 +185,28 @@ def final_accuracy(d: StudyData, path: Path, originals: dict | None = None) -> N
     if originals:
         for (norm, bs), vals in originals.items():
             if d.find(norm=norm, batch_size=bs) and norm in norms(d):
-                ax.scatter([bs] * len(vals), np.array(vals) * 100, marker="*", s=110, color=color(d, norm),
-                           edgecolor="k", lw=0.6, zorder=5)
-        handles.append(Line2D([], [], marker="*", ls="", ms=11, color="0.7", markeredgecolor="k",
-                              label="original study, one Keras run (colour = norm)"))
+                ax.scatter(
+                    [bs] * len(vals),
+                    np.array(vals) * 100,
+                    marker="*",
+                    s=110,
+                    color=color(d, norm),
+                    edgecolor="k",
+                    lw=0.6,
+                    zorder=5,
+                )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="*",
+                ls="",
+                ms=11,
+                color="0.7",
+                markeredgecolor="k",
+                label="original study, one Keras run (colour = norm)",
+            )
+        )
     ax.legend(handles=handles, fontsize=8, loc="best")
     ax.set_title(f"study {d.name}: final test accuracy after {d.epochs} (mean ± 95% CI over seeds)")
     save(fig, path)
@@ -158,40 +217,71 @@ def threshold(d: StudyData, path: Path) -> None:
     thr = d.threshold
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     axes[0].set_title(f"steps to {thr:.0%} test accuracy")
-    axes[1].set_title(f"wall seconds to {thr:.0%} test accuracy"
-                      + ("\n(with and without BN in one stack: equal time per step)" if d.shared_timing else ""))
+    axes[1].set_title(
+        f"wall seconds to {thr:.0%} test accuracy"
+        + ("\n(with and without BN in one stack: equal time per step)" if d.shared_timing else "")
+    )
     if any(np.isfinite(c.to_threshold(thr)[0]).any() for c in d.configs):
-        handles = _summary_axes(axes[0], d, lambda c: c.to_threshold(thr)[0], "optimizer steps", note_missing=True)
-        _summary_axes(axes[1], d, lambda c: c.to_threshold(thr)[1], "training seconds per model", note_missing=True)
+        handles = _summary_axes(
+            axes[0], d, lambda c: c.to_threshold(thr)[0], "optimizer steps", note_missing=True
+        )
+        _summary_axes(
+            axes[1], d, lambda c: c.to_threshold(thr)[1], "training seconds per model", note_missing=True
+        )
         axes[0].set_yscale("log")
         log_ticks(axes[0].yaxis)
         axes[0].legend(handles=handles, fontsize=8, loc="best")
     else:
         for ax in axes:
             ax.set_axis_off()
-            ax.text(0.5, 0.5, f"none of the {len(d.runs)} runs reached {thr:.0%} test accuracy",
-                    transform=ax.transAxes, ha="center", color="0.3")
-    fig.suptitle(f"study {d.name}: time to {thr:.0%} test accuracy (first evaluation at or above it; "
-                 f"runs that never reach it are counted, not averaged)")
+            ax.text(
+                0.5,
+                0.5,
+                f"none of the {len(d.runs)} runs reached {thr:.0%} test accuracy",
+                transform=ax.transAxes,
+                ha="center",
+                color="0.3",
+            )
+    fig.suptitle(
+        f"study {d.name}: time to {thr:.0%} test accuracy (first evaluation at or above it; "
+        f"runs that never reach it are counted, not averaged)"
+    )
     save(fig, path)
 
 
 FIGURES = {  # name → (file, caption)
-    "accuracy": ("accuracy_curves.png", "Train (dashed) and test (solid) accuracy per epoch; mean over seeds with "
-                 "a 95% t-interval band; one panel per setting."),
-    "loss": ("loss_curves.png", "Train (dashed) and test (solid) cross-entropy loss per epoch, log scale; mean "
-             "with a 95% CI band."),
-    "final": ("final_accuracy.png", "Final test accuracy: mean ± 95% CI over seeds, single seeds as dots; stars "
-              "mark the original study's single runs where it has one."),
-    "threshold": ("time_to_threshold.png", "Optimizer steps (log scale) and training seconds until the first "
-                  "evaluation at or above the threshold test accuracy; mean ± 95% CI over the runs that reached it."),
+    "accuracy": (
+        "accuracy_curves.png",
+        "Train (dashed) and test (solid) accuracy per epoch; mean over seeds with "
+        "a 95% t-interval band; one panel per setting.",
+    ),
+    "loss": (
+        "loss_curves.png",
+        "Train (dashed) and test (solid) cross-entropy loss per epoch, log scale; mean with a 95% CI band.",
+    ),
+    "final": (
+        "final_accuracy.png",
+        "Final test accuracy: mean ± 95% CI over seeds, single seeds as dots; stars "
+        "mark the original study's single runs where it has one.",
+    ),
+    "threshold": (
+        "time_to_threshold.png",
+        "Optimizer steps (log scale) and training seconds until the first "
+        "evaluation at or above the threshold test accuracy; mean ± 95% CI over the runs that reached it.",
+    ),
 }
 
 
-def write_generic(d: StudyData, out: Path, which, originals: dict | None = None) -> dict[str, tuple[Path, str]]:
+def write_generic(
+    d: StudyData, out: Path, which, originals: dict | None = None
+) -> dict[str, tuple[Path, str]]:
     """Write the generic figures named in `which` (keys of FIGURES) into `out`; name → (path, caption)."""
-    draw = {"accuracy": lambda p: curves(d, "acc", p), "loss": lambda p: curves(d, "loss", p),
-            "final": lambda p: final_accuracy(d, p, originals), "threshold": lambda p: threshold(d, p)}
+    draw = {
+        "accuracy": lambda p: curves(d, "acc", p),
+        "loss": lambda p: curves(d, "loss", p),
+        "final": lambda p: final_accuracy(d, p, originals),
+        "threshold": lambda p: threshold(d, p),
+    }
     paths = {}
     for k in which:
         f, cap = FIGURES[k]

@@ -9,6 +9,7 @@ headline findings (`holm_headlines`); a finding's table rows are exploratory, Ho
 within their family. No conclusion is canned: every sentence is assembled from the
 numbers. Each study's findings come from its registry.StudyReport.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,8 @@ class Row:
     p_value: float
     p_holm: float = math.nan
     verdict: str = ""
-    sign: int = 0                 # the direction the row's test expects (+1/−1); 0: it claims none (no verdict)
-    tost_p: float = math.nan      # equivalence p where the row has a margin
+    sign: int = 0  # the direction the row's test expects (+1/−1); 0: it claims none (no verdict)
+    tost_p: float = math.nan  # equivalence p where the row has a margin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,31 +52,35 @@ class Finding:
     claim: str
     measure: str
     test: str
-    contrast: str          # what `effect` is, e.g. "batch − none"
+    contrast: str  # what `effect` is, e.g. "batch − none"
     effect: float
     effect_ci: tuple[float, float]
     unit: str
     p_value: float
     n: dict[str, int]
-    expected_sign: int     # the sign of `effect` that the claim predicts
+    expected_sign: int  # the sign of `effect` that the claim predicts
     verdict: str
-    p_holm: float = math.nan   # Holm across the study's headline findings (holm_headlines); decides the verdict
+    p_holm: float = (
+        math.nan
+    )  # Holm across the study's headline findings (holm_headlines); decides the verdict
     perm_p: float = math.nan
-    rows: tuple[Row, ...] = ()     # exploratory, Holm within their family
+    rows: tuple[Row, ...] = ()  # exploratory, Holm within their family
     notes: tuple[str, ...] = ()
-    margin: float = math.nan       # equivalence margin in `unit`, declared before the data (NaN: none)
-    tost_p: float = math.nan       # TOST of |effect| < margin (Holm-adjusted like p_holm once adjusted)
-    mde: float = math.nan          # smallest |effect| this design detects with POWER at ALPHA, in `unit`
-    seeds_needed: int | None = None   # seeds per configuration to detect the observed effect with POWER
-    perm_floor: float = math.nan   # the smallest p the exact permutation test can give with these n
-    direction: float = math.nan    # for a test without an effect CI (rank tests): the sign that decides
-    decides: str = ""              # for a rank test, the statistic whose side decides, in words: 'P(batch slower) 0.64'
+    margin: float = math.nan  # equivalence margin in `unit`, declared before the data (NaN: none)
+    tost_p: float = math.nan  # TOST of |effect| < margin (Holm-adjusted like p_holm once adjusted)
+    mde: float = math.nan  # smallest |effect| this design detects with POWER at ALPHA, in `unit`
+    seeds_needed: int | None = None  # seeds per configuration to detect the observed effect with POWER
+    perm_floor: float = math.nan  # the smallest p the exact permutation test can give with these n
+    direction: float = math.nan  # for a test without an effect CI (rank tests): the sign that decides
+    decides: str = ""  # for a rank test, the statistic whose side decides, in words: 'P(batch slower) 0.64'
 
     def effect_text(self) -> str:
         """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it (a rank test adds what decides)."""
         lo, hi = self.effect_ci
-        return (f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
-                + (f"; {self.decides}" if self.decides else ""))
+        return (
+            f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
+            + (f"; {self.decides}" if self.decides else "")
+        )
 
     def sentence(self) -> str:
         """The result in one paragraph, from the numbers."""
@@ -84,23 +89,31 @@ class Finding:
         if np.isfinite(self.p_holm):
             ps.append(f"Holm-adjusted over the study's claims p {p_is(self.p_holm)}")
         if np.isfinite(self.perm_p):
-            floor = (f", which cannot go below {self.perm_floor:.2f} with these seeds"
-                     if np.isfinite(self.perm_floor) and self.perm_floor >= ALPHA else "")
+            floor = (
+                f", which cannot go below {self.perm_floor:.2f} with these seeds"
+                if np.isfinite(self.perm_floor) and self.perm_floor >= ALPHA
+                else ""
+            )
             ps.append(f"permutation p {p_is(self.perm_p)}{floor}")
         if np.isfinite(self.tost_p):
-            ps.append(f"equivalence (TOST, ±{self._amount(self.margin)}) p "
-                      f"{p_is(self.tost_p)}")
+            ps.append(f"equivalence (TOST, ±{self._amount(self.margin)}) p {p_is(self.tost_p)}")
         p_used = self.p_holm if np.isfinite(self.p_holm) else self.p_value
         side = "above" if self.expected_sign > 0 else "below"
-        ranked = np.isfinite(self.direction)         # a rank test: its direction decides, not the CI
+        ranked = np.isfinite(self.direction)  # a rank test: its direction decides, not the CI
         if not (np.isfinite(p_used) and (ranked or np.isfinite(lo))):
             why = "there are too few runs with spread for a test"
         elif self.verdict == "supported":
-            why = (f"p < {ALPHA} and the ranks favour the side the claim predicts" if ranked else
-                   f"p < {ALPHA} and the whole CI lies {side} 0, the side the claim predicts")
+            why = (
+                f"p < {ALPHA} and the ranks favour the side the claim predicts"
+                if ranked
+                else f"p < {ALPHA} and the whole CI lies {side} 0, the side the claim predicts"
+            )
         elif self.verdict == "contradicted":
-            why = (f"p < {ALPHA} and the ranks favour the side opposite to the claim" if ranked else
-                   f"p < {ALPHA} and the whole CI lies on the side opposite to the claim")
+            why = (
+                f"p < {ALPHA} and the ranks favour the side opposite to the claim"
+                if ranked
+                else f"p < {ALPHA} and the whole CI lies on the side opposite to the claim"
+            )
         elif self.verdict == "equivalent":
             why = f"the difference is shown to lie within ±{self._amount(self.margin)}"
         elif p_used >= ALPHA:
@@ -108,11 +121,13 @@ class Finding:
         else:
             why = "the CI includes 0"
         n = ", ".join(f"{v} {k}" for k, v in self.n.items())
-        return (f"{self.contrast} = {fmt(self.effect, self.unit, True)} (95% CI {fmt(lo, self.unit)} to "
-                f"{fmt(hi, self.unit)}){'; ' + self.decides if self.decides else ''}; {'; '.join(ps)}; n = {n}. "
-                "The claim predicts a "
-                f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}."
-                + self.power_text())
+        return (
+            f"{self.contrast} = {fmt(self.effect, self.unit, True)} (95% CI {fmt(lo, self.unit)} to "
+            f"{fmt(hi, self.unit)}){'; ' + self.decides if self.decides else ''}; {'; '.join(ps)}; n = {n}. "
+            "The claim predicts a "
+            f"{'positive' if self.expected_sign > 0 else 'negative'} value; {why}: {self.verdict}."
+            + self.power_text()
+        )
 
     def _amount(self, v: float) -> str:
         """An unsigned amount with its unit, if any: '0.20 pp', '0.010'."""
@@ -124,16 +139,23 @@ class Finding:
             return ""
         text = f" With these seeds the test detects an effect of {self._amount(self.mde)} or more with {POWER:.0%} power."
         if self.verdict == "inconclusive":
-            text += (f" At the observed effect, about {self.seeds_needed} seeds per configuration would decide it."
-                     if self.seeds_needed else " The observed effect is too small to decide with any practical "
-                     "number of seeds.")
+            text += (
+                f" At the observed effect, about {self.seeds_needed} seeds per configuration would decide it."
+                if self.seeds_needed
+                else " The observed effect is too small to decide with any practical number of seeds."
+            )
         return text
 
 
 def fmt(v: float, unit: str = "", with_unit: bool = False) -> str:
     """A signed effect with the decimals its unit deserves (and the unit, if any and asked for)."""
-    text = ("+∞" if v > 0 else "−∞") if np.isinf(v) else "n/a" if not np.isfinite(v) else \
-        f"{v:+.{DIGITS.get(unit, 3)}f}"
+    text = (
+        ("+∞" if v > 0 else "−∞")
+        if np.isinf(v)
+        else "n/a"
+        if not np.isfinite(v)
+        else f"{v:+.{DIGITS.get(unit, 3)}f}"
+    )
     return f"{text} {unit}" if with_unit and unit else text
 
 
@@ -161,13 +183,18 @@ def holm_finite(ps) -> np.ndarray:
 
 
 def diverged_notes(*configs: Config | None) -> tuple[str, ...]:
-    return tuple(f"{c.n_diverged} of {len(c.runs)} runs of {c.label} diverged (non-finite loss at epoch "
-                 f"{', '.join(str(r.diverged_epoch) for r in c.runs if r.diverged_epoch)}); they have no final "
-                 f"value and are left out of this test." for c in configs if c and c.n_diverged)
+    return tuple(
+        f"{c.n_diverged} of {len(c.runs)} runs of {c.label} diverged (non-finite loss at epoch "
+        f"{', '.join(str(r.diverged_epoch) for r in c.runs if r.diverged_epoch)}); they have no final "
+        f"value and are left out of this test."
+        for c in configs
+        if c and c.n_diverged
+    )
 
 
-def compare_finding(key, title, claim, measure, c: stats.Comparison, *, unit, scale, sign, margin=None,
-                    rows=(), notes=()) -> Finding:
+def compare_finding(
+    key, title, claim, measure, c: stats.Comparison, *, unit, scale, sign, margin=None, rows=(), notes=()
+) -> Finding:
     """A finding whose primary test is the comparison `c` (data units × scale = `unit`); margin in `unit`
     (default MARGIN by unit, NaN: no equivalence claim)."""
     m = MARGIN.get(unit, math.nan) if margin is None else margin
@@ -176,72 +203,146 @@ def compare_finding(key, title, claim, measure, c: stats.Comparison, *, unit, sc
     mde = stats.min_detectable_effect(sd_a, sd_b, c.n_a, c.n_b, ALPHA, POWER) * abs(scale)
     ci = (c.diff_ci[0] * scale, c.diff_ci[1] * scale)
     test = f"{c.test} (two-sided) on {c.label_b} − {c.label_a}, and a permutation test of the same difference"
-    return Finding(key=key, title=title, claim=claim, measure=measure, test=test,
-                   contrast=f"{c.label_b} − {c.label_a}", effect=c.diff * scale, effect_ci=ci, unit=unit,
-                   p_value=c.p_value, n={c.label_a: c.n_a, c.label_b: c.n_b}, expected_sign=sign,
-                   verdict=stats.verdict_with_equivalence(c.p_value, c.diff_ci, tost, expected_sign=sign,
-                                                          alpha=ALPHA),
-                   perm_p=c.perm_p, rows=tuple(rows), notes=tuple(notes), margin=m, tost_p=tost, mde=mde,
-                   seeds_needed=stats.seeds_needed(abs(c.diff), sd_a, sd_b, ALPHA, POWER) if c.diff else None,
-                   perm_floor=stats.permutation_floor(c.n_a, c.n_b, paired=c.paired))
+    return Finding(
+        key=key,
+        title=title,
+        claim=claim,
+        measure=measure,
+        test=test,
+        contrast=f"{c.label_b} − {c.label_a}",
+        effect=c.diff * scale,
+        effect_ci=ci,
+        unit=unit,
+        p_value=c.p_value,
+        n={c.label_a: c.n_a, c.label_b: c.n_b},
+        expected_sign=sign,
+        verdict=stats.verdict_with_equivalence(c.p_value, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA),
+        perm_p=c.perm_p,
+        rows=tuple(rows),
+        notes=tuple(notes),
+        margin=m,
+        tost_p=tost,
+        mde=mde,
+        seeds_needed=stats.seeds_needed(abs(c.diff), sd_a, sd_b, ALPHA, POWER) if c.diff else None,
+        perm_floor=stats.permutation_floor(c.n_a, c.n_b, paired=c.paired),
+    )
 
 
-def censored_finding(key, title, claim, measure, c: stats.CensoredComparison, *, labels=("none", "batch"),
-                     unit="steps", rows=(), notes=()) -> Finding:
+def censored_finding(
+    key,
+    title,
+    claim,
+    measure,
+    c: stats.CensoredComparison,
+    *,
+    labels=("none", "batch"),
+    unit="steps",
+    rows=(),
+    notes=(),
+) -> Finding:
     """Time to a threshold, b against a, runs that never reach it ranked last (primary test: Mann–Whitney on
     all runs; the reach counts by Fisher's exact test in the notes); effect: the Hodges–Lehmann shift among
     runs that reached it. The claim is that b is faster (sign −1)."""
     a, b = labels
     direction = c.prob_b_slower - 0.5 if np.isfinite(c.prob_b_slower) else math.nan
-    reach = (f"Reached the threshold: {a} {c.reached_a}/{c.n_a}, {b} {c.reached_b}/{c.n_b} (Fisher's exact test "
-             f"of these counts p {p_is(c.reach_p)}); a run that never reached it counts as slower than every run "
-             f"that did (P({b} slower) = {c.prob_b_slower:.2f}); medians {_steps(c.median_a)} vs {_steps(c.median_b)}.")
-    return Finding(key=key, title=title, claim=claim, measure=measure,
-                   test=f"Mann–Whitney U (two-sided, permutation) on {b} vs {a} over all runs, censored runs ranked "
-                        "last", contrast=f"{b} − {a} (Hodges–Lehmann, runs that reached it)", effect=c.shift,
-                   effect_ci=c.shift_ci, unit=unit, p_value=c.p_value, n={a: c.n_a, b: c.n_b},
-                   expected_sign=-1, verdict=stats.verdict(c.p_value, (direction,) * 2, expected_sign=-1, alpha=ALPHA),
-                   rows=tuple(rows), notes=(reach, *notes), direction=direction,
-                   decides=f"P({b} slower) {c.prob_b_slower:.2f}" if np.isfinite(c.prob_b_slower) else "")
+    reach = (
+        f"Reached the threshold: {a} {c.reached_a}/{c.n_a}, {b} {c.reached_b}/{c.n_b} (Fisher's exact test "
+        f"of these counts p {p_is(c.reach_p)}); a run that never reached it counts as slower than every run "
+        f"that did (P({b} slower) = {c.prob_b_slower:.2f}); medians {_steps(c.median_a)} vs {_steps(c.median_b)}."
+    )
+    return Finding(
+        key=key,
+        title=title,
+        claim=claim,
+        measure=measure,
+        test=f"Mann–Whitney U (two-sided, permutation) on {b} vs {a} over all runs, censored runs ranked "
+        "last",
+        contrast=f"{b} − {a} (Hodges–Lehmann, runs that reached it)",
+        effect=c.shift,
+        effect_ci=c.shift_ci,
+        unit=unit,
+        p_value=c.p_value,
+        n={a: c.n_a, b: c.n_b},
+        expected_sign=-1,
+        verdict=stats.verdict(c.p_value, (direction,) * 2, expected_sign=-1, alpha=ALPHA),
+        rows=tuple(rows),
+        notes=(reach, *notes),
+        direction=direction,
+        decides=f"P({b} slower) {c.prob_b_slower:.2f}" if np.isfinite(c.prob_b_slower) else "",
+    )
 
 
 def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: str, *, notes=()) -> Finding:
-    """"BN makes the result depend less on `factor`": the norm × factor interaction (Welch–James) must be
+    """ "BN makes the result depend less on `factor`": the norm × factor interaction (Welch–James) must be
     significant and BN's spread of configuration means over the factor smaller, its CI below 0."""
     it, sp = st.interaction, st.spread
     n: dict[str, int] = {}
-    for (norm, _), k in it.n.items():   # runs per norm over the factor's levels
+    for (norm, _), k in it.n.items():  # runs per norm over the factor's levels
         n[norm] = n.get(norm, 0) + k
-    rows = [Row(f"spread of means over {factor} (SD, seed noise removed), none (pp)", sp.spread_a0 * 100,
-                (math.nan, math.nan), math.nan),
-            Row(f"spread of means over {factor}, batch (pp)", sp.spread_a1 * 100, (math.nan, math.nan), math.nan),
-            Row(f"classic two-way ANOVA interaction (F = {it.f:.2f}; assumes equal variances)", math.nan,
-                (math.nan, math.nan), it.p)]
+    rows = [
+        Row(
+            f"spread of means over {factor} (SD, seed noise removed), none (pp)",
+            sp.spread_a0 * 100,
+            (math.nan, math.nan),
+            math.nan,
+        ),
+        Row(f"spread of means over {factor}, batch (pp)", sp.spread_a1 * 100, (math.nan, math.nan), math.nan),
+        Row(
+            f"classic two-way ANOVA interaction (F = {it.f:.2f}; assumes equal variances)",
+            math.nan,
+            (math.nan, math.nan),
+            it.p,
+        ),
+    ]
     return Finding(
-        key=key, title=title, claim=claim,
+        key=key,
+        title=title,
+        claim=claim,
         measure=f"Final test accuracy in a norm × {factor} layout ({len(sp.b_levels)} levels): does the effect of "
-                f"{factor} depend on the norm (interaction), and is BN's spread of configuration means over {factor} "
-                "smaller? The spread is the SD of the means over the levels with the seed noise taken out; its CI "
-                "resamples seeds within each configuration.",
+        f"{factor} depend on the norm (interaction), and is BN's spread of configuration means over {factor} "
+        "smaller? The spread is the SD of the means over the levels with the seed noise taken out; its CI "
+        "resamples seeds within each configuration.",
         test=f"Welch–James test of the norm × {factor} interaction (F = {it.welch_f:.2f} on {it.df1} and "
-             f"{it.welch_df2:.1f} df; robust to unequal seed noise), with the bootstrap CI of the spread difference",
-        contrast="spread batch − spread none", effect=sp.diff * 100, effect_ci=(sp.ci[0] * 100, sp.ci[1] * 100),
-        unit="pp", p_value=it.welch_p, n=n, expected_sign=-1,
-        verdict=stats.verdict(it.welch_p, sp.ci, expected_sign=-1, alpha=ALPHA), rows=tuple(rows),
-        notes=("A smaller per-seed range alone is not evidence: a norm with less seed noise has a smaller range "
-               f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile itself "
-               "differs.", *_few_seeds(min(it.n.values(), default=0)), *notes))
+        f"{it.welch_df2:.1f} df; robust to unequal seed noise), with the bootstrap CI of the spread difference",
+        contrast="spread batch − spread none",
+        effect=sp.diff * 100,
+        effect_ci=(sp.ci[0] * 100, sp.ci[1] * 100),
+        unit="pp",
+        p_value=it.welch_p,
+        n=n,
+        expected_sign=-1,
+        verdict=stats.verdict(it.welch_p, sp.ci, expected_sign=-1, alpha=ALPHA),
+        rows=tuple(rows),
+        notes=(
+            "A smaller per-seed range alone is not evidence: a norm with less seed noise has a smaller range "
+            f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile itself "
+            "differs.",
+            *_few_seeds(min(it.n.values(), default=0)),
+            *notes,
+        ),
+    )
 
 
 def _few_seeds(k: int) -> tuple[str, ...]:
     """The caveat for a bootstrap that resamples fewer than 5 seeds per configuration."""
-    return () if k >= 5 else (
-        f"The bootstrap CI resamples only {k} seeds per configuration: at such n bootstrap intervals are too "
-        "narrow (they undercover), so read the interaction test's p; the verdict needs both.",)
+    return (
+        ()
+        if k >= 5
+        else (
+            f"The bootstrap CI resamples only {k} seeds per configuration: at such n bootstrap intervals are too "
+            "narrow (they undercover), so read the interaction test's p; the verdict needs both.",
+        )
+    )
 
 
 def _steps(v: float) -> str:
-    return "never (half or more did not reach it)" if v == math.inf else "n/a" if not np.isfinite(v) else f"{v:.0f}"
+    return (
+        "never (half or more did not reach it)"
+        if v == math.inf
+        else "n/a"
+        if not np.isfinite(v)
+        else f"{v:.0f}"
+    )
 
 
 def holm_headlines(fs: list[Finding]) -> list[Finding]:
@@ -249,9 +350,17 @@ def holm_headlines(fs: list[Finding]) -> list[Finding]:
     on the adjusted values: one primary test per claim, the family being the study's claims. Each finding's
     exploratory rows are adjusted within their own table (holm_rows)."""
     adj, adj_tost = holm_finite([f.p_value for f in fs]), holm_finite([f.tost_p for f in fs])
-    side = lambda f: (f.direction,) * 2 if np.isfinite(f.direction) else f.effect_ci   # noqa: E731
-    return [dataclasses.replace(f, p_holm=p, tost_p=t, rows=holm_rows(f.rows), verdict=stats.verdict_with_equivalence(
-        p, side(f), t, expected_sign=f.expected_sign, alpha=ALPHA)) for f, p, t in zip(fs, adj, adj_tost)]
+    side = lambda f: (f.direction,) * 2 if np.isfinite(f.direction) else f.effect_ci  # noqa: E731
+    return [
+        dataclasses.replace(
+            f,
+            p_holm=p,
+            tost_p=t,
+            rows=holm_rows(f.rows),
+            verdict=stats.verdict_with_equivalence(p, side(f), t, expected_sign=f.expected_sign, alpha=ALPHA),
+        )
+        for f, p, t in zip(fs, adj, adj_tost)
+    ]
 
 
 def holm_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
@@ -262,28 +371,56 @@ def holm_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
     out = list(rows)
     for i, p in zip(idx, holm_finite([rows[i].p_value for i in idx])):
         r = rows[i]
-        out[i] = dataclasses.replace(r, p_holm=float(p), verdict=stats.verdict_with_equivalence(
-            p, r.ci, r.tost_p, expected_sign=r.sign, alpha=ALPHA))
+        out[i] = dataclasses.replace(
+            r,
+            p_holm=float(p),
+            verdict=stats.verdict_with_equivalence(p, r.ci, r.tost_p, expected_sign=r.sign, alpha=ALPHA),
+        )
     return tuple(out)
 
 
-def comparison_row(label: str, c: stats.Comparison, scale: float, sign: int, p_holm: float = math.nan,
-                   margin: float = math.nan) -> Row:
+def comparison_row(
+    label: str,
+    c: stats.Comparison,
+    scale: float,
+    sign: int,
+    p_holm: float = math.nan,
+    margin: float = math.nan,
+) -> Row:
     """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline."""
     p, tost = (p_holm if np.isfinite(p_holm) else c.p_value), stats.tost_p(c, margin / scale)
-    return Row(label, c.diff * scale, (c.diff_ci[0] * scale, c.diff_ci[1] * scale), c.p_value, p_holm,
-               stats.verdict_with_equivalence(p, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA), sign, tost)
+    return Row(
+        label,
+        c.diff * scale,
+        (c.diff_ci[0] * scale, c.diff_ci[1] * scale),
+        c.p_value,
+        p_holm,
+        stats.verdict_with_equivalence(p, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA),
+        sign,
+        tost,
+    )
 
 
 def trend_row(label: str, t: stats.Trend, sign: int) -> Row:
-    return Row(label, t.slope, t.slope_ci, t.p_value, math.nan,
-               stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA), sign)
+    return Row(
+        label,
+        t.slope,
+        t.slope_ci,
+        t.p_value,
+        math.nan,
+        stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA),
+        sign,
+    )
 
 
 def bn_vs_none(d: StudyData, bs: int, col: str = "test_acc") -> stats.Comparison:
     """Final `col` with BN minus without, at batch size `bs`."""
-    return stats.compare(finals(d.find(norm="none", batch_size=bs), col),
-                         finals(d.find(norm="batch", batch_size=bs), col), label_a="none", label_b="batch")
+    return stats.compare(
+        finals(d.find(norm="none", batch_size=bs), col),
+        finals(d.find(norm="batch", batch_size=bs), col),
+        label_a="none",
+        label_b="batch",
+    )
 
 
 def generic_findings(d: StudyData) -> list[Finding]:
@@ -297,10 +434,19 @@ def generic_findings(d: StudyData) -> list[Finding]:
                 pairs.append((n, b))
     comps = [stats.compare(n.finals(), b.finals(), label_a="none", label_b="batch") for n, b in pairs]
     where = [d.label(b, exclude=("norm",)).replace("all runs", f"bs {b.spec.batch_size}") for _, b in pairs]
-    return [compare_finding(
-        f"bn{i + 1}", f"BN vs none at {w}",
-        '"the model with batch normalization achieves higher accuracy" — the original, one run each at bs 32: '
-        'no BN 0.9770, BN 0.9781.',
-        f"Final test accuracy after the last epoch at {w}; p-values Holm-corrected over the {len(pairs)} "
-        "setting(s) with both norms.", c, unit="pp", scale=100, sign=+1, notes=diverged_notes(n, b))
-        for i, ((n, b), c, w) in enumerate(zip(pairs, comps, where))]
+    return [
+        compare_finding(
+            f"bn{i + 1}",
+            f"BN vs none at {w}",
+            '"the model with batch normalization achieves higher accuracy" — the original, one run each at bs 32: '
+            "no BN 0.9770, BN 0.9781.",
+            f"Final test accuracy after the last epoch at {w}; p-values Holm-corrected over the {len(pairs)} "
+            "setting(s) with both norms.",
+            c,
+            unit="pp",
+            scale=100,
+            sign=+1,
+            notes=diverged_notes(n, b),
+        )
+        for i, ((n, b), c, w) in enumerate(zip(pairs, comps, where))
+    ]

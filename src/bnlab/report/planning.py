@@ -12,6 +12,7 @@ The SD: for a Welch comparison, the SD at which the finding's own smallest detec
 reached with these seeds (exact for equal SDs); for other tests (rank, trend, interaction, best-of) the SE
 implied by the test, |effect| / z, scaled as se·√(n/2): an approximation, marked '≈'.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,18 +33,18 @@ class ClaimPlan:
     """Seeds and cost for one claim; seeds are per configuration, None where no practical number reaches it."""
 
     finding: Finding
-    target: float              # the effect to detect, in the claim's unit
-    target_from: str           # '--effect', 'margin' or 'observed'
-    sd: float                  # per-seed SD its test implies (unit)
-    approximate: bool          # SD from the test's implied SE, not a Welch comparison
-    level: float               # α/m: the claim's first Holm level
-    fixed: int | None          # fixed design: seeds to detect `target` with the power
-    max_seeds: int | None      # --until-decided with the same power
-    expected: float            # expected seeds per configuration at `target` under --until-decided
-    equivalence: int | None    # fixed TOST at α/m_eq: seeds to show |difference| < margin (true difference 0)
-    configs: int               # configurations the claim uses
+    target: float  # the effect to detect, in the claim's unit
+    target_from: str  # '--effect', 'margin' or 'observed'
+    sd: float  # per-seed SD its test implies (unit)
+    approximate: bool  # SD from the test's implied SE, not a Welch comparison
+    level: float  # α/m: the claim's first Holm level
+    fixed: int | None  # fixed design: seeds to detect `target` with the power
+    max_seeds: int | None  # --until-decided with the same power
+    expected: float  # expected seeds per configuration at `target` under --until-decided
+    equivalence: int | None  # fixed TOST at α/m_eq: seeds to show |difference| < margin (true difference 0)
+    configs: int  # configurations the claim uses
     epochs: int
-    seconds: float             # summed over its configurations: seconds per model-epoch (full training set)
+    seconds: float  # summed over its configurations: seconds per model-epoch (full training set)
 
     def cost(self, seeds: float | None) -> tuple[float, float]:
         """(model-epochs, minutes) for `seeds` per configuration of this claim."""
@@ -66,7 +67,7 @@ def implied_sd(f: Finding, n: int) -> tuple[float, bool]:
     if np.isfinite(f.mde) and n >= 2:
         return f.mde / stats.min_detectable_effect(1.0, 1.0, n, n, ALPHA, POWER), False
     look, (lo, hi) = claim_look(f), f.effect_ci
-    z = abs(look.z)           # |Φ⁻¹(1 − p)| for a one-sided p, also when the estimate lies on the untested side
+    z = abs(look.z)  # |Φ⁻¹(1 − p)| for a one-sided p, also when the estimate lies on the untested side
     if np.isfinite(f.effect) and f.effect != 0 and z > 0.05:
         se = abs(f.effect) / z
     elif np.isfinite(lo) and np.isfinite(hi):
@@ -76,7 +77,7 @@ def implied_sd(f: Finding, n: int) -> tuple[float, bool]:
     return se * math.sqrt(n / 2), True
 
 
-MAX_LOOKS = 20   # planning a sequential design with more rounds than this assumes this many equal rounds
+MAX_LOOKS = 20  # planning a sequential design with more rounds than this assumes this many equal rounds
 
 
 def _sizes(first: int, round_seeds: int, n_max: int) -> np.ndarray:
@@ -85,14 +86,20 @@ def _sizes(first: int, round_seeds: int, n_max: int) -> np.ndarray:
     return np.array([*range(first, n_max, step), n_max], float)
 
 
-def _sequential(fixed: int | None, first: int, round_seeds: int, level: float, power: float) -> tuple[int | None, float]:
+def _sequential(
+    fixed: int | None, first: int, round_seeds: int, level: float, power: float
+) -> tuple[int | None, float]:
     """--max-seeds with the fixed design's power, and the expected seeds at the target effect."""
     if fixed is None:
         return None, math.nan
     n_max = max(fixed, first)
     for _ in range(6):
-        new = max(first, math.ceil(stats.inflation_factor(_sizes(first, round_seeds, n_max) / n_max, level, power)
-                                   * fixed))
+        new = max(
+            first,
+            math.ceil(
+                stats.inflation_factor(_sizes(first, round_seeds, n_max) / n_max, level, power) * fixed
+            ),
+        )
         if new == n_max:
             break
         n_max = new
@@ -100,8 +107,15 @@ def _sequential(fixed: int | None, first: int, round_seeds: int, level: float, p
     return n_max, stats.expected_fraction(t, stats.design_drift(t, level, power), level) * n_max
 
 
-def plan_claims(d: StudyData, *, effect: float | None = None, power: float = POWER, first: int | None = None,
-                round_seeds: int | None = None, alpha: float = ALPHA) -> list[ClaimPlan]:
+def plan_claims(
+    d: StudyData,
+    *,
+    effect: float | None = None,
+    power: float = POWER,
+    first: int | None = None,
+    round_seeds: int | None = None,
+    alpha: float = ALPHA,
+) -> list[ClaimPlan]:
     """One ClaimPlan per headline claim of the study's runs `d`. effect: X in pp for the claims measured in pp
     (others keep their margin or observed effect); first/round_seeds: the sequential rounds (default: the
     seeds per configuration in `d`, and as many again per round)."""
@@ -122,17 +136,40 @@ def plan_claims(d: StudyData, *, effect: float | None = None, power: float = POW
         level = alpha / m
         fixed = stats.seeds_needed(target, sd, sd, level, power) if np.isfinite(sd) and target > 0 else None
         n_max, expected = _sequential(fixed, max(k1, 2), round_seeds or max(k1, 2), level, power)
-        eq = (stats.seeds_for_equivalence(f.margin, sd, sd, 0.0, alpha / m_eq, power)
-              if np.isfinite(f.margin) and np.isfinite(sd) else None)
+        eq = (
+            stats.seeds_for_equivalence(f.margin, sd, sd, 0.0, alpha / m_eq, power)
+            if np.isfinite(f.margin) and np.isfinite(sd)
+            else None
+        )
         secs = sum(float(np.nanmedian([seconds_per_model_epoch(r) for r in c.runs])) for c in configs)
-        plans.append(ClaimPlan(f, target, src, sd, approx, level, fixed, n_max, expected, eq, len(configs),
-                               max((c.spec.epochs for c in configs), default=0), secs))
+        plans.append(
+            ClaimPlan(
+                f,
+                target,
+                src,
+                sd,
+                approx,
+                level,
+                fixed,
+                n_max,
+                expected,
+                eq,
+                len(configs),
+                max((c.spec.epochs for c in configs), default=0),
+                secs,
+            )
+        )
     return plans
 
 
 def _n(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.1f}" if isinstance(v, float) \
+    return (
+        "—"
+        if v is None or (isinstance(v, float) and not np.isfinite(v))
+        else f"{v:.1f}"
+        if isinstance(v, float)
         else str(v)
+    )
 
 
 def _cost(p: ClaimPlan, seeds) -> str:
@@ -144,30 +181,62 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
     """The plan as plain text: where the numbers come from, the seed SD per configuration, then per claim."""
     plans = plan_claims(d, **kw)
     power = kw.get("power", POWER)
-    lines = [f"bnlab plan {d.name}: from {source}.",
-             "Seed-to-seed SD of final test accuracy per configuration: " + "; ".join(
-                 f"{c.label} {np.std(f, ddof=1) * 100:.3f} pp (n {len(f)})" for c in d.configs
-                 for f in [c.finals()[np.isfinite(c.finals())]] if len(f) > 1) + ".",
-             f"Seeds per configuration at power {power:.0%}, each claim at its first Holm level α/m = "
-             f"{ALPHA}/{len(plans)}; cost in model-epochs / minutes on this machine (seconds per model-epoch "
-             "measured on these runs, scaled to the full training set).", ""]
-    head = ["claim", "effect to detect", "SD per seed", "fixed", "cost (fixed)", "--until-decided max / expected",
-            "cost (expected)", "equivalence (margin)", "cost (equivalence)"]
+    lines = [
+        f"bnlab plan {d.name}: from {source}.",
+        "Seed-to-seed SD of final test accuracy per configuration: "
+        + "; ".join(
+            f"{c.label} {np.std(f, ddof=1) * 100:.3f} pp (n {len(f)})"
+            for c in d.configs
+            for f in [c.finals()[np.isfinite(c.finals())]]
+            if len(f) > 1
+        )
+        + ".",
+        f"Seeds per configuration at power {power:.0%}, each claim at its first Holm level α/m = "
+        f"{ALPHA}/{len(plans)}; cost in model-epochs / minutes on this machine (seconds per model-epoch "
+        "measured on these runs, scaled to the full training set).",
+        "",
+    ]
+    head = [
+        "claim",
+        "effect to detect",
+        "SD per seed",
+        "fixed",
+        "cost (fixed)",
+        "--until-decided max / expected",
+        "cost (expected)",
+        "equivalence (margin)",
+        "cost (equivalence)",
+    ]
     rows = []
     for p in plans:
         f, u = p.finding, p.finding.unit
-        rows.append([f"({f.key})", f"{fmt(p.target, u).lstrip('+')} {u} ({p.target_from})",
-                     f"{'≈' if p.approximate else ''}{fmt(p.sd, u).lstrip('+')}", _n(p.fixed), _cost(p, p.fixed),
-                     f"{_n(p.max_seeds)} / {_n(p.expected)}", _cost(p, p.expected),
-                     "—" if not np.isfinite(f.margin) else f"{_n(p.equivalence)} (±{fmt(f.margin, u).lstrip('+')})",
-                     _cost(p, p.equivalence)])
+        rows.append(
+            [
+                f"({f.key})",
+                f"{fmt(p.target, u).lstrip('+')} {u} ({p.target_from})",
+                f"{'≈' if p.approximate else ''}{fmt(p.sd, u).lstrip('+')}",
+                _n(p.fixed),
+                _cost(p, p.fixed),
+                f"{_n(p.max_seeds)} / {_n(p.expected)}",
+                _cost(p, p.expected),
+                "—"
+                if not np.isfinite(f.margin)
+                else f"{_n(p.equivalence)} (±{fmt(f.margin, u).lstrip('+')})",
+                _cost(p, p.equivalence),
+            ]
+        )
     width = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in [head, *rows]]
-    lines += ["", *(f"({p.finding.key}) {p.finding.title}: uses {p.configs} configuration(s), {p.epochs} epochs"
-                    for p in plans),
-              "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is not a "
-              "Welch comparison. Equivalence assumes a true difference of 0. The --until-decided numbers take rounds "
-              f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the group-sequential "
-              "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, small "
-              "stacks, a busy machine) overstate the full study's: a fixed part of every epoch is scaled up too."]
+    lines += [
+        "",
+        *(
+            f"({p.finding.key}) {p.finding.title}: uses {p.configs} configuration(s), {p.epochs} epochs"
+            for p in plans
+        ),
+        "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is not a "
+        "Welch comparison. Equivalence assumes a true difference of 0. The --until-decided numbers take rounds "
+        f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the group-sequential "
+        "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, small "
+        "stacks, a busy machine) overstate the full study's: a fixed part of every epoch is scaled up too.",
+    ]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """The look shared by every figure: matplotlib defaults, resolution, colours, CI bands, log ticks."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -12,8 +13,16 @@ from .. import stats  # noqa: E402
 from ..outputs import write_with  # noqa: E402
 from .studydata import StudyData  # noqa: E402
 
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.grid": True, "grid.alpha": 0.3,
-                     "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(
+    {
+        "font.size": 10,
+        "axes.titlesize": 11,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
 DPI = 110
 
 

@@ -4,11 +4,12 @@ Every study in `bnlab.studies.STUDIES` has an entry here (tests/report/test_regi
 both ways); a study file (TOML) with another name gets `GENERIC`: BN vs none per setting
 and the generic figures.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import claim_findings as C
 from . import mechanism_findings as M
@@ -34,60 +35,144 @@ class StudyReport:
     """What a study's report holds beyond the common sections (summary, reproduce, configurations, chance)."""
 
     findings: Callable[[StudyData], list[Finding]] = generic_findings
-    tables: Callable[[StudyData], list[tuple]] = lambda d: []                 # noqa: E731 blocks before the findings
-    figures: tuple[Figure, ...] = ()                                        # the study's own figures
-    generic: tuple[str, ...] = tuple(GENERIC_FIGURES)                       # generic figures it keeps (figures.FIGURES)
-    originals: dict | None = None                                           # the original's runs, plotted beside ours
-    chance_notes: Callable[[float, float], list[str]] = lambda se, sd: []   # noqa: E731 (se, sd of a difference)
+    tables: Callable[[StudyData], list[tuple]] = lambda d: []  # noqa: E731 blocks before the findings
+    figures: tuple[Figure, ...] = ()  # the study's own figures
+    generic: tuple[str, ...] = tuple(GENERIC_FIGURES)  # generic figures it keeps (figures.FIGURES)
+    originals: dict | None = None  # the original's runs, plotted beside ours
+    chance_notes: Callable[[float, float], list[str]] = lambda se, sd: []  # noqa: E731 (se, sd of a difference)
 
     def analyse(self, d: StudyData) -> list[Finding]:
         """The study's headline findings, their verdicts decided on p Holm-adjusted across them."""
         return holm_headlines(self.findings(d))
 
 
-PERCENTILES = Figure(name="activations", file="activations.png",
-                     caption="15th, 50th and 85th percentiles of each hidden layer's input to its nonlinearity over "
-                             "training, on 1000 fixed test images (Ioffe & Szegedy 2015, Figure 1 b, c).",
-                     draw=SF.percentile_traces)
-NO_CURVES = ("threshold",)   # sweeps: per-epoch curves of dozens of configurations are unreadable
+PERCENTILES = Figure(
+    name="activations",
+    file="activations.png",
+    caption="15th, 50th and 85th percentiles of each hidden layer's input to its nonlinearity over "
+    "training, on 1000 fixed test images (Ioffe & Szegedy 2015, Figure 1 b, c).",
+    draw=SF.percentile_traces,
+)
+NO_CURVES = ("threshold",)  # sweeps: per-epoch curves of dozens of configurations are unreadable
 
 GENERIC = StudyReport()
 REPORTS: dict[str, StudyReport] = {
-    "seed": StudyReport(findings=S.seed_findings, tables=S.original_table, originals=S.ORIGINAL,
-                        chance_notes=S.chance_lines),
-    "lr": StudyReport(findings=C.lr_findings, tables=C.lr_tables, generic=NO_CURVES, figures=(Figure(
-        name="lr", file="lr_sweep.png", draw=SF.lr_sweep,
-        caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs (counted at chance)."),)),
-    "init": StudyReport(findings=C.init_findings, generic=("accuracy", "loss", "threshold"), figures=(Figure(
-        name="init", file="init_sweep.png", caption="Final test accuracy vs initial weight scale.",
-        draw=SF.init_sweep),)),
-    "convergence": StudyReport(findings=C.convergence_findings, figures=(Figure(
-        name="convergence", file="convergence.png", draw=SF.convergence_curves,
-        caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds (right)."),)),
-    "regularization": StudyReport(findings=C.regularization_findings, figures=(Figure(
-        name="gap", file="gap_over_time.png", caption="Train − test accuracy and test loss per epoch.",
-        draw=SF.gap_over_time),)),
-    "small-batch": StudyReport(findings=C.small_batch_findings, tables=C.small_batch_tables, generic=NO_CURVES,
-                               figures=(Figure(name="small_batch", file="small_batch.png", draw=SF.small_batch_sweep,
-                                               caption="Final test error (log scale) vs batch size, per norm."),)),
+    "seed": StudyReport(
+        findings=S.seed_findings, tables=S.original_table, originals=S.ORIGINAL, chance_notes=S.chance_lines
+    ),
+    "lr": StudyReport(
+        findings=C.lr_findings,
+        tables=C.lr_tables,
+        generic=NO_CURVES,
+        figures=(
+            Figure(
+                name="lr",
+                file="lr_sweep.png",
+                draw=SF.lr_sweep,
+                caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs (counted at chance).",
+            ),
+        ),
+    ),
+    "init": StudyReport(
+        findings=C.init_findings,
+        generic=("accuracy", "loss", "threshold"),
+        figures=(
+            Figure(
+                name="init",
+                file="init_sweep.png",
+                caption="Final test accuracy vs initial weight scale.",
+                draw=SF.init_sweep,
+            ),
+        ),
+    ),
+    "convergence": StudyReport(
+        findings=C.convergence_findings,
+        figures=(
+            Figure(
+                name="convergence",
+                file="convergence.png",
+                draw=SF.convergence_curves,
+                caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds (right).",
+            ),
+        ),
+    ),
+    "regularization": StudyReport(
+        findings=C.regularization_findings,
+        figures=(
+            Figure(
+                name="gap",
+                file="gap_over_time.png",
+                caption="Train − test accuracy and test loss per epoch.",
+                draw=SF.gap_over_time,
+            ),
+        ),
+    ),
+    "small-batch": StudyReport(
+        findings=C.small_batch_findings,
+        tables=C.small_batch_tables,
+        generic=NO_CURVES,
+        figures=(
+            Figure(
+                name="small_batch",
+                file="small_batch.png",
+                draw=SF.small_batch_sweep,
+                caption="Final test error (log scale) vs batch size, per norm.",
+            ),
+        ),
+    ),
     "placement": StudyReport(findings=C.placement_findings),
-    "overhead": StudyReport(findings=C.overhead_findings, tables=C.overhead_tables, generic=(), figures=(Figure(
-        name="costs", file="costs.png", draw=SF.costs,
-        caption="Training time per step and inference latency, as trained and with BN folded."),)),
-    "invariance": StudyReport(findings=C.invariance_findings, generic=("final", "threshold"), figures=(Figure(
-        name="invariance", file="invariance.png", draw=SF.invariance_maps,
-        caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of the transformed "
-                "test set."),)),
+    "overhead": StudyReport(
+        findings=C.overhead_findings,
+        tables=C.overhead_tables,
+        generic=(),
+        figures=(
+            Figure(
+                name="costs",
+                file="costs.png",
+                draw=SF.costs,
+                caption="Training time per step and inference latency, as trained and with BN folded.",
+            ),
+        ),
+    ),
+    "invariance": StudyReport(
+        findings=C.invariance_findings,
+        generic=("final", "threshold"),
+        figures=(
+            Figure(
+                name="invariance",
+                file="invariance.png",
+                draw=SF.invariance_maps,
+                caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of the transformed "
+                "test set.",
+            ),
+        ),
+    ),
     "activations": StudyReport(findings=M.activation_findings, figures=(PERCENTILES,)),
     "ioffe-mnist": StudyReport(findings=M.activation_findings, figures=(PERCENTILES,)),
-    "ics": StudyReport(findings=M.ics_findings, figures=(Figure(
-        name="ics", file="ics.png", caption="‖G − G'‖ and cos(G, G') per layer over training.",
-        draw=SF.ics_traces),)),
-    "smoothness": StudyReport(findings=M.smoothness_findings, figures=(Figure(
-        name="smoothness", file="smoothness.png", draw=SF.smoothness_traces,
-        caption="Loss variation, gradient predictiveness and effective β-smoothness along the optimizer's update "
+    "ics": StudyReport(
+        findings=M.ics_findings,
+        figures=(
+            Figure(
+                name="ics",
+                file="ics.png",
+                caption="‖G − G'‖ and cos(G, G') per layer over training.",
+                draw=SF.ics_traces,
+            ),
+        ),
+    ),
+    "smoothness": StudyReport(
+        findings=M.smoothness_findings,
+        figures=(
+            Figure(
+                name="smoothness",
+                file="smoothness.png",
+                draw=SF.smoothness_traces,
+                caption="Loss variation, gradient predictiveness and effective β-smoothness along the optimizer's update "
                 "(multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the gradient, over training; log "
-                "axes, geometric means over seeds."),)),
+                "axes, geometric means over seeds.",
+            ),
+        ),
+    ),
     "noisy-bn": StudyReport(findings=M.noisy_findings, figures=(PERCENTILES,)),
 }
 

@@ -17,6 +17,7 @@ Which configurations a claim needs (`needs`): a round trains a configuration onl
 uses it. The seed study's claims a, b, c use none/batch at batch size 32, d and e BN at every batch size, f
 all; any other claim (and every claim of other studies) is taken to need every configuration.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,15 @@ def _bs32(s: RunSpec) -> bool:
     return s.batch_size == 32 and s.norm in ("none", "batch")
 
 
-NEEDS = {"seed": {"a": _bs32, "b": _bs32, "c": _bs32, "d": lambda s: s.norm == "batch",
-                  "e": lambda s: s.norm == "batch"}}
+NEEDS = {
+    "seed": {
+        "a": _bs32,
+        "b": _bs32,
+        "c": _bs32,
+        "d": lambda s: s.norm == "batch",
+        "e": lambda s: s.norm == "batch",
+    }
+}
 
 
 def needs(study: str, key: str, spec: RunSpec) -> bool:
@@ -64,10 +72,14 @@ class Plan:
         check_bound("seeds", self.round, "--round")
         check_bound("seeds", self.max_seeds, "--max-seeds")
         if len(self.seeds) < 2:
-            raise ConfigError(f"a sequential study needs at least 2 seeds in its first round, got {len(self.seeds)}")
+            raise ConfigError(
+                f"a sequential study needs at least 2 seeds in its first round, got {len(self.seeds)}"
+            )
         if self.max_seeds < len(self.seeds):
-            raise ConfigError(f"--max-seeds {self.max_seeds} is below the first round's {len(self.seeds)} seeds; "
-                              f"give at least {len(self.seeds)}")
+            raise ConfigError(
+                f"--max-seeds {self.max_seeds} is below the first round's {len(self.seeds)} seeds; "
+                f"give at least {len(self.seeds)}"
+            )
 
     def seed_list(self) -> tuple[int, ...]:
         out, seen, s = list(self.seeds), set(self.seeds), 0
@@ -95,8 +107,11 @@ class Plan:
     def of(cls, meta: dict | None) -> Plan | None:
         """The plan stored with a study (StudyData.meta), or None for a fixed-seed study."""
         p = ((meta or {}).get("spec") or {}).get(SPEC_KEY)
-        return None if not p else cls(tuple(p["seeds"]), int(p["round"]), int(p["max_seeds"]),
-                                      float(p.get("alpha", ALPHA)))
+        return (
+            None
+            if not p
+            else cls(tuple(p["seeds"]), int(p["round"]), int(p["max_seeds"]), float(p.get("alpha", ALPHA)))
+        )
 
 
 def claim_look(f: Finding) -> stats.ClaimLook:
@@ -137,7 +152,9 @@ class History:
     @property
     def finished(self) -> bool:
         """Every claim decided, or the last look (max_seeds) taken."""
-        return self.rounds[-1].n == self.plan.max_seeds or all(x.verdict != "undecided" for x in self.decisions)
+        return self.rounds[-1].n == self.plan.max_seeds or all(
+            x.verdict != "undecided" for x in self.decisions
+        )
 
     def undecided(self) -> list[str]:
         return [f.key for f, x in zip(self.rounds[-1].findings, self.decisions) if x.verdict == "undecided"]
@@ -145,7 +162,7 @@ class History:
     def boundary(self, i: int, k: int) -> float:
         """The two-sided z boundary claim i faced at look k (its Holm share of α there)."""
         lv = self.decisions[i].levels
-        return float(stats.boundaries(self.plan.fractions()[:k + 1], lv[min(k, len(lv) - 1)])[k])
+        return float(stats.boundaries(self.plan.fractions()[: k + 1], lv[min(k, len(lv) - 1)])[k])
 
     def interval(self, i: int, k: int) -> tuple[float, float]:
         """Repeated confidence interval of claim i's effect at look k (Jennison & Turnbull 1989): estimate ±
@@ -154,8 +171,11 @@ class History:
         rank tests and one-sided tests); approximate where the test is not a t-test (an F test, a trend)."""
         f, look = self.rounds[k].findings[i], self.rounds[k].looks[i]
         lo, hi = f.effect_ci
-        if look.one_sided or np.isfinite(f.direction) or not (np.isfinite(lo) and np.isfinite(hi)
-                                                               and np.isfinite(f.effect)):
+        if (
+            look.one_sided
+            or np.isfinite(f.direction)
+            or not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(f.effect))
+        ):
             return math.nan, math.nan
         c, z = self.boundary(i, k), look.z_abs
         se = abs(f.effect) / z if f.effect != 0 and z > 0.05 else (hi - lo) / (2 * 1.959964)
@@ -190,15 +210,27 @@ def history(d: StudyData, plan: Plan, looks: int | None = None) -> History | Non
     decisions: tuple[stats.Decision, ...] = ()
     for k, n in enumerate(sizes[:looks]):
         want = set(seed_list[:n])
-        configs = d.configs if not rounds else needed_configs(
-            d, [f.key for f, x in zip(rounds[0].findings, decisions) if x.verdict == "undecided"])
+        configs = (
+            d.configs
+            if not rounds
+            else needed_configs(
+                d, [f.key for f, x in zip(rounds[0].findings, decisions) if x.verdict == "undecided"]
+            )
+        )
         if not configs or any(not want <= {r.spec.seed for r in c.runs} for c in configs):
             break
         fs = _findings(restrict(d, want))
         rounds.append(Round(n, fs, tuple(claim_look(f) for f in fs), tuple(c.label for c in configs)))
-        decisions = tuple(stats.decide([[r.looks[i] for r in rounds] for i in range(len(fs))],
-                                       [f.expected_sign for f in fs], t[:k + 1], alpha=plan.alpha,
-                                       has_margin=[bool(np.isfinite(f.margin)) for f in fs], final=n == sizes[-1]))
+        decisions = tuple(
+            stats.decide(
+                [[r.looks[i] for r in rounds] for i in range(len(fs))],
+                [f.expected_sign for f in fs],
+                t[: k + 1],
+                alpha=plan.alpha,
+                has_margin=[bool(np.isfinite(f.margin)) for f in fs],
+                final=n == sizes[-1],
+            )
+        )
         if all(x.verdict != "undecided" for x in decisions):
             break
     return History(plan, tuple(rounds), decisions) if rounds else None

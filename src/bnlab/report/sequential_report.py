@@ -1,6 +1,7 @@
 """The report section of a sequential study (`bnlab study NAME --until-decided`): per claim, its rounds (the
 estimate with its repeated confidence interval and the boundary), the seeds it used and its sequential verdict,
 all recomputed from the store by `rounds.history`. A fixed-seed study gets no section."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,14 +29,21 @@ def verdict_text(h: History, i: int) -> str:
     u = f" {f.unit}" if f.unit else ""
     p = f"sequential p {fmt_p(x.p_seq)} against its level {x.alpha:.4g}" if np.isfinite(x.p_seq) else ""
     if x.verdict == "equivalent":
-        return (f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within ±{fmt(f.margin, f.unit).lstrip('+')}"
-                f"{u} (sequential TOST{', ' + p if p else ''}).")
+        return (
+            f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within ±{fmt(f.margin, f.unit).lstrip('+')}"
+            f"{u} (sequential TOST{', ' + p if p else ''})."
+        )
     if x.verdict != "undecided":
         ci = f"repeated CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]" if np.isfinite(lo) else f.decides
-        return (f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
-                f"{', ' + ci if ci else ''}{'; ' + p if p else ''}.")
-    rule = (f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
-            if np.isfinite(lo) else "")
+        return (
+            f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
+            f"{', ' + ci if ci else ''}{'; ' + p if p else ''}."
+        )
+    rule = (
+        f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
+        if np.isfinite(lo)
+        else ""
+    )
     if h.rounds[-1].n < h.plan.max_seeds:
         return f"undecided so far at {n} seeds (of at most {h.plan.max_seeds}){rule}."
     return f"undecided at {n} seeds{rule}{'; ' + p if p else ''}."
@@ -46,8 +54,17 @@ def _table(h: History) -> list[list[str]]:
     for i, f in enumerate(h.rounds[0].findings):
         x = h.decisions[i]
         k = x.look
-        rows.append([f"({f.key}) {f.title}", f"[[{x.verdict}]]", f"{k + 1} of {len(h.plan.sizes())}", str(_seeds(h, i)),
-                     fmt_p(x.p_seq) if np.isfinite(x.p_seq) else "—", f"{x.alpha:.4g}", verdict_text(h, i)])
+        rows.append(
+            [
+                f"({f.key}) {f.title}",
+                f"[[{x.verdict}]]",
+                f"{k + 1} of {len(h.plan.sizes())}",
+                str(_seeds(h, i)),
+                fmt_p(x.p_seq) if np.isfinite(x.p_seq) else "—",
+                f"{x.alpha:.4g}",
+                verdict_text(h, i),
+            ]
+        )
     return rows
 
 
@@ -57,12 +74,21 @@ def _rounds_table(h: History) -> list[list[str]]:
         for k in range(h.decisions[i].look + 1):
             f, look = h.rounds[k].findings[i], h.rounds[k].looks[i]
             lo, hi = h.interval(i, k)
-            nom = stats.nominal_levels(h.plan.fractions()[:k + 1], h.decisions[i].levels[k])[k]
-            nom = nom / 2 if look.one_sided else nom     # a one-sided p faces the upper half of the boundary
-            rows.append([f"({f0.key})", str(k + 1), str(h.rounds[k].n), f"{fmt(f.effect, f.unit)} [{fmt(lo, f.unit)}, "
-                         f"{fmt(hi, f.unit)}]", f"{look.z:+.2f}" if np.isfinite(look.z) else "—",
-                         f"±{h.boundary(i, k):.2f}", fmt_p(look.p), f"{nom:.2g}",
-                         fmt_p(look.tost_p) if np.isfinite(look.tost_p) else "—"])
+            nom = stats.nominal_levels(h.plan.fractions()[: k + 1], h.decisions[i].levels[k])[k]
+            nom = nom / 2 if look.one_sided else nom  # a one-sided p faces the upper half of the boundary
+            rows.append(
+                [
+                    f"({f0.key})",
+                    str(k + 1),
+                    str(h.rounds[k].n),
+                    f"{fmt(f.effect, f.unit)} [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]",
+                    f"{look.z:+.2f}" if np.isfinite(look.z) else "—",
+                    f"±{h.boundary(i, k):.2f}",
+                    fmt_p(look.p),
+                    f"{nom:.2g}",
+                    fmt_p(look.tost_p) if np.isfinite(look.tost_p) else "—",
+                ]
+            )
     return rows
 
 
@@ -91,10 +117,14 @@ def figure(h: History, path: Path) -> None:
         what = f0.contrast.split(" (")[0]
         a.set_ylabel(f"{what}\n({f0.unit})" if f0.unit else what, fontsize=8)
         b.plot(n, z, "o-", color="C0", label="z")
-        b.plot(n, c, "--", color="C3", lw=1, marker="_", ms=10, label="boundary ±c")   # a tick: one look shows too
-        if not h.rounds[0].looks[i].one_sided:     # a one-sided test faces the upper boundary only
+        b.plot(
+            n, c, "--", color="C3", lw=1, marker="_", ms=10, label="boundary ±c"
+        )  # a tick: one look shows too
+        if not h.rounds[0].looks[i].one_sided:  # a one-sided test faces the upper boundary only
             b.plot(n, -c, "--", color="C3", lw=1, marker="_", ms=10)
-        b.set_ylim(-max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5), max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5))
+        b.set_ylim(
+            -max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5), max(5.0, np.nanmax(np.abs(z), initial=0) + 0.5)
+        )
         b.text(0.99, 0.95, x.verdict, transform=b.transAxes, ha="right", va="top", fontsize=9)
         for ax in (a, b):
             ax.set_xticks(h.plan.sizes())
@@ -118,9 +148,15 @@ def summary_verdicts(h: History | None) -> dict[str, str]:
     """Claim key → its sequential verdict for the Summary table ('supported, round 2 (10 seeds)')."""
     if h is None:
         return {}
-    return {f.key: f"[[{x.verdict}]]" + (f", round {x.look + 1} ({h.rounds[x.look].n} seeds)"
-                                         if x.verdict != "undecided" else f" at {h.rounds[-1].n} seeds")
-            for f, x in zip(h.rounds[0].findings, h.decisions)}
+    return {
+        f.key: f"[[{x.verdict}]]"
+        + (
+            f", round {x.look + 1} ({h.rounds[x.look].n} seeds)"
+            if x.verdict != "undecided"
+            else f" at {h.rounds[-1].n} seeds"
+        )
+        for f, x in zip(h.rounds[0].findings, h.decisions)
+    }
 
 
 def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> list[tuple]:
@@ -130,39 +166,91 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
         return []
     b: list[tuple] = [("h2", "Seeds until decided: sequential verdicts")]
     sizes = plan.sizes()
-    b.append(("p", f"This study ran with `--until-decided`: rounds of seeds per configuration at {', '.join(map(str, sizes))} "
-                   f"(at most {plan.max_seeds}), every claim re-tested after each round and stopped once decided. "
-                   "Each look compares the claim's own test with a group-sequential boundary: Lan–DeMets "
-                   "O'Brien–Fleming-type α spending, α(t) = 2 − 2Φ(z_{α/2}/√t) with t = seeds / max-seeds (Lan & DeMets "
-                   f"1983; O'Brien & Fleming 1979), α = {plan.alpha} shared over the claims by Holm's procedure, "
-                   "recycled when a claim is decided (Maurer & Bretz 2013); equivalence by a sequential TOST within "
-                   "the claim's declared margin. The chance of any false 'supported' or 'contradicted' verdict stays "
-                   "at most α however many rounds are taken. The findings below analyse every stored seed as if "
-                   "their number had been fixed in advance; for a study whose seeds were added until decided, the "
-                   "verdicts here (the Summary's 'sequential verdict' column) are the valid ones."))
+    b.append(
+        (
+            "p",
+            f"This study ran with `--until-decided`: rounds of seeds per configuration at {', '.join(map(str, sizes))} "
+            f"(at most {plan.max_seeds}), every claim re-tested after each round and stopped once decided. "
+            "Each look compares the claim's own test with a group-sequential boundary: Lan–DeMets "
+            "O'Brien–Fleming-type α spending, α(t) = 2 − 2Φ(z_{α/2}/√t) with t = seeds / max-seeds (Lan & DeMets "
+            f"1983; O'Brien & Fleming 1979), α = {plan.alpha} shared over the claims by Holm's procedure, "
+            "recycled when a claim is decided (Maurer & Bretz 2013); equivalence by a sequential TOST within "
+            "the claim's declared margin. The chance of any false 'supported' or 'contradicted' verdict stays "
+            "at most α however many rounds are taken. The findings below analyse every stored seed as if "
+            "their number had been fixed in advance; for a study whose seeds were added until decided, the "
+            "verdicts here (the Summary's 'sequential verdict' column) are the valid ones.",
+        )
+    )
     if h is None:
-        return b + [("p", f"No round is complete yet: the first needs {sizes[0]} seeds of every configuration.")]
+        return b + [
+            ("p", f"No round is complete yet: the first needs {sizes[0]} seeds of every configuration.")
+        ]
     figure(h, out / FILE)
-    b += [("table", ["claim", "verdict", "decided at round", "seeds per configuration", "sequential p", "level",
-                     "in words"], _table(h)),
-          ("fig", out / FILE, "Per claim and round: the estimate with its repeated 95% confidence interval (left; "
-                              "dotted: the equivalence margin) and z against the boundary ±c (right), until the "
-                              "claim was decided."),
-          ("p", "Rounds: the estimate with its repeated CI (estimate ± c·SE, the SE implied by the claim's test; it "
-                "excludes 0 exactly when z crosses the boundary), z (the claim's p as a normal quantile, signed by the "
-                "estimate), the boundary c for the claim's share of α at that round, the claim's p and the level it "
-                "had to beat (half the two-sided level for a one-sided test), and the TOST p where the claim declares a "
-                "margin."),
-          ("table", ["claim", "round", "seeds", "estimate [repeated CI]", "z", "boundary", "p", "must beat",
-                     "TOST p"], _rounds_table(h))]
-    trained = [f"round {k + 1} ({r.n} seeds): {len(r.configs)} configuration(s)" +
-               ("" if len(r.configs) == len(d.configs) else f" ({', '.join(r.configs)})")
-               for k, r in enumerate(h.rounds)]
-    state = ("every claim decided" if all(x.verdict != "undecided" for x in h.decisions) else
-             f"the last round (max-seeds {plan.max_seeds}) taken" if h.finished else "still running: rerun the "
-             "command to continue")
-    return b + [("p", f"Configurations trained per round ({state}); a round trains only the configurations an "
-                      "undecided claim uses:"), ("list", trained)]
+    b += [
+        (
+            "table",
+            [
+                "claim",
+                "verdict",
+                "decided at round",
+                "seeds per configuration",
+                "sequential p",
+                "level",
+                "in words",
+            ],
+            _table(h),
+        ),
+        (
+            "fig",
+            out / FILE,
+            "Per claim and round: the estimate with its repeated 95% confidence interval (left; "
+            "dotted: the equivalence margin) and z against the boundary ±c (right), until the "
+            "claim was decided.",
+        ),
+        (
+            "p",
+            "Rounds: the estimate with its repeated CI (estimate ± c·SE, the SE implied by the claim's test; it "
+            "excludes 0 exactly when z crosses the boundary), z (the claim's p as a normal quantile, signed by the "
+            "estimate), the boundary c for the claim's share of α at that round, the claim's p and the level it "
+            "had to beat (half the two-sided level for a one-sided test), and the TOST p where the claim declares a "
+            "margin.",
+        ),
+        (
+            "table",
+            [
+                "claim",
+                "round",
+                "seeds",
+                "estimate [repeated CI]",
+                "z",
+                "boundary",
+                "p",
+                "must beat",
+                "TOST p",
+            ],
+            _rounds_table(h),
+        ),
+    ]
+    trained = [
+        f"round {k + 1} ({r.n} seeds): {len(r.configs)} configuration(s)"
+        + ("" if len(r.configs) == len(d.configs) else f" ({', '.join(r.configs)})")
+        for k, r in enumerate(h.rounds)
+    ]
+    state = (
+        "every claim decided"
+        if all(x.verdict != "undecided" for x in h.decisions)
+        else f"the last round (max-seeds {plan.max_seeds}) taken"
+        if h.finished
+        else "still running: rerun the command to continue"
+    )
+    return b + [
+        (
+            "p",
+            f"Configurations trained per round ({state}); a round trains only the configurations an "
+            "undecided claim uses:",
+        ),
+        ("list", trained),
+    ]
 
 
 def model_epochs(h: History, d: StudyData) -> int:
@@ -173,4 +261,3 @@ def model_epochs(h: History, d: StudyData) -> int:
         total += (r.n - prev) * sum(epochs.get(c, 0) for c in r.configs)
         prev = r.n
     return total
-

@@ -4,6 +4,7 @@ the train–test gap over time, costs, and invariance maps. Means with 95% t-int
 `FIGURES[study]` lists (file, caption, function); `SKIP_GENERIC[study]` names the generic figures
 (bnlab.figures) that a study's grid makes unreadable (e.g. 18 panels of 3-epoch curves).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,17 +19,35 @@ from .plot_style import band, color, line, log_ticks, save
 from .studydata import StudyData, acc_or_chance, final_probe, per_step_ms
 
 
-def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None = None, error: bool = False) -> None:
+def _sweep(
+    d: StudyData, field: str, path: Path, xlabel: str, panel: str | None = None, error: bool = False
+) -> None:
     """Final test accuracy (or error) vs a numeric field on a log axis; one line per norm (and placement),
     one panel per value of `panel`; seeds as dots, diverged runs as ✕ at chance."""
     panels = sorted({getattr(c.spec, panel) for c in d.configs}) if panel else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.6 * len(panels), 9), 4.8), squeeze=False, sharey=True,
-                             layout="constrained")
-    lines = list(dict.fromkeys((c.spec.norm, c.spec.placement if c.spec.norm != "none" else "") for c in d.configs))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(max(5.6 * len(panels), 9), 4.8),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    lines = list(
+        dict.fromkeys((c.spec.norm, c.spec.placement if c.spec.norm != "none" else "") for c in d.configs)
+    )
     for ax, pv in zip(axes[0], panels):
         for i, (norm, pl) in enumerate(lines):
-            cs = sorted([c for c in d.configs if c.spec.norm == norm and (not pl or c.spec.placement == pl)
-                         and (panel is None or getattr(c.spec, panel) == pv)], key=lambda c: getattr(c.spec, field))
+            cs = sorted(
+                [
+                    c
+                    for c in d.configs
+                    if c.spec.norm == norm
+                    and (not pl or c.spec.placement == pl)
+                    and (panel is None or getattr(c.spec, panel) == pv)
+                ],
+                key=lambda c: getattr(c.spec, field),
+            )
             col = f"C{i}"
             xs, ms, lo, hi = [], [], [], []
             for c in cs:
@@ -44,10 +63,25 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
                 ax.scatter(np.full(ok.sum(), x), v[ok], s=10, color=col, alpha=0.35, lw=0)
                 if (~ok).any():
                     ax.scatter([x], [v[~ok][0]], marker="x", s=60, color=col, lw=2, zorder=5)
-                    ax.annotate(f"{(~ok).sum()}/{len(ok)}", (x, v[~ok][0]), textcoords="offset points",
-                                xytext=(4, 4), fontsize=7, color=col)
-            ax.errorbar(xs, ms, yerr=[lo, hi], color=col, marker="o", ms=4, capsize=3, lw=1.4,
-                        label=f"{norm}{' ' + pl if pl and len({p for n, p in lines if n == norm}) > 1 else ''}")
+                    ax.annotate(
+                        f"{(~ok).sum()}/{len(ok)}",
+                        (x, v[~ok][0]),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize=7,
+                        color=col,
+                    )
+            ax.errorbar(
+                xs,
+                ms,
+                yerr=[lo, hi],
+                color=col,
+                marker="o",
+                ms=4,
+                capsize=3,
+                lw=1.4,
+                label=f"{norm}{' ' + pl if pl and len({p for n, p in lines if n == norm}) > 1 else ''}",
+            )
         ax.set_xscale("log")
         if field == "batch_size":
             ax.set_xticks(sorted({c.spec.batch_size for c in d.configs}), minor=False)
@@ -60,14 +94,18 @@ def _sweep(d: StudyData, field: str, path: Path, xlabel: str, panel: str | None 
     if error:
         axes[0, 0].set_yscale("log")
         log_ticks(axes[0, 0].yaxis)
-    else:   # from just below the lowest seed to 100%: a sweep that never fails is not squashed to the top
-        lowest = min((float(np.nanmin(acc_or_chance(c))) * 100 for c in d.configs if len(c.runs)), default=0.0)
+    else:  # from just below the lowest seed to 100%: a sweep that never fails is not squashed to the top
+        lowest = min(
+            (float(np.nanmin(acc_or_chance(c))) * 100 for c in d.configs if len(c.runs)), default=0.0
+        )
         axes[0, 0].set_ylim(max(0.0, lowest - 3), 100)
     handles, _ = axes[0, 0].get_legend_handles_labels()
     handles += [Line2D([], [], color="0.4", marker="x", ls="", ms=7, label="diverged (n/seeds), at chance")]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
-    fig.suptitle(f"study {d.name}: final test {'error' if error else 'accuracy'} after {d.epochs} "
-                 "(mean ± 95% CI over seeds; dots = single seeds)")
+    fig.suptitle(
+        f"study {d.name}: final test {'error' if error else 'accuracy'} after {d.epochs} "
+        "(mean ± 95% CI over seeds; dots = single seeds)"
+    )
     save(fig, path)
 
 
@@ -104,8 +142,14 @@ def convergence_curves(d: StudyData, path: Path) -> None:
             ax.axhline(thr, color="0.5", ls=":", lw=1)
         ax.set_xlabel(lab)
     axes[0].set_ylabel("test accuracy (%)")
-    lo_y = np.nanmin([np.nanmin(r.evals["test_acc"][len(r.evals["test_acc"]) // 10:]) * 100
-                      for r in d.runs if len(r.evals["test_acc"])] or [90])
+    lo_y = np.nanmin(
+        [
+            np.nanmin(r.evals["test_acc"][len(r.evals["test_acc"]) // 10 :]) * 100
+            for r in d.runs
+            if len(r.evals["test_acc"])
+        ]
+        or [90]
+    )
     axes[0].set_ylim(max(lo_y - 0.5, 80), 99)
     axes[0].legend()
     fig.suptitle(f"study {d.name}: test accuracy during training (mean, 95% CI band; dotted: 97% and 98%)")
@@ -118,7 +162,10 @@ def gap_over_time(d: StudyData, path: Path) -> None:
     for c in d.configs:
         col = color(d, c.spec.norm)
         x = np.arange(1, c.spec.epochs + 1)
-        for ax, v in ((axes[0], (c.curve("train_acc") - c.curve("test_acc")) * 100), (axes[1], c.curve("test_loss"))):
+        for ax, v in (
+            (axes[0], (c.curve("train_acc") - c.curve("test_acc")) * 100),
+            (axes[1], c.curve("test_loss")),
+        ):
             line(ax, x, *band(v), col, f"{c.spec.norm} (n = {len(c.runs)})")
     axes[0].axhline(0, color="0.5", lw=0.8)
     axes[0].set_ylabel("train − test accuracy (pp)")
@@ -135,20 +182,45 @@ def costs(d: StudyData, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
     labels = [_config_label(d, c) for c in d.configs]
     x = np.arange(len(d.configs))
-    for ax, (title, vals) in zip(axes, (
+    for ax, (title, vals) in zip(
+        axes,
+        (
             ("training: ms per step (batch 32)", [(per_step_ms(c), None) for c in d.configs]),
-            ("inference at batch 1: µs", [(final_probe(c, "latency_b1_us"), final_probe(c, "latency_b1_folded_us"))
-                                          for c in d.configs]),
-            ("inference at batch 1000: µs", [(final_probe(c, "latency_b1000_us"), final_probe(c, "latency_b1000_folded_us"))
-                                             for c in d.configs]))):
+            (
+                "inference at batch 1: µs",
+                [
+                    (final_probe(c, "latency_b1_us"), final_probe(c, "latency_b1_folded_us"))
+                    for c in d.configs
+                ],
+            ),
+            (
+                "inference at batch 1000: µs",
+                [
+                    (final_probe(c, "latency_b1000_us"), final_probe(c, "latency_b1000_folded_us"))
+                    for c in d.configs
+                ],
+            ),
+        ),
+    ):
         for j, (a, f) in enumerate(vals):
-            for off, v, hatch, lab in ((-0.2 if f is not None else 0, a, "", "as trained"), (0.2, f, "//", "BN folded")):
+            for off, v, hatch, lab in (
+                (-0.2 if f is not None else 0, a, "", "as trained"),
+                (0.2, f, "//", "BN folded"),
+            ):
                 if v is None:
                     continue
                 s = stats.summarize(v)
-                ax.bar(j + off, s.mean, width=0.38 if f is not None else 0.6, color=f"C{j}", hatch=hatch,
-                       alpha=0.85, yerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]] if s.n > 1 else None, capsize=3,
-                       label=lab if j == 0 else None)
+                ax.bar(
+                    j + off,
+                    s.mean,
+                    width=0.38 if f is not None else 0.6,
+                    color=f"C{j}",
+                    hatch=hatch,
+                    alpha=0.85,
+                    yerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]] if s.n > 1 else None,
+                    capsize=3,
+                    label=lab if j == 0 else None,
+                )
         ax.set_xticks(x, labels, rotation=15)
         ax.set_title(title)
     axes[1].legend(fontsize=8)
@@ -158,17 +230,24 @@ def costs(d: StudyData, path: Path) -> None:
 
 def invariance_maps(d: StudyData, path: Path) -> None:
     """Mean test accuracy on a·x + b per configuration, eval statistics (top) and batch statistics (bottom)."""
-    fig, axes = plt.subplots(2, len(d.configs), figsize=(3.6 * len(d.configs) + 1, 6.4), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        2, len(d.configs), figsize=(3.6 * len(d.configs) + 1, 6.4), squeeze=False, layout="constrained"
+    )
     im = None
     for j, c in enumerate(d.configs):
         for i, mode in enumerate(("eval", "batch")):
-            grid = np.array([[np.nanmean(final_probe(c, f"inv:{mode}:a={a:g}:b={b:g}")) * 100 for a in SCALES]
-                             for b in SHIFTS])
+            grid = np.array(
+                [
+                    [np.nanmean(final_probe(c, f"inv:{mode}:a={a:g}:b={b:g}")) * 100 for a in SCALES]
+                    for b in SHIFTS
+                ]
+            )
             ax = axes[i, j]
             im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto", origin="lower")
             for (bi, ai), v in np.ndenumerate(grid):
-                ax.text(ai, bi, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k")
+                ax.text(
+                    ai, bi, f"{v:.0f}", ha="center", va="center", fontsize=8, color="w" if v < 60 else "k"
+                )
             ax.set_xticks(range(len(SCALES)), [f"{a:g}" for a in SCALES])
             ax.set_yticks(range(len(SHIFTS)), [f"{b:g}" for b in SHIFTS])
             ax.grid(False)
@@ -201,14 +280,26 @@ def _config_label(d: StudyData, c) -> str:
     """'batch before', 'batch + noise', 'none' (a model without a norm has no placement)."""
     if c.spec.norm == "none":
         return "none"
-    return d.label(c).replace(", placement ", " ").replace(", noise True", " + noise").replace(", noise False", "")
+    return (
+        d.label(c)
+        .replace(", placement ", " ")
+        .replace(", noise True", " + noise")
+        .replace(", noise False", "")
+    )
 
 
 def percentile_traces(d: StudyData, path: Path) -> None:
     """Ioffe & Szegedy, Figure 1 b, c: 15th/50th/85th percentiles of each layer's input to its nonlinearity."""
     L = max((ly for r in d.runs for (n, ly) in r.traces if n == "act_p50"), default=0) + 1
-    fig, axes = plt.subplots(len(d.configs), L, figsize=(3.6 * L + 1, 2.6 * len(d.configs) + 0.8), squeeze=False,
-                             sharex=True, sharey="col", layout="constrained")
+    fig, axes = plt.subplots(
+        len(d.configs),
+        L,
+        figsize=(3.6 * L + 1, 2.6 * len(d.configs) + 0.8),
+        squeeze=False,
+        sharex=True,
+        sharey="col",
+        layout="constrained",
+    )
     for i, c in enumerate(d.configs):
         for ly in range(L):
             ax = axes[i, ly]
@@ -219,15 +310,18 @@ def percentile_traces(d: StudyData, path: Path) -> None:
             ax.set_title(f"{_config_label(d, c)}: layer {ly + 1}", fontsize=9)
             if i == len(d.configs) - 1:
                 ax.set_xlabel("step")
-    fig.suptitle(f"study {d.name}: input to each layer's nonlinearity over training\n15th / 50th (solid) / 85th "
-                 "percentiles on 1000 test images; mean over seeds, 95% CI band")
+    fig.suptitle(
+        f"study {d.name}: input to each layer's nonlinearity over training\n15th / 50th (solid) / 85th "
+        "percentiles on 1000 test images; mean over seeds, 95% CI band"
+    )
     save(fig, path)
 
 
 def _trace_panels(d: StudyData, path: Path, panels: list[tuple[str, int, str, bool]], title: str) -> None:
     """One panel per (name, layer, ylabel, log): the trace per configuration vs step."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 0.5, 4.0), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels) + 0.5, 4.0), squeeze=False, layout="constrained"
+    )
     for ax, (name, layer, ylabel, log) in zip(axes[0], panels):
         for i, c in enumerate(d.configs):
             b = _trace_band(c, name, layer, log)
@@ -246,14 +340,25 @@ def ics_traces(d: StudyData, path: Path) -> None:
     L = max((ly for r in d.runs for (n, ly) in r.traces if n == "ics_l2"), default=0) + 1
     panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
     panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
-    _trace_panels(d, path, panels, f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
-                                   "training\nmean over seeds (log axes: geometric mean), 95% CI band")
+    _trace_panels(
+        d,
+        path,
+        panels,
+        f"study {d.name}: internal covariate shift (Santurkar et al. Def. 2.1) over "
+        "training\nmean over seeds (log axes: geometric mean), 95% CI band",
+    )
 
 
 def smoothness_traces(d: StudyData, path: Path) -> None:
-    _trace_panels(d, path, [("loss_variation", -1, "loss variation (nats)", True),
-                            ("grad_predictiveness", -1, "gradient predictiveness ‖Δ∇L‖", True),
-                            ("beta_smoothness", -1, "effective β-smoothness", True),
-                            ("beta_hvp", -1, "curvature ‖Hg‖ / ‖g‖", True)],
-                  f"study {d.name}: loss landscape along the optimizer's update (Santurkar et al. Fig. 4 style) and "
-                  "the curvature along the gradient\ngeometric mean over seeds, 95% CI band")
+    _trace_panels(
+        d,
+        path,
+        [
+            ("loss_variation", -1, "loss variation (nats)", True),
+            ("grad_predictiveness", -1, "gradient predictiveness ‖Δ∇L‖", True),
+            ("beta_smoothness", -1, "effective β-smoothness", True),
+            ("beta_hvp", -1, "curvature ‖Hg‖ / ‖g‖", True),
+        ],
+        f"study {d.name}: loss landscape along the optimizer's update (Santurkar et al. Fig. 4 style) and "
+        "the curvature along the gradient\ngeometric mean over seeds, 95% CI band",
+    )

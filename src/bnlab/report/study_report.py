@@ -4,6 +4,7 @@ The common sections (summary, reproduce, figures, configurations, findings, chan
 assembled here as document blocks; what is particular to a study comes from its
 registry.StudyReport.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,8 +28,9 @@ from .studydata import StudyData
 from .theory import THEORY
 
 
-def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
-                 wall_s: float | None = None) -> dict[str, Path]:
+def write_report(
+    store: Store, study: str, out_dir: Path, *, command: str = "", wall_s: float | None = None
+) -> dict[str, Path]:
     """Write OUT/report.md, OUT/report.html, OUT/results.csv and OUT/*.png; their paths by name
     (md, html, csv, and one per figure: accuracy, loss, final, threshold)."""
     out = Path(out_dir)
@@ -41,8 +43,15 @@ def write_report(store: Store, study: str, out_dir: Path, *, command: str = "",
     if store.path.resolve() != (out / "bnlab.sqlite").resolve():
         regen += f" --store {shlex.quote(str(store.path))}"
     plan, h = replay(d)
-    blocks = _document(d, figs, command or d.meta.get("command") or "", wall_s, regen,
-                       sequential_section(d, out, plan, h), summary_verdicts(h))
+    blocks = _document(
+        d,
+        figs,
+        command or d.meta.get("command") or "",
+        wall_s,
+        regen,
+        sequential_section(d, out, plan, h),
+        summary_verdicts(h),
+    )
     write_text(paths["md"], to_markdown(blocks))
     write_text(paths["html"], to_html(blocks, f"bnlab report: {study}"))
     return {**paths, **{k: p for k, (p, _) in figs.items()}}
@@ -80,14 +89,26 @@ def _utc(t: float | None) -> str:
     return "—" if t is None else datetime.datetime.fromtimestamp(t, utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _document(d: StudyData, figs: dict, command: str, wall_s: float | None, regen: str,
-              sequential: list[tuple] = (), seq_verdicts: dict[str, str] | None = None) -> list[tuple]:
+def _document(
+    d: StudyData,
+    figs: dict,
+    command: str,
+    wall_s: float | None,
+    regen: str,
+    sequential: list[tuple] = (),
+    seq_verdicts: dict[str, str] | None = None,
+) -> list[tuple]:
     b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
     if d.meta.get("question"):
         b.append(("p", f"**Question.** {d.meta['question']}"))
     if not d.configs:
-        b += [("p", f"This study has no runs in the store yet; run it (`{command or 'bnlab study ' + d.name}`) "
-                    f"and regenerate this report with `{regen}`.")]
+        b += [
+            (
+                "p",
+                f"This study has no runs in the store yet; run it (`{command or 'bnlab study ' + d.name}`) "
+                f"and regenerate this report with `{regen}`.",
+            )
+        ]
         return b + THEORY
     rep = report_for(d.name)
     fs = rep.analyse(d)
@@ -107,35 +128,57 @@ def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None)
     """The verdict table block: one row per headline finding; `sequential` (claim key → its sequential verdict,
     for a study run until decided) adds that column, the valid verdict of such a study."""
     seq = sequential or {}
-    rows = [[f"({f.key}) {f.title}", f.effect_text(),
-             F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value), ", ".join(f"{v} {k}" for k, v in f.n.items()),
-             "—" if not np.isfinite(f.margin) else f"±{F.fmt(f.margin, f.unit).lstrip('+')}",
-             "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"), f"[[{f.verdict}]]"]
-            + ([seq.get(f.key, "—")] if seq else []) for f in fs]
+    rows = [
+        [
+            f"({f.key}) {f.title}",
+            f.effect_text(),
+            F.fmt_p(f.p_holm if np.isfinite(f.p_holm) else f.p_value),
+            ", ".join(f"{v} {k}" for k, v in f.n.items()),
+            "—" if not np.isfinite(f.margin) else f"±{F.fmt(f.margin, f.unit).lstrip('+')}",
+            "—" if not np.isfinite(f.mde) else F.fmt(f.mde, f.unit).lstrip("+"),
+            f"[[{f.verdict}]]",
+        ]
+        + ([seq.get(f.key, "—")] if seq else [])
+        for f in fs
+    ]
     head = ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"]
     return ("table", head + (["sequential verdict"] if seq else []), rows)
 
 
 def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
-    seq = ("" if not sequential else " This study added seeds until each claim was decided: its valid verdicts are "
-           "the 'sequential verdict' column (group-sequential tests, see Seeds until decided below); the p-values "
-           "and verdicts beside it treat the seeds as fixed in advance, which overstates the evidence of seeds "
-           "added after a look.")
-    return [("h2", "Summary"),
-            ("p", f"Each claim of the original discussion, tested on every seed with one primary test (α = "
-                  f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
-                  "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
-                  "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
-                  f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq),
-            summary_table(fs, sequential)]
+    seq = (
+        ""
+        if not sequential
+        else " This study added seeds until each claim was decided: its valid verdicts are "
+        "the 'sequential verdict' column (group-sequential tests, see Seeds until decided below); the p-values "
+        "and verdicts beside it treat the seeds as fixed in advance, which overstates the evidence of seeds "
+        "added after a look."
+    )
+    return [
+        ("h2", "Summary"),
+        (
+            "p",
+            f"Each claim of the original discussion, tested on every seed with one primary test (α = "
+            f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
+            "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
+            "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
+            f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq,
+        ),
+        summary_table(fs, sequential),
+    ]
 
 
 def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
     combos: dict[tuple, int] = {}
     for r in d.runs:
         v = r.versions
-        key = (v.get("bnlab", "?"), v.get("torch", "?"), v.get("python", "?"), f"{r.device} ({v.get('device', '?')})",
-               str(v.get("threads", "?")))
+        key = (
+            v.get("bnlab", "?"),
+            v.get("torch", "?"),
+            v.get("python", "?"),
+            f"{r.device} ({v.get('device', '?')})",
+            str(v.get("threads", "?")),
+        )
         combos[key] = combos.get(key, 0) + 1
     seeds = sorted({r.spec.seed for r in d.runs})
     per = sorted({len(c.runs) for c in d.configs})
@@ -143,26 +186,37 @@ def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> 
     spec = d.configs[0].spec.to_json()
     fixed = ", ".join(f"{k} = {v}" for k, v in spec.items() if k not in d.varying and k != "seed")
     notes = (d.meta.get("spec") or {}).get("notes")
-    items = [f"Study recorded {_utc(d.meta.get('created'))} (last started {_utc(d.meta.get('updated'))}); "
-             f"report written {_utc(datetime.datetime.now().timestamp())}.",
-             f"{len(d.runs)} runs in {len(d.configs)} configurations; seeds {_seeds(seeds)} "
-             f"({'/'.join(map(str, per))} per configuration).",
-             f"Training time in the store: {train_s:.0f} s summed over runs (each run's share of its stack's "
-             "training time, evaluation excluded)"
-             + (f"; this invocation trained for {wall_s:.0f} s of wall time." if wall_s is not None else "."),
-             f"Varying: {', '.join(d.varying) or 'nothing'}. Fixed: {fixed}."]
-    return [("h2", "Reproduce"),
-            ("p", "Command that produced these runs (rerunning it resumes: runs already stored are skipped):"),
-            ("pre", command or "(not recorded)"),
-            ("p", "Regenerate this report from the store, without training:"), ("pre", regen),
-            ("table", ["runs", "bnlab", "torch", "Python", "device", "threads"],
-             [[str(n), *k] for k, n in combos.items()]),
-            ("list", items + ([f"Study notes: {notes}"] if notes else []))]
+    items = [
+        f"Study recorded {_utc(d.meta.get('created'))} (last started {_utc(d.meta.get('updated'))}); "
+        f"report written {_utc(datetime.datetime.now().timestamp())}.",
+        f"{len(d.runs)} runs in {len(d.configs)} configurations; seeds {_seeds(seeds)} "
+        f"({'/'.join(map(str, per))} per configuration).",
+        f"Training time in the store: {train_s:.0f} s summed over runs (each run's share of its stack's "
+        "training time, evaluation excluded)"
+        + (f"; this invocation trained for {wall_s:.0f} s of wall time." if wall_s is not None else "."),
+        f"Varying: {', '.join(d.varying) or 'nothing'}. Fixed: {fixed}.",
+    ]
+    return [
+        ("h2", "Reproduce"),
+        ("p", "Command that produced these runs (rerunning it resumes: runs already stored are skipped):"),
+        ("pre", command or "(not recorded)"),
+        ("p", "Regenerate this report from the store, without training:"),
+        ("pre", regen),
+        (
+            "table",
+            ["runs", "bnlab", "torch", "Python", "device", "threads"],
+            [[str(n), *k] for k, n in combos.items()],
+        ),
+        ("list", items + ([f"Study notes: {notes}"] if notes else [])),
+    ]
 
 
 def _seeds(seeds: list[int]) -> str:
-    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else \
-        ", ".join(map(str, seeds))
+    return (
+        f"{seeds[0]}–{seeds[-1]}"
+        if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
+        else ", ".join(map(str, seeds))
+    )
 
 
 def _config_table(d: StudyData) -> list[tuple]:
@@ -170,21 +224,47 @@ def _config_table(d: StudyData) -> list[tuple]:
     rows = []
     for c in d.configs:
         steps = c.to_threshold(thr)[0]
-        rows.append([c.label, f"{len(c.runs)} ({c.n_diverged})", _pm(stats.summarize(c.finals()), 4),
-                     _pm(stats.summarize(c.finals("train_acc_eval")), 4), _pm(stats.summarize(c.gaps()), 2, 100),
-                     _pm(stats.summarize(steps), 0), _pm(stats.summarize(c.sec_per_epoch()), 2)])
-    div = [f"`{r.run_id}` diverged (non-finite loss) at epoch {r.diverged_epoch}; it has no final value."
-           for r in d.runs if r.diverged_epoch is not None]
-    return [("h2", "Results per configuration"),
-            ("p", "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
-                  "Train accuracy is the trained network's in eval mode on the whole training set (as it is tested; "
-                  "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
-                  "Diverged runs are counted in the runs column and have no final value. Steps to "
-                  f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
-                  "per epoch: each run's training seconds / its epochs."),
-            ("table", ["configuration", "runs (diverged)", "final test acc", "final train acc (eval mode)",
-                       "train − test gap (pp)", f"steps to {thr:.0%}", "s / epoch"], rows)] + \
-        ([("list", div)] if div else [])
+        rows.append(
+            [
+                c.label,
+                f"{len(c.runs)} ({c.n_diverged})",
+                _pm(stats.summarize(c.finals()), 4),
+                _pm(stats.summarize(c.finals("train_acc_eval")), 4),
+                _pm(stats.summarize(c.gaps()), 2, 100),
+                _pm(stats.summarize(steps), 0),
+                _pm(stats.summarize(c.sec_per_epoch()), 2),
+            ]
+        )
+    div = [
+        f"`{r.run_id}` diverged (non-finite loss) at epoch {r.diverged_epoch}; it has no final value."
+        for r in d.runs
+        if r.diverged_epoch is not None
+    ]
+    return [
+        ("h2", "Results per configuration"),
+        (
+            "p",
+            "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
+            "Train accuracy is the trained network's in eval mode on the whole training set (as it is tested; "
+            "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
+            "Diverged runs are counted in the runs column and have no final value. Steps to "
+            f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
+            "per epoch: each run's training seconds / its epochs.",
+        ),
+        (
+            "table",
+            [
+                "configuration",
+                "runs (diverged)",
+                "final test acc",
+                "final train acc (eval mode)",
+                "train − test gap (pp)",
+                f"steps to {thr:.0%}",
+                "s / epoch",
+            ],
+            rows,
+        ),
+    ] + ([("list", div)] if div else [])
 
 
 def _chance(d: StudyData) -> list[str]:
@@ -197,22 +277,42 @@ def _chance(d: StudyData) -> list[str]:
     n_test = spec.test_limit or DATASETS[spec.dataset].n_test
     se = math.sqrt(acc * (1 - acc) / n_test) if np.isfinite(acc) else math.nan
     sd = float(np.median(sds)) if sds else math.nan
-    out = [f"Seed-to-seed sd of final test accuracy: median {sd * 100:.3f} pp over {len(sds)} configurations "
-           f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
-           f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
-           f"{se * 100:.3f} pp. Two models scored on the same {n_test} images are not independent: the standard "
-           f"error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them gets "
-           f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is the "
-           "figure for two independent test sets and an upper bound when the models agree on most images."]
+    out = [
+        f"Seed-to-seed sd of final test accuracy: median {sd * 100:.3f} pp over {len(sds)} configurations "
+        f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
+        f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
+        f"{se * 100:.3f} pp. Two models scored on the same {n_test} images are not independent: the standard "
+        f"error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them gets "
+        f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is the "
+        "figure for two independent test sets and an upper bound when the models agree on most images.",
+    ]
     out += report_for(d.name).chance_notes(se * math.sqrt(2), sd * math.sqrt(2))
     return out
 
 
 def _finding(f: F.Finding) -> list[tuple]:
-    b = [("h3", f"({f.key}) {f.title}"), ("p", f"**Claim.** {f.claim}"), ("p", f"**Measure.** {f.measure}"),
-         ("p", f"**Test.** {f.test}."), ("p", f"**Verdict:** [[{f.verdict}]]. {f.sentence()}")]
+    b = [
+        ("h3", f"({f.key}) {f.title}"),
+        ("p", f"**Claim.** {f.claim}"),
+        ("p", f"**Measure.** {f.measure}"),
+        ("p", f"**Test.** {f.test}."),
+        ("p", f"**Verdict:** [[{f.verdict}]]. {f.sentence()}"),
+    ]
     if f.rows:
-        b.append(("table", ["also tested (exploratory)", "value [95% CI]", "p", "Holm p (these rows)", "verdict"],
-                  [[r.label, f"{_num(r.effect)} [{_num(r.ci[0])}, {_num(r.ci[1])}]", _p(r.p_value),
-                    _p(r.p_holm), f"[[{r.verdict}]]" if r.verdict else "—"] for r in f.rows]))
+        b.append(
+            (
+                "table",
+                ["also tested (exploratory)", "value [95% CI]", "p", "Holm p (these rows)", "verdict"],
+                [
+                    [
+                        r.label,
+                        f"{_num(r.effect)} [{_num(r.ci[0])}, {_num(r.ci[1])}]",
+                        _p(r.p_value),
+                        _p(r.p_holm),
+                        f"[[{r.verdict}]]" if r.verdict else "—",
+                    ]
+                    for r in f.rows
+                ],
+            )
+        )
     return b + ([("list", list(f.notes))] if f.notes else [])

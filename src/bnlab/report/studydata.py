@@ -4,6 +4,7 @@
 arrays (EPOCH_COLS over epochs, plus step evaluations), configurations (equal
 specs but the seed) and the fields that vary across them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,10 @@ from ..config import RunSpec
 from ..records import EPOCH_COLS, STEP_NAMES
 from ..store import Store
 
-THRESHOLD = {"mnist": 0.97, "fashion-mnist": 0.85}  # "converged": first evaluation at or above this test accuracy
+THRESHOLD = {
+    "mnist": 0.97,
+    "fashion-mnist": 0.85,
+}  # "converged": first evaluation at or above this test accuracy
 
 
 @dataclass
@@ -31,7 +35,9 @@ class Run:
     versions: dict
     m: dict[str, np.ndarray]
     evals: dict[str, np.ndarray]  # step, test_acc, wall_s at extra evaluations (RunSpec.eval_every)
-    probes: dict[str, float] = dataclasses.field(default_factory=dict)  # final probes (bnlab.core.final_probes): name → value
+    probes: dict[str, float] = dataclasses.field(
+        default_factory=dict
+    )  # final probes (bnlab.core.final_probes): name → value
     traces: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)
     # probes during training (bnlab.core.probes): (name, layer) → (steps, values)
 
@@ -71,7 +77,9 @@ class Config:
         training set (train_acc_eval), as it is tested, where stored, else the running mean; "running": Keras's
         running training-mode mean over the last epoch (train_acc), which batch statistics pull down for BN."""
         run = self.finals("train_acc")
-        tr = run if train == "running" else np.where(np.isfinite(ev := self.finals("train_acc_eval")), ev, run)
+        tr = (
+            run if train == "running" else np.where(np.isfinite(ev := self.finals("train_acc_eval")), ev, run)
+        )
         return tr - self.finals("test_acc")
 
     def loss_noise(self) -> np.ndarray:
@@ -88,8 +96,8 @@ class Config:
         """[runs, epochs] with NaN after a run stopped."""
         out = np.full((len(self.runs), self.spec.epochs), np.nan)
         for i, r in enumerate(self.runs):
-            v = r.m[col][:self.spec.epochs]
-            out[i, :len(v)] = v
+            v = r.m[col][: self.spec.epochs]
+            out[i, : len(v)] = v
         return out
 
     def to_threshold(self, thr: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +105,9 @@ class Config:
         return st[:, 0], st[:, 1]
 
     def sec_per_epoch(self) -> np.ndarray:
-        return np.array([r.m["wall_s"][-1] / len(r.m["wall_s"]) if len(r.m["wall_s"]) else np.nan for r in self.runs])
+        return np.array(
+            [r.m["wall_s"][-1] / len(r.m["wall_s"]) if len(r.m["wall_s"]) else np.nan for r in self.runs]
+        )
 
     @property
     def n_diverged(self) -> int:
@@ -117,7 +127,9 @@ def _probes(rows: list[dict]) -> tuple[dict, dict]:
 
 def _label(spec: RunSpec, fields) -> str:
     names = {"batch_size": "bs", "lr": "lr"}
-    parts = [str(getattr(spec, f)) if f == "norm" else f"{names.get(f, f)} {getattr(spec, f)}" for f in fields]
+    parts = [
+        str(getattr(spec, f)) if f == "norm" else f"{names.get(f, f)} {getattr(spec, f)}" for f in fields
+    ]
     return ", ".join(parts) or "all runs"
 
 
@@ -133,21 +145,32 @@ class StudyData:
 
     @classmethod
     def load(cls, store: Store, study: str) -> StudyData:
-        meta = store.study(study) or dict(name=study, question="", spec={}, command="", created=None, updated=None)
+        meta = store.study(study) or dict(
+            name=study, question="", spec={}, command="", created=None, updated=None
+        )
         eps, evs, prb = store.epochs(study), store.evals(study), store.probes(study)
         cols = lambda rows, names: {c: np.array([r[c] for r in rows], float) for c in names}  # noqa: E731
         groups: dict[str, list[Run]] = {}
         for r in store.runs(study):
-            run = Run(r["run_id"], r["spec"], r["diverged_epoch"], r["device"], r["versions"],
-                      cols(eps.get(r["run_id"], []), EPOCH_COLS),
-                      cols(evs.get(r["run_id"], []), ("step", "test_acc", "wall_s")),
-                      *_probes(prb.get(r["run_id"], [])))
+            run = Run(
+                r["run_id"],
+                r["spec"],
+                r["diverged_epoch"],
+                r["device"],
+                r["versions"],
+                cols(eps.get(r["run_id"], []), EPOCH_COLS),
+                cols(evs.get(r["run_id"], []), ("step", "test_acc", "wall_s")),
+                *_probes(prb.get(r["run_id"], [])),
+            )
             groups.setdefault(run.spec.config_hash(), []).append(run)
         axes = (meta.get("spec") or {}).get("axes") or {}
         specs = [g[0].spec.config_dict() for g in groups.values()]
         fields = [f.name for f in dataclasses.fields(RunSpec) if f.name != "seed"]
-        varying = [f for f in dict.fromkeys(["norm", "batch_size", *axes, *fields])
-                   if f in fields and len({repr(s.get(f)) for s in specs}) > 1]
+        varying = [
+            f
+            for f in dict.fromkeys(["norm", "batch_size", *axes, *fields])
+            if f in fields and len({repr(s.get(f)) for s in specs}) > 1
+        ]
 
         def order(runs):  # grid order with norms side by side: the other fields first, then norm
             key = []
@@ -155,17 +178,30 @@ class StudyData:
                 v = getattr(runs[0].spec, f)
                 v = list(v) if isinstance(v, tuple) else v
                 vals = list(axes.get(f, ()))
-                key.append((vals.index(v), 0, "") if v in vals else (math.inf, 0, v) if isinstance(v, (int, float))
-                           else (math.inf, 1, repr(v)))
+                key.append(
+                    (vals.index(v), 0, "")
+                    if v in vals
+                    else (math.inf, 0, v)
+                    if isinstance(v, (int, float))
+                    else (math.inf, 1, repr(v))
+                )
             return key
 
-        configs = [Config(g[0].spec, _label(g[0].spec, varying or ("norm", "batch_size")),
-                          sorted(g, key=lambda r: r.spec.seed)) for g in sorted(groups.values(), key=order)]
+        configs = [
+            Config(
+                g[0].spec,
+                _label(g[0].spec, varying or ("norm", "batch_size")),
+                sorted(g, key=lambda r: r.spec.seed),
+            )
+            for g in sorted(groups.values(), key=order)
+        ]
         thr = THRESHOLD.get(configs[0].spec.dataset, 0.97) if configs else 0.97
         return cls(study, meta, configs, varying, thr)
 
     def find(self, **fields) -> Config | None:
-        return next((c for c in self.configs if all(getattr(c.spec, k) == v for k, v in fields.items())), None)
+        return next(
+            (c for c in self.configs if all(getattr(c.spec, k) == v for k, v in fields.items())), None
+        )
 
     def values(self, f: str) -> list:
         return list(dict.fromkeys(getattr(c.spec, f) for c in self.configs))

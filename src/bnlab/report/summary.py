@@ -3,6 +3,7 @@
 Read from each study's store, like every report; written as summary.md and summary.html next to the
 studies' folders (OUT/summary.html, studies in OUT/<study>/).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ from .registry import report_for
 from .studydata import StudyData
 
 
-def write_summary(entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *, command: str = "") -> dict[str, Path]:
+def write_summary(
+    entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *, command: str = ""
+) -> dict[str, Path]:
     """entries: (study, store path, study folder, {figure name: png path}) per study, in order."""
     out = Path(out_dir)
     rows, walls = [], []
@@ -29,19 +32,29 @@ def write_summary(entries: list[tuple[str, Path, Path, dict]], out_dir: Path, *,
         fig = next(iter(figs.values()), None)
         fig_link = f"[figure]({Path(os.path.relpath(fig, out)).as_posix()})" if fig else "—"
         train_s = sum(float(r.m["wall_s"][-1]) for r in d.runs if len(r.m["wall_s"]))
-        walls.append(f"[{study}]({link}): {len(d.runs)} runs, {d.epochs}, {train_s / 60:.1f} min of training "
-                     "(summed over models)")
+        walls.append(
+            f"[{study}]({link}): {len(d.runs)} runs, {d.epochs}, {train_s / 60:.1f} min of training "
+            "(summed over models)"
+        )
         for f in report_for(study).analyse(d):
             p = f.p_holm if np.isfinite(f.p_holm) else f.p_value
-            rows.append([f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link])
-    blocks = [("h1", "bnlab: every claim of the original study, measured"),
-              ("p", "One row per finding: the claim as the original discussion made it, the verdict from this run's "
-                    f"data (α = {F.ALPHA}, p Holm-adjusted across each study's own claims, as its report says; "
-                    "supported / contradicted need p < α and a CI on one side of 0, equivalent a TOST within the "
-                    "claim's declared margin), the key number with its 95% CI, and links to the study's report and "
-                    "main figure. Studies that use fewer seeds or epochs than the original say so in their reports."),
-              ("table", ["study", "claim", "verdict", "key number [95% CI]", "p", "figure"], rows),
-              ("h2", "Studies"), ("list", walls)]
+            rows.append(
+                [f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link]
+            )
+    blocks = [
+        ("h1", "bnlab: every claim of the original study, measured"),
+        (
+            "p",
+            "One row per finding: the claim as the original discussion made it, the verdict from this run's "
+            f"data (α = {F.ALPHA}, p Holm-adjusted across each study's own claims, as its report says; "
+            "supported / contradicted need p < α and a CI on one side of 0, equivalent a TOST within the "
+            "claim's declared margin), the key number with its 95% CI, and links to the study's report and "
+            "main figure. Studies that use fewer seeds or epochs than the original say so in their reports.",
+        ),
+        ("table", ["study", "claim", "verdict", "key number [95% CI]", "p", "figure"], rows),
+        ("h2", "Studies"),
+        ("list", walls),
+    ]
     if command:
         blocks += [("p", "Produced by (rerun to resume; finished runs are skipped):"), ("pre", command)]
     paths = {"md": out / "summary.md", "html": out / "summary.html"}

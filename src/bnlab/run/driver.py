@@ -6,6 +6,7 @@ A backend trains the groups, on this machine (`local`) or as Ray tasks on a clus
 process alone writes the store, run by run, each run in one transaction, so an
 interrupted study loses only the groups in flight.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,13 @@ from .local_backend import Local
 BACKENDS = ("local", "ray")
 
 
-def open_backend(name: str = "local", device: str = "auto", *, ray_address: str | None = None,
-                 cpus_per_group: int | None = None):
+def open_backend(
+    name: str = "local",
+    device: str = "auto",
+    *,
+    ray_address: str | None = None,
+    cpus_per_group: int | None = None,
+):
     """The backend `name` (not yet entered): Local, or ray_backend.Ray, whose module alone imports ray."""
     if name not in BACKENDS:
         raise ConfigError(f"backend = {name!r} is not allowed; choose one of: {', '.join(BACKENDS)}")
@@ -37,8 +43,18 @@ def open_backend(name: str = "local", device: str = "auto", *, ray_address: str 
     return Ray(device, address=ray_address, cpus_per_group=cpus_per_group)
 
 
-def run_specs(specs: list[RunSpec], store: Store, study: str, datasets: dict, *, backend=None, fresh: bool = False,
-              max_stack: int = DEFAULT_MAX_STACK, progress: Progress | None = None, mix_none: bool = True) -> dict:
+def run_specs(
+    specs: list[RunSpec],
+    store: Store,
+    study: str,
+    datasets: dict,
+    *,
+    backend=None,
+    fresh: bool = False,
+    max_stack: int = DEFAULT_MAX_STACK,
+    progress: Progress | None = None,
+    mix_none: bool = True,
+) -> dict:
     """Train what is not yet in the store on an entered `backend` (default Local()), committing
     each group's runs as the group finishes; returns counts and the training wall time.
     `datasets`: name → data.Dataset for every spec's dataset, loaded and checked by the caller
@@ -52,12 +68,14 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, datasets: dict, *,
         (stored if key in done and not fresh else todo).append(s)
     if store.read_only:
         if todo:
-            raise StoreError(f"the store {store.path} is read-only and lacks {len(todo)} of the {len(specs)} runs; "
-                             "make it writable or pass another --store")
+            raise StoreError(
+                f"the store {store.path} is read-only and lacks {len(todo)} of the {len(specs)} runs; "
+                "make it writable or pass another --store"
+            )
     else:
         store.link(study, [done[(s.config_hash(), s.seed)] for s in stored])
     groups = plan_stacks(todo, max_stack, mix_none)
-    for g in groups:   # before any training: a stack too large for memory says which max_stack fits
+    for g in groups:  # before any training: a stack too large for memory says which max_stack fits
         check_memory(g[0], len(g))
     progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
     t0 = time.perf_counter()
@@ -66,8 +84,14 @@ def run_specs(specs: list[RunSpec], store: Store, study: str, datasets: dict, *,
         pending = _commit(store, study, pending + [(r, vers) for r in results], final=False)
         progress.group_done(len(results))
     _commit(store, study, pending, final=True)
-    return dict(total=len(specs), trained=len(todo), skipped=len(stored),
-                wall_s=time.perf_counter() - t0, device=str(backend.device), backend=backend.name)
+    return dict(
+        total=len(specs),
+        trained=len(todo),
+        skipped=len(stored),
+        wall_s=time.perf_counter() - t0,
+        device=str(backend.device),
+        backend=backend.name,
+    )
 
 
 def _commit(store: Store, study: str, pending: list[tuple], *, final: bool) -> list[tuple]:

@@ -3,11 +3,12 @@
 Specs that share a stack key (config.stack_key) and one norm kind among the members
 that have one form a group of at most `max_stack` members; a group trains as one stack.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config import RunSpec, stack_key
 from ..errors import ConfigError
@@ -19,12 +20,14 @@ DEFAULT_MAX_STACK = 16
 class Progress:
     """Callbacks the CLI wires to a rich progress bar; all optional."""
 
-    start: Callable[[int, int, int], None] = lambda total_steps, total_runs, total_groups: None   # noqa: E731
-    advance: Callable[[int], None] = lambda steps: None                                         # noqa: E731
-    group_done: Callable[[int], None] = lambda runs: None                                       # noqa: E731
+    start: Callable[[int, int, int], None] = lambda total_steps, total_runs, total_groups: None  # noqa: E731
+    advance: Callable[[int], None] = lambda steps: None  # noqa: E731
+    group_done: Callable[[int], None] = lambda runs: None  # noqa: E731
 
 
-def plan_stacks(specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, mix_none: bool = True) -> list[list[RunSpec]]:
+def plan_stacks(
+    specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, mix_none: bool = True
+) -> list[list[RunSpec]]:
     """Partition specs into stacks: equal stack_key, at most one (norm, placement)
     among normed members; members without a norm fill the first stack of their key
     (or, with mix_none False, stacks of their own: a stack's time is then its norm's).
@@ -44,7 +47,7 @@ def plan_stacks(specs: list[RunSpec], max_stack: int = DEFAULT_MAX_STACK, mix_no
         for g in groups:
             n = math.ceil(len(g) / max_stack)
             size = math.ceil(len(g) / n)
-            stacks += [g[i:i + size] for i in range(0, len(g), size)]
+            stacks += [g[i : i + size] for i in range(0, len(g), size)]
     return stacks
 
 
@@ -67,7 +70,11 @@ def check_against_data(specs: list[RunSpec], datasets: dict) -> None:
         n, m = len(datasets[s.dataset].y_train), len(datasets[s.dataset].y_test)
         for lim, avail in (("train_limit", n), ("test_limit", m)):
             if (getattr(s, lim) or 0) > avail:
-                raise ConfigError(f"{lim} = {getattr(s, lim)} is more than the {avail} images {s.dataset} has")
+                raise ConfigError(
+                    f"{lim} = {getattr(s, lim)} is more than the {avail} images {s.dataset} has"
+                )
         if s.batch_size > min(s.train_limit or n, n):
-            raise ConfigError(f"batch_size = {s.batch_size} is larger than the {n} training images; "
-                              f"choose batch_size <= {n}")
+            raise ConfigError(
+                f"batch_size = {s.batch_size} is larger than the {n} training images; "
+                f"choose batch_size <= {n}"
+            )

@@ -7,6 +7,7 @@ faster than one stack at a time with every thread (run.tuning). Every stack trai
 that flushes denormal floats to zero (run.worker.flushed). Results are bit-identical either
 way (tests/run/test_resume.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,9 +18,9 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from .jobs import Progress, group_cost, steps_of
 from .worker import resolve_device, train_group, train_here
 
 _WORKER_DATA: dict = {}
-_WORKER_COUNTS: dict = {}   # waiting, running: groups not yet started / training now (shared by the pool)
+_WORKER_COUNTS: dict = {}  # waiting, running: groups not yet started / training now (shared by the pool)
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -47,9 +48,16 @@ def _used(groups: list[list[RunSpec]], datasets: dict) -> dict:
         cur = lim.setdefault(s.dataset, [0, 0])
         for i, v in enumerate((s.train_limit, s.test_limit)):
             cur[i] = None if v is None or cur[i] is None else max(cur[i], v)
-    return {n: dataclasses.replace(datasets[n], x_train=datasets[n].x_train[:tr], y_train=datasets[n].y_train[:tr],
-                                   x_test=datasets[n].x_test[:te], y_test=datasets[n].y_test[:te])
-            for n, (tr, te) in lim.items()}
+    return {
+        n: dataclasses.replace(
+            datasets[n],
+            x_train=datasets[n].x_train[:tr],
+            y_train=datasets[n].y_train[:tr],
+            x_test=datasets[n].x_test[:te],
+            y_test=datasets[n].y_test[:te],
+        )
+        for n, (tr, te) in lim.items()
+    }
 
 
 def _to_files(datasets: dict, folder: str) -> dict:
@@ -73,8 +81,12 @@ def _room(data: dict) -> str | None:
         free = shutil.disk_usage(tmp).free
     except OSError as e:
         return f"the temp folder {tmp} cannot be used ({e.strerror})"
-    return None if free >= need else f"the temp folder {tmp} has {free / 1e6:.0f} MB free, the workers' data needs " \
-                                     f"{need / 1e6:.0f} MB"
+    return (
+        None
+        if free >= need
+        else f"the temp folder {tmp} has {free / 1e6:.0f} MB free, the workers' data needs "
+        f"{need / 1e6:.0f} MB"
+    )
 
 
 TMP_PREFIX = "bnlab-data-"
@@ -83,7 +95,7 @@ TMP_PREFIX = "bnlab-data-"
 def sweep_stale() -> None:
     """Remove the data folders of drivers that died without cleaning up (kill -9): bnlab-data-<pid>-*."""
     for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{TMP_PREFIX}*-*")):
-        pid = os.path.basename(path)[len(TMP_PREFIX):].split("-")[0]
+        pid = os.path.basename(path)[len(TMP_PREFIX) :].split("-")[0]
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
@@ -95,13 +107,15 @@ def _worker_init(driver: int, files: dict, waiting, running, threads: int) -> No
     if sys.platform == "linux":
         import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != driver:
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_COUNTS.update(waiting=waiting, running=running, threads=threads)
     for name, (bare, paths) in files.items():
-        _WORKER_DATA[name] = dataclasses.replace(bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()})
+        _WORKER_DATA[name] = dataclasses.replace(
+            bare, **{f: np.load(p, mmap_mode="r") for f, p in paths.items()}
+        )
 
 
 def _worker_task(group: list[RunSpec], threads: int) -> tuple[list[RunResult], dict]:
@@ -116,6 +130,7 @@ def _worker_task(group: list[RunSpec], threads: int) -> tuple[list[RunResult], d
     def widen(_steps: int) -> None:
         if c["waiting"].value == 0 and c["running"].value == 1 and torch.get_num_threads() < c["threads"]:
             torch.set_num_threads(c["threads"])
+
     try:
         return train_group(group, _WORKER_DATA[group[0].dataset], "cpu", threads, progress=widen)
     finally:
@@ -136,14 +151,14 @@ class Local:
         self.cpus_per_group = cpus_per_group
         self.pool = None
         self.tmp: tempfile.TemporaryDirectory | None = None
-        self.plan: tuning.Plan | None = None     # how the last run() trained (see run.tuning)
+        self.plan: tuning.Plan | None = None  # how the last run() trained (see run.tuning)
 
-    def __enter__(self) -> "Local":
+    def __enter__(self) -> Local:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.pool is not None:   # stop now: kill the workers (their groups are not in the store yet)
-            procs = list((self.pool._processes or {}).values())   # no public kill before Python 3.14
+        if self.pool is not None:  # stop now: kill the workers (their groups are not in the store yet)
+            procs = list((self.pool._processes or {}).values())  # no public kill before Python 3.14
             self.pool.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
                 proc.kill()
@@ -152,32 +167,50 @@ class Local:
             self.tmp.cleanup()
             self.tmp = None
 
-    def run(self, groups: list[list[RunSpec]], datasets: dict, progress: Progress,
-            exclusive: bool = False) -> Iterator[tuple[list[RunResult], dict]]:
+    def run(
+        self, groups: list[list[RunSpec]], datasets: dict, progress: Progress, exclusive: bool = False
+    ) -> Iterator[tuple[list[RunResult], dict]]:
         """Yield each group's results and the versions they were trained with, as each finishes.
         exclusive (a study that measures time): one group at a time, in this process, nothing beside it."""
         n_train = {name: len(ds.y_train) for name, ds in datasets.items()}
         threads = torch.get_num_threads()
         if self.device.type == "cpu" and not exclusive:
-            self.plan = tuning.choose(groups, n_train, {n: ds.x_train.shape[1] for n, ds in datasets.items()},
-                                      {n: ds.n_classes for n, ds in datasets.items()}, threads, self.cpus_per_group)
+            self.plan = tuning.choose(
+                groups,
+                n_train,
+                {n: ds.x_train.shape[1] for n, ds in datasets.items()},
+                {n: ds.n_classes for n, ds in datasets.items()},
+                threads,
+                self.cpus_per_group,
+            )
         else:
-            self.plan = tuning.Plan(1, threads, why="one stack at a time: " + ("a study that measures time"
-                                                                               if exclusive else str(self.device)))
+            self.plan = tuning.Plan(
+                1,
+                threads,
+                why="one stack at a time: "
+                + ("a study that measures time" if exclusive else str(self.device)),
+            )
         if self.plan.workers >= 2:
             data = _used(groups, datasets)
             if (why := _room(data)) is None:
-                yield from self._pool(groups, data, n_train, self.plan.workers, self.plan.cpus, threads, progress)
+                yield from self._pool(
+                    groups, data, n_train, self.plan.workers, self.plan.cpus, threads, progress
+                )
                 return
-            print(f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger folder to "
-                  "train side by side)", file=sys.stderr)
+            print(
+                f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger folder to "
+                "train side by side)",
+                file=sys.stderr,
+            )
         cache: dict[tuple, DeviceData] = {}
         for group in groups:
             s0 = group[0]
             key = (s0.dataset, s0.train_limit, s0.test_limit)
             if key not in cache:
                 cache.clear()
-                cache[key] = DeviceData.from_dataset(datasets[s0.dataset], self.device, s0.train_limit, s0.test_limit)
+                cache[key] = DeviceData.from_dataset(
+                    datasets[s0.dataset], self.device, s0.train_limit, s0.test_limit
+                )
             K = len(group)
             yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
 
@@ -187,22 +220,27 @@ class Local:
         sweep_stale()
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         files = _to_files(data, self.tmp.name)
-        ctx = multiprocessing.get_context("spawn")   # fork is unsafe once OpenMP threads exist
-        counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))          # waiting, running
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                        initargs=(os.getpid(), files, *counts, threads))
-        try:   # longest first, so that the last group to start is a short one
-            futures = {self.pool.submit(_worker_task, groups[i], cpus): i
-                       for i in sorted(range(len(groups)), key=lambda i: -cost[i])}
+        ctx = multiprocessing.get_context("spawn")  # fork is unsafe once OpenMP threads exist
+        counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))  # waiting, running
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(), files, *counts, threads)
+        )
+        try:  # longest first, so that the last group to start is a short one
+            futures = {
+                self.pool.submit(_worker_task, groups[i], cpus): i
+                for i in sorted(range(len(groups)), key=lambda i: -cost[i])
+            }
             for f in as_completed(futures):
                 g = groups[futures[f]]
                 try:
                     results, vers = f.result()
                 except BrokenProcessPool:
-                    raise BnlabError("a worker process died (out of memory?) or could not start (in a script, "
-                                      "call bnlab under `if __name__ == '__main__':`); finished runs are saved, "
-                                      "rerun to resume, or pass --cpus-per-group with all threads "
-                                      "to train in this process") from None
+                    raise BnlabError(
+                        "a worker process died (out of memory?) or could not start (in a script, "
+                        "call bnlab under `if __name__ == '__main__':`); finished runs are saved, "
+                        "rerun to resume, or pass --cpus-per-group with all threads "
+                        "to train in this process"
+                    ) from None
                 progress.advance(len(g) * steps_of(g[0], n_train[g[0].dataset]))
                 yield results, vers
         finally:

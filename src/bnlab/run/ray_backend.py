@@ -10,12 +10,13 @@ again (`max_retries`); its result reaches the driver once, which commits it;
 runs in flight when the driver stops are cancelled and, not being in the
 store, trained again by the next run of the same command.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import ray
 import torch
@@ -37,8 +38,10 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot reach the Ray cluster at --ray-address {address} ({e}); start one with "
-                          f"`ray start --head` and pass the address it prints (or set RAY_ADDRESS)") from None
+        raise ConfigError(
+            f"cannot reach the Ray cluster at --ray-address {address} ({e}); start one with "
+            f"`ray start --head` and pass the address it prints (or set RAY_ADDRESS)"
+        ) from None
 
 
 class Ray:
@@ -47,7 +50,9 @@ class Ray:
 
     name = "ray"
 
-    def __init__(self, device: str = "auto", *, address: str | None = None, cpus_per_group: int | None = None):
+    def __init__(
+        self, device: str = "auto", *, address: str | None = None, cpus_per_group: int | None = None
+    ):
         if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise ConfigError(f"device = {device!r} is not allowed; choose one of: auto, cpu, cuda")
         self.device_name, self.cpus_per_group = device, cpus_per_group
@@ -55,16 +60,17 @@ class Ray:
         self.owned = False
         self.pending: dict = {}
 
-    def __enter__(self) -> "Ray":
+    def __enter__(self) -> Ray:
         if not ray.is_initialized():
             if self.address:
                 _check_reachable(self.address)
                 try:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 except ConnectionError as e:
-                    raise ConfigError(f"cannot connect to the Ray cluster at {self.address} ({e}); is it up "
-                                      f"(`ray status`)? If it uses token authentication, set RAY_AUTH_MODE=token"
-                                      ) from None
+                    raise ConfigError(
+                        f"cannot connect to the Ray cluster at {self.address} ({e}); is it up "
+                        f"(`ray status`)? If it uses token authentication, set RAY_AUTH_MODE=token"
+                    ) from None
             else:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING)
                 self.owned = True
@@ -77,13 +83,16 @@ class Ray:
         elif not self.node_cpus:
             problem = "the Ray cluster has no node with a CPU"
         elif (self.cpus_per_group or 0) > max(self.node_cpus):
-            problem = (f"cpus_per_group = {self.cpus_per_group} is more than any Ray node has "
-                       f"(largest: {max(self.node_cpus)} CPUs)")
+            problem = (
+                f"cpus_per_group = {self.cpus_per_group} is more than any Ray node has "
+                f"(largest: {max(self.node_cpus)} CPUs)"
+            )
         if problem:
             self.__exit__()
             raise ConfigError(problem)
-        self.device = torch.device("cuda" if self.device_name.startswith("cuda") or
-                                   (self.device_name == "auto" and gpus) else "cpu")
+        self.device = torch.device(
+            "cuda" if self.device_name.startswith("cuda") or (self.device_name == "auto" and gpus) else "cpu"
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -94,16 +103,24 @@ class Ray:
             ray.shutdown()
             self.owned = False
 
-    def run(self, groups: list[list[RunSpec]], datasets: dict, progress: Progress,
-            exclusive: bool = False) -> Iterator[tuple[list[RunResult], dict]]:
+    def run(
+        self, groups: list[list[RunSpec]], datasets: dict, progress: Progress, exclusive: bool = False
+    ) -> Iterator[tuple[list[RunResult], dict]]:
         """Submit every group, then yield each one's results (and versions) as it completes.
         exclusive (a study that measures time): each CPU task asks for a whole node of the largest size."""
         if not groups:
             return
         cuda = self.device.type == "cuda"
-        cpus = self.cpus_per_group or (1 if cuda else max(self.node_cpus) if exclusive else
-                                       max(1, min(min(self.node_cpus), sum(self.node_cpus) // len(groups))))
-        task = ray.remote(train_group).options(num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=MAX_RETRIES)
+        cpus = self.cpus_per_group or (
+            1
+            if cuda
+            else max(self.node_cpus)
+            if exclusive
+            else max(1, min(min(self.node_cpus), sum(self.node_cpus) // len(groups)))
+        )
+        task = ray.remote(train_group).options(
+            num_cpus=cpus, num_gpus=1 if cuda else 0, max_retries=MAX_RETRIES
+        )
         arrays = {name: ray.put(ds) for name, ds in datasets.items()}
         self.pending = {task.remote(g, arrays[g[0].dataset], self.device.type, cpus): g for g in groups}
         while self.pending:

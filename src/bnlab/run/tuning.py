@@ -9,6 +9,7 @@ No fixed rule holds on both, so `choose` times the job's costliest stack shape b
 do, for cores, caches and memory bandwidth; the GIL is released in every op) and picks the faster plan for
 the whole job, counting the worker processes' start-up (WORKER_START_S).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,8 @@ from ..core.train import DeviceData, train_stack
 from .jobs import group_cost
 from .worker import flushed
 
-WORKER_START_S = 3.0    # spawning a worker, importing torch, mapping the data: 2.5-3.5 s measured on 2 cores
-PROBE_STEPS = 150       # steps timed per stack, after as many as warm-up
+WORKER_START_S = 3.0  # spawning a worker, importing torch, mapping the data: 2.5-3.5 s measured on 2 cores
+PROBE_STEPS = 150  # steps timed per stack, after as many as warm-up
 # A slow CPU's seconds per unit of jobs.group_cost with 2 threads (3.5x this project's 2-core EPYC, 4.3e-6 at bs 32
 # and K=16): a job whose serial time at this rate could not repay the workers' start-up is not measured at all.
 SLOW_UNIT_S = 1.5e-5
@@ -57,28 +58,50 @@ def _probe_data(s0: RunSpec, in_dim: int, n_classes: int, steps: int) -> DeviceD
     n = s0.batch_size * steps
     x = torch.rand(n, in_dim, generator=g)
     y = torch.randint(0, n_classes, (n,), generator=g)
-    return DeviceData(x, y, x[:s0.batch_size], y[:s0.batch_size], n_classes)
+    return DeviceData(x, y, x[: s0.batch_size], y[: s0.batch_size], n_classes)
 
 
 def _step_seconds(group: list[RunSpec], data: DeviceData, threads: int, steps: int) -> float:
     """Seconds per step of `group` as one stack with `threads` torch threads, in a flushed thread: the second of
     two epochs of `steps` steps (the first is warm-up)."""
-    specs = [dataclasses.replace(s, epochs=2, train_limit=None, test_limit=None, eval_every=0, probes=(),
-                                 final_probes=()) for s in group]
+    specs = [
+        dataclasses.replace(
+            s, epochs=2, train_limit=None, test_limit=None, eval_every=0, probes=(), final_probes=()
+        )
+        for s in group
+    ]
 
     def run(tick):
         torch.set_num_threads(threads)
         r = train_stack(specs, data, progress=tick)[0]
         return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * len(specs) / steps
+
     return flushed(run)
 
 
-def measure(group: list[RunSpec], in_dim: int, n_classes: int, threads: int, workers: int, cpus: int,
-            steps: int = PROBE_STEPS, side: bool = True) -> tuple[float, float | None]:
+def measure(
+    group: list[RunSpec],
+    in_dim: int,
+    n_classes: int,
+    threads: int,
+    workers: int,
+    cpus: int,
+    steps: int = PROBE_STEPS,
+    side: bool = True,
+) -> tuple[float, float | None]:
     """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each of
     `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per shape."""
-    key = (stack_key(group[0]), tuple(sorted({(s.norm, s.placement) for s in group})), len(group), in_dim,
-           n_classes, threads, workers, cpus, steps)
+    key = (
+        stack_key(group[0]),
+        tuple(sorted({(s.norm, s.placement) for s in group})),
+        len(group),
+        in_dim,
+        n_classes,
+        threads,
+        workers,
+        cpus,
+        steps,
+    )
     if key in _CACHE and (_CACHE[key][1] is not None or not side):
         return _CACHE[key]
     data = _probe_data(group[0], in_dim, n_classes, steps)
@@ -92,6 +115,7 @@ def measure(group: list[RunSpec], in_dim: int, n_classes: int, threads: int, wor
             def one(w: int) -> None:
                 start.wait()
                 out[w] = _step_seconds(group, data, cpus, steps)
+
             ts = [threading.Thread(target=one, args=(w,), daemon=True) for w in range(workers)]
             for t in ts:
                 t.start()
@@ -99,21 +123,30 @@ def measure(group: list[RunSpec], in_dim: int, n_classes: int, threads: int, wor
                 t.join()
             side_s = max(out)
     finally:
-        torch.set_num_threads(threads)      # the threads above set torch's global count; a new thread reads it
+        torch.set_num_threads(threads)  # the threads above set torch's global count; a new thread reads it
     _CACHE[key] = (serial, side_s)
     return _CACHE[key]
 
 
-def choose(groups: list[list[RunSpec]], n_train: dict, in_dims: dict, n_classes: dict, threads: int,
-           cpus_per_group: int | None = None) -> Plan:
+def choose(
+    groups: list[list[RunSpec]],
+    n_train: dict,
+    in_dims: dict,
+    n_classes: dict,
+    threads: int,
+    cpus_per_group: int | None = None,
+) -> Plan:
     """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side with
     that many threads each (if two fit). Else measure (see the module's doc) and take the faster."""
     if threads < 2 or len(groups) < 2:
         return Plan(1, threads, why="one stack at a time: " + ("one thread" if threads < 2 else "one stack"))
     if cpus_per_group:
         w = min(len(groups), threads // cpus_per_group)
-        return Plan(w, cpus_per_group, why="--cpus-per-group") if w >= 2 else \
-            Plan(1, threads, why="--cpus-per-group: one group fits")
+        return (
+            Plan(w, cpus_per_group, why="--cpus-per-group")
+            if w >= 2
+            else Plan(1, threads, why="--cpus-per-group: one group fits")
+        )
     cpus = max(1, threads // len(groups))
     workers = min(len(groups), threads // cpus)
     cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
@@ -123,17 +156,33 @@ def choose(groups: list[list[RunSpec]], n_train: dict, in_dims: dict, n_classes:
     g = groups[big]
     ds = g[0].dataset
     serial, _ = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False)
-    per_unit = serial / (len(g) * (g[0].batch_size + 31))        # seconds per unit of jobs.group_cost
+    per_unit = serial / (len(g) * (g[0].batch_size + 31))  # seconds per unit of jobs.group_cost
     t_serial = sum(cost) * per_unit
-    if t_serial * (1 - 1 / workers) <= WORKER_START_S:           # even perfect scaling would not pay
-        return Plan(1, threads, serial, why=f"one stack at a time: the job takes ~{t_serial:.0f} s, too short "
-                                             f"for worker processes to pay")
+    if t_serial * (1 - 1 / workers) <= WORKER_START_S:  # even perfect scaling would not pay
+        return Plan(
+            1,
+            threads,
+            serial,
+            why=f"one stack at a time: the job takes ~{t_serial:.0f} s, too short "
+            f"for worker processes to pay",
+        )
     serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus)
     gain = serial * workers / side_s
     # side by side: `workers` stacks at once, each at side_s per step; the longest group bounds the end
     t_side = max(sum(cost) / workers, max(cost)) * per_unit * side_s / serial + WORKER_START_S
     if t_side < t_serial:
-        return Plan(workers, cpus, serial, side_s, f"side by side: {workers} × {cpus} thread(s) measured "
-                                                   f"{gain:.2f}× one stack with {threads}")
-    return Plan(1, threads, serial, side_s, f"one stack at a time: side by side ({workers} × {cpus} thread(s)) "
-                                            f"measured {gain:.2f}× one stack with {threads}")
+        return Plan(
+            workers,
+            cpus,
+            serial,
+            side_s,
+            f"side by side: {workers} × {cpus} thread(s) measured {gain:.2f}× one stack with {threads}",
+        )
+    return Plan(
+        1,
+        threads,
+        serial,
+        side_s,
+        f"one stack at a time: side by side ({workers} × {cpus} thread(s)) "
+        f"measured {gain:.2f}× one stack with {threads}",
+    )

@@ -1,10 +1,12 @@
 """One stacked training job where it runs (this process, a pool worker or a Ray task): device, versions,
 and the training thread that flushes denormal floats to zero."""
+
 from __future__ import annotations
 
 import platform
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
@@ -30,9 +32,14 @@ def resolve_device(name: str) -> torch.device:
 
 def versions(device: torch.device) -> dict:
     """What a run was trained with, stored beside it."""
-    return dict(bnlab=__version__, torch=torch.__version__, python=platform.python_version(),
-                device=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-                threads=torch.get_num_threads(), numerics=NUMERICS)
+    return dict(
+        bnlab=__version__,
+        torch=torch.__version__,
+        python=platform.python_version(),
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        threads=torch.get_num_threads(),
+        numerics=NUMERICS,
+    )
 
 
 def flushes_denormals() -> bool:
@@ -70,7 +77,7 @@ def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int
         try:
             torch.set_flush_denormal(True)
             box["value"] = train(tick)
-        except BaseException as e:   # handed to the caller, whatever it is
+        except BaseException as e:  # handed to the caller, whatever it is
             box["error"] = e
         finally:
             done.set()
@@ -78,9 +85,9 @@ def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int
     t = threading.Thread(target=body, name="bnlab-train", daemon=True)
     t.start()
     try:
-        while not done.wait(0.2):    # not t.join(): a join interrupted by Ctrl-C may later return too early
+        while not done.wait(0.2):  # not t.join(): a join interrupted by Ctrl-C may later return too early
             pass
-    except BaseException:            # Ctrl-C in the caller: stop the thread at its next step, then go on up
+    except BaseException:  # Ctrl-C in the caller: stop the thread at its next step, then go on up
         stop.set()
         _wait_out(done)
         raise
@@ -101,8 +108,9 @@ def _wait_out(done: threading.Event) -> None:
             continue
 
 
-def train_group(group: list[RunSpec], ds, device: str, threads: int,
-                progress: Callable[[int], None] | None = None) -> tuple[list[RunResult], dict]:
+def train_group(
+    group: list[RunSpec], ds, device: str, threads: int, progress: Callable[[int], None] | None = None
+) -> tuple[list[RunResult], dict]:
     """One group in a worker (a pool process or a Ray task): its results and the versions
     (threads included: the most it ran with) it ran with. On a CPU it trains in a flushed() thread."""
     torch.set_num_threads(threads)
@@ -112,10 +120,11 @@ def train_group(group: list[RunSpec], ds, device: str, threads: int,
     return train_here(group, data, progress)
 
 
-def train_here(group: list[RunSpec], data: DeviceData,
-               progress: Callable[[int], None] | None = None) -> tuple[list[RunResult], dict]:
+def train_here(
+    group: list[RunSpec], data: DeviceData, progress: Callable[[int], None] | None = None
+) -> tuple[list[RunResult], dict]:
     """train_stack on data's device, in this process: on a CPU in a flushed() thread; with the versions
     (read where it trained: torch's thread count is per thread)."""
     dev = data.x_train.device
-    run = lambda tick: (train_stack(group, data, progress=tick), versions(dev))   # noqa: E731
+    run = lambda tick: (train_stack(group, data, progress=tick), versions(dev))  # noqa: E731
     return flushed(run, progress) if dev.type == "cpu" else run(progress)

@@ -10,6 +10,7 @@ effects and seeds needed; designs: tests shaped to a claim (interaction, best of
 times, ratio intervals, curve noise); sequential: group-sequential boundaries (Lan–DeMets
 O'Brien–Fleming-type spending) and sequential verdicts for seeds added in rounds.
 """
+
 from __future__ import annotations
 
 from .designs import (

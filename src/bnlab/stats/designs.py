@@ -1,5 +1,6 @@
 """Tests shaped to a claim: interaction (norm × batch size), best of several, censored times, ratios,
 curve noise, permutation floor, McNemar."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,13 +82,13 @@ def interaction_test(cells: dict) -> Interaction:
     p = float(scipy.stats.f.sf(f, df1, df2)) if np.isfinite(f) else np.nan
     wf = wdf2 = wp = np.nan
     if nj.min() >= 2 and ssw.min() > 0:
-        c = u[:, r:].T                                  # df1 × k, rows orthonormal, c @ x = 0
+        c = u[:, r:].T  # df1 × k, rows orthonormal, c @ x = 0
         v = ssw / (nj - 1) / nj
         cm = c @ m
         minv = np.linalg.inv((c * v) @ c.T)
         t = float(cm @ minv @ cm)
         pjj = np.einsum("jq,qr,rj->j", v[:, None] * c.T, minv, c)
-        a = float((pjj ** 2 / (nj - 1)).sum())
+        a = float((pjj**2 / (nj - 1)).sum())
         wf, wdf2 = t / (df1 + 2 * a - 6 * a / (df1 + 2)), df1 * (df1 + 2) / (3 * a)
         wp = float(scipy.stats.f.sf(wf, df1, wdf2))
     return Interaction(float(f), df1, max(df2, 0), p, float(wf), float(wdf2), wp, n)
@@ -117,8 +118,9 @@ def _spreads(means, var_means):
     return np.sqrt(v), np.sqrt(np.maximum(0.0, v - var_means.mean(axis=-1)))
 
 
-def spread_difference(cells: dict, a0, a1, *, level: float = 0.95, n_resamples: int = 9999,
-                      seed: int = 0) -> SpreadDifference:
+def spread_difference(
+    cells: dict, a0, a1, *, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> SpreadDifference:
     """Spread over B of the configuration means, a1 against a0, from `cells` {(a, b): per-seed values} (finite values
     only; B levels with ≥ 2 values in both the a0 and the a1 cell). The plain SD of the means is inflated by seed
     noise, E[var_B(ȳ_b)] = var_B(μ_b) + mean_B(σ_b²/n_b), so a norm with less seed noise would look "more stable"
@@ -126,7 +128,9 @@ def spread_difference(cells: dict, a0, a1, *, level: float = 0.95, n_resamples: 
     term has this closed form. Bootstrap: n_resamples resamples of the seeds within each cell (numpy, seeded),
     percentile interval of diff. NaN when fewer than 2 shared B levels."""
     data = {k: finite(v) for k, v in cells.items()}
-    bs = tuple(b for (a, b) in data if a == a0 and len(data[(a0, b)]) >= 2 and len(data.get((a1, b), ())) >= 2)
+    bs = tuple(
+        b for (a, b) in data if a == a0 and len(data[(a0, b)]) >= 2 and len(data.get((a1, b), ())) >= 2
+    )
     if len(bs) < 2:
         return SpreadDifference(bs, np.nan, np.nan, np.nan, np.nan, np.nan, NAN2, level)
     xs = [[data[(a, b)] for b in bs] for a in (a0, a1)]
@@ -144,12 +148,14 @@ def spread_difference(cells: dict, a0, a1, *, level: float = 0.95, n_resamples: 
                 bm[:, i, j], bv[:, i, j] = r.mean(axis=1), r.var(axis=1, ddof=1) / len(x)
         _, bspread = _spreads(bm, bv)
         ci = pair(np.quantile(bspread[:, 1] - bspread[:, 0], [(1 - level) / 2, (1 + level) / 2]))
-    return SpreadDifference(bs, float(sd[0]), float(sd[1]), float(spread[0]), float(spread[1]), diff, ci, level)
+    return SpreadDifference(
+        bs, float(sd[0]), float(sd[1]), float(spread[0]), float(spread[1]), diff, ci, level
+    )
 
 
 @dataclass(frozen=True)
 class Stabilization:
-    """"a1 (e.g. BN) makes the result less dependent on B (batch size) than a0": the Welch–James A×B interaction
+    """ "a1 (e.g. BN) makes the result less dependent on B (batch size) than a0": the Welch–James A×B interaction
     test over the a0/a1 cells at the shared B levels, the noise-corrected spread difference, and the verdict."""
 
     interaction: Interaction
@@ -158,8 +164,9 @@ class Stabilization:
     alpha: float
 
 
-def stabilization(cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.95, n_resamples: int = 9999,
-                  seed: int = 0) -> Stabilization:
+def stabilization(
+    cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> Stabilization:
     """'supported' only when the a×B interaction is significant (Welch–James p < α: the B-profile of a1 differs from
     a0's beyond seed noise) AND a1's noise-corrected spread of means over B is smaller (diff < 0); 'contradicted'
     when it is significant and a1's spread is larger; otherwise 'inconclusive'. A smaller spread alone is not
@@ -176,7 +183,7 @@ def stabilization(cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.
 
 @dataclass(frozen=True)
 class BestOf:
-    """"`best` beats every other configuration" as an intersection–union test. p_value = max over the others of the
+    """ "`best` beats every other configuration" as an intersection–union test. p_value = max over the others of the
     one-sided Welch p-value of best against that one (`weakest` names the largest); diffs[label] = mean_best −
     mean_label with the one-sided Welch CI cis[label] at `level` (one infinite end) and p_values[label].
     prob_best: bootstrap share of resamples (seeds resampled within each configuration) in which best has the
@@ -194,8 +201,15 @@ class BestOf:
     level: float
 
 
-def best_of(best, others: dict, *, alternative: str = "greater", level: float = 0.95, n_resamples: int = 9999,
-            seed: int = 0) -> BestOf:
+def best_of(
+    best,
+    others: dict,
+    *,
+    alternative: str = "greater",
+    level: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> BestOf:
     """Intersection–union test (Berger 1982) of H1: mean_best > mean_k for every k in `others` (alternative
     "greater"; "less" for e.g. error rates): reject at α iff every one-sided Welch test (scipy.stats.ttest_ind)
     rejects at α, so p = max_k p_k, with no multiplicity correction and size ≤ α; the worst case, best tied
@@ -216,10 +230,14 @@ def best_of(best, others: dict, *, alternative: str = "greater", level: float = 
     prob = np.nan
     if n_resamples > 0 and len(x) and ys and all(len(y) for y in ys.values()):
         rng = np.random.default_rng(seed)
-        boot = lambda v: v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)   # noqa: E731
+        boot = lambda v: v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)  # noqa: E731
         bx, rest = boot(x), np.stack([boot(y) for y in ys.values()])
-        prob = float(np.mean(bx > rest.max(axis=0)) if alternative == "greater" else np.mean(bx < rest.min(axis=0)))
-    return BestOf(p, weakest, diffs, cis, ps, prob, len(x), {k: len(y) for k, y in ys.items()}, alternative, level)
+        prob = float(
+            np.mean(bx > rest.max(axis=0)) if alternative == "greater" else np.mean(bx < rest.min(axis=0))
+        )
+    return BestOf(
+        p, weakest, diffs, cis, ps, prob, len(x), {k: len(y) for k, y in ys.items()}, alternative, level
+    )
 
 
 @dataclass(frozen=True)
@@ -251,12 +269,13 @@ def _censored_side(steps, reached) -> tuple[np.ndarray, np.ndarray]:
     r = np.isfinite(s) if reached is None else np.asarray(reached, bool).ravel()
     if r.shape != s.shape:
         raise ValueError(f"steps and reached need equal lengths, got {len(s)} and {len(r)}")
-    keep = ~r | np.isfinite(s)                      # a 'reached' run without a finite step is unusable: dropped
+    keep = ~r | np.isfinite(s)  # a 'reached' run without a finite step is unusable: dropped
     return np.where(r, s, np.inf)[keep], r[keep]
 
 
-def censored_compare(steps_a, reached_a, steps_b, reached_b, *, n_resamples: int = 9999,
-                     seed: int = 0) -> CensoredComparison:
+def censored_compare(
+    steps_a, reached_a, steps_b, reached_b, *, n_resamples: int = 9999, seed: int = 0
+) -> CensoredComparison:
     """Compare times to a threshold where a run that never reaches it is slower than every run that does: its
     time is +inf (censored at the end of training; all runs must share that horizon). Dropping such runs instead
     would make a configuration where half the seeds never get there look fast. reached_* may be None: then a run
@@ -269,19 +288,22 @@ def censored_compare(steps_a, reached_a, steps_b, reached_b, *, n_resamples: int
     b, rb = _censored_side(steps_b, reached_b)
     na, nb = len(a), len(b)
     ha, hb = a[ra], b[rb]
-    med = lambda x: float(np.median(x)) if len(x) else np.nan    # noqa: E731
+    med = lambda x: float(np.median(x)) if len(x) else np.nan  # noqa: E731
     shift, shift_ci = hodges_lehmann(ha, hb)
     prob = p = reach_p = np.nan
     if na and nb:
-        big = np.concatenate([ha, hb, [0.0]]).max() + 1.0     # ranks only: censored = last, tied
+        big = np.concatenate([ha, hb, [0.0]]).max() + 1.0  # ranks only: censored = last, tied
         fa, fb = np.where(ra, a, big), np.where(rb, b, big)
         prob = float((np.sign(fb[:, None] - fa[None, :]) / 2 + 0.5).mean())
         if min(na, nb) >= 2 and np.ptp(np.concatenate([fa, fb])) > 0:
             method = scipy.stats.PermutationMethod(n_resamples=n_resamples, rng=np.random.default_rng(seed))
             p = float(scipy.stats.mannwhitneyu(fb, fa, alternative="two-sided", method=method).pvalue)
-        reach_p = float(scipy.stats.fisher_exact([[ra.sum(), na - ra.sum()], [rb.sum(), nb - rb.sum()]]).pvalue)
-    return CensoredComparison(na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p,
-                              shift_ci)
+        reach_p = float(
+            scipy.stats.fisher_exact([[ra.sum(), na - ra.sum()], [rb.sum(), nb - rb.sum()]]).pvalue
+        )
+    return CensoredComparison(
+        na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p, shift_ci
+    )
 
 
 def log_ratio_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
@@ -312,12 +334,12 @@ def fieller_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
     if va == 0 and vb == 0:
         return ratio, NAN2
     r = ratio if np.isfinite(ratio) else 0.0
-    df = (va + r ** 2 * vb) ** 2 / (va ** 2 / (len(a) - 1) + r ** 4 * vb ** 2 / (len(b) - 1))
+    df = (va + r**2 * vb) ** 2 / (va**2 / (len(a) - 1) + r**4 * vb**2 / (len(b) - 1))
     t2 = scipy.stats.t.ppf((1 + level) / 2, df) ** 2
-    den = mb ** 2 - t2 * vb
+    den = mb**2 - t2 * vb
     if not den > 0:
         return ratio, (-np.inf, np.inf)
-    h = np.sqrt(t2 * (ma ** 2 * vb + mb ** 2 * va - t2 * va * vb))
+    h = np.sqrt(t2 * (ma**2 * vb + mb**2 * va - t2 * va * vb))
     return ratio, (float((ma * mb - h) / den), float((ma * mb + h) / den))
 
 
@@ -351,7 +373,7 @@ def permutation_floor(n_a: int, n_b: int, *, paired: bool = False, alternative: 
         raise ValueError(f"paired needs n_a == n_b, got {n_a} and {n_b}")
     if min(n_a, n_b) < 0:
         raise ValueError(f"sample sizes must be ≥ 0, got {n_a} and {n_b}")
-    count = 2 ** n_a if paired else comb(n_a + n_b, n_a)
+    count = 2**n_a if paired else comb(n_a + n_b, n_a)
     return min(1.0, (2 if alternative == "two-sided" else 1) / count)
 
 
@@ -362,6 +384,10 @@ def mcnemar_se(n_test: int, acc_a: float, acc_b: float, discordant: float) -> fl
     of a difference one fixed test set can resolve; seed-to-seed variation is separate. NaN for n_test < 1 or
     inconsistent inputs (|acc_b − acc_a| ≤ d ≤ min(acc_a + acc_b, 2 − acc_a − acc_b) must hold)."""
     diff = acc_b - acc_a
-    ok = (n_test >= 1 and 0 <= acc_a <= 1 and 0 <= acc_b <= 1
-          and abs(diff) - 1e-12 <= discordant <= min(acc_a + acc_b, 2 - acc_a - acc_b) + 1e-12)
-    return float(np.sqrt(max(0.0, discordant - diff ** 2) / n_test)) if ok else np.nan
+    ok = (
+        n_test >= 1
+        and 0 <= acc_a <= 1
+        and 0 <= acc_b <= 1
+        and abs(diff) - 1e-12 <= discordant <= min(acc_a + acc_b, 2 - acc_a - acc_b) + 1e-12
+    )
+    return float(np.sqrt(max(0.0, discordant - diff**2) / n_test)) if ok else np.nan

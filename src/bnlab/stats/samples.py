@@ -1,4 +1,5 @@
 """Summaries, intervals and two-sample comparisons of per-seed results; shared helpers (finite, pair, welch)."""
+
 from __future__ import annotations
 
 import warnings
@@ -29,7 +30,7 @@ def welch(a, b, *, alternative: str = "two-sided", level: float = 0.95) -> tuple
         return np.nan, NAN2
     va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
     se, d = np.sqrt(va + vb), b.mean() - a.mean()
-    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     t = d / se
     if alternative == "two-sided":
         h = scipy.stats.t.ppf((1 + level) / 2, df) * se
@@ -74,15 +75,23 @@ def _bootstrap(samples, statistic, *, paired: bool, level: float, n_resamples: i
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            ci = scipy.stats.bootstrap(samples, statistic, paired=paired, confidence_level=level, n_resamples=n_resamples,
-                              method=method, rng=np.random.default_rng(seed)).confidence_interval
+            ci = scipy.stats.bootstrap(
+                samples,
+                statistic,
+                paired=paired,
+                confidence_level=level,
+                n_resamples=n_resamples,
+                method=method,
+                rng=np.random.default_rng(seed),
+            ).confidence_interval
         if not np.isnan([ci.low, ci.high]).any():
             return pair(ci)
     return NAN2
 
 
-def bootstrap_ci(values, statistic=np.mean, level: float = 0.95, n_resamples: int = 9999,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values, statistic=np.mean, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> tuple[float, float]:
     """Distribution-free CI of `statistic` over the finite values (scipy.stats.bootstrap, BCa;
     percentile where BCa is degenerate, e.g. all values equal -> (v, v)). Fewer than 2 values: NaN."""
     a = finite(values)
@@ -91,7 +100,9 @@ def bootstrap_ci(values, statistic=np.mean, level: float = 0.95, n_resamples: in
     return _bootstrap((a,), statistic, paired=False, level=level, n_resamples=n_resamples, seed=seed)
 
 
-def ratio_ci(a, b, level: float = 0.95, n_resamples: int = 9999, seed: int = 0) -> tuple[float, tuple[float, float]]:
+def ratio_ci(
+    a, b, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
     """mean(a)/mean(b) of two independent samples (finite values) with a bootstrap CI (scipy, BCa;
     percentile fallback): e.g. a speed-up factor steps_none/steps_bn. NaN with fewer than 2 values a side.
     Undercovers at few seeds (a nominal 95% interval covers about 78% of the time at 3 seeds a side and 88% at 5,
@@ -100,8 +111,9 @@ def ratio_ci(a, b, level: float = 0.95, n_resamples: int = 9999, seed: int = 0) 
     if len(a) < 2 or len(b) < 2 or b.mean() == 0:
         return np.nan, NAN2
     stat = lambda x, y, axis=-1: np.mean(x, axis=axis) / np.mean(y, axis=axis)  # noqa: E731
-    return float(a.mean() / b.mean()), _bootstrap((a, b), stat, paired=False, level=level,
-                                                  n_resamples=n_resamples, seed=seed)
+    return float(a.mean() / b.mean()), _bootstrap(
+        (a, b), stat, paired=False, level=level, n_resamples=n_resamples, seed=seed
+    )
 
 
 def _g(a, b, axis=-1, *, limit=False):
@@ -150,14 +162,24 @@ class Comparison:
     paired: bool
     level: float
     alternative: str = "two-sided"
-    sd_a: float = np.nan         # sample SDs (ddof 1): the seed-to-seed spread, for power statements
+    sd_a: float = np.nan  # sample SDs (ddof 1): the seed-to-seed spread, for power statements
     sd_b: float = np.nan
-    diff_se: float = np.nan      # SE of diff (Welch: √(s_a²/n_a + s_b²/n_b); paired: s_d/√n) and its t df,
-    df: float = np.nan           # for TOST against a margin (tost_p)
+    diff_se: float = np.nan  # SE of diff (Welch: √(s_a²/n_a + s_b²/n_b); paired: s_d/√n) and its t df,
+    df: float = np.nan  # for TOST against a margin (tost_p)
 
 
-def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = False, level: float = 0.95,
-            alternative: str = "two-sided", n_resamples: int = 9999, seed: int = 0) -> Comparison:
+def compare(
+    a,
+    b,
+    *,
+    label_a: str = "a",
+    label_b: str = "b",
+    paired: bool = False,
+    level: float = 0.95,
+    alternative: str = "two-sided",
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> Comparison:
     """Welch's t-test (scipy.stats.ttest_ind, equal_var=False) or, if paired, scipy.stats.ttest_rel, plus a
     permutation test (exact when the number of permutations is ≤ n_resamples) of mean_b − mean_a.
     Non-finite values are dropped (whole pairs when paired; paired inputs must have equal length)."""
@@ -172,29 +194,65 @@ def compare(a, b, *, label_a: str = "a", label_b: str = "b", paired: bool = Fals
     na, nb = len(a), len(b)
     mean_a, mean_b = (float(x.mean()) if len(x) else np.nan for x in (a, b))
     test = "paired t-test" if paired else "Welch t-test"
-    sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else np.nan   # noqa: E731
+    sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else np.nan  # noqa: E731
     se, df = _se_df(a, b, paired)
-    common = dict(label_a=label_a, label_b=label_b, n_a=na, n_b=nb, mean_a=mean_a, mean_b=mean_b,
-                  diff=mean_b - mean_a, test=test, prob_improvement=prob_improvement(a, b, paired=paired),
-                  paired=paired, level=level, alternative=alternative, sd_a=sd(a), sd_b=sd(b), diff_se=se, df=df)
+    common = dict(
+        label_a=label_a,
+        label_b=label_b,
+        n_a=na,
+        n_b=nb,
+        mean_a=mean_a,
+        mean_b=mean_b,
+        diff=mean_b - mean_a,
+        test=test,
+        prob_improvement=prob_improvement(a, b, paired=paired),
+        paired=paired,
+        level=level,
+        alternative=alternative,
+        sd_a=sd(a),
+        sd_b=sd(b),
+        diff_se=se,
+        df=df,
+    )
     if na < 2 or nb < 2 or (np.ptp(b - a) == 0 if paired else np.ptp(a) == 0 and np.ptp(b) == 0):
-        return Comparison(**common, diff_ci=NAN2, p_value=np.nan, perm_p=np.nan, hedges_g=hedges_g(a, b),
-                          hedges_g_ci=NAN2)
+        return Comparison(
+            **common, diff_ci=NAN2, p_value=np.nan, perm_p=np.nan, hedges_g=hedges_g(a, b), hedges_g_ci=NAN2
+        )
     if paired:
         t = scipy.stats.ttest_rel(b, a, alternative=alternative)
-        perm = scipy.stats.permutation_test((b, a), lambda x, y, axis: np.mean(x - y, axis=axis), vectorized=True,
-                                   permutation_type="samples", alternative=alternative,
-                                   n_resamples=n_resamples, rng=np.random.default_rng(seed))
+        perm = scipy.stats.permutation_test(
+            (b, a),
+            lambda x, y, axis: np.mean(x - y, axis=axis),
+            vectorized=True,
+            permutation_type="samples",
+            alternative=alternative,
+            n_resamples=n_resamples,
+            rng=np.random.default_rng(seed),
+        )
     else:
-        with warnings.catch_warnings():   # one side constant (e.g. all seeds reach 97% at the same epoch):
-            warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)   # Welch is still defined
+        with warnings.catch_warnings():  # one side constant (e.g. all seeds reach 97% at the same epoch):
+            warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)  # Welch is still defined
             t = scipy.stats.ttest_ind(b, a, equal_var=False, alternative=alternative)
-        perm = scipy.stats.permutation_test((b, a), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
-                                   vectorized=True, permutation_type="independent", alternative=alternative,
-                                   n_resamples=n_resamples, rng=np.random.default_rng(seed))
-    g_ci = _bootstrap((a, b), partial(_g, limit=True), paired=paired, level=level, n_resamples=n_resamples, seed=seed)
-    return Comparison(**common, diff_ci=pair(t.confidence_interval(level)), p_value=float(t.pvalue),
-                      perm_p=float(perm.pvalue), hedges_g=float(_g(a, b)), hedges_g_ci=g_ci)
+        perm = scipy.stats.permutation_test(
+            (b, a),
+            lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+            vectorized=True,
+            permutation_type="independent",
+            alternative=alternative,
+            n_resamples=n_resamples,
+            rng=np.random.default_rng(seed),
+        )
+    g_ci = _bootstrap(
+        (a, b), partial(_g, limit=True), paired=paired, level=level, n_resamples=n_resamples, seed=seed
+    )
+    return Comparison(
+        **common,
+        diff_ci=pair(t.confidence_interval(level)),
+        p_value=float(t.pvalue),
+        perm_p=float(perm.pvalue),
+        hedges_g=float(_g(a, b)),
+        hedges_g_ci=g_ci,
+    )
 
 
 def _se_df(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
@@ -207,14 +265,16 @@ def _se_df(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
     va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
     if va + vb == 0:
         return 0.0, np.nan
-    return float(np.sqrt(va + vb)), float((va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1)))
+    return float(np.sqrt(va + vb)), float((va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)))
 
 
 def tost_p(c: Comparison, margin: float) -> float:
     """Two one-sided tests that |mean_b − mean_a| < margin, from a comparison's diff, SE and df:
     p = max(P(T ≥ (diff + margin)/se), P(T ≤ (diff − margin)/se)) with T ~ t(df). NaN without a margin
     or a spread; p < α declares equivalence within ±margin (Schuirmann 1987)."""
-    if not (np.isfinite(margin) and margin > 0 and np.isfinite(c.diff_se) and c.diff_se > 0 and np.isfinite(c.df)):
+    if not (
+        np.isfinite(margin) and margin > 0 and np.isfinite(c.diff_se) and c.diff_se > 0 and np.isfinite(c.df)
+    ):
         return np.nan
     lower = scipy.stats.t.sf((c.diff + margin) / c.diff_se, c.df)
     upper = scipy.stats.t.cdf((c.diff - margin) / c.diff_se, c.df)
@@ -250,7 +310,9 @@ def steps_to_threshold(steps, values, threshold: float) -> np.ndarray:
     steps = np.asarray(steps, float)
     v = np.atleast_2d(np.asarray(values, float))
     if v.ndim != 2 or v.shape[1] != len(steps):
-        raise ValueError(f"values must be [T] or [R, T] with T = {len(steps)} steps, got shape {np.shape(values)}")
+        raise ValueError(
+            f"values must be [T] or [R, T] with T = {len(steps)} steps, got shape {np.shape(values)}"
+        )
     hit = v >= threshold
     return np.where(hit.any(axis=1), steps[hit.argmax(axis=1)], np.nan)
 
@@ -278,7 +340,9 @@ def trend(x, y, level: float = 0.95) -> Trend:
         return Trend(np.nan, NAN2, np.nan, np.nan, n, level)
     r = scipy.stats.linregress(x, y)
     h = scipy.stats.t.ppf((1 + level) / 2, n - 2) * r.stderr
-    return Trend(float(r.slope), (float(r.slope - h), float(r.slope + h)), float(r.pvalue), float(r.rvalue), n, level)
+    return Trend(
+        float(r.slope), (float(r.slope - h), float(r.slope + h)), float(r.pvalue), float(r.rvalue), n, level
+    )
 
 
 @dataclass(frozen=True)
@@ -325,14 +389,20 @@ def equivalence(a, b, margin: float, *, level: float = 0.95) -> Equivalence:
     if not margin > 0:
         raise ValueError(f"equivalence margin must be > 0, got {margin}")
     a, b = finite(a), finite(b)
-    ci_level = round(2 * level - 1, 12)   # the (1 − 2α) level
+    ci_level = round(2 * level - 1, 12)  # the (1 − 2α) level
     diff = float(b.mean() - a.mean()) if len(a) and len(b) else np.nan
     if len(a) < 2 or len(b) < 2 or (np.ptp(a) == 0 and np.ptp(b) == 0):
         return Equivalence(diff, margin, np.nan, NAN2, ci_level, False)
-    p_low = scipy.stats.ttest_ind(b + margin, a, equal_var=False, alternative="greater").pvalue   # H0: diff ≤ −margin
-    p_high = scipy.stats.ttest_ind(b - margin, a, equal_var=False, alternative="less").pvalue     # H0: diff ≥ +margin
+    p_low = scipy.stats.ttest_ind(
+        b + margin, a, equal_var=False, alternative="greater"
+    ).pvalue  # H0: diff ≤ −margin
+    p_high = scipy.stats.ttest_ind(
+        b - margin, a, equal_var=False, alternative="less"
+    ).pvalue  # H0: diff ≥ +margin
     lo, hi = pair(scipy.stats.ttest_ind(b, a, equal_var=False).confidence_interval(ci_level))
-    return Equivalence(diff, margin, float(max(p_low, p_high)), (lo, hi), ci_level, bool(-margin < lo and hi < margin))
+    return Equivalence(
+        diff, margin, float(max(p_low, p_high)), (lo, hi), ci_level, bool(-margin < lo and hi < margin)
+    )
 
 
 def hodges_lehmann(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
@@ -346,7 +416,7 @@ def hodges_lehmann(a, b, level: float = 0.95) -> tuple[float, tuple[float, float
         return np.nan, NAN2
     d = np.sort(np.subtract.outer(b, a).ravel())
     cdf = np.cumsum(_mann_whitney_null(len(a), len(b)))
-    k = int(np.searchsorted(cdf, (1 - level) / 2 + 1e-12, side="right"))   # k − 1 = largest u with cdf ≤ α/2
+    k = int(np.searchsorted(cdf, (1 - level) / 2 + 1e-12, side="right"))  # k − 1 = largest u with cdf ≤ α/2
     ci = (float(d[k - 1]), float(d[len(d) - k])) if k >= 1 else NAN2
     return float(np.median(d)), ci
 
@@ -357,8 +427,7 @@ def _mann_whitney_null(m: int, n: int) -> np.ndarray:
     N = m + n
     ways = np.zeros((m + 1, N * (N + 1) // 2 + 1))
     ways[0, 0] = 1.0
-    for r in range(1, N + 1):                      # add rank r to the subsets that lack it
+    for r in range(1, N + 1):  # add rank r to the subsets that lack it
         ways[1:, r:] = ways[1:, r:] + ways[:-1, :-r]
-    row = ways[m, m * (m + 1) // 2: m * (m + 1) // 2 + m * n + 1]
+    row = ways[m, m * (m + 1) // 2 : m * (m + 1) // 2 + m * n + 1]
     return row / row.sum()
-

@@ -36,6 +36,7 @@ rejected, and the boundaries of every remaining claim are recomputed at the larg
 Differences (supported/contradicted) and equivalences (a TOST within the declared margin, each one-sided half
 a one-sided design at α) are two families, as in the fixed-sample report.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,12 +48,13 @@ import scipy  # scipy.stats loads on first use, as in the rest of bnlab.stats
 
 from .verdicts import verdict
 
-def _ndtr(x):   # Φ, without scipy.stats' per-call overhead (scipy.special loads on first use)
+
+def _ndtr(x):  # Φ, without scipy.stats' per-call overhead (scipy.special loads on first use)
     return scipy.special.ndtr(x)
 
 
-_TAIL = 8.0       # a one-sided continuation region is cut this many SDs below the mean of Z_k
-_STEP = 0.02      # the Simpson grid's spacing in z (finer where looks are close together)
+_TAIL = 8.0  # a one-sided continuation region is cut this many SDs below the mean of Z_k
+_STEP = 0.02  # the Simpson grid's spacing in z (finer where looks are close together)
 
 
 def obf_spending(t, alpha: float = 0.05) -> np.ndarray:
@@ -112,11 +114,15 @@ class _Walk:
     def advance(self, c: float) -> None:
         """Condition on not stopping at look k (boundary c) and move to look k + 1."""
         mean, sd = self._kernel()
-        centre = self.drift * math.sqrt(self.t[self.k])    # E[Z_k]; the grid spans it ± _TAIL at most
+        centre = self.drift * math.sqrt(self.t[self.k])  # E[Z_k]; the grid spans it ± _TAIL at most
         hi = min(c, abs(centre) + _TAIL)
         lo = max(-c, -abs(centre) - _TAIL) if self.sides == 2 else min(c, centre) - _TAIL
         z, w = _simpson(lo, hi, self.h) if hi > lo else (np.zeros(1), np.zeros(1))
-        dens = np.exp(-0.5 * ((z[:, None] - mean[None, :]) / sd) ** 2) @ self.mass / (sd * math.sqrt(2 * math.pi))
+        dens = (
+            np.exp(-0.5 * ((z[:, None] - mean[None, :]) / sd) ** 2)
+            @ self.mass
+            / (sd * math.sqrt(2 * math.pi))
+        )
         self.z, self.mass, self.t_prev, self.k = z, dens * w, self.t[self.k], self.k + 1
 
 
@@ -127,7 +133,7 @@ def _design(t: tuple, alpha: float, sides: int) -> tuple[tuple, tuple]:
     walk, out, states = _Walk(np.array(t), 0.0, sides), [], []
     for k, a in enumerate(spend):
         states.append((walk.z, walk.mass, walk.t_prev))
-        if k == 0:   # the first look has a closed form
+        if k == 0:  # the first look has a closed form
             c = float(scipy.stats.norm.isf(a / sides))
         elif a <= 1e-15:
             c = math.inf
@@ -214,8 +220,11 @@ def design_drift(t, alpha: float = 0.05, power: float = 0.8, *, sides: int = 2) 
     """The drift θ (true effect over its standard error at N_max) at which the design rejects in the effect's
     direction with probability `power`."""
     b = boundaries(t, alpha, sides=sides)
-    return float(scipy.optimize.brentq(lambda th: crossing_probabilities(t, b, th, sides=sides)[0].sum() - power,
-                                       0.0, 20.0, xtol=1e-8))
+    return float(
+        scipy.optimize.brentq(
+            lambda th: crossing_probabilities(t, b, th, sides=sides)[0].sum() - power, 0.0, 20.0, xtol=1e-8
+        )
+    )
 
 
 def inflation_factor(t, alpha: float = 0.05, power: float = 0.8, *, sides: int = 2) -> float:
@@ -244,8 +253,8 @@ class ClaimLook:
     ci: tuple[float, float]
     tost_p: float = math.nan
     one_sided: bool = False
-    effect: float = math.nan   # the estimate, for the sign of z (default: the side of the CI)
-    sign: int = 1              # one-sided p: the direction it tests (+1: effect > 0)
+    effect: float = math.nan  # the estimate, for the sign of z (default: the side of the CI)
+    sign: int = 1  # one-sided p: the direction it tests (+1: effect > 0)
 
     @property
     def p2(self) -> float:
@@ -286,8 +295,15 @@ class Decision:
     levels: tuple[float, ...] = ()
 
 
-def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha: float = 0.05,
-           has_margin: list[bool] | None = None, final: bool = True) -> list[Decision]:
+def decide(
+    claims: list[list[ClaimLook]],
+    expected_signs: list[int],
+    t,
+    *,
+    alpha: float = 0.05,
+    has_margin: list[bool] | None = None,
+    final: bool = True,
+) -> list[Decision]:
     """Sequential verdicts for a family of claims observed at looks with information fractions t (looks taken so
     far; `final`: the last of them is N_max). claims[i][k] is claim i at look k. At each look, with Holm
     recycling within each family (see the module docstring): a claim is supported/contradicted when its p beats
@@ -296,18 +312,22 @@ def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha
     is equivalent. A decided claim is not tested again."""
     t = _check_fractions(t)
     m = len(claims)
-    margin = list(has_margin) if has_margin is not None else [any(np.isfinite(c.tost_p) for c in cl) for cl in claims]
+    margin = (
+        list(has_margin)
+        if has_margin is not None
+        else [any(np.isfinite(c.tost_p) for c in cl) for cl in claims]
+    )
     m_eq = sum(margin)
     done: list[Decision | None] = [None] * m
     levels: list[list[float]] = [[] for _ in claims]
     rej, rej_eq = 0, 0
-    share = lambda r, n: alpha / (n - r) if n > r else alpha    # noqa: E731  Holm: α over the claims left
+    share = lambda r, n: alpha / (n - r) if n > r else alpha  # noqa: E731  Holm: α over the claims left
     for k in range(len(t)):
         changed = True
         while changed:
             changed = False
             a2, a1 = share(rej, m), share(rej_eq, m_eq)
-            nom2 = float(nominal_levels(t, a2, sides=2)[k])   # boundary k does not depend on later looks
+            nom2 = float(nominal_levels(t, a2, sides=2)[k])  # boundary k does not depend on later looks
             nom1 = float(nominal_levels(t, a1, sides=1)[k])
             for i, cl in enumerate(claims):
                 if done[i] is not None:
@@ -315,12 +335,15 @@ def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha
                 look = cl[k]
                 v = verdict(look.p2, look.ci, expected_sign=expected_signs[i], alpha=nom2)
                 if v != "inconclusive":
-                    done[i] = Decision(v, k, a2, sequential_p(t[:k + 1], k, look.z_abs, a2), (*levels[i], a2))
+                    done[i] = Decision(
+                        v, k, a2, sequential_p(t[: k + 1], k, look.z_abs, a2), (*levels[i], a2)
+                    )
                     rej, changed = rej + 1, True
                 elif margin[i] and look.p2 >= nom2 and look.tost_p < nom1:
                     z1 = float(scipy.stats.norm.isf(look.tost_p))
-                    done[i] = Decision("equivalent", k, a1, sequential_p(t[:k + 1], k, z1, a1, sides=1),
-                                       (*levels[i], a2))
+                    done[i] = Decision(
+                        "equivalent", k, a1, sequential_p(t[: k + 1], k, z1, a1, sides=1), (*levels[i], a2)
+                    )
                     rej_eq, changed = rej_eq + 1, True
                 if changed:
                     break
@@ -329,6 +352,11 @@ def decide(claims: list[list[ClaimLook]], expected_signs: list[int], t, *, alpha
                 levels[i].append(share(rej, m))
     k = len(t) - 1
     a2 = share(rej, m)
-    return [d if d is not None else Decision(
-        "undecided", k, a2, sequential_p(t, k, cl[k].z_abs, a2) if final else math.nan, tuple(lv))
-        for d, cl, lv in zip(done, claims, levels)]
+    return [
+        d
+        if d is not None
+        else Decision(
+            "undecided", k, a2, sequential_p(t, k, cl[k].z_abs, a2) if final else math.nan, tuple(lv)
+        )
+        for d, cl, lv in zip(done, claims, levels)
+    ]

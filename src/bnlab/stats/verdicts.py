@@ -1,4 +1,5 @@
 """Verdicts: supported, contradicted, equivalent (TOST within a declared margin) or inconclusive."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,13 @@ import numpy as np
 
 from .samples import equivalence, finite, welch
 
-VERDICTS = ("supported", "contradicted", "inconclusive")     # what `verdict` can say
-CLAIM_VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive")   # `claim_verdict` adds 'equivalent'
+VERDICTS = ("supported", "contradicted", "inconclusive")  # what `verdict` can say
+CLAIM_VERDICTS = (
+    "supported",
+    "contradicted",
+    "equivalent",
+    "inconclusive",
+)  # `claim_verdict` adds 'equivalent'
 
 
 def verdict(p_value: float, ci, *, expected_sign: int, alpha: float = 0.05) -> str:
@@ -27,14 +33,16 @@ def verdict(p_value: float, ci, *, expected_sign: int, alpha: float = 0.05) -> s
     return "inconclusive"
 
 
-def verdict_with_equivalence(p_value: float, ci, tost_p: float, *, expected_sign: int, alpha: float = 0.05) -> str:
+def verdict_with_equivalence(
+    p_value: float, ci, tost_p: float, *, expected_sign: int, alpha: float = 0.05
+) -> str:
     """One of CLAIM_VERDICTS. 'supported' / 'contradicted' exactly as `verdict` (p < α and the whole CI on the
     claimed / the opposite side of 0); 'equivalent' if the difference is not significant (p ≥ α, a number) and the
     TOST p-value `tost_p` < α, i.e. |difference| < margin was shown; otherwise 'inconclusive' (NaN p or tost_p
     included). A significant difference wins over equivalence: a tiny but real effect inside the margin is
     'supported' or 'contradicted', never 'equivalent'. Callers may pass Holm-adjusted p-values."""
     v = verdict(p_value, ci, expected_sign=expected_sign, alpha=alpha)
-    if v != "inconclusive" or not p_value >= alpha:   # also NaN p: no claim of 'no significant difference'
+    if v != "inconclusive" or not p_value >= alpha:  # also NaN p: no claim of 'no significant difference'
         return v
     return "equivalent" if tost_p < alpha else "inconclusive"
 
@@ -69,4 +77,6 @@ def claim_verdict(a, b, *, expected_sign: int, margin: float, alpha: float = 0.0
     p, ci = welch(a, b, level=1 - alpha)
     e = equivalence(a, b, margin, level=1 - alpha)
     v = verdict_with_equivalence(p, ci, e.p_value, expected_sign=expected_sign, alpha=alpha)
-    return ClaimVerdict(v, e.diff, ci, p, e.p_value, e.ci, float(margin), expected_sign, alpha, len(a), len(b))
+    return ClaimVerdict(
+        v, e.diff, ci, p, e.p_value, e.ci, float(margin), expected_sign, alpha, len(a), len(b)
+    )
