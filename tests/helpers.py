@@ -26,8 +26,8 @@ def bnlab(*args, env=None):
 
 
 def learnable_data(n_train: int, n_test: int):
-    """A learnable 10-class problem of 784-pixel images (labels from a fixed random linear map), as DeviceData:
-    the first n_train of one seeded draw for training, the next n_test for testing."""
+    """A learnable 10-class problem of 784-pixel images (labels from a fixed random linear map), as
+    DeviceData: the first n_train of one seeded draw for training, the next n_test for testing."""
     import torch
 
     from bnlab.core.train import DeviceData

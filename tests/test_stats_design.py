@@ -19,7 +19,7 @@ def mc_se(p, n):
     return math.sqrt(p * (1 - p) / n)
 
 
-# ---------------------------------------------------------------- 1. four verdicts
+# ------------------------------------------------------ 1. four verdicts
 
 
 def test_verdict_names_old_and_new():
@@ -76,7 +76,7 @@ def test_claim_verdict_degenerate_and_invalid():
         S.claim_verdict([1, 2], [1, 2], expected_sign=1, margin=0)
 
 
-# ---------------------------------------------------------------- 2. power and seeds
+# ------------------------------------------------------ 2. power and seeds
 
 
 def _welch_reject(a, b, alpha=0.05):
@@ -164,9 +164,13 @@ def test_seeds_needed_reach_the_power_by_simulation(effect, sd_a, sd_b):
     assert at_n >= 0.8 - 3 * mc_se(0.8, R) and below < 0.8 + 3 * mc_se(0.8, R), (n, at_n, below)
 
 
+def _normal_tost_n(m):
+    """The normal approximation 2(z(.95) + z(.9))²σ²/m² per group: a lower bound at true_diff = 0."""
+    return 2 * (ss.norm.ppf(0.95) + ss.norm.ppf(0.9)) ** 2 / m**2
+
+
 def test_seeds_for_equivalence_values_and_simulation():
-    # normal approximation 2(z(.95) + z(.9))²σ²/m² per group is a lower bound at true_diff = 0
-    z = lambda m: 2 * (ss.norm.ppf(0.95) + ss.norm.ppf(0.9)) ** 2 / m**2  # noqa: E731
+    z = _normal_tost_n
     assert S.seeds_for_equivalence(0.5, 1, 1) == 70 and math.ceil(z(0.5)) == 69
     assert S.seeds_for_equivalence(1, 1, 1) == 18 >= math.ceil(z(1))
     assert S.seeds_for_equivalence(1, 1, 1, true_diff=0.3) > 18
@@ -187,7 +191,7 @@ def test_seeds_for_equivalence_values_and_simulation():
         assert at_n >= 0.8 - 3 * mc_se(0.8, R) and below < 0.8 + 3 * mc_se(0.8, R), (margin, n, at_n, below)
 
 
-# ---------------------------------------------------------------- 3. norm × batch-size interaction
+# ------------------------------------------------------ 3. norm × batch-size interaction
 
 
 def test_interaction_balanced_matches_textbook_sums_of_squares():
@@ -266,8 +270,8 @@ def test_spread_difference_hand_computed():
     }  # 512: one seed for none -> left out
     d = S.spread_difference(cells, "none", "batch", n_resamples=2000, seed=1)
     assert d.b_levels == (16, 64, 256)
-    # none: means 2, 6, 10 -> var 16, each mean's variance 2/2 = 1 -> spread √15; batch: means 2, 3, 3 -> var 1/3,
-    # mean variances 0, 1, 0 -> 1/3 - 1/3 = 0
+    # none: means 2, 6, 10 -> var 16, each mean's variance 2/2 = 1 -> spread √15;
+    # batch: means 2, 3, 3 -> var 1/3, mean variances 0, 1, 0 -> 1/3 - 1/3 = 0
     assert d.sd_means_a0 == pytest.approx(4.0) and d.spread_a0 == pytest.approx(math.sqrt(15))
     assert d.sd_means_a1 == pytest.approx(math.sqrt(1 / 3)) and d.spread_a1 == pytest.approx(0.0, abs=1e-7)
     assert d.diff == pytest.approx(-math.sqrt(15)) and d.ci[0] <= d.diff <= d.ci[1] < 0
@@ -279,7 +283,8 @@ def test_spread_difference_hand_computed():
 
 
 def _study(rng, n_studies, n, mu_none, sd_none=0.002, sd_bn=0.001, base=0.98):
-    """[S, 2, 4, n] simulated final accuracies: no-BN (row 0) with cell means base + mu_none, BN (row 1) flat."""
+    """[S, 2, 4, n] simulated final accuracies: no-BN (row 0) with cell means base + mu_none,
+    BN (row 1) flat."""
     mu = base + np.array([mu_none, [0.0] * 4])[None, :, :, None]
     return mu + rng.standard_normal((n_studies, 2, 4, n)) * np.array([sd_none, sd_bn])[None, :, None, None]
 
@@ -304,8 +309,8 @@ def _old_per_seed_range_rate(y):
 
 @pytest.mark.parametrize("n", [5, 10])
 def test_stabilization_type_one_error_under_no_batch_size_effect(n):
-    """No batch-size effect at all, BN has half the seed SD: 'supported' at most 5% (+3 MC SE); the old per-seed
-    range comparison calls BN stabilizing most of the time."""
+    """No batch-size effect at all, BN has half the seed SD: 'supported' at most 5% (+3 MC SE); the old
+    per-seed range comparison calls BN stabilizing most of the time."""
     rng = np.random.default_rng(33 + n)
     R = 2000
     y = _study(rng, R, n, [0.0] * 4)
@@ -315,7 +320,8 @@ def test_stabilization_type_one_error_under_no_batch_size_effect(n):
 
 
 def test_stabilization_power_under_a_real_interaction():
-    """No-BN's mean alternates ±0.5 of its seed SD over the batch sizes, BN flat: 10 seeds find it ~60% of the time."""
+    """No-BN's mean alternates ±0.5 of its seed SD over the batch sizes, BN flat: 10 seeds find it ~60% of
+    the time."""
     rng = np.random.default_rng(34)
     y = _study(rng, 1000, 10, [0.001, -0.001, 0.001, -0.001])
     assert _supported_rate(y) >= 0.5
@@ -336,7 +342,7 @@ def test_stabilization_verdicts_on_clear_cases():
     assert S.stabilization(same, "none", "batch", n_resamples=0).verdict == "inconclusive"
 
 
-# ---------------------------------------------------------------- 4. "bs 16 generalizes best": intersection–union
+# ------------------------------------------------------ 4. "bs 16 generalizes best": intersection–union
 
 
 def test_best_of_hand_values_match_scipy():
@@ -365,8 +371,8 @@ def test_best_of_hand_values_match_scipy():
 
 
 def test_best_of_size_when_best_ties_one_competitor():
-    """Best ties bs 32 and beats 64 and 128 by 3 SD: the IUT rejects ≤ 5% (+3 MC SE). The old reading, 'best has
-    the highest mean and the groups differ (ANOVA p < .05)', says 'best' about half the time."""
+    """Best ties bs 32 and beats 64 and 128 by 3 SD: the IUT rejects ≤ 5% (+3 MC SE). The old reading, 'best
+    has the highest mean and the groups differ (ANOVA p < .05)', says 'best' about half the time."""
     rng = np.random.default_rng(40)
     R, n = 2000, 5
     mu = np.array([0.0, 0.0, -3.0, -3.0])  # best, 32 (tied), 64, 128
@@ -390,7 +396,7 @@ def test_best_of_power_when_best_is_clearly_ahead():
     assert (p < 0.05).mean() > 0.8 and np.median(p) < 0.01
 
 
-# ---------------------------------------------------------------- 5. censored time to threshold
+# ------------------------------------------------------ 5. censored time to threshold
 
 
 def test_censored_compare_hand_values():
@@ -415,7 +421,7 @@ def test_hodges_lehmann_ci_by_hand_exact_null_and_coverage():
     """5 vs 5: P(U ≤ 2) = 4/252 ≤ 0.025 < P(U ≤ 3) = 7/252, so k = 3 and the CI is [D_(3), D_(23)] of the 25
     sorted differences; the null matches scipy's exact Mann–Whitney; simulated coverage equals the exact
     1 − 2·P(U ≤ k − 1) for a continuous shift (6 vs 6: k − 1 = 5)."""
-    from bnlab.stats.samples import _mann_whitney_null, hodges_lehmann
+    from bnlab.stats.ranks import _mann_whitney_null, hodges_lehmann
 
     a, b = np.array([1.0, 2, 3, 4, 5]), np.array([3.5, 6, 7, 8, 9])
     d = np.sort(np.subtract.outer(b, a).ravel())
@@ -443,8 +449,8 @@ def test_hodges_lehmann_ci_by_hand_exact_null_and_coverage():
 
 
 def test_censored_compare_counts_never_reached_as_slower():
-    """Half of b's seeds never reach the threshold; the ones that do are 5 steps faster than a's matching seeds.
-    Dropping the censored runs (the old analysis) calls b faster; ranking them last calls b slower."""
+    """Half of b's seeds never reach the threshold; the ones that do are 5 steps faster than a's matching
+    seeds. Dropping the censored runs (the old analysis) calls b faster; ranking them last calls b slower."""
     a = 900 + 10 * np.arange(20.0)  # 900 ... 1090
     b = np.r_[a[::2] - 5, [NAN] * 10]
     old = S.compare(a, b[np.isfinite(b)])
@@ -458,6 +464,11 @@ def test_censored_compare_counts_never_reached_as_slower():
     assert S.censored_compare(a, np.ones(20, bool), steps_b, mask) == c
 
 
+def _u(x, y):
+    """Mann–Whitney U of x over y (ties count ½)."""
+    return (np.sign(x[:, None] - y[None, :]) / 2 + 0.5).sum()
+
+
 def test_censored_compare_exact_p_by_enumeration_and_degenerate():
     """5 vs 5 with censored (tied, last) runs: p is the exact two-sided permutation p of U over all C(10, 5)
     splits, 2·min(P(U* ≥ U), P(U* ≤ U)), enumerated here by hand."""
@@ -466,11 +477,10 @@ def test_censored_compare_exact_p_by_enumeration_and_degenerate():
     a, b = np.array([3.0, 5.0, 1.0, 4.0, NAN]), np.array([6.0, 2.0, NAN, NAN, 7.0])
     c = S.censored_compare(a, None, b, None)
     pooled = np.r_[np.nan_to_num(a, nan=99.0), np.nan_to_num(b, nan=99.0)]
-    u = lambda x, y: (np.sign(x[:, None] - y[None, :]) / 2 + 0.5).sum()  # noqa: E731  U of x over y
-    u_obs = u(pooled[5:], pooled[:5])
+    u_obs = _u(pooled[5:], pooled[:5])
     us = np.array(
         [
-            u(pooled[list(i)], pooled[[j for j in range(10) if j not in i]])
+            _u(pooled[list(i)], pooled[[j for j in range(10) if j not in i]])
             for i in itertools.combinations(range(10), 5)
         ]
     )
@@ -487,7 +497,7 @@ def test_censored_compare_exact_p_by_enumeration_and_degenerate():
         S.censored_compare([1.0, 2.0], [True], [3.0], None)
 
 
-# ---------------------------------------------------------------- 6. ratio intervals
+# ------------------------------------------------------ 6. ratio intervals
 
 
 def test_log_ratio_ci_hand_values():
@@ -532,9 +542,9 @@ def test_fieller_hand_values_and_unbounded():
 
 
 def test_ratio_interval_coverage_by_simulation():
-    """Lognormal data, ratio of geometric means 2 (= ratio of means at equal log-SDs): the log t-interval covers
-    within 0.95 ± 3 MC SE (its Welch df makes it a little conservative at 3 vs 3 with equal SDs: ≥ 0.95 − 3 SE
-    and ≤ 0.975 there); Fieller on normal data likewise; the bootstrap ratio_ci undercovers."""
+    """Lognormal data, ratio of geometric means 2 (= ratio of means at equal log-SDs): the log t-interval
+    covers within 0.95 ± 3 MC SE (its Welch df makes it a little conservative at 3 vs 3 with equal SDs: ≥ 0.95
+    − 3 SE and ≤ 0.975 there); Fieller on normal data likewise; the bootstrap ratio_ci undercovers."""
     rng = np.random.default_rng(60)
     R = 3000
     band = 3 * mc_se(0.95, R)
@@ -556,7 +566,7 @@ def test_ratio_interval_coverage_by_simulation():
     assert boot < 0.95 - 3 * mc_se(0.95, R)  # the reason for the two intervals above (≈ 0.78)
 
 
-# ---------------------------------------------------------------- 7. detrended curve noise
+# ------------------------------------------------------ 7. detrended curve noise
 
 
 def test_curve_noise_trends_cancel():
@@ -596,7 +606,7 @@ def test_curve_noise_nan_and_short():
     assert got.tolist() == [pytest.approx(math.sqrt(4 / 6)), 0.0]
 
 
-# ---------------------------------------------------------------- 8. permutation floor
+# ------------------------------------------------------ 8. permutation floor
 
 
 def test_permutation_floor_values():
@@ -626,7 +636,7 @@ def test_permutation_floor_is_what_compare_returns_for_the_most_extreme_split(n_
     )
 
 
-# ---------------------------------------------------------------- 9. test-set SE of a paired accuracy difference
+# ------------------------------------------------------ 9. test-set SE of a paired accuracy difference
 
 
 def test_mcnemar_se_hand_and_simulation():
@@ -647,7 +657,7 @@ def test_mcnemar_se_hand_and_simulation():
     assert math.isnan(S.mcnemar_se(0, 0.98, 0.99, 0.02))
 
 
-# ---------------------------------------------------------------- 10. Holm with NaN
+# ------------------------------------------------------ 10. Holm with NaN
 
 
 def test_holm_nan_is_kept_and_not_counted():

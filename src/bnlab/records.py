@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from .config import RunSpec
 
-# The version of training's numerics: bumped when the same RunSpec would now train to different numbers (1: up to
-# bnlab 0.1.0's first studies; 2: Keras's Adam ε placement, renorm warm-up, per-sample noisy BN, smoothness along
-# the update, denormals flushed). Stored with each run (versions["numerics"]); a run of another version is not
-# reused from a store but trained again.
+# The version of training's numerics: bumped when the same RunSpec would now train to different numbers
+# (1: up to bnlab 0.1.0's first studies; 2: Keras's Adam ε placement, renorm warm-up, per-sample noisy BN,
+# smoothness along the update, denormals flushed). Stored with each run (versions["numerics"]); a run of
+# another version is not reused from a store but trained again.
 NUMERICS = 2
 
 # Per-epoch metrics, in the store's column order. Added in store schema 1 (NaN where an older bnlab did not

@@ -5,14 +5,16 @@ count and report them. Every interval carries its level. Degenerate inputs (too 
 values, no variance) give NaN statistics rather than errors, and NaN reads as
 "inconclusive" in a verdict.
 
-samples: summaries, intervals, comparisons; verdicts: the four verdicts; power: detectable
-effects and seeds needed; designs: tests shaped to a claim (interaction, best of, censored
-times, ratio intervals, curve noise); sequential: group-sequential boundaries (Lan–DeMets
-O'Brien–Fleming-type spending) and sequential verdicts for seeds added in rounds.
-"""
+summaries: one sample (t- and bootstrap intervals, ratios, trends; the shared helpers); comparisons: two
+samples (Welch/paired t with a permutation test, Hedges' g, TOST); ranks: probability of improvement,
+Hodges–Lehmann shift; groups: Holm, ANOVA/Kruskal–Wallis; verdicts: the four verdicts; power: detectable
+effects and seeds needed; designs: tests shaped to a claim (interaction, best of, censored times, ratio
+intervals, curve noise); sequential: group-sequential boundaries (Lan–DeMets O'Brien–Fleming-type spending)
+and sequential verdicts for seeds added in rounds."""
 
 from __future__ import annotations
 
+from .comparisons import Comparison, Equivalence, compare, equivalence, hedges_g, tost_p, welch
 from .designs import (
     BestOf,
     CensoredComparison,
@@ -30,30 +32,9 @@ from .designs import (
     spread_difference,
     stabilization,
 )
+from .groups import GroupTest, group_test, holm
 from .power import min_detectable_effect, seeds_for_equivalence, seeds_needed, welch_power
-from .samples import (
-    NAN2,
-    Comparison,
-    Equivalence,
-    GroupTest,
-    Summary,
-    Trend,
-    bootstrap_ci,
-    compare,
-    equivalence,
-    finite,
-    group_test,
-    hedges_g,
-    holm,
-    pair,
-    prob_improvement,
-    ratio_ci,
-    steps_to_threshold,
-    summarize,
-    tost_p,
-    trend,
-    welch,
-)
+from .ranks import prob_improvement
 from .sequential import (
     ClaimLook,
     Decision,
@@ -67,6 +48,18 @@ from .sequential import (
     obf_spending,
     sequential_p,
     stagewise_p,
+)
+from .summaries import (
+    NAN2,
+    Summary,
+    Trend,
+    bootstrap_ci,
+    finite,
+    pair,
+    ratio_ci,
+    steps_to_threshold,
+    summarize,
+    trend,
 )
 from .verdicts import CLAIM_VERDICTS, VERDICTS, ClaimVerdict, claim_verdict, verdict, verdict_with_equivalence
 

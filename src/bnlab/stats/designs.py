@@ -9,15 +9,17 @@ from math import comb
 import numpy as np
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): importing bnlab.stats stays light
 
-from .samples import NAN2, finite, hodges_lehmann, pair, welch
+from .comparisons import welch
+from .ranks import hodges_lehmann
+from .summaries import NAN2, finite, pair
 
 
 @dataclass(frozen=True)
 class Interaction:
-    """A×B interaction in a two-way layout of per-seed values (does the effect of A depend on the level of B?).
-    Classic least-squares F (assumes equal variances in all cells): f, df1, df2, p. Welch–James test of the same
-    hypothesis with Johansen's approximate F (each cell keeps its own variance): welch_f on (df1, welch_df2),
-    welch_p. n: the finite values per non-empty cell."""
+    """A×B interaction in a two-way layout of per-seed values (does the effect of A depend on the level of
+    B?). Classic least-squares F (assumes equal variances in all cells): f, df1, df2, p. Welch–James test of
+    the same hypothesis with Johansen's approximate F (each cell keeps its own variance): welch_f on (df1,
+    welch_df2), welch_p. n: the finite values per non-empty cell."""
 
     f: float
     df1: int
@@ -40,21 +42,24 @@ def _cell_design(keys) -> np.ndarray:
 
 
 def interaction_test(cells: dict) -> Interaction:
-    """Test of "no A×B interaction" (cell means additive, μ_ab = μ + α_a + β_b) over `cells`: {(a, b): per-seed
-    values}; unbalanced and incomplete layouts allowed; non-finite values dropped, empty cells ignored.
+    """Test of "no A×B interaction" (cell means additive, μ_ab = μ + α_a + β_b) over `cells`: {(a, b):
+    per-seed values}; unbalanced and incomplete layouts allowed; non-finite values dropped, empty cells
+    ignored.
 
-    Classic F: RSS_full = Σ within-cell squared deviations (df2 = N − k, k non-empty cells); RSS_add = RSS of the
-    additive model fitted by least squares (weighted least squares on the cell means, weights n_ab); df1 = k −
-    rank(additive design) ((a−1)(b−1) for a complete layout); F = ((RSS_add − RSS_full)/df1)/(RSS_full/df2).
+    Classic F: RSS_full = Σ within-cell squared deviations (df2 = N − k, k non-empty cells); RSS_add = RSS of
+    the additive model fitted by least squares (weighted least squares on the cell means, weights n_ab); df1 =
+    k − rank(additive design) ((a−1)(b−1) for a complete layout);
+    F = ((RSS_add − RSS_full)/df1)/(RSS_full/df2).
 
-    Welch–James (Johansen 1980; Keselman, Wilcox & Lix 2003): C = an orthonormal basis (df1 × k) of the cell-mean
-    contrasts orthogonal to the additive model, V = diag(s²_ab/n_ab), T = (Cȳ)'(CVC')⁻¹(Cȳ), P = VC'(CVC')⁻¹C,
-    A = Σ P_jj²/(n_j − 1), c = df1 + 2A − 6A/(df1 + 2): welch_f = T/c ~ F(df1, df1(df1 + 2)/(3A)). For a 2 × 2
-    layout this is Welch's t test of the interaction contrast (welch_f = t², welch_df2 = Welch–Satterthwaite df).
-    Why both: BN and no-BN differ in seed SD (about 2×). In a 2 × 4 layout with 5 seeds per cell the classic F
-    then rejects a true "no interaction" 5.7% of the time at α = .05 (6.5% at a 4× SD ratio; 5.9% and 7.2% with 3
-    seeds; 20 000 simulated normal studies each); the Welch–James test gave 3–5% over 3–10 seeds, SD ratios 1–4
-    and unbalanced cells (a parametric bootstrap of T gave the same rates at far more cost). Verdicts use welch_p.
+    Welch–James (Johansen 1980; Keselman, Wilcox & Lix 2003): C = an orthonormal basis (df1 × k) of the
+    cell-mean contrasts orthogonal to the additive model, V = diag(s²_ab/n_ab), T = (Cȳ)'(CVC')⁻¹(Cȳ), P =
+    VC'(CVC')⁻¹C, A = Σ P_jj²/(n_j − 1), c = df1 + 2A − 6A/(df1 + 2): welch_f = T/c ~ F(df1, df1(df1 +
+    2)/(3A)). For a 2 × 2 layout this is Welch's t test of the interaction contrast (welch_f = t², welch_df2 =
+    Welch–Satterthwaite df). Why both: BN and no-BN differ in seed SD (about 2×). In a 2 × 4 layout with 5
+    seeds per cell the classic F then rejects a true "no interaction" 5.7% of the time at α = .05 (6.5% at a
+    4× SD ratio; 5.9% and 7.2% with 3 seeds; 20 000 simulated normal studies each); the Welch–James test gave
+    3–5% over 3–10 seeds, SD ratios 1–4 and unbalanced cells (a parametric bootstrap of T gave the same rates
+    at far more cost). Verdicts use welch_p.
 
     NaN: F when df1 = 0, df2 = 0 or RSS_full = 0; the Welch–James test also when a cell has < 2 values or no
     variance (its mean would count as exact)."""
@@ -97,10 +102,10 @@ def interaction_test(cells: dict) -> Interaction:
 @dataclass(frozen=True)
 class SpreadDifference:
     """How much the configuration means of level a1 (e.g. BN) and a0 (no BN) move across the B levels (batch
-    sizes) they share. sd_means_*: the plain SD over B of the cell means; spread_*: the same with the seed noise
-    taken out, √max(0, var_B(ȳ_b) − mean_B(s_b²/n_b)), an estimate of the SD of the true means over B. diff =
-    spread_a1 − spread_a0 (< 0: a1 moves less) with a percentile bootstrap CI at `level` (seeds resampled within
-    each cell; NaN without resamples)."""
+    sizes) they share. sd_means_*: the plain SD over B of the cell means; spread_*: the same with the seed
+    noise taken out, √max(0, var_B(ȳ_b) − mean_B(s_b²/n_b)), an estimate of the SD of the true means over B.
+    diff = spread_a1 − spread_a0 (< 0: a1 moves less) with a percentile bootstrap CI at `level` (seeds
+    resampled within each cell; NaN without resamples)."""
 
     b_levels: tuple
     sd_means_a0: float
@@ -113,7 +118,8 @@ class SpreadDifference:
 
 
 def _spreads(means, var_means):
-    """Over the last axis (B levels): plain SD of the means, and √max(0, var(means) − mean(var of each mean))."""
+    """Over the last axis (B levels): plain SD of the means, and
+    √max(0, var(means) − mean(var of each mean))."""
     v = means.var(axis=-1, ddof=1)
     return np.sqrt(v), np.sqrt(np.maximum(0.0, v - var_means.mean(axis=-1)))
 
@@ -121,12 +127,12 @@ def _spreads(means, var_means):
 def spread_difference(
     cells: dict, a0, a1, *, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
 ) -> SpreadDifference:
-    """Spread over B of the configuration means, a1 against a0, from `cells` {(a, b): per-seed values} (finite values
-    only; B levels with ≥ 2 values in both the a0 and the a1 cell). The plain SD of the means is inflated by seed
-    noise, E[var_B(ȳ_b)] = var_B(μ_b) + mean_B(σ_b²/n_b), so a norm with less seed noise would look "more stable"
-    with no batch-size effect at all; spread_* subtract that term. The SD (not the range) is used because its noise
-    term has this closed form. Bootstrap: n_resamples resamples of the seeds within each cell (numpy, seeded),
-    percentile interval of diff. NaN when fewer than 2 shared B levels."""
+    """Spread over B of the configuration means, a1 against a0, from `cells` {(a, b): per-seed values} (finite
+    values only; B levels with ≥ 2 values in both the a0 and the a1 cell). The plain SD of the means is
+    inflated by seed noise, E[var_B(ȳ_b)] = var_B(μ_b) + mean_B(σ_b²/n_b), so a norm with less seed noise
+    would look "more stable" with no batch-size effect at all; spread_* subtract that term. The SD (not the
+    range) is used because its noise term has this closed form. Bootstrap: n_resamples resamples of the seeds
+    within each cell (numpy, seeded), percentile interval of diff. NaN when fewer than 2 shared B levels."""
     data = {k: finite(v) for k, v in cells.items()}
     bs = tuple(
         b for (a, b) in data if a == a0 and len(data[(a0, b)]) >= 2 and len(data.get((a1, b), ())) >= 2
@@ -155,8 +161,9 @@ def spread_difference(
 
 @dataclass(frozen=True)
 class Stabilization:
-    """ "a1 (e.g. BN) makes the result less dependent on B (batch size) than a0": the Welch–James A×B interaction
-    test over the a0/a1 cells at the shared B levels, the noise-corrected spread difference, and the verdict."""
+    """ "a1 (e.g. BN) makes the result less dependent on B (batch size) than a0": the Welch–James A×B
+    interaction test over the a0/a1 cells at the shared B levels, the noise-corrected spread difference, and
+    the verdict."""
 
     interaction: Interaction
     spread: SpreadDifference
@@ -167,12 +174,12 @@ class Stabilization:
 def stabilization(
     cells: dict, a0, a1, *, alpha: float = 0.05, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
 ) -> Stabilization:
-    """'supported' only when the a×B interaction is significant (Welch–James p < α: the B-profile of a1 differs from
-    a0's beyond seed noise) AND a1's noise-corrected spread of means over B is smaller (diff < 0); 'contradicted'
-    when it is significant and a1's spread is larger; otherwise 'inconclusive'. A smaller spread alone is not
-    evidence: the comparison of per-seed ranges, or of raw SDs of means, calls a norm with less seed noise
-    "stable" even when B changes nothing (see the tests). Cells other than a0/a1 and B levels not shared (≥ 2
-    values in both) are left out of both parts."""
+    """'supported' only when the a×B interaction is significant (Welch–James p < α: the B-profile of a1
+    differs from a0's beyond seed noise) AND a1's noise-corrected spread of means over B is smaller (diff <
+    0); 'contradicted' when it is significant and a1's spread is larger; otherwise 'inconclusive'. A smaller
+    spread alone is not evidence: the comparison of per-seed ranges, or of raw SDs of means, calls a norm with
+    less seed noise "stable" even when B changes nothing (see the tests). Cells other than a0/a1 and B levels
+    not shared (≥ 2 values in both) are left out of both parts."""
     sp = spread_difference(cells, a0, a1, level=level, n_resamples=n_resamples, seed=seed)
     it = interaction_test({(a, b): cells[(a, b)] for a in (a0, a1) for b in sp.b_levels})
     v = "inconclusive"
@@ -183,11 +190,12 @@ def stabilization(
 
 @dataclass(frozen=True)
 class BestOf:
-    """ "`best` beats every other configuration" as an intersection–union test. p_value = max over the others of the
-    one-sided Welch p-value of best against that one (`weakest` names the largest); diffs[label] = mean_best −
-    mean_label with the one-sided Welch CI cis[label] at `level` (one infinite end) and p_values[label].
-    prob_best: bootstrap share of resamples (seeds resampled within each configuration) in which best has the
-    largest mean ("greater") or the smallest ("less"): descriptive, not a p-value. n_best, n[label]: finite values."""
+    """ "`best` beats every other configuration" as an intersection–union test. p_value = max over the others
+    of the one-sided Welch p-value of best against that one (`weakest` names the largest); diffs[label] =
+    mean_best − mean_label with the one-sided Welch CI cis[label] at `level` (one infinite end) and
+    p_values[label]. prob_best: bootstrap share of resamples (seeds resampled within each configuration) in
+    which best has the largest mean ("greater") or the smallest ("less"): descriptive, not a p-value. n_best,
+    n[label]: finite values."""
 
     p_value: float
     weakest: object
@@ -211,11 +219,11 @@ def best_of(
     seed: int = 0,
 ) -> BestOf:
     """Intersection–union test (Berger 1982) of H1: mean_best > mean_k for every k in `others` (alternative
-    "greater"; "less" for e.g. error rates): reject at α iff every one-sided Welch test (scipy.stats.ttest_ind)
-    rejects at α, so p = max_k p_k, with no multiplicity correction and size ≤ α; the worst case, best tied
-    with one competitor and clearly ahead of the rest, rejects about α of the time. Finite values only; a
-    competitor with no usable test (n < 2 a side, no variance at all) makes p NaN; no competitors: NaN.
-    n_resamples = 0 skips the bootstrap (prob_best NaN)."""
+    "greater"; "less" for e.g. error rates): reject at α iff every one-sided Welch test
+    (scipy.stats.ttest_ind) rejects at α, so p = max_k p_k, with no multiplicity correction and size ≤ α; the
+    worst case, best tied with one competitor and clearly ahead of the rest, rejects about α of the time.
+    Finite values only; a competitor with no usable test (n < 2 a side, no variance at all) makes p NaN; no
+    competitors: NaN. n_resamples = 0 skips the bootstrap (prob_best NaN)."""
     if alternative not in ("greater", "less"):
         raise ValueError(f"alternative must be 'greater' or 'less', got {alternative!r}")
     x = finite(best)
@@ -230,8 +238,8 @@ def best_of(
     prob = np.nan
     if n_resamples > 0 and len(x) and ys and all(len(y) for y in ys.values()):
         rng = np.random.default_rng(seed)
-        boot = lambda v: v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)  # noqa: E731
-        bx, rest = boot(x), np.stack([boot(y) for y in ys.values()])
+        bx = _resampled_means(x, rng, n_resamples)
+        rest = np.stack([_resampled_means(y, rng, n_resamples) for y in ys.values()])
         prob = float(
             np.mean(bx > rest.max(axis=0)) if alternative == "greater" else np.mean(bx < rest.min(axis=0))
         )
@@ -240,16 +248,25 @@ def best_of(
     )
 
 
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x)) if len(x) else np.nan
+
+
+def _resampled_means(v: np.ndarray, rng: np.random.Generator, n_resamples: int) -> np.ndarray:
+    """The means of n_resamples bootstrap resamples of v (drawn from rng, which advances)."""
+    return v[rng.integers(0, len(v), size=(n_resamples, len(v)))].mean(axis=1)
+
+
 @dataclass(frozen=True)
 class CensoredComparison:
-    """Time to a threshold (e.g. steps to 97%), b against a, where runs that never reached it are censored at the
-    end of training. reached_*: runs that reached it, of n_*. median_*: median over all runs with the censored ones
-    at +inf (inf when half or more never reach; with a common censoring time this is the Kaplan–Meier median).
-    shift: Hodges–Lehmann median of b_j − a_i over the reached runs only (NaN if a side reached nothing);
-    shift_ci: its distribution-free 95% CI (samples.hodges_lehmann; NaN with too few reached runs).
-    prob_b_slower: P(T_b > T_a) + ½·P(T_b = T_a) over all pairs of runs, censored = +inf (two censored runs tie).
-    p_value: two-sided Mann–Whitney U on all runs, censored ranked last and tied (permutation distribution).
-    reach_p: two-sided Fisher exact test of reached / not reached."""
+    """Time to a threshold (e.g. steps to 97%), b against a, where runs that never reached it are censored at
+    the end of training. reached_*: runs that reached it, of n_*. median_*: median over all runs with the
+    censored ones at +inf (inf when half or more never reach; with a common censoring time this is the
+    Kaplan–Meier median). shift: Hodges–Lehmann median of b_j − a_i over the reached runs only (NaN if a side
+    reached nothing); shift_ci: its distribution-free 95% CI (ranks.hodges_lehmann; NaN with too few reached
+    runs). prob_b_slower: P(T_b > T_a) + ½·P(T_b = T_a) over all pairs of runs, censored = +inf (two censored
+    runs tie). p_value: two-sided Mann–Whitney U on all runs, censored ranked last and tied (permutation
+    distribution). reach_p: two-sided Fisher exact test of reached / not reached."""
 
     n_a: int
     n_b: int
@@ -277,18 +294,17 @@ def censored_compare(
     steps_a, reached_a, steps_b, reached_b, *, n_resamples: int = 9999, seed: int = 0
 ) -> CensoredComparison:
     """Compare times to a threshold where a run that never reaches it is slower than every run that does: its
-    time is +inf (censored at the end of training; all runs must share that horizon). Dropping such runs instead
-    would make a configuration where half the seeds never get there look fast. reached_* may be None: then a run
-    reached iff its step is finite (the NaN of `steps_to_threshold`); steps of unreached runs are ignored, and
-    reached runs with a non-finite step are dropped. Mann–Whitney U (scipy.stats.mannwhitneyu with a permutation
-    distribution: exact when C(n_a+n_b, n_a) ≤ n_resamples, seeded Monte Carlo otherwise) and Fisher's exact test
-    (scipy.stats.fisher_exact). NaN: p_value when a side has < 2 runs or all runs tie (e.g. nothing reached
-    anywhere); everything but the counts when a side is empty."""
+    time is +inf (censored at the end of training; all runs must share that horizon). Dropping such runs
+    instead would make a configuration where half the seeds never get there look fast. reached_* may be None:
+    then a run reached iff its step is finite (the NaN of `steps_to_threshold`); steps of unreached runs are
+    ignored, and reached runs with a non-finite step are dropped. Mann–Whitney U (scipy.stats.mannwhitneyu
+    with a permutation distribution: exact when C(n_a+n_b, n_a) ≤ n_resamples, seeded Monte Carlo otherwise)
+    and Fisher's exact test (scipy.stats.fisher_exact). NaN: p_value when a side has < 2 runs or all runs tie
+    (e.g. nothing reached anywhere); everything but the counts when a side is empty."""
     a, ra = _censored_side(steps_a, reached_a)
     b, rb = _censored_side(steps_b, reached_b)
     na, nb = len(a), len(b)
     ha, hb = a[ra], b[rb]
-    med = lambda x: float(np.median(x)) if len(x) else np.nan  # noqa: E731
     shift, shift_ci = hodges_lehmann(ha, hb)
     prob = p = reach_p = np.nan
     if na and nb:
@@ -302,15 +318,15 @@ def censored_compare(
             scipy.stats.fisher_exact([[ra.sum(), na - ra.sum()], [rb.sum(), nb - rb.sum()]]).pvalue
         )
     return CensoredComparison(
-        na, nb, int(ra.sum()), int(rb.sum()), med(a), med(b), shift, prob, p, reach_p, shift_ci
+        na, nb, int(ra.sum()), int(rb.sum()), _median(a), _median(b), shift, prob, p, reach_p, shift_ci
     )
 
 
 def log_ratio_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
     """Ratio of geometric means exp(mean log a − mean log b) with the exponentiated Welch t-interval of
     mean(log a) − mean(log b) at `level`, for positive data such as step counts or times (a speed-up factor).
-    For lognormal data with equal log-SDs it is also the ratio of means and of medians. Finite values only; NaN
-    when a value is ≤ 0 (no logarithm), n < 2 a side, or neither side varies (CI only)."""
+    For lognormal data with equal log-SDs it is also the ratio of means and of medians. Finite values only;
+    NaN when a value is ≤ 0 (no logarithm), n < 2 a side, or neither side varies (CI only)."""
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2 or (a <= 0).any() or (b <= 0).any():
         return np.nan, NAN2
@@ -320,11 +336,12 @@ def log_ratio_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]
 
 
 def fieller_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
-    """mean(a)/mean(b) with Fieller's interval for independent samples: the ρ with (ā − ρb̄)² ≤ t²(v_a + ρ²v_b),
-    v = s²/n, t = t((1+level)/2, ν) and ν the Welch–Satterthwaite df of ā − ρ̂b̄ at ρ̂ = ā/b̄. If b̄² > t²v_b
-    (b̄ significantly ≠ 0): [(āb̄ ∓ t√(ā²v_b + b̄²v_a − t²v_a v_b)) / (b̄² − t²v_b)]. Otherwise the confidence set is
-    unbounded (the whole line, or two rays) and (−inf, inf) is returned. Finite values only; NaN with fewer than 2
-    values a side, or no variance on either side (CI only; ratio NaN also when b̄ = 0)."""
+    """mean(a)/mean(b) with Fieller's interval for independent samples: the ρ with (ā − ρb̄)² ≤ t²(v_a +
+    ρ²v_b), v = s²/n, t = t((1+level)/2, ν) and ν the Welch–Satterthwaite df of ā − ρ̂b̄ at ρ̂ = ā/b̄. If b̄²
+    > t²v_b (b̄ significantly ≠ 0): [(āb̄ ∓ t√(ā²v_b + b̄²v_a − t²v_a v_b)) / (b̄² − t²v_b)]. Otherwise the
+    confidence set is unbounded (the whole line, or two rays) and (−inf, inf) is returned. Finite values only;
+    NaN with fewer than 2 values a side, or no variance on either side (CI only; ratio NaN also when b̄ =
+    0)."""
     a, b = finite(a), finite(b)
     if len(a) < 2 or len(b) < 2:
         return np.nan, NAN2
@@ -344,13 +361,13 @@ def fieller_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
 
 
 def curve_noise(values, axis: int = -1):
-    """Noise of a series around its trend (e.g. per-step training losses): σ̂ = √(mean((Δ²x_t)²)/6) over the second
-    differences Δ²x_t = x_{t−1} − 2x_t + x_{t+1} (Gasser, Sroka & Jennen-Steinmetz 1986 pseudo-residuals; for white
-    noise of SD σ, Var Δ²x = 6σ²). A locally linear trend cancels: 0 for a straight line up to rounding; a curved
-    trend f adds about mean(f''²)/6 to σ̂² (noiseless 1 − 0.1·exp(−t/3), t = 0..199: σ̂ = 3.3e-4, raw SD 0.01).
-    No window to choose; equally spaced points assumed; heteroscedastic noise gives its RMS. Triplets touching a
-    non-finite value are skipped; fewer than 3 points (no triplet): NaN. values: [T] -> float, or [..., T] along
-    `axis` -> array."""
+    """Noise of a series around its trend (e.g. per-step training losses): σ̂ = √(mean((Δ²x_t)²)/6) over the
+    second differences Δ²x_t = x_{t−1} − 2x_t + x_{t+1} (Gasser, Sroka & Jennen-Steinmetz 1986
+    pseudo-residuals; for white noise of SD σ, Var Δ²x = 6σ²). A locally linear trend cancels: 0 for a
+    straight line up to rounding; a curved trend f adds about mean(f''²)/6 to σ̂² (noiseless 1 −
+    0.1·exp(−t/3), t = 0..199: σ̂ = 3.3e-4, raw SD 0.01). No window to choose; equally spaced points assumed;
+    heteroscedastic noise gives its RMS. Triplets touching a non-finite value are skipped; fewer than 3 points
+    (no triplet): NaN. values: [T] -> float, or [..., T] along `axis` -> array."""
     x = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
     if x.shape[-1] < 3:
         out = np.full(x.shape[:-1], np.nan)
@@ -364,8 +381,8 @@ def curve_noise(values, axis: int = -1):
 
 
 def permutation_floor(n_a: int, n_b: int, *, paired: bool = False, alternative: str = "two-sided") -> float:
-    """Smallest p-value an exact permutation test (as in `compare`) can return: two-sided 2/C(n_a+n_b, n_a) for
-    independent samples (0.1 for 3 vs 3, 2/252 for 5 vs 5), 2/2ⁿ for n pairs (sign flips; n = n_a = n_b);
+    """Smallest p-value an exact permutation test (as in `compare`) can return: two-sided 2/C(n_a+n_b, n_a)
+    for independent samples (0.1 for 3 vs 3, 2/252 for 5 vs 5), 2/2ⁿ for n pairs (sign flips; n = n_a = n_b);
     one-sided half that. Capped at 1. If it is ≥ α, no data can make the permutation test significant."""
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
@@ -379,10 +396,10 @@ def permutation_floor(n_a: int, n_b: int, *, paired: bool = False, alternative: 
 
 def mcnemar_se(n_test: int, acc_a: float, acc_b: float, discordant: float) -> float:
     """Standard error, over the sampling of test examples, of acc_b − acc_a for two models scored on the same
-    n_test examples: √((d − (acc_b − acc_a)²)/n_test), where d = the fraction of examples that exactly one of the
-    two gets right (p₁₀ + p₀₁; acc_b − acc_a = p₀₁ − p₁₀), the variance behind McNemar's test. It says how much
-    of a difference one fixed test set can resolve; seed-to-seed variation is separate. NaN for n_test < 1 or
-    inconsistent inputs (|acc_b − acc_a| ≤ d ≤ min(acc_a + acc_b, 2 − acc_a − acc_b) must hold)."""
+    n_test examples: √((d − (acc_b − acc_a)²)/n_test), where d = the fraction of examples that exactly one of
+    the two gets right (p₁₀ + p₀₁; acc_b − acc_a = p₀₁ − p₁₀), the variance behind McNemar's test. It says how
+    much of a difference one fixed test set can resolve; seed-to-seed variation is separate. NaN for n_test <
+    1 or inconsistent inputs (|acc_b − acc_a| ≤ d ≤ min(acc_a + acc_b, 2 − acc_a − acc_b) must hold)."""
     diff = acc_b - acc_a
     ok = (
         n_test >= 1

@@ -1,12 +1,12 @@
-"""Group-sequential tests: seeds added in rounds, every claim re-tested after each round, stopped once decided.
+"""Group-sequential tests: seeds added in rounds, each claim re-tested after each round until decided.
 
 Why a group-sequential design and not confidence sequences. Re-testing a fixed-n test after every round
 inflates the false-positive rate (five looks at α = 0.05 reject a true null about 14% of the time). Two valid
 fixes exist: anytime-valid confidence sequences (Howard et al. 2021) and group-sequential designs with an
 α-spending function (Lan & DeMets 1983). Confidence sequences need a known sub-Gaussian scale or bounded
-observations; a test accuracy is bounded in [0, 1], but bounds that hold for any distribution there are tens of
-times wider than seed-to-seed differences of 0.1 pp, so with 3–50 seeds they would almost never decide.
-A group-sequential design fixes the largest number of seeds N_max in advance and spends α over the looks, so
+observations; a test accuracy is bounded in [0, 1], but bounds that hold for any distribution there are tens
+of times wider than seed-to-seed differences of 0.1 pp, so with 3–50 seeds they would almost never decide. A
+group-sequential design fixes the largest number of seeds N_max in advance and spends α over the looks, so
 nearly all of it is left for the last look (O'Brien & Fleming 1979): at N_max it is within a few percent of
 the fixed design, and it stops early when the evidence is strong.
 
@@ -15,14 +15,14 @@ the O'Brien–Fleming-type spending function of Lan & DeMets (1983)
 
     α(t) = 2 − 2Φ(z_{α/2} / √t),                  α(1) = α,
 
-and boundaries c_1..c_K such that, under the null, P(first crossing at look k) = α(t_k) − α(t_{k−1}): two-sided,
-|Z_k| ≥ c_k; one-sided (each half of a TOST), Z_k ≥ c_k. The z statistics of successive looks have the canonical
-joint distribution (independent increments: Z_k√t_k = S_k is a Brownian motion in t, so
+and boundaries c_1..c_K such that, under the null, P(first crossing at look k) = α(t_k) − α(t_{k−1}):
+two-sided, |Z_k| ≥ c_k; one-sided (each half of a TOST), Z_k ≥ c_k. The z statistics of successive looks have
+the canonical joint distribution (independent increments: Z_k√t_k = S_k is a Brownian motion in t, so
 corr(Z_i, Z_j) = √(t_i / t_j)); the crossing probabilities are computed by recursive numerical integration of
 the density of Z_k on the region where no earlier look stopped (Armitage, McPherson & Rowe 1969; Jennison &
-Turnbull 2000, ch. 19), Simpson's rule on a fine grid: exact to about 1e-6 here (tests check published values).
-Because α(t) depends only on t, looks may be taken at any fractions fixed before the data, and a design whose
-last look is N_max spends exactly α.
+Turnbull 2000, ch. 19), Simpson's rule on a fine grid: exact to about 1e-6 here (tests check published
+values). Because α(t) depends only on t, looks may be taken at any fractions fixed before the data, and a
+design whose last look is N_max spends exactly α.
 
 The statistic. Seeds are few and their variance unknown, so each look's test is the fixed-sample test of the
 claim (Welch t, Mann–Whitney, ...) and its p-value is compared with the nominal level of the boundary,
@@ -158,10 +158,10 @@ def _key(t, alpha: float, sides: int) -> tuple:
 
 def boundaries(t, alpha: float = 0.05, *, sides: int = 2) -> np.ndarray:
     """z boundaries c_1..c_K of the Lan–DeMets O'Brien–Fleming-type design at level α for looks at information
-    fractions t (increasing, in (0, 1]): two-sided, stop at look k when |Z_k| ≥ c_k; one-sided, when Z_k ≥ c_k.
-    Each c_k solves P_0(no crossing before k, crossing at k) = α(t_k) − α(t_{k−1}) (recursive integration,
-    see the module docstring). Only the looks taken so far are needed: later looks do not change earlier
-    boundaries."""
+    fractions t (increasing, in (0, 1]): two-sided, stop at look k when |Z_k| ≥ c_k; one-sided, when Z_k ≥
+    c_k. Each c_k solves P_0(no crossing before k, crossing at k) = α(t_k) − α(t_{k−1}) (recursive
+    integration, see the module docstring). Only the looks taken so far are needed: later looks do not change
+    earlier boundaries."""
     return np.array(_design(*_key(t, alpha, sides))[0])
 
 
@@ -235,7 +235,8 @@ def inflation_factor(t, alpha: float = 0.05, power: float = 0.8, *, sides: int =
 
 
 def expected_fraction(t, drift: float, alpha: float = 0.05, *, sides: int = 2) -> float:
-    """E[t at stopping] when the true drift is `drift`: Σ_k t_k P(stop at k), the last look taking the rest."""
+    """E[t at stopping] when the true drift is `drift`: Σ_k t_k P(stop at k), the last look taking the
+    rest."""
     t = _check_fractions(t)
     up, down = crossing_probabilities(t, boundaries(t, alpha, sides=sides), drift, sides=sides)
     stop = up + down
@@ -264,13 +265,14 @@ class ClaimLook:
 
     @property
     def z_abs(self) -> float:
-        """The statistic the two-sided boundary is compared with: Φ⁻¹(1 − p2/2) ≥ 0 (0 for a one-sided p ≥ ½)."""
+        """The statistic the two-sided boundary is compared with: Φ⁻¹(1 − p2/2) ≥ 0 (0 for a one-sided
+        p ≥ ½)."""
         return float(scipy.stats.norm.isf(self.p2 / 2)) if np.isfinite(self.p2) else math.nan
 
     @property
     def z(self) -> float:
-        """Signed z for display: two-sided, Φ⁻¹(1 − p/2) with the sign of the estimate (else of the CI's side);
-        one-sided, Φ⁻¹(1 − p) in the tested direction."""
+        """Signed z for display: two-sided, Φ⁻¹(1 − p/2) with the sign of the estimate (else of the CI's
+        side); one-sided, Φ⁻¹(1 − p) in the tested direction."""
         if not np.isfinite(self.p):
             return math.nan
         if self.one_sided:
@@ -282,8 +284,8 @@ class ClaimLook:
 
 @dataclass(frozen=True)
 class Decision:
-    """A claim's sequential verdict: 'supported', 'contradicted', 'equivalent' or 'undecided' (not decided by the
-    last look taken); `look` (0-based) where it was decided, else the last look; alpha: the level it was
+    """A claim's sequential verdict: 'supported', 'contradicted', 'equivalent' or 'undecided' (not decided by
+    the last look taken); `look` (0-based) where it was decided, else the last look; alpha: the level it was
     last tested at (its Holm share of α in the family that decided it); p_seq: stage-wise p of that family's
     design at that level (NaN while undecided before the last planned look); levels: its share of α in the
     difference family at each look up to `look` (the two-sided boundary it faced there)."""
@@ -295,6 +297,11 @@ class Decision:
     levels: tuple[float, ...] = ()
 
 
+def _holm_share(alpha: float, rejected: int, m: int) -> float:
+    """Holm: α shared over the claims not yet rejected."""
+    return alpha / (m - rejected) if m > rejected else alpha
+
+
 def decide(
     claims: list[list[ClaimLook]],
     expected_signs: list[int],
@@ -304,12 +311,12 @@ def decide(
     has_margin: list[bool] | None = None,
     final: bool = True,
 ) -> list[Decision]:
-    """Sequential verdicts for a family of claims observed at looks with information fractions t (looks taken so
-    far; `final`: the last of them is N_max). claims[i][k] is claim i at look k. At each look, with Holm
-    recycling within each family (see the module docstring): a claim is supported/contradicted when its p beats
-    the two-sided nominal level of the design at its share of α and its CI lies on one side of 0 (`verdict`);
-    otherwise, if it declares a margin and its TOST p beats the one-sided nominal level at its share of α, it
-    is equivalent. A decided claim is not tested again."""
+    """Sequential verdicts for a family of claims observed at looks with information fractions t (looks taken
+    so far; `final`: the last of them is N_max). claims[i][k] is claim i at look k. At each look, with Holm
+    recycling within each family (see the module docstring): a claim is supported/contradicted when its p
+    beats the two-sided nominal level of the design at its share of α and its CI lies on one side of 0
+    (`verdict`); otherwise, if it declares a margin and its TOST p beats the one-sided nominal level at its
+    share of α, it is equivalent. A decided claim is not tested again."""
     t = _check_fractions(t)
     m = len(claims)
     margin = (
@@ -321,12 +328,11 @@ def decide(
     done: list[Decision | None] = [None] * m
     levels: list[list[float]] = [[] for _ in claims]
     rej, rej_eq = 0, 0
-    share = lambda r, n: alpha / (n - r) if n > r else alpha  # noqa: E731  Holm: α over the claims left
     for k in range(len(t)):
         changed = True
         while changed:
             changed = False
-            a2, a1 = share(rej, m), share(rej_eq, m_eq)
+            a2, a1 = _holm_share(alpha, rej, m), _holm_share(alpha, rej_eq, m_eq)
             nom2 = float(nominal_levels(t, a2, sides=2)[k])  # boundary k does not depend on later looks
             nom1 = float(nominal_levels(t, a1, sides=1)[k])
             for i, cl in enumerate(claims):
@@ -349,9 +355,9 @@ def decide(
                     break
         for i in range(m):
             if done[i] is None:
-                levels[i].append(share(rej, m))
+                levels[i].append(_holm_share(alpha, rej, m))
     k = len(t) - 1
-    a2 = share(rej, m)
+    a2 = _holm_share(alpha, rej, m)
     return [
         d
         if d is not None

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .samples import equivalence, finite, welch
+from .comparisons import equivalence, welch
+from .summaries import finite
 
 VERDICTS = ("supported", "contradicted", "inconclusive")  # what `verdict` can say
 CLAIM_VERDICTS = (
@@ -37,10 +38,10 @@ def verdict_with_equivalence(
     p_value: float, ci, tost_p: float, *, expected_sign: int, alpha: float = 0.05
 ) -> str:
     """One of CLAIM_VERDICTS. 'supported' / 'contradicted' exactly as `verdict` (p < α and the whole CI on the
-    claimed / the opposite side of 0); 'equivalent' if the difference is not significant (p ≥ α, a number) and the
-    TOST p-value `tost_p` < α, i.e. |difference| < margin was shown; otherwise 'inconclusive' (NaN p or tost_p
-    included). A significant difference wins over equivalence: a tiny but real effect inside the margin is
-    'supported' or 'contradicted', never 'equivalent'. Callers may pass Holm-adjusted p-values."""
+    claimed / the opposite side of 0); 'equivalent' if the difference is not significant (p ≥ α, a number) and
+    the TOST p-value `tost_p` < α, i.e. |difference| < margin was shown; otherwise 'inconclusive' (NaN p or
+    tost_p included). A significant difference wins over equivalence: a tiny but real effect inside the margin
+    is 'supported' or 'contradicted', never 'equivalent'. Callers may pass Holm-adjusted p-values."""
     v = verdict(p_value, ci, expected_sign=expected_sign, alpha=alpha)
     if v != "inconclusive" or not p_value >= alpha:  # also NaN p: no claim of 'no significant difference'
         return v
@@ -49,8 +50,8 @@ def verdict_with_equivalence(
 
 @dataclass(frozen=True)
 class ClaimVerdict:
-    """A claim about diff = mean_b − mean_a decided at α: the two-sided Welch test (p_value, diff_ci at 1 − α),
-    the TOST of |diff| < margin (`equivalence` at α: tost_p, tost_ci at 1 − 2α) and the verdict from
+    """A claim about diff = mean_b − mean_a decided at α: the two-sided Welch test (p_value, diff_ci at 1 −
+    α), the TOST of |diff| < margin (`equivalence` at α: tost_p, tost_ci at 1 − 2α) and the verdict from
     `verdict_with_equivalence`."""
 
     verdict: str
@@ -67,10 +68,10 @@ class ClaimVerdict:
 
 
 def claim_verdict(a, b, *, expected_sign: int, margin: float, alpha: float = 0.05) -> ClaimVerdict:
-    """Decide "mean_b − mean_a has sign `expected_sign`" with a declared equivalence margin (> 0, in the units of
-    the data): supported = Welch p < α with the CI on the claimed side; contradicted = p < α on the other side;
-    equivalent = p ≥ α and the TOST shows |diff| < margin at α; else inconclusive. Finite values only; degenerate
-    samples (n < 2 a side, no variance at all) give NaN p-values and 'inconclusive'."""
+    """Decide "mean_b − mean_a has sign `expected_sign`" with a declared equivalence margin (> 0, in the units
+    of the data): supported = Welch p < α with the CI on the claimed side; contradicted = p < α on the other
+    side; equivalent = p ≥ α and the TOST shows |diff| < margin at α; else inconclusive. Finite values only;
+    degenerate samples (n < 2 a side, no variance at all) give NaN p-values and 'inconclusive'."""
     if expected_sign not in (1, -1):
         raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign}")
     a, b = finite(a), finite(b)

@@ -1,0 +1,140 @@
+"""One sample at a time: finite values, mean with a t-interval, bootstrap intervals, a ratio of means,
+steps to a threshold and a linear trend; the shared helpers (finite, pair, NAN2)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy  # scipy.stats loads on first use (scipy's lazy submodules): importing bnlab.stats stays light
+
+NAN2 = (np.nan, np.nan)
+
+
+def finite(x) -> np.ndarray:
+    a = np.asarray(x, dtype=float).ravel()
+    return a[np.isfinite(a)]
+
+
+def pair(ci) -> tuple[float, float]:
+    return float(ci[0]), float(ci[1])
+
+
+@dataclass(frozen=True)
+class Summary:
+    """n, mean, sample sd (ddof=1) and the t-interval mean ± t(1−α/2, n−1)·sd/√n at `level`."""
+
+    n: int
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+    level: float
+
+
+def summarize(values, level: float = 0.95) -> Summary:
+    """Mean with a t-interval over the finite values (NaN/inf, e.g. diverged runs, are dropped;
+    the caller counts them). n == 1: sd and CI are NaN; all values equal: sd 0, CI (mean, mean)."""
+    a = finite(values)
+    n = len(a)
+    mean = float(a.mean()) if n else np.nan
+    if n < 2:
+        return Summary(n, mean, np.nan, np.nan, np.nan, level)
+    sd = float(a.std(ddof=1))
+    if sd == 0:
+        return Summary(n, mean, 0.0, mean, mean, level)
+    lo, hi = scipy.stats.t.interval(level, n - 1, loc=mean, scale=sd / np.sqrt(n))
+    return Summary(n, mean, sd, float(lo), float(hi), level)
+
+
+def bootstrap_interval(samples, statistic, *, paired: bool, level: float, n_resamples: int, seed: int):
+    """scipy.stats.bootstrap CI: BCa, else percentile; NaN pair if both are undefined (an infinite end,
+    from resamples with an unbounded statistic, is kept)."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = scipy.stats.bootstrap(
+                samples,
+                statistic,
+                paired=paired,
+                confidence_level=level,
+                n_resamples=n_resamples,
+                method=method,
+                rng=np.random.default_rng(seed),
+            ).confidence_interval
+        if not np.isnan([ci.low, ci.high]).any():
+            return pair(ci)
+    return NAN2
+
+
+def bootstrap_ci(
+    values, statistic=np.mean, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> tuple[float, float]:
+    """Distribution-free CI of `statistic` over the finite values (scipy.stats.bootstrap, BCa;
+    percentile where BCa is degenerate, e.g. all values equal -> (v, v)). Fewer than 2 values: NaN."""
+    a = finite(values)
+    if len(a) < 2:
+        return NAN2
+    return bootstrap_interval((a,), statistic, paired=False, level=level, n_resamples=n_resamples, seed=seed)
+
+
+def ratio_ci(
+    a, b, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
+    """mean(a)/mean(b) of two independent samples (finite values) with a bootstrap CI (scipy, BCa; percentile
+    fallback): e.g. a speed-up factor steps_none/steps_bn. NaN with fewer than 2 values a side. Undercovers at
+    few seeds (a nominal 95% interval covers about 78% of the time at 3 seeds a side and 88% at 5, lognormal
+    data): prefer `log_ratio_ci` (ratio of geometric means) or `fieller_ci` (ratio of means) there."""
+    a, b = finite(a), finite(b)
+    if len(a) < 2 or len(b) < 2 or b.mean() == 0:
+        return np.nan, NAN2
+    return float(a.mean() / b.mean()), bootstrap_interval(
+        (a, b), _ratio_of_means, paired=False, level=level, n_resamples=n_resamples, seed=seed
+    )
+
+
+def _ratio_of_means(x, y, axis=-1):
+    return np.mean(x, axis=axis) / np.mean(y, axis=axis)
+
+
+def steps_to_threshold(steps, values, threshold: float) -> np.ndarray:
+    """Per run, the first step whose value ≥ threshold, NaN if never reached.
+    steps: [T] increasing; values: [R, T] (runs × evaluations) or [T] (one run) -> [R] (or [1])."""
+    steps = np.asarray(steps, float)
+    v = np.atleast_2d(np.asarray(values, float))
+    if v.ndim != 2 or v.shape[1] != len(steps):
+        raise ValueError(
+            f"values must be [T] or [R, T] with T = {len(steps)} steps, got shape {np.shape(values)}"
+        )
+    hit = v >= threshold
+    return np.where(hit.any(axis=1), steps[hit.argmax(axis=1)], np.nan)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Least-squares slope of y on x, its t-interval at `level`, the p-value for slope ≠ 0, Pearson r, n."""
+
+    slope: float
+    slope_ci: tuple[float, float]
+    p_value: float
+    r: float
+    n: int
+    level: float
+
+
+def trend(x, y, level: float = 0.95) -> Trend:
+    """scipy.stats.linregress over finite (x, y) pairs; CI = slope ± t(1−α/2, n−2)·stderr.
+    Fewer than 3 points or constant x: all NaN (constant y: slope 0, CI and p NaN)."""
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n < 3 or np.ptp(x) == 0:
+        return Trend(np.nan, NAN2, np.nan, np.nan, n, level)
+    r = scipy.stats.linregress(x, y)
+    h = scipy.stats.t.ppf((1 + level) / 2, n - 2) * r.stderr
+    return Trend(
+        float(r.slope), (float(r.slope - h), float(r.slope + h)), float(r.pvalue), float(r.rvalue), n, level
+    )
