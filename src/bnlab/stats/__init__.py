@@ -5,12 +5,13 @@ count and report them. Every interval carries its level. Degenerate inputs (too 
 values, no variance) give NaN statistics rather than errors, and NaN reads as
 "inconclusive" in a verdict.
 
-summaries: one sample (t- and bootstrap intervals, ratios, trends; the shared helpers); comparisons: two
-samples (Welch/paired t with a permutation test, Hedges' g, TOST); ranks: probability of improvement,
-Hodges–Lehmann shift; groups: Holm, ANOVA/Kruskal–Wallis; verdicts: the four verdicts; power: detectable
-effects and seeds needed; designs: tests shaped to a claim (interaction, best of, censored times, ratio
-intervals, curve noise); sequential: group-sequential boundaries (Lan–DeMets O'Brien–Fleming-type spending)
-and sequential verdicts for seeds added in rounds."""
+summaries: one sample (t- and bootstrap intervals, trends; the shared helpers); comparisons: two samples
+(Welch/paired t with a permutation test, Hedges' g, TOST); ranks: probability of improvement, Hodges–Lehmann
+shift; ratios: a ratio of means with bootstrap, log-Welch or Fieller intervals; groups: Holm,
+ANOVA/Kruskal–Wallis; verdicts: the four verdicts; power: detectable effects and seeds needed; designs: tests
+shaped to a claim (interaction, stabilization, best of, censored times); resolution: what one measurement can
+resolve (curve noise, permutation floor, McNemar's SE); sequential: group-sequential boundaries (Lan–DeMets
+O'Brien–Fleming-type spending) and sequential verdicts for seeds added in rounds."""
 
 from __future__ import annotations
 
@@ -23,18 +24,15 @@ from .designs import (
     Stabilization,
     best_of,
     censored_compare,
-    curve_noise,
-    fieller_ci,
     interaction_test,
-    log_ratio_ci,
-    mcnemar_se,
-    permutation_floor,
     spread_difference,
     stabilization,
 )
 from .groups import GroupTest, group_test, holm
 from .power import min_detectable_effect, seeds_for_equivalence, seeds_needed, welch_power
 from .ranks import prob_improvement
+from .ratios import fieller_ci, log_ratio_ci, ratio_ci
+from .resolution import curve_noise, mcnemar_se, permutation_floor
 from .sequential import (
     ClaimLook,
     Decision,
@@ -56,7 +54,6 @@ from .summaries import (
     bootstrap_ci,
     finite,
     pair,
-    ratio_ci,
     steps_to_threshold,
     summarize,
     trend,

@@ -1,10 +1,9 @@
-"""Tests shaped to a claim: interaction (norm × batch size), best of several, censored times, ratios,
-curve noise, permutation floor, McNemar."""
+"""Tests shaped to a claim: interaction (norm × batch size) and stabilization, best of several, censored
+times to a threshold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
 
 import numpy as np
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): importing bnlab.stats stays light
@@ -320,91 +319,3 @@ def censored_compare(
     return CensoredComparison(
         na, nb, int(ra.sum()), int(rb.sum()), _median(a), _median(b), shift, prob, p, reach_p, shift_ci
     )
-
-
-def log_ratio_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
-    """Ratio of geometric means exp(mean log a − mean log b) with the exponentiated Welch t-interval of
-    mean(log a) − mean(log b) at `level`, for positive data such as step counts or times (a speed-up factor).
-    For lognormal data with equal log-SDs it is also the ratio of means and of medians. Finite values only;
-    NaN when a value is ≤ 0 (no logarithm), n < 2 a side, or neither side varies (CI only)."""
-    a, b = finite(a), finite(b)
-    if len(a) < 2 or len(b) < 2 or (a <= 0).any() or (b <= 0).any():
-        return np.nan, NAN2
-    la, lb = np.log(a), np.log(b)
-    _, (lo, hi) = welch(lb, la, level=level)
-    return float(np.exp(la.mean() - lb.mean())), (float(np.exp(lo)), float(np.exp(hi)))
-
-
-def fieller_ci(a, b, level: float = 0.95) -> tuple[float, tuple[float, float]]:
-    """mean(a)/mean(b) with Fieller's interval for independent samples: the ρ with (ā − ρb̄)² ≤ t²(v_a +
-    ρ²v_b), v = s²/n, t = t((1+level)/2, ν) and ν the Welch–Satterthwaite df of ā − ρ̂b̄ at ρ̂ = ā/b̄. If b̄²
-    > t²v_b (b̄ significantly ≠ 0): [(āb̄ ∓ t√(ā²v_b + b̄²v_a − t²v_a v_b)) / (b̄² − t²v_b)]. Otherwise the
-    confidence set is unbounded (the whole line, or two rays) and (−inf, inf) is returned. Finite values only;
-    NaN with fewer than 2 values a side, or no variance on either side (CI only; ratio NaN also when b̄ =
-    0)."""
-    a, b = finite(a), finite(b)
-    if len(a) < 2 or len(b) < 2:
-        return np.nan, NAN2
-    ma, mb = a.mean(), b.mean()
-    ratio = float(ma / mb) if mb != 0 else np.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va == 0 and vb == 0:
-        return ratio, NAN2
-    r = ratio if np.isfinite(ratio) else 0.0
-    df = (va + r**2 * vb) ** 2 / (va**2 / (len(a) - 1) + r**4 * vb**2 / (len(b) - 1))
-    t2 = scipy.stats.t.ppf((1 + level) / 2, df) ** 2
-    den = mb**2 - t2 * vb
-    if not den > 0:
-        return ratio, (-np.inf, np.inf)
-    h = np.sqrt(t2 * (ma**2 * vb + mb**2 * va - t2 * va * vb))
-    return ratio, (float((ma * mb - h) / den), float((ma * mb + h) / den))
-
-
-def curve_noise(values, axis: int = -1):
-    """Noise of a series around its trend (e.g. per-step training losses): σ̂ = √(mean((Δ²x_t)²)/6) over the
-    second differences Δ²x_t = x_{t−1} − 2x_t + x_{t+1} (Gasser, Sroka & Jennen-Steinmetz 1986
-    pseudo-residuals; for white noise of SD σ, Var Δ²x = 6σ²). A locally linear trend cancels: 0 for a
-    straight line up to rounding; a curved trend f adds about mean(f''²)/6 to σ̂² (noiseless 1 −
-    0.1·exp(−t/3), t = 0..199: σ̂ = 3.3e-4, raw SD 0.01). No window to choose; equally spaced points assumed;
-    heteroscedastic noise gives its RMS. Triplets touching a non-finite value are skipped; fewer than 3 points
-    (no triplet): NaN. values: [T] -> float, or [..., T] along `axis` -> array."""
-    x = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
-    if x.shape[-1] < 3:
-        out = np.full(x.shape[:-1], np.nan)
-    else:
-        d = x[..., :-2] - 2 * x[..., 1:-1] + x[..., 2:]
-        ok = np.isfinite(d)
-        cnt = ok.sum(axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(cnt > 0, np.sqrt((np.where(ok, d, 0.0) ** 2).sum(axis=-1) / (6 * cnt)), np.nan)
-    return float(out) if out.ndim == 0 else out
-
-
-def permutation_floor(n_a: int, n_b: int, *, paired: bool = False, alternative: str = "two-sided") -> float:
-    """Smallest p-value an exact permutation test (as in `compare`) can return: two-sided 2/C(n_a+n_b, n_a)
-    for independent samples (0.1 for 3 vs 3, 2/252 for 5 vs 5), 2/2ⁿ for n pairs (sign flips; n = n_a = n_b);
-    one-sided half that. Capped at 1. If it is ≥ α, no data can make the permutation test significant."""
-    if alternative not in ("two-sided", "greater", "less"):
-        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
-    if paired and n_a != n_b:
-        raise ValueError(f"paired needs n_a == n_b, got {n_a} and {n_b}")
-    if min(n_a, n_b) < 0:
-        raise ValueError(f"sample sizes must be ≥ 0, got {n_a} and {n_b}")
-    count = 2**n_a if paired else comb(n_a + n_b, n_a)
-    return min(1.0, (2 if alternative == "two-sided" else 1) / count)
-
-
-def mcnemar_se(n_test: int, acc_a: float, acc_b: float, discordant: float) -> float:
-    """Standard error, over the sampling of test examples, of acc_b − acc_a for two models scored on the same
-    n_test examples: √((d − (acc_b − acc_a)²)/n_test), where d = the fraction of examples that exactly one of
-    the two gets right (p₁₀ + p₀₁; acc_b − acc_a = p₀₁ − p₁₀), the variance behind McNemar's test. It says how
-    much of a difference one fixed test set can resolve; seed-to-seed variation is separate. NaN for n_test <
-    1 or inconsistent inputs (|acc_b − acc_a| ≤ d ≤ min(acc_a + acc_b, 2 − acc_a − acc_b) must hold)."""
-    diff = acc_b - acc_a
-    ok = (
-        n_test >= 1
-        and 0 <= acc_a <= 1
-        and 0 <= acc_b <= 1
-        and abs(diff) - 1e-12 <= discordant <= min(acc_a + acc_b, 2 - acc_a - acc_b) + 1e-12
-    )
-    return float(np.sqrt(max(0.0, discordant - diff**2) / n_test)) if ok else np.nan

@@ -1,5 +1,5 @@
-"""One sample at a time: finite values, mean with a t-interval, bootstrap intervals, a ratio of means,
-steps to a threshold and a linear trend; the shared helpers (finite, pair, NAN2)."""
+"""One sample at a time: finite values, mean with a t-interval, bootstrap intervals, steps to a threshold
+and a linear trend; the shared helpers (finite, pair, NAN2, the scipy bootstrap)."""
 
 from __future__ import annotations
 
@@ -78,25 +78,6 @@ def bootstrap_ci(
     if len(a) < 2:
         return NAN2
     return bootstrap_interval((a,), statistic, paired=False, level=level, n_resamples=n_resamples, seed=seed)
-
-
-def ratio_ci(
-    a, b, level: float = 0.95, n_resamples: int = 9999, seed: int = 0
-) -> tuple[float, tuple[float, float]]:
-    """mean(a)/mean(b) of two independent samples (finite values) with a bootstrap CI (scipy, BCa; percentile
-    fallback): e.g. a speed-up factor steps_none/steps_bn. NaN with fewer than 2 values a side. Undercovers at
-    few seeds (a nominal 95% interval covers about 78% of the time at 3 seeds a side and 88% at 5, lognormal
-    data): prefer `log_ratio_ci` (ratio of geometric means) or `fieller_ci` (ratio of means) there."""
-    a, b = finite(a), finite(b)
-    if len(a) < 2 or len(b) < 2 or b.mean() == 0:
-        return np.nan, NAN2
-    return float(a.mean() / b.mean()), bootstrap_interval(
-        (a, b), _ratio_of_means, paired=False, level=level, n_resamples=n_resamples, seed=seed
-    )
-
-
-def _ratio_of_means(x, y, axis=-1):
-    return np.mean(x, axis=axis) / np.mean(y, axis=axis)
 
 
 def steps_to_threshold(steps, values, threshold: float) -> np.ndarray:
