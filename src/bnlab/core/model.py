@@ -219,13 +219,13 @@ def forward(
         h = torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b  # (K, B, C)
         saved = None
         if not kind.identity and not after:
-            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask)
+            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask, tape is not None)
         pre.append(h)
         h = act(h)
         if tape is not None:
             tape.acts.append(h)
         if not kind.identity and after:
-            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask)
+            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask, tape is not None)
         if tape is not None:
             tape.saved.append(saved)
     L = cfg.n_hidden
@@ -246,11 +246,13 @@ def _norm(
     training: bool,
     ctx: StepContext | None,
     mask: Tensor | None,
+    keep: bool,
 ) -> tuple[Tensor, norms.Saved]:
     """Hidden layer i's norm on h, its new running statistics into new_st; then noisy BN's perturbation
     (training only) and the per-member on/off mask. Returns (output, what its backward reads)."""
     state = (st[f"mean{i}"], st[f"var{i}"]) if kind.running_stats else None
-    y, new, saved = kind.forward(h, p[f"gamma{i}"], p[f"beta{i}"], state, args, training=training)
+    g, b = p[f"gamma{i}"], p[f"beta{i}"]
+    y, new, saved = kind.forward(h, g, b, state, args, training=training, keep=keep)
     if new is not None:
         new_st[f"mean{i}"], new_st[f"var{i}"] = new
     if training and ctx is not None and ctx.noise is not None:

@@ -47,7 +47,15 @@ class NormArgs:
 
 class Forward(Protocol):
     def __call__(
-        self, x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool
+        self,
+        x: Tensor,
+        gamma: Tensor,
+        beta: Tensor,
+        state: State,
+        args: NormArgs,
+        *,
+        training: bool,
+        keep: bool = False,
     ) -> tuple[Tensor, State, Saved]: ...
 
 
@@ -60,7 +68,8 @@ class Norm:
     """One norm and its facts; the registry below is the only place a norm's name decides anything."""
 
     name: str
-    forward: Forward  # (y, new state, saved); eval mode returns the state unchanged and saves nothing
+    forward: Forward  # (y, new state, saved); eval mode returns the state unchanged and saves nothing;
+    # keep=True (the fast step) saves what `backward` reads, and may round the affine step differently
     backward: Backward | None = None  # the fast step's hand-written backward; None: autograd trains it
     identity: bool = False  # no normalization, no γ, β (norm 'none')
     running_stats: bool = False  # keeps a running mean and variance, read in eval mode (and precise_bn)
@@ -85,14 +94,23 @@ def update_running(run_mean: Tensor, run_var: Tensor, mu: Tensor, var_b: Tensor,
     )
 
 
-def _whiten(v: Tensor, dim: int, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(x̂, μ, σ², r): x̂ = (v − μ)·r, r = 1/√(σ² + ε), with μ, σ² (biased) over `dim`. (torch.var_mean over
-    a middle dim is ~10x slower than these four ops on CPU.)"""
+def _center(v: Tensor, dim: int, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(v − μ, μ, σ², r), r = 1/√(σ² + ε), with μ, σ² (biased) over `dim`. (torch.var_mean over a middle
+    dim is ~10x slower than these four ops on CPU.)"""
     mu = v.mean(dim, keepdim=True)
     xc = v - mu
-    var = xc.square().mean(dim, keepdim=True)
-    r = (var + eps).rsqrt()
-    return (xc * r if xc.requires_grad else xc.mul_(r)), mu, var, r
+    var = (xc * xc).mean(dim, keepdim=True)  # not square(): its gradient rounds differently
+    return xc, mu, var, (var + eps).rsqrt()
+
+
+def _whiten(v: Tensor, dim: int, eps: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(x̂, μ, σ², r): x̂ = (v − μ)·r (in place where autograd does not need v − μ)."""
+    xc, mu, var, r = _center(v, dim, eps)
+    return _scaled(xc, r), mu, var, r
+
+
+def _scaled(xc: Tensor, r: Tensor) -> Tensor:
+    return xc * r if xc.requires_grad else xc.mul_(r)
 
 
 def _whiten_back(dg: Tensor, xh: Tensor, r: Tensor, dim: int) -> Tensor:
@@ -120,7 +138,16 @@ def _cat1(parts: list[Tensor]) -> Tensor:
     return out
 
 
-def _none(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def _none(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     return x, state, None
 
 
@@ -135,14 +162,26 @@ def _batch_eval(x: Tensor, gamma: Tensor, beta: Tensor, state: State, eps: float
     return (x - mean) * (var + eps).rsqrt() * gamma + beta, state, None
 
 
-def batch(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def batch(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     """Ioffe & Szegedy (2015), per model k and channel c. Training: μ_B = mean_b x, σ²_B = mean_b (x − μ_B)²
     (biased), x̂ = (x − μ_B)/√(σ²_B + ε), y = γ·x̂ + β, running statistics updated."""
     if not training:
         return _batch_eval(x, gamma, beta, state, args.bn.eps)
     assert state is not None
-    xhat, mu, var, r = _whiten(x, 1, args.bn.eps)
+    xc, mu, var, r = _center(x, 1, args.bn.eps)
     new = update_running(*state, mu, var, x.shape[1], args.bn)
+    if not keep:  # x̂ not kept: y = (x − μ_B)·(rγ) + β
+        return xc * (r * gamma) + beta, new, None
+    xhat = _scaled(xc, r)  # the fast step's spelling: x̂ kept for the backward, y = β + x̂γ in one fused op
     return beta.addcmul(xhat, gamma), new, (xhat, r)
 
 
@@ -169,7 +208,16 @@ def _chunks(v: Tensor, ghost: int) -> list[Tensor]:
     return out
 
 
-def ghost_batch(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def ghost_batch(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     """Hoffer et al. (2017): batch norm over ⌈B/ghost⌉ consecutive virtual batches, each with its own
     statistics; the running estimates take one update per chunk, in order. Eval mode is batch norm's."""
     if not training:
@@ -199,12 +247,14 @@ def _ghost_back(dout: Tensor, gamma: Tensor, saved: Saved, args: NormArgs):
     return (_cat1(parts), *_affine_grads(dout, xhat))
 
 
-def _per_sample(x: Tensor, gamma: Tensor, beta: Tensor, state: State, eps: float, size: int):
+def _per_sample(x: Tensor, gamma: Tensor, beta: Tensor, state: State, eps: float, size: int, keep: bool):
     """Normalize each sample over consecutive groups of `size` channels; the same in either mode."""
     K, B, C = x.shape
     xh, _, _, r = _whiten(x.reshape(K, B, C // size, size), -1, eps)  # r (K, B, G, 1)
     xhat = xh.view(K, B, C)
-    return beta.addcmul(xhat, gamma), state, (xhat, r)
+    if not keep:
+        return xhat * gamma + beta, state, None
+    return beta.addcmul(xhat, gamma), state, (xhat, r)  # as in batch: the fast step's fused spelling
 
 
 def _per_sample_back(dout: Tensor, gamma: Tensor, saved: Saved, size: int):
@@ -215,17 +265,44 @@ def _per_sample_back(dout: Tensor, gamma: Tensor, saved: Saved, size: int):
     return (dx, *_affine_grads(dout, xhat))
 
 
-def layer(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def layer(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     """Ba et al. (2016): normalize each sample over its C channels, then γ·x̂ + β."""
-    return _per_sample(x, gamma, beta, state, args.bn.eps, x.shape[-1])
+    return _per_sample(x, gamma, beta, state, args.bn.eps, x.shape[-1], keep)
 
 
-def group(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def group(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     """Wu & He (2018): normalize each sample over groups of `group_size` consecutive channels."""
-    return _per_sample(x, gamma, beta, state, args.bn.eps, args.group_size)
+    return _per_sample(x, gamma, beta, state, args.bn.eps, args.group_size, keep)
 
 
-def batch_renorm(x: Tensor, gamma: Tensor, beta: Tensor, state: State, args: NormArgs, *, training: bool):
+def batch_renorm(
+    x: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    state: State,
+    args: NormArgs,
+    *,
+    training: bool,
+    keep: bool = False,
+):
     """Ioffe (2017). σ_B = √(σ²_B + ε), σ = √(running_var + ε), r = stop_grad(clip(σ_B/σ, 1/rmax, rmax)),
     d = stop_grad(clip((μ_B − μ)/σ, −dmax, dmax)), x̂ = (x − μ_B)/σ_B · r + d, y = γ·x̂ + β. With rmax = 1,
     dmax = 0 it is batch norm. Eval mode is batch norm's."""
