@@ -37,8 +37,8 @@ def _inputs():
 def test_batch_norm_matches_torch(profile, training):
     cfg, torch_momentum = PROFILES[profile]
     x, gamma, beta, mean, var = _inputs()
-    y, m2, v2 = _bn("batch", 
-        x.float(), gamma.float(), beta.float(), mean.float(), var.float(), training=training, cfg=cfg
+    y, m2, v2 = _bn(
+        "batch", x.float(), gamma.float(), beta.float(), mean.float(), var.float(), training=training, cfg=cfg
     )
     gy = torch.randn_like(y)
     gx, gg, gb = torch.autograd.grad(y, (x, gamma, beta), gy)
@@ -81,8 +81,8 @@ def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
     cfg = norms.BNConfig()
     x, gamma, beta, mean, var = (t.detach().float() for t in _inputs())
     y_bn, m_bn, v_bn = _bn("batch", x, gamma, beta, mean, var, training=True, cfg=cfg)
-    y_rn, m_rn, v_rn = _bn("batch-renorm", 
-        x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0
+    y_rn, m_rn, v_rn = _bn(
+        "batch-renorm", x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0
     )
     assert torch.allclose(y_bn, y_rn, atol=1e-5) and torch.equal(m_bn, m_rn) and torch.equal(v_bn, v_rn)
     # with wide limits, r and d correct the batch statistics to the running ones: x̂ = (x − μ)/σ

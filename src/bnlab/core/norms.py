@@ -223,6 +223,12 @@ def ghost_batch(
     if not training:
         return _batch_eval(x, gamma, beta, state, args.bn.eps)
     assert state is not None
+    if not keep:  # batch norm's own spelling, chunk by chunk
+        ys = []
+        for c in x.split(args.ghost, 1):
+            y, state, _ = batch(c, gamma, beta, state, args, training=True)
+            ys.append(y)
+        return _cat1(ys), state, None
     K, _, C = x.shape
     m, s = state
     parts, rs = [], []
