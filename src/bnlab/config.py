@@ -19,6 +19,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 
+from .core.norms import NORMS, is_identity
 from .errors import ConfigError
 from .limits import (
     BOUNDS,
@@ -186,16 +187,22 @@ def _check_together(s: RunSpec) -> None:
         raise ConfigError(f"hidden must list 1 to {MAX_LAYERS} widths, got {len(s.hidden)}")
     if s.train_limit is not None and s.batch_size > s.train_limit:
         raise ConfigError(f"batch_size = {s.batch_size} is larger than train_limit = {s.train_limit}")
-    if s.norm == "group" and any(w % s.group_size for w in s.hidden):
+    kind = NORMS[s.norm]
+    if s.batch_size < kind.min_batch:
+        raise ConfigError(
+            f"norm = {s.norm!r} normalizes over the batch; batch_size = {s.batch_size} must be >= "
+            f"{kind.min_batch}"
+        )
+    if kind.grouped and any(w % s.group_size for w in s.hidden):
         raise ConfigError(f"group_size = {s.group_size} must divide every hidden width {list(s.hidden)}")
     if s.probes and not s.probe_every:
         raise ConfigError(f"probes = {list(s.probes)} need probe_every >= 1 (steps between probes)")
-    if "inference" in s.final_probes and s.norm not in ("none", "batch"):
+    if "inference" in s.final_probes and not kind.folds:
         raise ConfigError(
             f"final_probes = ['inference'] folds batch norm; norm = {s.norm!r} has nothing to fold "
             "(use norm none or batch)"
         )
-    if s.noise and s.norm == "none":
+    if s.noise and kind.identity:
         raise ConfigError("noise = true needs a norm (it perturbs the normalized activations); set norm")
     check_memory(s)
 
@@ -208,7 +215,7 @@ def validate(s: RunSpec) -> None:
 
 def _n_params(s: RunSpec) -> int:
     dims = (IN_DIM, *s.hidden, N_CLASSES)
-    return sum(a * b + b for a, b in zip(dims, dims[1:])) + (2 * sum(s.hidden) if s.norm != "none" else 0)
+    return sum(a * b + b for a, b in zip(dims, dims[1:])) + (0 if is_identity(s.norm) else 2 * sum(s.hidden))
 
 
 def _copies(s: RunSpec) -> int:
@@ -316,11 +323,11 @@ class Grid:
         specs = []
         for combo in itertools.product(*axes.values()):
             fields = {**self.base, **dict(zip(axes, combo))}
-            if fields.get("norm") == "none" and "noise" in axes:
+            if is_identity(fields.get("norm")) and "noise" in axes:
                 fields["noise"] = (
                     False  # noise perturbs a norm's output: a grid's none cell is the plain control
                 )
-            if fields.get("norm") == "none":
+            if is_identity(fields.get("norm")):
                 fields["placement"] = "after"  # without a norm, placement means nothing (as studies._dedupe)
             first = RunSpec(**fields, seed=seeds[0])
             specs += [first, *(_reseed(first, s) for s in seeds[1:])]
@@ -353,6 +360,3 @@ def stack_key(spec: RunSpec) -> tuple:
     among the members that have a norm (members without one join any stack)."""
     return tuple(getattr(spec, f) for f in SHAPE_FIELDS)
 
-
-# Norms with running statistics (used in eval mode; what RunSpec.precise_bn recomputes exactly).
-NORMS_WITH_RUNNING_STATS = ("batch", "batch-renorm", "ghost-batch")

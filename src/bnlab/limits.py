@@ -28,9 +28,10 @@ import sys
 from dataclasses import dataclass
 
 from . import data as _data
+from .core import norms as _norms
 from .errors import ConfigError
 
-NORMS = ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch")
+NORMS = tuple(_norms.NORMS)  # the registry's names (bnlab.core.norms), one source
 PLACEMENTS = ("after", "before")
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("default", "glorot_uniform", "torch_default", "he_normal")

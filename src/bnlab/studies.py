@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import (
-    NORMS_WITH_RUNNING_STATS,
     Grid,
     RunSpec,
     check_bound,
@@ -30,6 +29,7 @@ from .config import (
     memory_bytes,
     parse_seeds,
 )
+from .core.norms import NORMS, is_identity
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -81,9 +81,9 @@ def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
     layer, group), precise_bn means nothing, so it is written False."""
     seen, out = set(), []
     for s in specs:
-        if s.norm == "none" and s.placement != "after":  # copy only where it changes
+        if is_identity(s.norm) and s.placement != "after":  # copy only where it changes
             s = dataclasses.replace(s, placement="after")
-        if s.precise_bn and s.norm not in NORMS_WITH_RUNNING_STATS:
+        if s.precise_bn and not NORMS[s.norm].running_stats:
             s = dataclasses.replace(s, precise_bn=False)
         key = (s.config_hash(), s.seed)
         if key not in seen:
@@ -154,7 +154,7 @@ STUDIES: dict[str, Study] = {
             "net)? norm {none, batch, layer, group, batch-renorm, ghost-batch} × batch size {2 … 128}.",
             axes={
                 "batch_size": (2, 4, 8, 16, 32, 128),
-                "norm": ("none", "batch", "layer", "group", "batch-renorm", "ghost-batch"),
+                "norm": tuple(NORMS),
                 "precise_bn": (False, True),
             },
             base={"epochs": 2, "train_limit": 10000},

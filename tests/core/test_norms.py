@@ -16,6 +16,14 @@ PROFILES = {
 }
 
 
+def _bn(name, x, gamma, beta, mean, var, *, training, cfg, **args):
+    """A running-statistics norm of the registry: (y, new mean, new var)."""
+    y, (m, v), _ = norms.NORMS[name].forward(
+        x, gamma, beta, (mean, var), norms.NormArgs(cfg, **args), training=training
+    )
+    return y, m, v
+
+
 def _inputs():
     x = (torch.randn(K, B, C) + 0.5).double().requires_grad_()
     gamma = (torch.rand(K, 1, C) + 0.5).double().requires_grad_()
@@ -29,8 +37,8 @@ def _inputs():
 def test_batch_norm_matches_torch(profile, training):
     cfg, torch_momentum = PROFILES[profile]
     x, gamma, beta, mean, var = _inputs()
-    y, m2, v2 = norms.batch_norm(
-        x.float(), gamma.float(), beta.float(), mean.float(), var.float(), training=training, cfg=cfg
+    y, m2, v2 = _bn(
+        "batch", x.float(), gamma.float(), beta.float(), mean.float(), var.float(), training=training, cfg=cfg
     )
     gy = torch.randn_like(y)
     gx, gg, gb = torch.autograd.grad(y, (x, gamma, beta), gy)
@@ -52,7 +60,7 @@ def test_batch_norm_matches_torch(profile, training):
 def test_keras_running_stats_use_biased_variance():
     cfg, _ = PROFILES["keras"]
     x, gamma, beta, mean, var = _inputs()
-    _, m2, v2 = norms.batch_norm(x.detach(), gamma.detach(), beta.detach(), mean, var, training=True, cfg=cfg)
+    _, m2, v2 = _bn("batch", x.detach(), gamma.detach(), beta.detach(), mean, var, training=True, cfg=cfg)
     xd = x.detach()
     assert torch.allclose(m2, 0.99 * mean + 0.01 * xd.mean(1, keepdim=True))
     assert torch.allclose(v2, 0.99 * var + 0.01 * xd.var(1, keepdim=True, unbiased=False))
@@ -61,8 +69,9 @@ def test_keras_running_stats_use_biased_variance():
 def test_layer_and_group_norm_match_torch():
     x = torch.randn(K, B, C)
     gamma, beta = torch.rand(K, 1, C) + 0.5, torch.randn(K, 1, C)
-    y = norms.layer_norm(x, gamma, beta, 1e-5)
-    g = norms.group_norm(x, gamma, beta, 1e-5, group_size=4)
+    args = norms.NormArgs(norms.BNConfig(eps=1e-5), group_size=4)
+    y, _, _ = norms.NORMS["layer"].forward(x, gamma, beta, None, args, training=True)
+    g, _, _ = norms.NORMS["group"].forward(x, gamma, beta, None, args, training=True)
     for k in range(K):
         assert torch.allclose(y[k], F.layer_norm(x[k], (C,), gamma[k, 0], beta[k, 0], 1e-5), atol=1e-6)
         assert torch.allclose(g[k], F.group_norm(x[k], C // 4, gamma[k, 0], beta[k, 0], 1e-5), atol=1e-6)
@@ -71,13 +80,13 @@ def test_layer_and_group_norm_match_torch():
 def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
     cfg = norms.BNConfig()
     x, gamma, beta, mean, var = (t.detach().float() for t in _inputs())
-    y_bn, m_bn, v_bn = norms.batch_norm(x, gamma, beta, mean, var, training=True, cfg=cfg)
-    y_rn, m_rn, v_rn = norms.batch_renorm(
-        x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0
+    y_bn, m_bn, v_bn = _bn("batch", x, gamma, beta, mean, var, training=True, cfg=cfg)
+    y_rn, m_rn, v_rn = _bn(
+        "batch-renorm", x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1.0, dmax=0.0
     )
     assert torch.allclose(y_bn, y_rn, atol=1e-5) and torch.equal(m_bn, m_rn) and torch.equal(v_bn, v_rn)
     # with wide limits, r and d correct the batch statistics to the running ones: x̂ = (x − μ)/σ
-    y_wide, _, _ = norms.batch_renorm(x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1e6, dmax=1e6)
+    y_wide, _, _ = _bn("batch-renorm", x, gamma, beta, mean, var, training=True, cfg=cfg, rmax=1e6, dmax=1e6)
     expect = (x - mean) / torch.sqrt(var + cfg.eps) * gamma + beta
     assert torch.allclose(y_wide, expect, atol=1e-4)
 
@@ -85,7 +94,10 @@ def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
 def test_renorm_schedule_waits_for_the_running_statistics():
     """Hand-derived: momentum 0.99 → n₀ = max(⌈3/0.01⌉, ⌈0.05·1000⌉) = 300 steps of plain BN, then rmax rises by
     2 over 300 steps (30% of 1000) and dmax by 5 over 200 (20%)."""
-    lim = lambda step, total=1000, m=0.99: norms.renorm_limits(step, total, m)  # noqa: E731
+
+    def lim(step, total=1000, m=0.99):
+        return norms.renorm_limits(step, total, m)
+
     assert norms.renorm_start(1000, 0.99) == 300 and norms.renorm_start(10_000, 0.9) == 500
     assert (
         lim(0) == (1.0, 0.0) and lim(50) == (1.0, 0.0) and lim(299) == (1.0, 0.0) and lim(300) == (1.0, 0.0)
@@ -107,10 +119,10 @@ def test_renorm_schedule_waits_for_the_running_statistics():
 def test_ghost_batch_norm_normalizes_each_chunk():
     cfg = norms.BNConfig()
     x, gamma, beta, mean, var = (t.detach().float() for t in _inputs())
-    y, m, v = norms.ghost_batch_norm(x, gamma, beta, mean, var, training=True, cfg=cfg, ghost=4)
+    y, m, v = _bn("ghost-batch", x, gamma, beta, mean, var, training=True, cfg=cfg, ghost=4)
     for c in range(B // 4):
         chunk = x[:, 4 * c : 4 * c + 4]
-        ref, _, _ = norms.batch_norm(chunk, gamma, beta, mean, var, training=True, cfg=cfg)
+        ref, _, _ = _bn("batch", chunk, gamma, beta, mean, var, training=True, cfg=cfg)
         assert torch.allclose(y[:, 4 * c : 4 * c + 4], ref, atol=1e-6)
     # running stats took B/4 sequential momentum updates
     expect_m = mean
@@ -130,7 +142,7 @@ def test_folding_is_exact(placement):
     gamma, beta = torch.rand(K, 1, C) + 0.5, torch.randn(K, 1, C)
     mean, var = torch.randn(K, 1, C), torch.rand(K, 1, C) + 0.5
     x = torch.randn(K, B, I)
-    bn = lambda h: norms.batch_norm(h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
+    bn = lambda h: _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
     if placement == "before":  # Dense → BN → ReLU: fold into the preceding layer
         ref = torch.relu(bn(torch.baddbmm(b1, x, W1)))
         Wf, bf = norms.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)

@@ -41,7 +41,7 @@ def evaluate(
 def _norm_input(i: int, x: Tensor, pre: list[Tensor], p: dict, cfg: M.StackConfig) -> Tensor:
     """Hidden layer i's norm input (K, B, C), from model.forward's `pre` (inputs to the nonlinearity):
     after: act(z_i) = act(pre[i]); before: z_i = h_{i−1} W_i + b_i with h_{i−1} = x or act(pre[i−1])."""
-    act = torch.relu if cfg.activation == "relu" else torch.sigmoid
+    act = M.ACTIVATIONS[cfg.activation]
     if cfg.placement == "after":
         return act(pre[i])
     h = x if i == 0 else act(pre[i - 1])
@@ -55,7 +55,7 @@ def precise_stats(
 ) -> dict[str, Tensor]:
     """The exact training-set mean and biased variance of every BN layer's input (module docstring),
     as a new state dict shaped like `st`; `st` unchanged. Norms without running statistics: `st` itself."""
-    if cfg.norm not in M.STATEFUL or not st:
+    if not cfg.kind.running_stats or not st:
         return st
     out = dict(st)
     n = x.shape[0]

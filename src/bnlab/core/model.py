@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
-from ..config import NORMS_WITH_RUNNING_STATS, PROFILE, RunSpec
+from ..config import PROFILE, RunSpec
 from . import norms
+from .norms import NORMS
 
-STATEFUL = NORMS_WITH_RUNNING_STATS
+ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
 def member_seed(seed: int, purpose: str) -> int:
@@ -44,14 +45,23 @@ class StackConfig:
     def n_hidden(self) -> int:
         return len(self.dims) - 2
 
+    @property
+    def kind(self) -> norms.Norm:
+        """The stack's norm, from the registry."""
+        return NORMS[self.norm]
+
+    @property
+    def norm_args(self) -> norms.NormArgs:
+        return norms.NormArgs(self.bn, self.group_size, self.ghost_batch)
+
     @classmethod
     def from_specs(cls, specs: list[RunSpec], in_dim: int, n_classes: int) -> StackConfig:
-        kinds = {(s.norm, s.placement) for s in specs if s.norm != "none"}
+        kinds = {(s.norm, s.placement) for s in specs if not NORMS[s.norm].identity}
         if len(kinds) > 1:
             raise ValueError(
                 f"one stack holds one norm kind and placement besides 'none', got {sorted(kinds)}"
             )
-        norm, placement = kinds.pop() if kinds else ("none", specs[0].placement)
+        norm, placement = kinds.pop() if kinds else (norms.PLAIN, specs[0].placement)
         s0 = specs[0]
         prof = PROFILE[s0.profile]
         return cls(
@@ -62,7 +72,7 @@ class StackConfig:
             bn=norms.BNConfig(prof.bn_momentum, prof.bn_eps, prof.bn_unbiased_running_var),
             group_size=s0.group_size,
             ghost_batch=s0.ghost_batch,
-            norm_on=tuple(s.norm != "none" for s in specs),
+            norm_on=tuple(not NORMS[s.norm].identity for s in specs),
         )
 
 
@@ -107,7 +117,7 @@ class Layout:
         shapes = []
         for i, (a, b) in enumerate(zip(cfg.dims, cfg.dims[1:])):
             shapes += [(f"W{i}", (a, b)), (f"b{i}", (1, b))]
-        if cfg.norm != "none":
+        if not cfg.kind.identity:
             for i in range(cfg.n_hidden):
                 shapes += [(f"gamma{i}", (1, cfg.dims[i + 1])), (f"beta{i}", (1, cfg.dims[i + 1]))]
         padded = tuple(-(-math.prod(shp) // ALIGN) * ALIGN for _, shp in shapes)
@@ -150,7 +160,7 @@ def init_params(specs: list[RunSpec], cfg: StackConfig) -> Tensor:
 
 def init_state(cfg: StackConfig, K: int) -> dict[str, Tensor]:
     """Running mean 0 and variance 1 for each stateful norm layer."""
-    if cfg.norm not in STATEFUL:
+    if not cfg.kind.running_stats:
         return {}
     st = {}
     for i in range(cfg.n_hidden):
@@ -166,31 +176,16 @@ class StepContext:
 
     rmax: float = 1.0
     dmax: float = 0.0
-    noise: list[tuple[Tensor, Tensor]] | None = (
-        None  # per hidden layer: (shift, scale), each (K, B, C), per sample
-    )
+    noise: list[tuple[Tensor, Tensor]] | None = None  # per hidden layer: (shift, scale), each (K, B, C)
 
 
-def _norm(
-    i: int, h: Tensor, p: dict, st: dict, cfg: StackConfig, training: bool, ctx: StepContext | None
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Hidden layer i's normalization: (output, its new running statistics; {} for stateless norms)."""
-    g, b = p[f"gamma{i}"], p[f"beta{i}"]
-    if cfg.norm == "layer":
-        return norms.layer_norm(h, g, b, cfg.bn.eps), {}
-    if cfg.norm == "group":
-        return norms.group_norm(h, g, b, cfg.bn.eps, cfg.group_size), {}
-    m, v = st[f"mean{i}"], st[f"var{i}"]
-    if cfg.norm == "batch":
-        y, m2, v2 = norms.batch_norm(h, g, b, m, v, training=training, cfg=cfg.bn)
-    elif cfg.norm == "ghost-batch":
-        y, m2, v2 = norms.ghost_batch_norm(
-            h, g, b, m, v, training=training, cfg=cfg.bn, ghost=cfg.ghost_batch
-        )
-    else:
-        rmax, dmax = (ctx.rmax, ctx.dmax) if ctx else (1.0, 0.0)
-        y, m2, v2 = norms.batch_renorm(h, g, b, m, v, training=training, cfg=cfg.bn, rmax=rmax, dmax=dmax)
-    return y, {f"mean{i}": m2, f"var{i}": v2}
+@dataclass
+class Tape:
+    """What `forward` keeps for a hand-written backward (core/backprop.py)."""
+
+    inputs: list[Tensor] = field(default_factory=list)  # each linear layer's input: x, h_1, ..., h_L
+    acts: list[Tensor] = field(default_factory=list)  # each hidden layer's φ output
+    saved: list[norms.Saved] = field(default_factory=list)  # each hidden layer's norm's saved tensors
 
 
 def forward(
@@ -202,47 +197,72 @@ def forward(
     training: bool,
     ctx: StepContext | None = None,
     mask: Tensor | None = None,
+    tape: Tape | None = None,
 ) -> tuple[Tensor, dict, list[Tensor]]:
     """x (K, B, in) or (B, in) shared by all members → logits (K, B, classes).
 
     Returns (logits, new_state, pre): pre[i] is hidden layer i's input to its
     nonlinearity (K, B, C), the quantity Ioffe & Szegedy's Figure 1 tracks.
     `mask` (K, 1, 1) bool selects members whose norm is on; None means all.
+    `tape`, when given, is filled with what backprop.step's backward reads.
     """
-    act = torch.relu if cfg.activation == "relu" else torch.sigmoid
+    act = ACTIVATIONS[cfg.activation]
+    kind, after = cfg.kind, cfg.placement == "after"
+    args = cfg.norm_args if ctx is None else replace(cfg.norm_args, rmax=ctx.rmax, dmax=ctx.dmax)
     new_st = dict(st)
     pre = []
     h = x
     for i in range(cfg.n_hidden):
+        if tape is not None:
+            tape.inputs.append(h)
         W, b = p[f"W{i}"], p[f"b{i}"]
         h = torch.baddbmm(b, h, W) if h.dim() == 3 else torch.matmul(h, W) + b  # (K, B, C)
-        if cfg.norm != "none" and cfg.placement == "before":
-            y, layer_st = _norm(i, h, p, st, cfg, training, ctx)
-            h = _masked(y, h, mask, ctx, i, training)
-            new_st.update(layer_st)
+        saved = None
+        if not kind.identity and not after:
+            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask, tape is not None)
         pre.append(h)
         h = act(h)
-        if cfg.norm != "none" and cfg.placement == "after":
-            y, layer_st = _norm(i, h, p, st, cfg, training, ctx)
-            h = _masked(y, h, mask, ctx, i, training)
-            new_st.update(layer_st)
+        if tape is not None:
+            tape.acts.append(h)
+        if not kind.identity and after:
+            h, saved = _norm(i, h, p, st, new_st, kind, args, training, ctx, mask, tape is not None)
+        if tape is not None:
+            tape.saved.append(saved)
     L = cfg.n_hidden
+    if tape is not None:
+        tape.inputs.append(h)
     logits = torch.baddbmm(p[f"b{L}"], h, p[f"W{L}"])
     return logits, new_st, pre
 
 
-def _masked(
-    y: Tensor, h: Tensor, mask: Tensor | None, ctx: StepContext | None, i: int, training: bool
-) -> Tensor:
-    """Noisy BN's perturbation (training only), then the per-member on/off mask."""
+def _norm(
+    i: int,
+    h: Tensor,
+    p: dict,
+    st: dict,
+    new_st: dict,
+    kind: norms.Norm,
+    args: norms.NormArgs,
+    training: bool,
+    ctx: StepContext | None,
+    mask: Tensor | None,
+    keep: bool,
+) -> tuple[Tensor, norms.Saved]:
+    """Hidden layer i's norm on h, its new running statistics into new_st; then noisy BN's perturbation
+    (training only) and the per-member on/off mask. Returns (output, what its backward reads)."""
+    state = (st[f"mean{i}"], st[f"var{i}"]) if kind.running_stats else None
+    g, b = p[f"gamma{i}"], p[f"beta{i}"]
+    y, new, saved = kind.forward(h, g, b, state, args, training=training, keep=keep)
+    if new is not None:
+        new_st[f"mean{i}"], new_st[f"var{i}"] = new
     if training and ctx is not None and ctx.noise is not None:
         shift, scale = ctx.noise[i]
         y = y * scale + shift
-    return y if mask is None else torch.where(mask, y, h)
+    return (y if mask is None else torch.where(mask, y, h)), saved
 
 
 def norm_mask(cfg: StackConfig, device) -> Tensor | None:
     """(K, 1, 1) bool mask, or None when every member has the norm (or none has)."""
-    if cfg.norm == "none" or all(cfg.norm_on):
+    if cfg.kind.identity or all(cfg.norm_on):
         return None
     return torch.tensor(cfg.norm_on, device=device).view(-1, 1, 1)

@@ -159,7 +159,7 @@ def train_stack(
             idx = perm[:, j * B : (j + 1) * B]  # (K, b)
             x, y = _gather(data.x_train, idx), _gather(data.y_train, idx)  # (K, b, in), (K, b)
             ctx = None
-            if cfg.norm == "batch-renorm" or noisy is not None:
+            if cfg.kind.scheduled or noisy is not None:
                 rmax, dmax = norms.renorm_limits(step, total_steps, cfg.bn.momentum)
                 ctx = M.StepContext(rmax, dmax, noisy.step(y.shape[1]) if noisy is not None else None)
             probing = s0.probes and step % s0.probe_every == 0
