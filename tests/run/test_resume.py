@@ -207,7 +207,7 @@ def test_workers_still_starting_die_with_a_killed_driver(tmp_path):
     proc.kill()
     proc.communicate(timeout=60)  # hangs while an orphan holds the pipes
     assert len(workers) >= 2 and all(_gone(w, 30) for w in workers)
-    from bnlab.run.local_backend import sweep_stale
+    from bnlab.run.pool_data import sweep_stale
 
     sweep_stale()  # what the next run does first
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"bnlab-data-{proc.pid}-*"))
