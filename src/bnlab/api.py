@@ -187,11 +187,12 @@ def plan_study(
         pilot_opts = dataclasses.replace(opts, out=out / "pilot", store=None)
         specs = study.specs(pilot_seeds, epochs=epochs, train_limit=limit, test_limit=test_limit)
         cost = sum(group_cost(g, limit) for g in plan_stacks(specs, opts.max_stack, study.mix_none))
+        secs = cost * SLOW_UNIT_S  # training time on a slow 2-core CPU (run.tuning), evaluation aside
         on_pilot(
             f"bnlab plan: no runs of {study.name} to plan from in {store}; training a pilot first: {len(specs)} "
             f"runs ({len(specs) // len(parse_seeds(pilot_seeds))} configurations × {pilot_seeds} seeds) on the "
-            f"first {limit} training images into {pilot_opts.out}, about {cost * SLOW_UNIT_S / 60:.0f} min "
-            "or less"
+            f"first {limit} training images into {pilot_opts.out}, about "
+            f"{f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'} of training on a slow CPU"
         )
         res = run_study(
             name,
