@@ -57,9 +57,9 @@ def run_study(
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
     'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
 
-    until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per configuration)
-    until a group-sequential test decides every claim (bnlab.until_decided); `on_round(k, history)` after each
-    round; the result's `sequential` holds the rounds.
+    until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per
+    configuration) until a group-sequential test decides every claim (bnlab.until_decided);
+    `on_round(k, history)` after each round; the result's `sequential` holds the rounds.
 
     `options` (or its fields as keywords: out, store, device, data_dir, backend, ray_address,
     cpus_per_group, max_stack, fresh, progress) say where and how; backend "ray" trains the groups
@@ -160,10 +160,10 @@ def plan_study(
     options: Options | None = None,
     **option_fields,
 ) -> str:
-    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store (OUT/
-    bnlab.sqlite or `store`), or else (if `pilot`; else a ConfigError) from a pilot trained now into OUT/pilot:
-    `pilot_seeds` seeds on the first `train_limit` (default 6000) training images; `on_pilot(line)` says
-    what it trains and about how long, before it starts. Returns the plan as text."""
+    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store
+    (OUT/bnlab.sqlite or `store`), or else (if `pilot`; else a ConfigError) from a pilot trained now into
+    OUT/pilot: `pilot_seeds` seeds on the first `train_limit` (default 6000) training images;
+    `on_pilot(line)` says what it trains and about how long, before it starts. Returns the plan as text."""
     from .report.planning import plan_text
     from .report.studydata import StudyData
 
@@ -189,8 +189,9 @@ def plan_study(
         cost = sum(group_cost(g, limit) for g in plan_stacks(specs, opts.max_stack, study.mix_none))
         secs = cost * SLOW_UNIT_S  # training time on a slow 2-core CPU (run.tuning), evaluation aside
         on_pilot(
-            f"bnlab plan: no runs of {study.name} to plan from in {store}; training a pilot first: {len(specs)} "
-            f"runs ({len(specs) // len(parse_seeds(pilot_seeds))} configurations × {pilot_seeds} seeds) on the "
+            f"bnlab plan: no runs of {study.name} to plan from in {store}; training a pilot first: "
+            f"{len(specs)} runs ({len(specs) // len(parse_seeds(pilot_seeds))} configurations × "
+            f"{pilot_seeds} seeds) on the "
             f"first {limit} training images into {pilot_opts.out}, about "
             f"{f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'} of training on a slow CPU"
         )
@@ -206,9 +207,10 @@ def plan_study(
         with Store(res.store) as st:
             d = StudyData.load(st, study.name)
         source = (
-            f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} seeds "
-            f"on the first {limit} training images, {res.counts['trained']} trained now) in {res.out}: SDs on "
-            "fewer images can differ from the full study's; rerun after a real round for better numbers"
+            f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} "
+            f"seeds on the first {limit} training images, {res.counts['trained']} trained now) in "
+            f"{res.out}: SDs on fewer images can differ from the full study's; rerun after a real round "
+            "for better numbers"
         )
     first = len(parse_seeds(study.seeds))
     return plan_text(d, source, effect=effect, power=power, first=first, round_seeds=round_seeds)
@@ -287,7 +289,8 @@ def _run(
     mix_none: bool = True,
 ) -> StudyResult:
     """Load and check the data once, open the backend, train what the store lacks, write the report."""
-    # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file is written
+    # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file
+    # is written
     datasets = {n: data.load(n, opts.data_dir) for n in sorted({s.dataset for s in specs})}
     check_against_data(specs, datasets)
     with open_backend(

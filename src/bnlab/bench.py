@@ -1,4 +1,5 @@
-"""Seconds per model-epoch on the work users run: bnlab's stacked trainer beside plain PyTorch loops, in one run.
+"""Seconds per model-epoch on the work users run: bnlab's stacked trainer beside plain PyTorch loops,
+in one run.
 
 Timed in this run, batch size by batch size, on the same data:
 - plain loops, as users write them: one nn.Sequential + torch.optim.Adam, batches from a
@@ -15,7 +16,8 @@ Timed in this run, batch size by batch size, on the same data:
 A model-epoch is one 784-128-64-10 model over the whole training set (MNIST: 60k images; `quick`: a slice,
 which the table says). Steady state: each time is the mean of epochs 2..n (n = `epochs` >= 3; the first is
 warm-up), so what builds up during training (denormal floats) shows; per-epoch times are in the JSON.
-FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input gradient.
+FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input
+gradient.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ def flops_per_image(dims=DIMS) -> int:
 
 
 def sgemm_peak(sizes=((512, 300), (1024, 40), (2048, 10))) -> float:
-    """Measured single-precision matmul throughput, GFLOP/s: the best over (n, repeats) of n×n products (a peak:
-    on a shared machine the median sits below it and would flatter bnlab's fraction of it; many short products
-    catch a quiet moment more often than a few long ones)."""
+    """Measured single-precision matmul throughput, GFLOP/s: the best over (n, repeats) of n×n products
+    (a peak: on a shared machine the median sits below it and would flatter bnlab's fraction of it; many
+    short products catch a quiet moment more often than a few long ones)."""
     best = 0.0
     for n, repeats in sizes:
         a, b = torch.randn(n, n), torch.randn(n, n)
@@ -79,8 +81,9 @@ def steady(per_epoch: list[float]) -> float:
 
 
 def plain_loop(x, y, batch_size: int, bn: bool, epochs: int, loader: bool) -> list[float]:
-    """Seconds of each epoch of an idiomatic PyTorch loop over all of (x, y): nn.Sequential + torch.optim.Adam,
-    batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a permutation."""
+    """Seconds of each epoch of an idiomatic PyTorch loop over all of (x, y): nn.Sequential +
+    torch.optim.Adam, batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a
+    permutation."""
     model = _torch_model(bn)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     dl = torch.utils.data.DataLoader(
@@ -158,8 +161,9 @@ def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, f
 
 
 def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict:
-    """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops' time for
-    the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per model-epoch."""
+    """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops'
+    time for the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per
+    model-epoch."""
     study = studies.get("seed")
     specs = study.specs(seeds, epochs=epochs, train_limit=n_train, test_limit=n_test)
     groups = plan_stacks(specs, study.max_stack or DEFAULT_MAX_STACK, study.mix_none)
@@ -302,8 +306,8 @@ def run(
         )
         s = out["study"]
         log(
-            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); plain loops "
-            f"{s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
+            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); "
+            f"plain loops {s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
         )
     out["peak_rss_mb"] = dict(
         this_process=_maxrss(resource.RUSAGE_SELF), largest_worker=_maxrss(resource.RUSAGE_CHILDREN)

@@ -114,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument(
         "--pilot",
         action="store_true",
-        help="train a pilot when the store lacks the study's runs (the default only when no --store is named)",
+        help="train a pilot when the store lacks the study's runs "
+        "(the default only when no --store is named)",
     )
     _common(pl, "output folder whose store is read (default bnlab-out/STUDY); a pilot goes to OUT/pilot")
 

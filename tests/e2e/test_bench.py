@@ -1,4 +1,5 @@
-"""The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not asserted)."""
+"""The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not
+asserted)."""
 
 import numpy as np
 import pytest

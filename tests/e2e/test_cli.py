@@ -144,9 +144,8 @@ def test_a_read_only_command_given_a_missing_store_says_so_and_creates_nothing(a
 
 
 def _tiny(name, data_dir=None):
-    from helpers import learnable_data
-
     from bnlab import data
+    from helpers import learnable_data
 
     d = learnable_data(256, 64)
     arrays = (d.x_train, d.y_train, d.x_test, d.y_test)

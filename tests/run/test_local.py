@@ -114,7 +114,10 @@ def test_results_and_versions_from_the_local_backend():
 
     with Local("cpu") as local:
         [(results, vers)] = list(local.run(plan_stacks(specs, 16), {"mnist": DS}, Progress()))
-    strip = lambda rs: [[{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs] for r in rs]
+
+    def strip(rs):
+        return [[{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs] for r in rs]
+
     assert strip(results) == strip(expected)  # bit for bit
     assert vers["threads"] == torch.get_num_threads()
     assert local.plan.workers == 1

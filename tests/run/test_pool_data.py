@@ -1,4 +1,5 @@
-"""What the worker pool writes to the temp folder: only the rows the runs use, and only where there is room."""
+"""What the worker pool writes to the temp folder: only the rows the runs use, and only where there is
+room."""
 
 import shutil
 

@@ -1,4 +1,5 @@
-"""run.tuning: one stack at a time or side by side, from a measurement (faked here, but for one real probe)."""
+"""run.tuning: one stack at a time or side by side, from a measurement (faked here, but for one real
+probe)."""
 
 import pytest
 import torch

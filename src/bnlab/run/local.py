@@ -255,8 +255,8 @@ class Local:
                 )
                 return
             print(
-                f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger folder to "
-                "train side by side)",
+                f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger "
+                "folder to train side by side)",
                 file=sys.stderr,
             )
         cache: dict[tuple, DeviceData] = {}
@@ -272,7 +272,8 @@ class Local:
             yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
 
     def _pool(self, groups, data, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
-        """`data`: the datasets cut to what the groups use (pool_data.used); `n_train` the full training set sizes."""
+        """`data`: the datasets cut to what the groups use (pool_data.used); `n_train` the full training
+        set sizes."""
         cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         sweep_stale()
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")

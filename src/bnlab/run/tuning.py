@@ -28,8 +28,9 @@ InThread = Callable[[Callable[[Callable[[int], None]], Any]], Any]  # runs train
 
 WORKER_START_S = 3.0  # spawning a worker, importing torch, mapping the data: 2.5-3.5 s measured on 2 cores
 PROBE_STEPS = 150  # steps timed per stack, after as many as warm-up
-# A slow CPU's seconds per unit of jobs.group_cost with 2 threads (3.5x this project's 2-core EPYC, 4.3e-6 at bs 32
-# and K=16): a job whose serial time at this rate could not repay the workers' start-up is not measured at all.
+# A slow CPU's seconds per unit of jobs.group_cost with 2 threads (3.5x this project's 2-core EPYC, 4.3e-6
+# at bs 32 and K=16): a job whose serial time at this rate could not repay the workers' start-up is not
+# measured at all.
 SLOW_UNIT_S = 1.5e-5
 
 
@@ -97,8 +98,9 @@ def measure(
     *,
     in_thread: InThread,
 ) -> tuple[float, float | None]:
-    """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each of
-    `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per shape."""
+    """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each
+    of `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per
+    shape."""
     key = (
         stack_key(group[0]),
         tuple(sorted({(s.norm, s.placement) for s in group})),
@@ -146,8 +148,8 @@ def choose(
     *,
     in_thread: InThread,
 ) -> Plan:
-    """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side with
-    that many threads each (if two fit). Else measure (see the module's doc) in `in_thread` and take the
+    """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side
+    with that many threads each (if two fit). Else measure (see the module's doc) in `in_thread` and take the
     faster."""
     if threads < 2 or len(groups) < 2:
         return Plan(1, threads, why="one stack at a time: " + ("one thread" if threads < 2 else "one stack"))
