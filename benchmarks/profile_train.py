@@ -47,7 +47,7 @@ def main() -> None:
         *(torch.as_tensor(v.copy()) for v in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)), ds.n_classes
     )
     specs = [RunSpec(norm=a.norm, batch_size=a.batch_size, epochs=2, seed=s) for s in range(a.stack)]
-    torch.set_flush_denormal(True)  # what run.worker.flushed does in its own thread
+    torch.set_flush_denormal(True)  # what run.local.flushed does in its own thread
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         results = train_stack(specs, dd)
     ev = prof.key_averages()

@@ -82,8 +82,8 @@ def test_the_cycle_finder_finds_a_planted_circle():
 
 def test_the_graph_sees_relative_and_lazy_imports():
     g = import_graph()
-    assert "bnlab.core.train" in g["bnlab.run.worker"]  # from ..core.train import ...
-    assert "bnlab.run.ray_backend" in g["bnlab.run.driver"]  # imported inside open_backend
+    assert "bnlab.core.train" in g["bnlab.run.local"]  # from ..core.train import ...
+    assert "bnlab.run.ray_backend" in g["bnlab.run.backends"]  # imported inside open_backend
     assert "bnlab.records" in g["bnlab.store"]
     assert (
         "bnlab.stats" in g["bnlab.report.findings"] and "bnlab" not in g["bnlab.report.findings"]

@@ -57,7 +57,8 @@ def test_every_field_refuses_a_wrong_type(name, value):
 
 
 def test_every_field_has_a_rule():
-    """Numbers have BOUNDS of their annotation's kind, strings their CHOICES: a new field cannot slip through."""
+    """Numbers have BOUNDS of their annotation's kind, strings their CHOICES: a new field cannot slip
+    through."""
     for name, (kind, _, _) in C.RULES.items():
         if kind in (int, float):
             assert BOUNDS[name].integer == (kind is int), name
@@ -162,7 +163,7 @@ def test_study_file_max_stack_uses_the_bound(tmp_path, value):
     assert one_line(e).startswith(str(tmp_path / "s.toml"))
 
 
-# ---------------------------------------------------------------- resources, refused before they are allocated
+# ---------------------------------------------------------- resources, refused before they are allocated
 
 
 def test_seed_counts_are_capped_before_anything_grows():

@@ -6,147 +6,36 @@
 
 Where and how a study runs is one `Options`, built once (by the CLI or the caller) and passed
 whole; `run_study` and `run_grid` also take its fields as keywords.
+
+This process alone writes the store (run_specs): runs already there, keyed by (config_hash, seed), are
+skipped unless `fresh`; a backend (run.local on this machine, run.ray_backend on a cluster, imported only
+when asked for) hands back each finished group, whose runs are committed one transaction each, so an
+interrupted study loses only the groups in flight.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import data, studies
-from .config import Grid, RunSpec, parse_seeds
-from .errors import ConfigError
-from .export.frames import load  # noqa: F401  (bnlab.api.load: a study's rows as a pandas DataFrame)
-from .limits import check_bound, choice
-from .outputs import check_target, write_text, write_with
-from .run.driver import BACKENDS, open_backend, run_specs
-from .run.jobs import DEFAULT_MAX_STACK, Progress, check_against_data
+from .config import Grid, RunSpec, check_memory, parse_seeds
+from .errors import ConfigError, StoreError, StoreLocked
+from .export.frames import load
+from .fold import fold_run
+from .folders import claim_folder, prepare_out
+from .options import Options
+from .outputs import write_text
+from .result import StudyResult
+from .run.backends import open_backend
+from .run.jobs import Progress, check_against_data, group_cost, plan_stacks, steps_of
+from .run.tuning import SLOW_UNIT_S
 from .store import Store, write_results_csv
 
-
-@dataclass(frozen=True, kw_only=True)
-class Options:
-    """Where and how runs train and land; one per call, passed whole."""
-
-    out: str | Path | None = None  # output folder (default bnlab-out/STUDY; bnlab-out/run for a grid)
-    store: str | Path | None = None  # SQLite store (default OUT/bnlab.sqlite); one can serve many studies
-    device: str = "auto"  # auto (cuda when available), cpu, cuda, cuda:N
-    data_dir: str | Path | None = (
-        None  # dataset root, one subfolder per dataset (default $BNLAB_DATA_DIR, caches)
-    )
-    backend: str = "local"  # local (this machine) or ray (a Ray cluster)
-    ray_address: str | None = None  # Ray cluster (default $RAY_ADDRESS, else a local Ray for the call)
-    cpus_per_group: int | None = None  # torch threads per stack; stacks then train side by side
-    max_stack: int = DEFAULT_MAX_STACK  # most models trained at once in one stack
-    fresh: bool = False  # retrain runs already in the store
-    quiet: bool = False  # no progress bar or tables (the CLI's; the API prints nothing)
-    progress: Progress | None = None  # callbacks for a progress display
-
-    def __post_init__(self):
-        choice("backend", self.backend, BACKENDS)
-        check_bound("max_stack", self.max_stack)
-        if self.cpus_per_group is not None:
-            check_bound("cpus_per_group", self.cpus_per_group)
-
-    @classmethod
-    def of(cls, options: Options | None, **fields) -> Options:
-        """`options` (default Options()) with `fields` replaced; an unknown field is a ConfigError."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(fields) - known):
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return dataclasses.replace(options or cls(), **fields)
-
-
-@dataclass
-class StudyResult:
-    """What a study produced: one row per run and epoch (the results.csv columns), and paths."""
-
-    study: str
-    rows: list[dict]
-    out: Path
-    store: Path
-    report: dict[str, Path] = field(default_factory=dict)
-    counts: dict = field(default_factory=dict)
-    sequential: object = None  # run_study(until_decided=True): the rounds (bnlab.report.rounds.History)
-
-    def final(self) -> list[dict]:
-        """The last epoch row of each run."""
-        last: dict[str, dict] = {}
-        for r in self.rows:
-            last[r["run_id"]] = r
-        return list(last.values())
-
-    @property
-    def df(self):
-        """The rows as a pandas DataFrame, typed as bnlab.load types them (needs bnlab[pandas])."""
-        from .export.frames import results_frame
-
-        return results_frame(self.rows)
-
-    def __repr__(self) -> str:
-        runs = len({r["run_id"] for r in self.rows})
-        return f"StudyResult(study={self.study!r}, runs={runs}, rows={len(self.rows)}, out={str(self.out)!r})"
-
-    def _repr_html_(self) -> str:
-        """Jupyter: the verdict summary table and the main figure, self-contained (inline PNG, no network)."""
-        from .export.notebook import report_body, study_html
-
-        if self.study == studies.ALL:
-            return report_body(self.report.get("html"))
-        return study_html(
-            self.store, self.study, report=self.report, runs=len({r["run_id"] for r in self.rows})
-        )
-
-
-def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
-    """Create the output folder (or fail with one clear line) and resolve the store path."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".bnlab-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f"output folder {out} is not writable ({e.strerror}); pass another --out") from None
-    return out, Path(store) if store else out / "bnlab.sqlite"
-
-
-OUTPUT_SUFFIXES = (".md", ".html", ".csv", ".json", ".png")  # what reports, grids and summaries write
-MARKER = ".bnlab-study"  # names the study whose outputs a folder holds
-
-
-def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ...]) -> None:
-    """Before any training: the folder holds no other study's outputs (MARKER, or an older report's
-    title), the store is not one of the files written there, and `files` can be replaced."""
-    marker = out / MARKER
-    owner = (
-        marker.read_text(encoding="utf-8").strip() if marker.is_file() else _report_title(out / "report.md")
-    )
-    if owner and owner != study:
-        raise ConfigError(
-            f"{out} holds the outputs of study {owner!r}; pass another --out for {study!r} "
-            f"(e.g. --out {out / study})"
-        )
-    if store is not None and store.resolve().parent == out.resolve() and store.suffix in OUTPUT_SUFFIXES:
-        raise ConfigError(
-            f"--store {store} would be overwritten by the outputs written to {out}; name the store "
-            "*.sqlite (default OUT/bnlab.sqlite)"
-        )
-    for f in files:
-        check_target(out / f, "output")
-    if not owner:
-        write_text(marker, study + "\n")
-
-
-def _report_title(path: Path) -> str:
-    """The study named by an existing report's first line '# bnlab report: NAME', or ''."""
-    try:
-        first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
-    except OSError:
-        return ""
-    return first.removeprefix("# bnlab report: ").strip() if first.startswith("# bnlab report: ") else ""
+__all__ = ["Options", "StudyResult", "fold_run", "load", "plan_study", "run_grid", "run_study"]
 
 
 def run_study(
@@ -168,9 +57,9 @@ def run_study(
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
     'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
 
-    until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per configuration)
-    until a group-sequential test decides every claim (bnlab.until_decided); `on_round(k, history)` after each
-    round; the result's `sequential` holds the rounds.
+    until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per
+    configuration) until a group-sequential test decides every claim (bnlab.until_decided);
+    `on_round(k, history)` after each round; the result's `sequential` holds the rounds.
 
     `options` (or its fields as keywords: out, store, device, data_dir, backend, ray_address,
     cpus_per_group, max_stack, fresh, progress) say where and how; backend "ray" trains the groups
@@ -266,12 +155,15 @@ def plan_study(
     train_limit: int | None = None,
     epochs: int | None = None,
     test_limit: int | None = None,
+    pilot: bool = True,
+    on_pilot: Callable[[str], None] = lambda line: None,
     options: Options | None = None,
     **option_fields,
 ) -> str:
-    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store (OUT/
-    bnlab.sqlite or `store`), or else from a pilot trained now into OUT/pilot: `pilot_seeds` seeds on the first
-    `train_limit` (default 6000) training images. Returns the plan as text."""
+    """`bnlab plan`: seeds and cost per claim (bnlab.report.planning), from the study's runs in the store
+    (OUT/bnlab.sqlite or `store`), or else (if `pilot`; else a ConfigError) from a pilot trained now into
+    OUT/pilot: `pilot_seeds` seeds on the first `train_limit` (default 6000) training images;
+    `on_pilot(line)` says what it trains and about how long, before it starts. Returns the plan as text."""
     from .report.planning import plan_text
     from .report.studydata import StudyData
 
@@ -285,8 +177,24 @@ def plan_study(
             d = StudyData.load(st, study.name) if st.study(study.name) else None
     if d is not None and d.configs and min(len(c.runs) for c in d.configs) >= 2:
         source = f"the {len(d.runs)} runs of {study.name} in {store}"
+    elif not pilot:
+        raise ConfigError(
+            f"the store {store} holds too few runs of {study.name} to plan from (2 seeds per configuration "
+            "needed); run the study first, or pass --pilot to train a pilot"
+        )
     else:
         limit = train_limit or 6000
+        pilot_opts = dataclasses.replace(opts, out=out / "pilot", store=None)
+        specs = study.specs(pilot_seeds, epochs=epochs, train_limit=limit, test_limit=test_limit)
+        cost = sum(group_cost(g, limit) for g in plan_stacks(specs, opts.max_stack, study.mix_none))
+        secs = cost * SLOW_UNIT_S  # training time on a slow 2-core CPU (run.tuning), evaluation aside
+        on_pilot(
+            f"bnlab plan: no runs of {study.name} to plan from in {store}; training a pilot first: "
+            f"{len(specs)} runs ({len(specs) // len(parse_seeds(pilot_seeds))} configurations × "
+            f"{pilot_seeds} seeds) on the "
+            f"first {limit} training images into {pilot_opts.out}, about "
+            f"{f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'} of training on a slow CPU"
+        )
         res = run_study(
             name,
             seeds=pilot_seeds,
@@ -294,14 +202,15 @@ def plan_study(
             epochs=epochs,
             test_limit=test_limit,
             report=False,
-            options=dataclasses.replace(opts, out=out / "pilot", store=None),
+            options=pilot_opts,
         )
         with Store(res.store) as st:
             d = StudyData.load(st, study.name)
         source = (
-            f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} seeds "
-            f"on the first {limit} training images, {res.counts['trained']} trained now) in {res.out}: SDs on "
-            "fewer images can differ from the full study's; rerun after a real round for better numbers"
+            f"a pilot of {len(d.runs)} runs ({pilot_seeds if isinstance(pilot_seeds, int) else 'given'} "
+            f"seeds on the first {limit} training images, {res.counts['trained']} trained now) in "
+            f"{res.out}: SDs on fewer images can differ from the full study's; rerun after a real round "
+            "for better numbers"
         )
     first = len(parse_seeds(study.seeds))
     return plan_text(d, source, effect=effect, power=power, first=first, round_seeds=round_seeds)
@@ -380,7 +289,8 @@ def _run(
     mix_none: bool = True,
 ) -> StudyResult:
     """Load and check the data once, open the backend, train what the store lacks, write the report."""
-    # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file is written
+    # bad data, a grid the data cannot serve or a backend that cannot start fails here, before any file
+    # is written
     datasets = {n: data.load(n, opts.data_dir) for n in sorted({s.dataset for s in specs})}
     check_against_data(specs, datasets)
     with open_backend(
@@ -417,50 +327,64 @@ def _run(
             return StudyResult(name, rows, out, store_path, paths, counts)
 
 
-def fold_run(store: str | Path, run_id: str | None, out: str | Path, data_dir=None) -> dict:
-    """Export a stored BN run folded into a plain MLP (Linear/ReLU only) as a torch file holding
-    `state_dict` (for nn.Sequential(Linear, ReLU, ..., Linear)), `dims`, `run_id`, `spec` and the
-    largest |folded − unfolded| logit on the test set. Runs keep parameters with final probe 'inference'."""
-    import torch
-
-    from .config import PROFILE
-    from .core import final_probes as fp
-
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(
-            f"cannot create the folder of --out {out} ({e.strerror}); pass another --out"
-        ) from None
-    check_target(out, "--out")
-    with Store(_existing_store(store)) as st:
-        if run_id is None or st.model(run_id) is None:
-            have = st.models()
-            what = f"run {run_id!r} has no stored parameters" if run_id else "give a RUN_ID"
-            raise ConfigError(
-                f"{what}; runs with parameters: {', '.join(have[:5]) or 'none'}"
-                f"{' …' if len(have) > 5 else ''} (bnlab study overhead keeps them)"
+def run_specs(
+    specs: list[RunSpec],
+    store: Store,
+    study: str,
+    datasets: dict,
+    *,
+    backend,
+    fresh: bool,
+    max_stack: int,
+    progress: Progress | None,
+    mix_none: bool,
+) -> dict:
+    """Train what is not yet in the store on an entered `backend`, committing
+    each group's runs as the group finishes; returns counts and the training wall time.
+    `datasets`: name → data.Dataset for every spec's dataset, loaded and checked by the caller
+    (jobs.check_against_data)."""
+    progress = progress or Progress()
+    done = store.done()
+    todo, stored = [], []
+    for s in specs:
+        key = (s.config_hash(), s.seed)
+        (stored if key in done and not fresh else todo).append(s)
+    if store.read_only:
+        if todo:
+            raise StoreError(
+                f"the store {store.path} is read-only and lacks {len(todo)} of the {len(specs)} runs; "
+                "make it writable or pass another --store"
             )
-        spec, m = st.model(run_id)
-    eps = PROFILE[spec.profile].bn_eps
-    x = torch.tensor(data.load(spec.dataset, data_dir).x_test[: spec.test_limit])
-    plain, folded = (
-        fp.to_module(m, spec.placement, eps),
-        fp.to_module(fp.fold(m, spec.placement, eps), spec.placement, eps),
+    else:
+        store.link(study, [done[(s.config_hash(), s.seed)] for s in stored])
+    groups = plan_stacks(todo, max_stack, mix_none)
+    for g in groups:  # before any training: a stack too large for memory says which max_stack fits
+        check_memory(g[0], len(g))
+    progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
+    t0 = time.perf_counter()
+    pending: list[tuple] = []
+    for results, vers in backend.run(groups, datasets, progress, exclusive=not mix_none):
+        pending = _commit(store, study, pending + [(r, vers) for r in results], final=False)
+        progress.group_done(len(results))
+    _commit(store, study, pending, final=True)
+    return dict(
+        total=len(specs),
+        trained=len(todo),
+        skipped=len(stored),
+        wall_s=time.perf_counter() - t0,
+        device=str(backend.device),
+        backend=backend.name,
     )
-    with torch.inference_mode():
-        err = float((plain(x) - folded(x)).abs().max())
-    dims = [m["W0"].shape[0]] + [m[f"W{i}"].shape[1] for i in range(sum(k.startswith("W") for k in m))]
-    blob = dict(
-        state_dict=folded.state_dict(), dims=dims, run_id=run_id, spec=spec.to_json(), max_abs_err=err
-    )
-    write_with(out, lambda tmp: torch.save(blob, tmp))
-    return dict(path=out, max_abs_err=err, dims=dims, spec=spec)
 
 
-def _existing_store(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"no store at {p}; run a study first or pass --store")
-    return p
+def _commit(store: Store, study: str, pending: list[tuple], *, final: bool) -> list[tuple]:
+    """Save finished runs in order; runs a locked store refused stay pending (kept in memory) and are
+    tried again after the next group, and once more at the end, where a refusal is final."""
+    for i, (result, vers) in enumerate(pending):
+        try:
+            store.save(study, result, vers)
+        except StoreLocked:
+            if final:
+                raise
+            return pending[i:]
+    return []

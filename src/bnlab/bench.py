@@ -1,4 +1,5 @@
-"""Seconds per model-epoch on the work users run: bnlab's stacked trainer beside plain PyTorch loops, in one run.
+"""Seconds per model-epoch on the work users run: bnlab's stacked trainer beside plain PyTorch loops,
+in one run.
 
 Timed in this run, batch size by batch size, on the same data:
 - plain loops, as users write them: one nn.Sequential + torch.optim.Adam, batches from a
@@ -15,7 +16,8 @@ Timed in this run, batch size by batch size, on the same data:
 A model-epoch is one 784-128-64-10 model over the whole training set (MNIST: 60k images; `quick`: a slice,
 which the table says). Steady state: each time is the mean of epochs 2..n (n = `epochs` >= 3; the first is
 warm-up), so what builds up during training (denormal floats) shows; per-epoch times are in the JSON.
-FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input gradient.
+FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input
+gradient.
 """
 
 from __future__ import annotations
@@ -36,8 +38,7 @@ from .core.train import DeviceData
 from .outputs import write_text
 from .run import tuning
 from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
-from .run.local_backend import Local
-from .run.worker import train_here
+from .run.local import Local, flushed, train_here
 
 DIMS = (784, 128, 64, 10)
 QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)  # --quick: a slice, for CI and tests
@@ -49,9 +50,9 @@ def flops_per_image(dims=DIMS) -> int:
 
 
 def sgemm_peak(sizes=((512, 300), (1024, 40), (2048, 10))) -> float:
-    """Measured single-precision matmul throughput, GFLOP/s: the best over (n, repeats) of n×n products (a peak:
-    on a shared machine the median sits below it and would flatter bnlab's fraction of it; many short products
-    catch a quiet moment more often than a few long ones)."""
+    """Measured single-precision matmul throughput, GFLOP/s: the best over (n, repeats) of n×n products
+    (a peak: on a shared machine the median sits below it and would flatter bnlab's fraction of it; many
+    short products catch a quiet moment more often than a few long ones)."""
     best = 0.0
     for n, repeats in sizes:
         a, b = torch.randn(n, n), torch.randn(n, n)
@@ -80,8 +81,9 @@ def steady(per_epoch: list[float]) -> float:
 
 
 def plain_loop(x, y, batch_size: int, bn: bool, epochs: int, loader: bool) -> list[float]:
-    """Seconds of each epoch of an idiomatic PyTorch loop over all of (x, y): nn.Sequential + torch.optim.Adam,
-    batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a permutation."""
+    """Seconds of each epoch of an idiomatic PyTorch loop over all of (x, y): nn.Sequential +
+    torch.optim.Adam, batches from a DataLoader(shuffle=True) or by indexing the resident tensors with a
+    permutation."""
     model = _torch_model(bn)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     dl = torch.utils.data.DataLoader(
@@ -122,7 +124,7 @@ def side_by_side(
     ds, batch_size: int, bn: bool, K: int, workers: int, epochs: int, n_train, n_test
 ) -> list[float]:
     """Seconds per model-epoch, epoch by epoch, with `workers` stacks of K side by side in worker processes,
-    one thread each (run.local_backend.Local): the mean over stacks ÷ the stacks running at once."""
+    one thread each (run.local.Local): the mean over stacks ÷ the stacks running at once."""
     specs = _specs(batch_size, bn, epochs, workers * K, train_limit=n_train, test_limit=n_test)
     with Local("cpu", cpus_per_group=1) as local:
         per = [_per_epoch(rs[0]) for rs, _ in local.run(plan_stacks(specs, K), {ds.name: ds}, Progress())]
@@ -159,8 +161,9 @@ def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, f
 
 
 def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict:
-    """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops' time for
-    the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per model-epoch."""
+    """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops'
+    time for the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per
+    model-epoch."""
     study = studies.get("seed")
     specs = study.specs(seeds, epochs=epochs, train_limit=n_train, test_limit=n_test)
     groups = plan_stacks(specs, study.max_stack or DEFAULT_MAX_STACK, study.mix_none)
@@ -243,7 +246,12 @@ def run(
                 side = steady(per["side"])
             group = _specs(bs, bn, epochs, DEFAULT_MAX_STACK, train_limit=n_train)
             plan = tuning.choose(
-                [group] * threads, {ds.name: len(x)}, {ds.name: x.shape[1]}, {ds.name: ds.n_classes}, threads
+                [group] * threads,
+                {ds.name: len(x)},
+                {ds.name: x.shape[1]},
+                {ds.name: ds.n_classes},
+                threads,
+                in_thread=flushed,
             )
             choice = side if plan.workers > 1 else ours.get(DEFAULT_MAX_STACK)
             best = choice or min(ours.values())
@@ -298,8 +306,8 @@ def run(
         )
         s = out["study"]
         log(
-            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); plain loops "
-            f"{s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
+            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); "
+            f"plain loops {s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
         )
     out["peak_rss_mb"] = dict(
         this_process=_maxrss(resource.RUSAGE_SELF), largest_worker=_maxrss(resource.RUSAGE_CHILDREN)
@@ -322,91 +330,6 @@ def cpu_name() -> str:
     import platform
 
     return platform.processor() or platform.machine()
-
-
-def _slice(result: dict) -> str:
-    return (
-        f"full training set, {result['n_train']:,} images"
-        if result["full"]
-        else f"QUICK LOOK on a {result['n_train']:,}-image slice, not the full measurement"
-    )
-
-
-def table(result: dict):
-    """A rich table of a run() result's rows."""
-    from rich.table import Table
-
-    Ks = list(result["rows"][0]["bnlab"]) if result["rows"] else []
-    t = Table(
-        title=f"seconds per model-epoch, steady state (epochs 2-{result['epochs']}), {_slice(result)}; "
-        f"{result['cpu']}, {result['threads']} threads, torch {result['torch']}, "
-        f"sgemm peak {result['sgemm_gflops']:.0f} GFLOP/s"
-    )
-    side = f"{result['threads']}×K={DEFAULT_MAX_STACK} side by side"
-    for c in [
-        "bs",
-        "BN",
-        "DataLoader",
-        "resident",
-        *[f"bnlab K={k}" for k in Ks],
-        side,
-        "bnlab's choice",
-        "× DataLoader",
-        "× resident",
-        "% of peak",
-    ]:
-        t.add_column(c, justify="right")
-    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-    for r in result["rows"]:
-        which = "side by side" if r["choice_plan"].startswith("side") else "one stack"
-        t.add_row(
-            str(r["batch_size"]),
-            "yes" if r["bn"] else "no",
-            f(r["loader"]),
-            f(r["resident"]),
-            *[f(r["bnlab"][k]) for k in Ks],
-            f(r["side_by_side"]),
-            f"{f(r['choice'])} ({which})",
-            f"{r['speedup_vs_loader']:.1f}",
-            f"{r['speedup_vs_resident']:.1f}",
-            f"{100 * r['frac_peak']:.0f}%",
-        )
-    return t
-
-
-def study_table(result: dict):
-    """The study row as a rich table (None when the run had none)."""
-    from rich.table import Table
-
-    s = result.get("study")
-    if not s:
-        return None
-    t = Table(
-        title=f"the seed study's training, {s['model_epochs']} model-epochs ({s['runs']} runs in stacks of "
-        f"{s['stacks']}), {_slice(result)}; plain loops: measured s per model-epoch × epochs, "
-        f"summed over runs"
-    )
-    for c in [
-        "bnlab wall (s)",
-        "bnlab's plan",
-        "plain DataLoader (s)",
-        "×",
-        "plain resident (s)",
-        "×",
-        "peak RSS (MB): process / largest worker",
-    ]:
-        t.add_column(c, justify="right")
-    rss = result["peak_rss_mb"]
-    t.add_row(
-        f"{s['wall_s']:.1f}",
-        s["plan"],
-        f"{s['loader_s']:.0f}",
-        f"{s['speedup_vs_loader']:.1f}",
-        f"{s['resident_s']:.0f}",
-        f"{s['speedup_vs_resident']:.1f}",
-        f"{rss['this_process']:.0f} / {rss['largest_worker']:.0f}",
-    )
-    return t
 
 
 def save(result: dict, path) -> None:

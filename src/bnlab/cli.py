@@ -14,7 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .errors import BnlabError
+from .errors import BnlabError, ConfigError
+from .options import add_flags, from_args
 
 EXIT_USAGE, EXIT_INTERRUPT, EXIT_TERMINATED = 2, 130, 143
 
@@ -28,33 +29,12 @@ def _on_sigterm(signum, frame):
 
 
 def _common(p: argparse.ArgumentParser, out_help: str) -> None:
-    p.add_argument("--out", help=out_help)
-    p.add_argument("--store", help="SQLite store to use (default OUT/bnlab.sqlite); share one across studies")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda (default auto)")
-    p.add_argument(
-        "--data-dir", help="dataset root (one subfolder per dataset); default $BNLAB_DATA_DIR, caches"
-    )
-    p.add_argument("--fresh", action="store_true", help="retrain runs already in the store")
+    """The Options flags (bnlab.options.add_flags), the data limits and --debug."""
+    add_flags(p, out=out_help)
     p.add_argument(
         "--train-limit", type=int, help="use only the first N training images (quick looks, tests)"
     )
     p.add_argument("--test-limit", type=int, help="use only the first N test images")
-    p.add_argument(
-        "--max-stack", type=int, default=16, help="most models trained at once in one stack (default 16)"
-    )
-    p.add_argument(
-        "--backend", default="local", help="local (this process) or ray (a Ray cluster) (default local)"
-    )
-    p.add_argument(
-        "--ray-address", help="Ray cluster to use (default $RAY_ADDRESS, else a local Ray for the run)"
-    )
-    p.add_argument(
-        "--cpus-per-group",
-        type=int,
-        help="CPUs (torch threads) per stack; stacks run side by side in worker processes "
-        "(default: CPUs / stacks, at least 1; local: only for jobs of 50k+ model-steps)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or tables")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -111,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
         help="seeds (and time) each claim of a study needs, from stored runs or a pilot",
         description="Reads the study's runs from the store; without them, trains a pilot (--pilot-seeds "
         "seeds on the first --train-limit images, default 6000; times scaled to the full "
-        "training set) into OUT/pilot.",
+        "training set) into OUT/pilot; with --store named, only when --pilot is given.",
     )
     pl.add_argument("study", help="study name (see bnlab study --list)")
     pl.add_argument(
@@ -131,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
         help="seeds of the pilot run when the store has no runs of the study (default 3)",
     )
     pl.add_argument("--epochs", type=int, help="override the study's epochs (pilot and plan)")
+    pl.add_argument(
+        "--pilot",
+        action="store_true",
+        help="train a pilot when the store lacks the study's runs "
+        "(the default only when no --store is named)",
+    )
     _common(pl, "output folder whose store is read (default bnlab-out/STUDY); a pilot goes to OUT/pilot")
 
     p = sub.add_parser("report", help="rewrite a study's report from the store, without training")
@@ -274,21 +260,21 @@ def _dispatch(args, command: str) -> int:
         console.list_studies()
         return 0
     if args.cmd == "study" and not args.study:
-        raise _usage("bnlab study needs a study name or a .toml file; see bnlab study --list")
+        raise ConfigError("bnlab study needs a study name or a .toml file; see bnlab study --list")
+    if args.cmd in ("run", "study"):
+        return _train(args, command)
     if args.cmd == "report":
-        from . import api
-        from .store import Store
-
-        out = Path(args.out or Path("bnlab-out") / args.study)
-        store = Path(args.store or out / "bnlab.sqlite")
-        if not store.exists():
-            raise _usage(f"no store at {store}; run the study first or pass --store")
-        out, store = api.prepare_out(out, store)
         from .report.study_report import write_report
 
+        out = Path(args.out or Path("bnlab-out") / args.study)
+        store = _existing(args.store or out / "bnlab.sqlite", "run the study first or pass --store")
+        from .folders import prepare_out
+        from .store import Store
+
+        out, store = prepare_out(out, store)
         with Store(store) as st:
             if st.study(args.study) is None:
-                raise _usage(
+                raise ConfigError(
                     f"study {args.study!r} is not in {store}; stored studies: "
                     f"{', '.join(st.studies()) or 'none'}"
                 )
@@ -296,9 +282,10 @@ def _dispatch(args, command: str) -> int:
         console.say(f"report: {paths['html']}")
         return 0
     if args.cmd == "fold":
-        from . import api
+        from .fold import fold_run
 
-        r = api.fold_run(args.store, args.run_id, args.out or f"{args.run_id}.folded.pt", args.data_dir)
+        _existing(args.store, "run bnlab study overhead first or pass --store")
+        r = fold_run(args.store, args.run_id, args.out or f"{args.run_id}.folded.pt", args.data_dir)
         console.say(
             f"folded {args.run_id} ({r['spec'].norm}, placement {r['spec'].placement}) into a plain "
             f"{'-'.join(map(str, r['dims']))} MLP: {r['path']}; max |folded − unfolded| test logit "
@@ -308,73 +295,95 @@ def _dispatch(args, command: str) -> int:
     if args.cmd == "export":
         from .export.command import export
 
+        _existing(args.path, "pass a study's output folder (holding bnlab.sqlite) or a store file")
         for line in export(args.path, studies=args.study, tensorboard=args.tensorboard, mlflow=args.mlflow):
             console.say(line)
         return 0
     if args.cmd == "plan":
         from . import api
 
-        opts = api.Options(
-            out=args.out,
-            store=args.store,
-            device=args.device,
-            data_dir=args.data_dir,
-            max_stack=args.max_stack,
-            backend=args.backend,
-            ray_address=args.ray_address,
-            cpus_per_group=args.cpus_per_group,
-            fresh=args.fresh,
-            quiet=True,
-        )
+        if args.store and not args.pilot:
+            _existing(args.store, "check the path, or pass --pilot without --store to train a pilot")
         text = api.plan_study(
             args.study,
             effect=args.effect,
             power=args.power,
             round_seeds=args.round,
             pilot_seeds=args.pilot_seeds,
+            pilot=args.pilot or not args.store,
             train_limit=args.train_limit,
             epochs=args.epochs,
             test_limit=args.test_limit,
-            options=opts,
+            on_pilot=console.say,
+            options=from_args(args, quiet=True),
         )
-        console.out.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.plain(text)
         return 0
-    if args.cmd == "bench":
-        from . import bench, data
-        from .limits import check_bound
-        from .outputs import check_target
+    from . import bench_cli
 
-        for name, label, values in (
-            ("repeats", "--repeats", [args.repeats]),
-            ("max_stack", "--stack", args.stack),
-            ("batch_size", "--batch-size", args.batch_size),
-            ("epochs", "--epochs", [args.epochs]),
-        ):
-            for v in values:
-                check_bound(name, v, label)
-        if args.epochs < 3:
-            raise _usage("--epochs must be at least 3: epoch 1 is warm-up, the steady state needs two more")
-        check_target(args.json, "--json")
-        quick = {**bench.QUICK, "epochs": args.epochs} if args.quick else {"epochs": args.epochs}
-        res = bench.run(
-            args.batch_size,
-            args.stack,
-            repeats=args.repeats,
-            bn_options=(True, False) if args.no_bn_too else (True,),
-            data=data.load("mnist", args.data_dir),
-            log=console.say,
-            **quick,
-        )
-        console.out.print(bench.table(res))
-        if res.get("study"):
-            console.out.print(bench.study_table(res))
-        bench.save(res, args.json)
-        console.say(f"numbers: {args.json}")
-        return 0
-    return console.train(args, command)
+    return bench_cli.command(args, console)
 
 
-def _usage(msg: str) -> BnlabError:
-    from .errors import ConfigError
+def _existing(path: str | Path, fix: str) -> Path:
+    """`path` if it exists; else a ConfigError naming it and the fix (a read-only command creates nothing)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"no store at {p}: the path does not exist; {fix}")
+    return p
 
-    return ConfigError(msg)
+
+def _train(args, command: str) -> int:
+    """bnlab run / bnlab study: the Options from the flags, the progress bar, then api.run_grid/run_study."""
+    from . import api, console
+
+    bar, progress = console.progress_display(args.quiet)
+    opts = from_args(args, progress=progress)
+    if bar:
+        bar.start()
+    try:
+        if args.cmd == "run":
+            axes = {k: tuple(getattr(args, k)) for k in GRID_AXES}
+            base = {
+                k: getattr(args, k) for k in ("dataset", "profile", "epochs", "train_limit", "test_limit")
+            }
+            res = api.run_grid(axes, base, args.seeds, command=command, options=opts)
+        else:
+            res = api.run_study(
+                args.study,
+                seeds=args.seeds,
+                epochs=args.epochs,
+                train_limit=args.train_limit,
+                test_limit=args.test_limit,
+                command=command,
+                options=opts,
+                **_sequential(args),
+            )
+    finally:
+        if bar:
+            bar.stop()
+    if not args.quiet:
+        console.study_done(res)
+    return 0
+
+
+GRID_AXES = ("norm", "placement", "batch_size", "lr", "optimizer", "init", "init_scale")  # bnlab run's
+
+
+def _sequential(args) -> dict:
+    """bnlab study --until-decided [--max-seeds N] [--round K]: api.run_study's keywords, a line per round."""
+    if not any(getattr(args, k, None) not in (None, False) for k in ("until_decided", "max_seeds", "round")):
+        return {}
+    import time
+
+    from . import console
+    from .until_decided import round_line
+
+    t0 = time.perf_counter()
+
+    def say(k, h):
+        if not args.quiet:
+            console.out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
+
+    return dict(
+        until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say
+    )

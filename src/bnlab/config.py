@@ -46,10 +46,9 @@ class Profile:
     bn_eps: float
     bn_unbiased_running_var: bool  # torch keeps the unbiased variance, Keras the biased one
     adam_eps: float  # Adam's ε, placed as adam_eps_form says
-    adam_eps_form: str = (
-        "torch"  # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added
-    )
-    #                                to √v before it, an effective ε/√(1−β2ᵗ) in torch's form (see core/optim.py)
+    # torch: ε added to √v̂ (after bias correction, torch.optim.Adam); keras: ε added to √v before it,
+    # an effective ε/√(1−β2ᵗ) in torch's form (see core/optim.py)
+    adam_eps_form: str = "torch"
 
 
 PROFILE = {
@@ -122,7 +121,10 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """Readable and unique: dataset_norm_bsB_lrLR_sSEED_hash."""
-        return f"{self.dataset}_{self.norm}_bs{self.batch_size}_lr{self.lr:g}_s{self.seed}_{self.config_hash()[:8]}"
+        return (
+            f"{self.dataset}_{self.norm}_bs{self.batch_size}_lr{self.lr:g}_s{self.seed}_"
+            f"{self.config_hash()[:8]}"
+        )
 
     def to_json(self) -> dict:
         d = self.config_dict()
@@ -219,7 +221,8 @@ def _n_params(s: RunSpec) -> int:
 
 
 def _copies(s: RunSpec) -> int:
-    """float32 tensors the size of the parameters: weights, gradients, and Adam's two moments or SGD's buffer."""
+    """float32 tensors the size of the parameters: weights, gradients, and Adam's two moments or SGD's
+    buffer."""
     return 4 if s.optimizer == "adam" else 3 if s.momentum else 2
 
 

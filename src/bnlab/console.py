@@ -58,7 +58,7 @@ def list_studies() -> None:
     out.print(t)
 
 
-def _bar(quiet: bool):
+def progress_display(quiet: bool):
     """A rich Progress bar and the run.jobs.Progress callbacks that drive it."""
     if quiet:
         return None, Callbacks()
@@ -103,7 +103,7 @@ def progress_bar(quiet: bool = False):
         with progress_bar() as progress:
             res = bnlab.run_study("seed", progress=progress)
     """
-    bar, callbacks = _bar(quiet)
+    bar, callbacks = progress_display(quiet)
     if bar:
         bar.start()
     try:
@@ -131,10 +131,13 @@ def summary_table(rows: list[dict], title: str) -> Table:
     t.add_column("final test acc (mean ± sd)", justify="right")
     t.add_column("n", justify="right")
     t.add_column("diverged", justify="right")
-    key = lambda g: tuple(
-        (isinstance(v, str), v if not isinstance(v, str) else 0, str(v))  # noqa: E731
-        for v in (g[0][f] for f in fields)
-    )
+
+    def key(g: list[dict]) -> tuple:
+        return tuple(
+            (isinstance(v, str), v if not isinstance(v, str) else 0, str(v))
+            for v in (g[0][f] for f in fields)
+        )
+
     for g in sorted(groups.values(), key=key):
         ok = [r["test_acc"] for r in g if not r["diverged_epoch"]]
         s = summarize(ok) if ok else None
@@ -143,98 +146,31 @@ def summary_table(rows: list[dict], title: str) -> Table:
     return t
 
 
-def train(args, command: str) -> int:
-    from . import api
-
-    bar, progress = _bar(args.quiet)
-    opts = api.Options(
-        out=args.out,
-        store=args.store,
-        device=args.device,
-        data_dir=args.data_dir,
-        fresh=args.fresh,
-        progress=progress,
-        max_stack=args.max_stack,
-        backend=args.backend,
-        ray_address=args.ray_address,
-        cpus_per_group=args.cpus_per_group,
-        quiet=args.quiet,
-    )
-    try:
-        if bar:
-            bar.start()
-        if args.cmd == "run":
-            axes = dict(
-                norm=args.norm,
-                placement=args.placement,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                optimizer=args.optimizer,
-                init=args.init,
-                init_scale=args.init_scale,
-            )
-            axes = {k: tuple(v) for k, v in axes.items()}
-            base = dict(
-                dataset=args.dataset,
-                profile=args.profile,
-                epochs=args.epochs,
-                train_limit=args.train_limit,
-                test_limit=args.test_limit,
-            )
-            res = api.run_grid(axes, base, args.seeds, command=command, options=opts)
-        else:
-            res = api.run_study(
-                args.study,
-                seeds=args.seeds,
-                epochs=args.epochs,
-                train_limit=args.train_limit,
-                test_limit=args.test_limit,
-                command=command,
-                options=opts,
-                **_sequential(args),
-            )
-    finally:
-        if bar:
-            bar.stop()
-    if not args.quiet:
-        c = res.counts
-        if res.study == studies.ALL:
-            out.print(
-                f"all studies: {c['trained']} runs trained, {c['skipped']} from the stores, {c['wall_s']:.1f} s "
-                f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}"
-            )
-            return 0
+def study_done(res) -> None:
+    """What a finished `bnlab run`/`bnlab study` prints: the summary table and where its files are."""
+    c = res.counts
+    if res.study == studies.ALL:
         out.print(
-            summary_table(
-                res.rows,
-                f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
-                f"{c['wall_s']:.1f} s on {c['device']} ({c['backend']})",
-            )
+            f"all studies: {c['trained']} runs trained, {c['skipped']} from the stores, {c['wall_s']:.1f} s "
+            f"on {c['device']}\nsummary: {res.report.get('html', '(no report)')}"
         )
-        out.print(f"results: {Path(res.out) / 'results.csv'}")
-        if res.report:
-            out.print(f"report:  {res.report['html']}")
-        if res.sequential:
-            from .until_decided import verdict_lines
-
-            out.print("sequential verdicts:\n" + verdict_lines(res.sequential), markup=False, highlight=False)
-    return 0
-
-
-def _sequential(args) -> dict:
-    """bnlab study --until-decided [--max-seeds N] [--round K]: api.run_study's keywords, a line per round."""
-    if not any(getattr(args, k, None) not in (None, False) for k in ("until_decided", "max_seeds", "round")):
-        return {}
-    import time
-
-    from .until_decided import round_line
-
-    t0 = time.perf_counter()
-
-    def say(k, h):
-        if not args.quiet:
-            out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
-
-    return dict(
-        until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say
+        return
+    out.print(
+        summary_table(
+            res.rows,
+            f"{res.study}: {c['trained']} trained, {c['skipped']} from the store, "
+            f"{c['wall_s']:.1f} s on {c['device']} ({c['backend']})",
+        )
     )
+    out.print(f"results: {Path(res.out) / 'results.csv'}")
+    if res.report:
+        out.print(f"report:  {res.report['html']}")
+    if res.sequential:
+        from .until_decided import verdict_lines
+
+        out.print("sequential verdicts:\n" + verdict_lines(res.sequential), markup=False, highlight=False)
+
+
+def plain(text: str) -> None:
+    """`text` as it is: no markup, no highlighting, no wrapping."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -1,10 +1,11 @@
-"""The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not asserted)."""
+"""The benchmark's arithmetic and tables, on a small generated dataset (timings themselves are not
+asserted)."""
 
 import numpy as np
 import pytest
 import torch
 
-from bnlab import bench
+from bnlab import bench, bench_cli
 from bnlab.data import Dataset
 
 
@@ -58,7 +59,7 @@ def test_rows_ratios_and_table(result):
     assert row["speedup_vs_loader"] == row["loader"] / best
     assert row["frac_peak"] == res["gflop_per_model_epoch"] / best / res["sgemm_gflops"]
     assert res["gflop_per_model_epoch"] == bench.flops_per_image() * 256 / 1e9
-    t = bench.table(res)
+    t = bench_cli.table(res)
     assert [c.header for c in t.columns][4:7] == [
         "bnlab K=1",
         "bnlab K=2",
@@ -76,7 +77,7 @@ def test_study_row(result):
     assert s["speedup_vs_loader"] == s["loader_s"] / s["wall_s"]
     assert set(s["test_acc"]) == {f"{n} bs{b}" for b in (16, 32, 64, 128) for n in ("batch", "none")}
     assert result["peak_rss_mb"]["this_process"] > 0
-    t = bench.study_table(result)
+    t = bench_cli.study_table(result)
     assert "8 model-epochs" in t.title and "QUICK LOOK" in t.title
 
 

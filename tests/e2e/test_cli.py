@@ -122,3 +122,69 @@ def test_one_epoch_full_mnist_bn_bs32_reaches_95_percent(tmp_path):
 
 def test_registry_has_mnist_md5s():
     assert DATASETS["mnist"].md5["train-images-idx3-ubyte"] == "6bbc9ace898e44ae57da46a324031adb"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "seed", "--store", "{missing}"],
+        ["report", "seed", "--store", "{missing}", "--out", "{tmp}/out"],
+        ["export", "{missing}", "--tensorboard", "{tmp}/tb"],
+        ["fold", "r1", "--store", "{missing}", "--out", "{tmp}/out/r1.pt"],
+    ],
+)
+def test_a_read_only_command_given_a_missing_store_says_so_and_creates_nothing(args, tmp_path, capsys):
+    missing = tmp_path / "typo" / "bnlab.sqlite"
+    argv = [a.replace("{missing}", str(missing)).replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(missing) in err and "does not exist" in err, err
+    assert "pass" in err or "run" in err  # the fix
+    assert list(tmp_path.iterdir()) == []  # nothing created: no store, no folder, no pilot
+
+
+def _tiny(name, data_dir=None):
+    from bnlab import data
+    from helpers import learnable_data
+
+    d = learnable_data(256, 64)
+    arrays = (d.x_train, d.y_train, d.x_test, d.y_test)
+    return data.Dataset(name, *(a.numpy() for a in arrays), source="test", n_classes=10)
+
+
+PILOT = ["--epochs", "1", "--train-limit", "128", "--pilot-seeds", "2", "--device", "cpu"]
+
+
+def test_plan_with_a_store_lacking_the_study_trains_no_pilot_unless_asked(tmp_path, capsys, monkeypatch):
+    from bnlab import data
+    from bnlab.store import Store
+
+    monkeypatch.setattr(data, "load", _tiny)
+    store = tmp_path / "other.sqlite"
+    Store(store).close()
+    before = sorted(tmp_path.iterdir())
+    assert main(["plan", "seed", "--store", str(store), "--out", str(tmp_path / "o"), *PILOT]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(store) in err and "--pilot" in err, err
+    assert sorted(tmp_path.iterdir()) == before  # no pilot folder
+    argv = ["plan", "seed", "--store", str(store), "--out", str(tmp_path / "o"), "--pilot", *PILOT]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "training a pilot first" in said and str(tmp_path / "o" / "pilot") in said and "about" in said
+    assert said.index("training a pilot first") < said.index("seeds")  # said before the plan
+
+
+def test_plan_without_a_store_says_what_its_pilot_trains_before_it_starts(tmp_path, capsys, monkeypatch):
+    from bnlab import api, data
+
+    monkeypatch.setattr(data, "load", _tiny)
+    said_first: list[str] = []
+    real = api.run_study
+
+    def run_study(*args, **kw):
+        said_first.append(capsys.readouterr().out)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(api, "run_study", run_study)
+    assert main(["plan", "seed", "--out", str(tmp_path / "o"), *PILOT]) == 0
+    assert "training a pilot first" in said_first[0] and "runs (" in said_first[0]

@@ -18,7 +18,7 @@ from bnlab.config import RunSpec
 from bnlab.console import summary_table
 from bnlab.errors import ConfigError, StoreError, StoreLocked
 from bnlab.records import NUMERICS, RunResult
-from bnlab.run.driver import _commit
+from bnlab.api import _commit
 from bnlab.store import Store
 from helpers import bnlab, needs_mnist
 

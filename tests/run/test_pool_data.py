@@ -1,4 +1,5 @@
-"""What the worker pool writes to the temp folder: only the rows the runs use, and only where there is room."""
+"""What the worker pool writes to the temp folder: only the rows the runs use, and only where there is
+room."""
 
 import shutil
 
@@ -6,7 +7,7 @@ import numpy as np
 
 from bnlab.config import RunSpec
 from bnlab.data import Dataset
-from bnlab.run import local_backend as L
+from bnlab.run import pool_data as L
 
 
 def _ds(n=1000, m=300):
@@ -23,15 +24,15 @@ def _ds(n=1000, m=300):
 
 def test_the_pool_writes_only_the_rows_the_runs_use():
     ds = {"mnist": _ds()}
-    cut = L._used([[RunSpec(train_limit=200, test_limit=50)], [RunSpec(train_limit=500, batch_size=64)]], ds)
+    cut = L.used([[RunSpec(train_limit=200, test_limit=50)], [RunSpec(train_limit=500, batch_size=64)]], ds)
     assert cut["mnist"].x_train.shape == (500, 784) and cut["mnist"].x_test.shape == (300, 784)
-    full = L._used([[RunSpec(train_limit=200)], [RunSpec()]], ds)
+    full = L.used([[RunSpec(train_limit=200)], [RunSpec()]], ds)
     assert full["mnist"].x_train.shape == (1000, 784)
 
 
 def test_no_room_in_the_temp_folder_is_said_not_crashed(monkeypatch):
     data = {"mnist": _ds()}
-    assert L._room(data) is None  # 4 MB fit anywhere here
+    assert L.room(data) is None  # 4 MB fit anywhere here
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 10**5, 10**5))
-    why = L._room(data)
+    why = L.room(data)
     assert "has 0 MB free" in why and "needs 5 MB" in why

@@ -1,5 +1,6 @@
 """The Ray backend on a real local Ray cluster (ray.init(num_cpus=2) in this process): the same numbers
-and verdicts as the local backend on CPU, a worker killed mid-group, a driver interrupted mid-study, bad input."""
+and verdicts as the local backend on CPU, a worker killed mid-group, a driver interrupted mid-study, bad
+input."""
 
 import csv
 import glob
@@ -235,8 +236,9 @@ def test_unreachable_ray_address_fails_fast_and_writes_nothing(tmp_path):
 
 def test_core_and_the_local_backend_never_import_ray(tmp_path):
     code = (
-        "import sys\nimport bnlab.cli, bnlab.api, bnlab.run.driver\nassert 'ray' not in sys.modules\n"
-        f"assert bnlab.cli.main(['run', '--epochs', '1', '--train-limit', '200', '--test-limit', '100', '--quiet', "
+        "import sys\nimport bnlab.cli, bnlab.api, bnlab.run.backends\nassert 'ray' not in sys.modules\n"
+        "assert bnlab.cli.main(['run', '--epochs', '1', '--train-limit', '200', '--test-limit', '100', "
+        "'--quiet', "
         f"'--backend', 'local', '--out', {str(tmp_path)!r}]) == 0\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )

@@ -1,5 +1,6 @@
 """Interrupted studies: SIGKILL and SIGINT mid-way lose only the stacks in flight; a rerun completes.
-Also with stacks side by side in worker processes (--cpus-per-group 1), whose results equal the serial ones."""
+Also with stacks side by side in worker processes (--cpus-per-group 1), whose results equal the serial
+ones."""
 
 import glob
 import json
@@ -143,7 +144,10 @@ def test_interrupt_then_resume(tmp_path, sig, code, extra):
         [sys.executable, "-m", "bnlab", *ARGS, "--out", str(fresh)], capture_output=True, text=True
     )
     assert ref.returncode == 0
-    strip = lambda p: [",".join(l.split(",")[:16]) for l in open(p).read().splitlines()]  # all but wall_s
+
+    def strip(p):  # all but wall_s
+        return [",".join(line.split(",")[:16]) for line in open(p).read().splitlines()]
+
     assert strip(out / "results.csv") == strip(
         fresh / "results.csv"
     )  # same numbers as uninterrupted and serial
@@ -161,7 +165,8 @@ def test_interrupt_then_resume(tmp_path, sig, code, extra):
 @needs_mnist
 @pytest.mark.skipif(os.cpu_count() < 2, reason="worker processes need 2 CPUs")
 def test_a_study_that_measures_time_trains_alone_in_this_process(tmp_path):
-    """mix_none = false (own stacks, own timing): even with --cpus-per-group 1, no group trains beside another."""
+    """mix_none = false (own stacks, own timing): even with --cpus-per-group 1, no group trains beside
+    another."""
     import torch
 
     from bnlab import api
@@ -207,7 +212,7 @@ def test_workers_still_starting_die_with_a_killed_driver(tmp_path):
     proc.kill()
     proc.communicate(timeout=60)  # hangs while an orphan holds the pipes
     assert len(workers) >= 2 and all(_gone(w, 30) for w in workers)
-    from bnlab.run.local_backend import sweep_stale
+    from bnlab.run.pool_data import sweep_stale
 
     sweep_stale()  # what the next run does first
     assert not glob.glob(os.path.join(tempfile.gettempdir(), f"bnlab-data-{proc.pid}-*"))

@@ -1,10 +1,12 @@
-"""run.tuning: one stack at a time or side by side, from a measurement (faked here, but for one real probe)."""
+"""run.tuning: one stack at a time or side by side, from a measurement (faked here, but for one real
+probe)."""
 
 import pytest
 import torch
 
 from bnlab.config import RunSpec
 from bnlab.run import tuning
+from bnlab.run.local import flushed
 
 
 def _groups(n_groups, K=16, bs=32, epochs=10):
@@ -15,14 +17,16 @@ def _groups(n_groups, K=16, bs=32, epochs=10):
 
 
 def _choose(groups, threads=2, cpus_per_group=None):
-    return tuning.choose(groups, {"mnist": 60000}, {"mnist": 784}, {"mnist": 10}, threads, cpus_per_group)
+    return tuning.choose(
+        groups, {"mnist": 60000}, {"mnist": 784}, {"mnist": 10}, threads, cpus_per_group, in_thread=flushed
+    )
 
 
 @pytest.fixture
 def fake(monkeypatch):
     calls = []
 
-    def measure(group, in_dim, n_classes, threads, workers, cpus, steps=150, side=True):
+    def measure(group, in_dim, n_classes, threads, workers, cpus, steps=150, side=True, *, in_thread):
         calls.append(side)
         return fake.serial, (fake.side if side else None)
 
@@ -68,8 +72,8 @@ def test_given_cpus_per_group_and_trivial_cases(fake):
 def test_a_real_measurement_is_cached_and_restores_threads(monkeypatch):
     threads = torch.get_num_threads()
     group = _groups(1, K=2, bs=16)[0]
-    serial, side = tuning.measure(group, 784, 10, threads, 2, 1, steps=20)
+    serial, side = tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_thread=flushed)
     assert serial > 0 and side > 0
     assert torch.get_num_threads() == threads
     monkeypatch.setattr(tuning, "_step_seconds", lambda *a: pytest.fail("measured again"))
-    assert tuning.measure(group, 784, 10, threads, 2, 1, steps=20) == (serial, side)
+    assert tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_thread=flushed) == (serial, side)

@@ -1,2 +1,2 @@
-"""Running RunSpecs: plan stacks (jobs), train them (worker) on this machine (local_backend) or a
-Ray cluster (ray_backend), and commit each finished run to the store (driver)."""
+"""Running RunSpecs: plan stacks (jobs), train them on this machine (local, with pool_data and tuning)
+or on a Ray cluster (ray_backend); bnlab.api commits each finished run to the store."""

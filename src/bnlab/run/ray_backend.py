@@ -25,7 +25,7 @@ from ..config import RunSpec
 from ..errors import ConfigError
 from ..records import RunResult
 from .jobs import Progress, steps_of
-from .worker import train_group
+from .local import train_group
 
 MAX_RETRIES = 3
 

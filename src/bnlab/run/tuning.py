@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..config import RunSpec, stack_key
 from ..core.train import DeviceData, train_stack
 from .jobs import group_cost
-from .worker import flushed
+
+InThread = Callable[[Callable[[Callable[[int], None]], Any]], Any]  # runs train(tick) in its thread
 
 WORKER_START_S = 3.0  # spawning a worker, importing torch, mapping the data: 2.5-3.5 s measured on 2 cores
 PROBE_STEPS = 150  # steps timed per stack, after as many as warm-up
-# A slow CPU's seconds per unit of jobs.group_cost with 2 threads (3.5x this project's 2-core EPYC, 4.3e-6 at bs 32
-# and K=16): a job whose serial time at this rate could not repay the workers' start-up is not measured at all.
+# A slow CPU's seconds per unit of jobs.group_cost with 2 threads (3.5x this project's 2-core EPYC, 4.3e-6
+# at bs 32 and K=16): a job whose serial time at this rate could not repay the workers' start-up is not
+# measured at all.
 SLOW_UNIT_S = 1.5e-5
 
 
@@ -61,9 +65,12 @@ def _probe_data(s0: RunSpec, in_dim: int, n_classes: int, steps: int) -> DeviceD
     return DeviceData(x, y, x[: s0.batch_size], y[: s0.batch_size], n_classes)
 
 
-def _step_seconds(group: list[RunSpec], data: DeviceData, threads: int, steps: int) -> float:
-    """Seconds per step of `group` as one stack with `threads` torch threads, in a flushed thread: the second of
-    two epochs of `steps` steps (the first is warm-up)."""
+def _step_seconds(
+    group: list[RunSpec], data: DeviceData, threads: int, steps: int, in_thread: InThread
+) -> float:
+    """Seconds per step of `group` as one stack with `threads` torch threads, trained by `in_thread` (the
+    thread training runs in: run.local.flushed): the second of two epochs of `steps` steps (the first is
+    warm-up)."""
     specs = [
         dataclasses.replace(
             s, epochs=2, train_limit=None, test_limit=None, eval_every=0, probes=(), final_probes=()
@@ -76,7 +83,7 @@ def _step_seconds(group: list[RunSpec], data: DeviceData, threads: int, steps: i
         r = train_stack(specs, data, progress=tick)[0]
         return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * len(specs) / steps
 
-    return flushed(run)
+    return in_thread(run)
 
 
 def measure(
@@ -88,9 +95,12 @@ def measure(
     cpus: int,
     steps: int = PROBE_STEPS,
     side: bool = True,
+    *,
+    in_thread: InThread,
 ) -> tuple[float, float | None]:
-    """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each of
-    `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per shape."""
+    """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each
+    of `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per
+    shape."""
     key = (
         stack_key(group[0]),
         tuple(sorted({(s.norm, s.placement) for s in group})),
@@ -106,7 +116,7 @@ def measure(
         return _CACHE[key]
     data = _probe_data(group[0], in_dim, n_classes, steps)
     try:
-        serial = _CACHE[key][0] if key in _CACHE else _step_seconds(group, data, threads, steps)
+        serial = _CACHE[key][0] if key in _CACHE else _step_seconds(group, data, threads, steps, in_thread)
         side_s = None
         if side:
             out: list[float] = [0.0] * workers
@@ -114,7 +124,7 @@ def measure(
 
             def one(w: int) -> None:
                 start.wait()
-                out[w] = _step_seconds(group, data, cpus, steps)
+                out[w] = _step_seconds(group, data, cpus, steps, in_thread)
 
             ts = [threading.Thread(target=one, args=(w,), daemon=True) for w in range(workers)]
             for t in ts:
@@ -135,9 +145,12 @@ def choose(
     n_classes: dict,
     threads: int,
     cpus_per_group: int | None = None,
+    *,
+    in_thread: InThread,
 ) -> Plan:
-    """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side with
-    that many threads each (if two fit). Else measure (see the module's doc) and take the faster."""
+    """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side
+    with that many threads each (if two fit). Else measure (see the module's doc) in `in_thread` and take the
+    faster."""
     if threads < 2 or len(groups) < 2:
         return Plan(1, threads, why="one stack at a time: " + ("one thread" if threads < 2 else "one stack"))
     if cpus_per_group:
@@ -155,7 +168,9 @@ def choose(
     big = max(range(len(groups)), key=cost.__getitem__)
     g = groups[big]
     ds = g[0].dataset
-    serial, _ = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False)
+    serial, _ = measure(
+        g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False, in_thread=in_thread
+    )
     per_unit = serial / (len(g) * (g[0].batch_size + 31))  # seconds per unit of jobs.group_cost
     t_serial = sum(cost) * per_unit
     if t_serial * (1 - 1 / workers) <= WORKER_START_S:  # even perfect scaling would not pay
@@ -166,7 +181,7 @@ def choose(
             why=f"one stack at a time: the job takes ~{t_serial:.0f} s, too short "
             f"for worker processes to pay",
         )
-    serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus)
+    serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_thread=in_thread)
     gain = serial * workers / side_s
     # side by side: `workers` stacks at once, each at side_s per step; the longest group bounds the end
     t_side = max(sum(cost) / workers, max(cost)) * per_unit * side_s / serial + WORKER_START_S

@@ -10,9 +10,9 @@ import torch
 
 from bnlab.config import RunSpec
 from bnlab.core.train import train_stack
-from bnlab.run import worker
+from bnlab.run import local as run_local
 from bnlab.run.jobs import Progress, plan_stacks
-from bnlab.run.local_backend import Local
+from bnlab.run.local import Local
 from helpers import learnable_data
 
 BIG = 1 << 21  # elements: enough for torch to split an element-wise op over its threads
@@ -35,29 +35,29 @@ def _in_thread(fn):
 def test_the_probe_reads_the_setting():
     def probe():
         torch.set_flush_denormal(False)
-        off = worker.flushes_denormals()
+        off = run_local.flushes_denormals()
         assert torch.set_flush_denormal(True)  # x86 with DAZ: the machines bnlab runs on
-        on = worker.flushes_denormals()
+        on = run_local.flushes_denormals()
         torch.set_flush_denormal(False)
-        return off, on, worker.flushes_denormals()
+        return off, on, run_local.flushes_denormals()
 
     assert _in_thread(probe) == (False, True, False)
 
 
 def test_flushed_training_thread_flushes_everywhere_and_the_caller_is_untouched():
     torch.randn(512, 512).mul(2).sum()  # the caller's OpenMP team exists already
-    before = (worker.flushes_denormals(), _all_threads_flush())
+    before = (run_local.flushes_denormals(), _all_threads_flush())
     assert before == (False, 0.0)
-    inside = worker.flushed(lambda tick: (worker.flushes_denormals(), _all_threads_flush()))
+    inside = run_local.flushed(lambda tick: (run_local.flushes_denormals(), _all_threads_flush()))
     assert inside == (True, 1.0)  # the training thread and all its OpenMP threads
-    assert (worker.flushes_denormals(), _all_threads_flush()) == before
+    assert (run_local.flushes_denormals(), _all_threads_flush()) == before
 
 
 def test_a_caller_that_flushes_keeps_flushing():
     def caller():
         torch.set_flush_denormal(True)
-        worker.flushed(lambda tick: None)
-        on = worker.flushes_denormals()
+        run_local.flushed(lambda tick: None)
+        on = run_local.flushes_denormals()
         torch.set_flush_denormal(False)
         return on
 
@@ -69,7 +69,7 @@ def test_errors_reach_the_caller():
         raise ValueError("from the training thread")
 
     with pytest.raises(ValueError, match="from the training thread"):
-        worker.flushed(boom)
+        run_local.flushed(boom)
 
 
 def test_ctrl_c_stops_the_training_thread():
@@ -83,7 +83,7 @@ def test_ctrl_c_stops_the_training_thread():
 
     threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
-        worker.flushed(train)
+        run_local.flushed(train)
     n = len(steps)
     time.sleep(0.1)
     assert n > 0 and len(steps) == n  # stopped, not left running
@@ -114,7 +114,10 @@ def test_results_and_versions_from_the_local_backend():
 
     with Local("cpu") as local:
         [(results, vers)] = list(local.run(plan_stacks(specs, 16), {"mnist": DS}, Progress()))
-    strip = lambda rs: [[{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs] for r in rs]
+
+    def strip(rs):
+        return [[{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs] for r in rs]
+
     assert strip(results) == strip(expected)  # bit for bit
     assert vers["threads"] == torch.get_num_threads()
     assert local.plan.workers == 1

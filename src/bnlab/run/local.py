@@ -1,103 +1,159 @@
-"""Groups on this machine: one after another in this process, or side by side in worker processes.
+"""Training on this machine: the Local backend, and one stack where it trains (this process, a pool
+worker or a Ray task): device, versions, and the training thread that flushes denormal floats to zero.
 
 Local on a CPU runs a job's groups side by side in worker processes
 (concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each (the last
 group left running takes them all), when a short measurement on this machine says that is
 faster than one stack at a time with every thread (run.tuning). Every stack trains in a thread
-that flushes denormal floats to zero (run.worker.flushed). Results are bit-identical either
+that flushes denormal floats to zero (flushed). Results are bit-identical either
 way (tests/run/test_resume.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import multiprocessing
 import os
-import shutil
+import platform
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 import numpy as np
 import torch
 
+from .._version import __version__
 from ..config import RunSpec
-from ..core.train import DeviceData
-from ..errors import BnlabError
-from ..outputs import alive
-from ..records import RunResult
+from ..core.train import DeviceData, train_stack
+from ..errors import BnlabError, ConfigError
+from ..records import NUMERICS, RunResult
 from . import tuning
 from .jobs import Progress, group_cost, steps_of
-from .worker import resolve_device, train_group, train_here
+from .pool_data import TMP_PREFIX, room, sweep_stale, to_files, used
 
 _WORKER_DATA: dict = {}
 _WORKER_COUNTS: dict = {}  # waiting, running: groups not yet started / training now (shared by the pool)
-ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+T = TypeVar("T")
 
 
-def _used(groups: list[list[RunSpec]], datasets: dict) -> dict:
-    """Per dataset the groups train on, the arrays cut to what they use: the largest train_limit and
-    test_limit among its groups (None: all of it). Workers then map only those rows."""
-    lim: dict[str, list] = {}
-    for g in groups:
-        s = g[0]
-        cur = lim.setdefault(s.dataset, [0, 0])
-        for i, v in enumerate((s.train_limit, s.test_limit)):
-            cur[i] = None if v is None or cur[i] is None else max(cur[i], v)
-    return {
-        n: dataclasses.replace(
-            datasets[n],
-            x_train=datasets[n].x_train[:tr],
-            y_train=datasets[n].y_train[:tr],
-            x_test=datasets[n].x_test[:te],
-            y_test=datasets[n].y_test[:te],
-        )
-        for n, (tr, te) in lim.items()
-    }
+def resolve_device(name: str) -> torch.device:
+    """auto → cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"device = {name!r} is not allowed; choose one of: auto, cpu, cuda")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device = cuda but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
 
 
-def _to_files(datasets: dict, folder: str) -> dict:
-    """Each dataset's arrays as .npy files in `folder` (workers map them; a few hundred MB through the
-    spawn pipe would block the driver if a worker died before reading them): {name: (Dataset without
-    arrays, {field: path})}."""
-    out = {}
-    for name, ds in datasets.items():
-        paths = {f: os.path.join(folder, f"{name}.{f}.npy") for f in ARRAYS}
-        for f, path in paths.items():
-            np.save(path, getattr(ds, f))
-        out[name] = (dataclasses.replace(ds, **dict.fromkeys(ARRAYS)), paths)
-    return out
-
-
-def _room(data: dict) -> str | None:
-    """None when the temp folder has room for the workers' data files (with 10% to spare), else why not."""
-    need = sum(getattr(ds, f).nbytes for ds in data.values() for f in ARRAYS) * 1.1 + 1e6
-    tmp = tempfile.gettempdir()
-    try:
-        free = shutil.disk_usage(tmp).free
-    except OSError as e:
-        return f"the temp folder {tmp} cannot be used ({e.strerror})"
-    return (
-        None
-        if free >= need
-        else f"the temp folder {tmp} has {free / 1e6:.0f} MB free, the workers' data needs "
-        f"{need / 1e6:.0f} MB"
+def versions(device: torch.device) -> dict:
+    """What a run was trained with, stored beside it."""
+    return dict(
+        bnlab=__version__,
+        torch=torch.__version__,
+        python=platform.python_version(),
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        threads=torch.get_num_threads(),
+        numerics=NUMERICS,
     )
 
 
-TMP_PREFIX = "bnlab-data-"
+def flushes_denormals() -> bool:
+    """Whether this thread flushes subnormal float32 to zero: torch has no getter, so compute 2 × the
+    smallest subnormal (bits 0x1), which is the subnormal 0x2 unless flushed (then 0)."""
+    tiny = torch.tensor([1], dtype=torch.int32).view(torch.float32)
+    return int((tiny * 2).view(torch.int32)) == 0
 
 
-def sweep_stale() -> None:
-    """Remove the data folders of drivers that died without cleaning up (kill -9): bnlab-data-<pid>-*."""
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{TMP_PREFIX}*-*")):
-        pid = os.path.basename(path)[len(TMP_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+class _Stopped(BaseException):
+    """Raised inside the training thread at its next step once the caller was interrupted."""
+
+
+def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int], None] | None = None) -> T:
+    """train(tick) in a new thread that flushes denormal floats to zero (FTZ/DAZ); `tick(steps)` must be
+    called every step (it forwards to `progress`, and stops the thread once the caller is interrupted).
+
+    Denormals build up in training (tiny gradients, Adam's second moments, saturated activations) and cost
+    many times a normal float on some CPUs. torch.set_flush_denormal sets the calling thread's MXCSR only:
+    OpenMP's worker threads, once started, keep theirs, so flushing in the caller would reach a fraction of
+    the work and leave the caller changed. A new thread's OpenMP team starts with its master's setting, so
+    here the training thread and its team flush and the caller's threads are never touched: nothing to
+    restore. Where flushing is unsupported (no DAZ), set_flush_denormal returns False and nothing changes.
+    """
+    box: dict = {}
+    stop, done = threading.Event(), threading.Event()
+
+    def tick(n: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        if progress is not None:
+            progress(n)
+
+    def body() -> None:
+        try:
+            torch.set_flush_denormal(True)
+            box["value"] = train(tick)
+        except BaseException as e:  # handed to the caller, whatever it is
+            box["error"] = e
+        finally:
+            done.set()
+
+    t = threading.Thread(target=body, name="bnlab-train", daemon=True)
+    t.start()
+    try:
+        while not done.wait(0.2):  # not t.join(): a join interrupted by Ctrl-C may later return too early
+            pass
+    except BaseException:  # Ctrl-C in the caller: stop the thread at its next step, then go on up
+        stop.set()
+        _wait_out(done)
+        raise
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _wait_out(done: threading.Event) -> None:
+    """Wait for the stopping thread (one step), through further Ctrl-Cs: a process that exits while torch
+    runs in another thread aborts ("terminate called without an active exception")."""
+    while True:
+        try:
+            if done.wait(0.2):
+                return
+        except KeyboardInterrupt:
+            continue
+
+
+def train_group(
+    group: list[RunSpec], ds, device: str, threads: int, progress: Callable[[int], None] | None = None
+) -> tuple[list[RunResult], dict]:
+    """One group in a worker (a pool process or a Ray task): its results and the versions
+    (threads included: the most it ran with) it ran with. On a CPU it trains in a flushed() thread."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    s0 = group[0]
+    data = DeviceData.from_dataset(ds, dev, s0.train_limit, s0.test_limit)
+    return train_here(group, data, progress)
+
+
+def train_here(
+    group: list[RunSpec], data: DeviceData, progress: Callable[[int], None] | None = None
+) -> tuple[list[RunResult], dict]:
+    """train_stack on data's device, in this process: on a CPU in a flushed() thread; with the versions
+    (read where it trained: torch's thread count is per thread)."""
+    dev = data.x_train.device
+
+    def run(tick: Callable[[int], None] | None) -> tuple[list[RunResult], dict]:
+        return train_stack(group, data, progress=tick), versions(dev)
+
+    return flushed(run, progress) if dev.type == "cpu" else run(progress)
 
 
 def _worker_init(driver: int, files: dict, waiting, running, threads: int) -> None:
@@ -182,6 +238,7 @@ class Local:
                 {n: ds.n_classes for n, ds in datasets.items()},
                 threads,
                 self.cpus_per_group,
+                in_thread=flushed,
             )
         else:
             self.plan = tuning.Plan(
@@ -191,15 +248,15 @@ class Local:
                 + ("a study that measures time" if exclusive else str(self.device)),
             )
         if self.plan.workers >= 2:
-            data = _used(groups, datasets)
-            if (why := _room(data)) is None:
+            data = used(groups, datasets)
+            if (why := room(data)) is None:
                 yield from self._pool(
                     groups, data, n_train, self.plan.workers, self.plan.cpus, threads, progress
                 )
                 return
             print(
-                f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger folder to "
-                "train side by side)",
+                f"bnlab: {why}; training one stack at a time in this process (set TMPDIR to a larger "
+                "folder to train side by side)",
                 file=sys.stderr,
             )
         cache: dict[tuple, DeviceData] = {}
@@ -215,11 +272,12 @@ class Local:
             yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
 
     def _pool(self, groups, data, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
-        """`data`: the datasets cut to what the groups use (_used); `n_train` the full training set sizes."""
+        """`data`: the datasets cut to what the groups use (pool_data.used); `n_train` the full training
+        set sizes."""
         cost = [group_cost(g, n_train[g[0].dataset]) for g in groups]
         sweep_stale()
         self.tmp = tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-        files = _to_files(data, self.tmp.name)
+        files = to_files(data, self.tmp.name)
         ctx = multiprocessing.get_context("spawn")  # fork is unsafe once OpenMP threads exist
         counts = (ctx.Value("i", len(groups)), ctx.Value("i", 0))  # waiting, running
         self.pool = ProcessPoolExecutor(
