@@ -35,10 +35,10 @@ def welch_looks(a: np.ndarray, b: np.ndarray, ns, margin: float = math.nan):
 
 
 def run_design(p, tost, d, ns, n_max, alpha=ALPHA):
-    """One claim's sequential verdict per simulated study, vectorised (what `decide` does for m = 1): at look k,
-    a difference if p < the two-sided nominal level (the sign of d decides supported/contradicted), else
-    equivalence if TOST p < the one-sided nominal level. Returns (verdict codes, seeds at stopping):
-    1 supported, −1 contradicted, 2 equivalent, 0 undecided at n_max."""
+    """One claim's sequential verdict per simulated study, vectorised (what `decide` does for m = 1): at look
+    k, a difference if p < the two-sided nominal level (the sign of d decides supported/contradicted), else
+    equivalence if TOST p < the one-sided nominal level. Returns (verdict codes, seeds at stopping): 1
+    supported, −1 contradicted, 2 equivalent, 0 undecided at n_max."""
     t = np.asarray(ns) / n_max
     nom2, nom1 = S.nominal_levels(t, alpha, sides=2), S.nominal_levels(t, alpha, sides=1)
     diff = p < nom2
@@ -75,8 +75,8 @@ def test_boundaries_match_published_lan_demets_obrien_fleming_values():
 
 @pytest.mark.parametrize("t", [(0.3, 0.6, 1.0), (0.1, 0.15, 0.7, 1.0)])
 def test_boundaries_spend_alpha_under_the_canonical_joint_normal(t):
-    """P(|Z_k| < c_k at every look) = 1 − α with corr(Z_i, Z_j) = √(t_i/t_j) (scipy's multivariate normal CDF),
-    and the first crossings spend α(t_k) − α(t_{k−1}) (the recursion, drift 0)."""
+    """P(|Z_k| < c_k at every look) = 1 − α with corr(Z_i, Z_j) = √(t_i/t_j) (scipy's multivariate normal
+    CDF), and the first crossings spend α(t_k) − α(t_{k−1}) (the recursion, drift 0)."""
     t = np.array(t)
     c = S.boundaries(t, ALPHA)
     cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
@@ -164,7 +164,8 @@ def test_stops_earlier_on_average_than_the_fixed_design_of_equal_power():
 @pytest.mark.parametrize("delta_over_margin, rate", [(0.0, "high"), (1.0, "alpha"), (1.5, "zero")])
 def test_equivalence_only_when_the_true_effect_is_inside_the_margin(delta_over_margin, rate):
     """Margin 0.5σ, 5 looks, N_max sized for 80% equivalence power at δ = 0: at δ = 0 equivalence is declared
-    in most studies; at δ = margin (the edge of the null of the TOST) in at most α of them; beyond, almost never."""
+    in most studies; at δ = margin (the edge of the null of the TOST) in at most α of them; beyond, almost
+    never."""
     sims, margin = 6000, 0.5
     n_eq = stats.seeds_for_equivalence(margin, 1.0, 1.0, 0.0, ALPHA, 0.8)
     n_max = math.ceil(S.inflation_factor(np.arange(1, 6) / 5, ALPHA, 0.8, sides=1) * n_eq)

@@ -362,4 +362,3 @@ def stack_key(spec: RunSpec) -> tuple:
     """Specs with equal keys can share a stack, given one norm kind and placement
     among the members that have a norm (members without one join any stack)."""
     return tuple(getattr(spec, f) for f in SHAPE_FIELDS)
-

@@ -128,8 +128,8 @@ def tiny():
 )
 def test_training_on_the_fast_path_matches_autograd(tiny, spec, monkeypatch):
     """Two epochs (10 steps) in float32 through the fast step and through autograd: the same losses and
-    accuracies to 1e-3 relative (float32 rounding differences grow with the steps: Adam divides tiny gradients by
-    their own scale). SGD (with momentum) is the optimizer's business: it trains on the fast step too."""
+    accuracies to 1e-3 relative (float32 rounding differences grow with the steps: Adam divides tiny gradients
+    by their own scale). SGD (with momentum) is the optimizer's business: it trains on the fast step too."""
     specs = [RunSpec(**{"epochs": 2, "batch_size": 32, **spec, "seed": s}) for s in range(2)]
     cfg = M.StackConfig.from_specs(specs, 784, 10)
     assert backprop.supported(cfg)

@@ -92,8 +92,8 @@ def test_batch_renorm_is_batch_norm_at_unit_limits_and_clips():
 
 
 def test_renorm_schedule_waits_for_the_running_statistics():
-    """Hand-derived: momentum 0.99 → n₀ = max(⌈3/0.01⌉, ⌈0.05·1000⌉) = 300 steps of plain BN, then rmax rises by
-    2 over 300 steps (30% of 1000) and dmax by 5 over 200 (20%)."""
+    """Hand-derived: momentum 0.99 → n₀ = max(⌈3/0.01⌉, ⌈0.05·1000⌉) = 300 steps of plain BN, then rmax rises
+    by 2 over 300 steps (30% of 1000) and dmax by 5 over 200 (20%)."""
 
     def lim(step, total=1000, m=0.99):
         return norms.renorm_limits(step, total, m)

@@ -55,8 +55,8 @@ def test_ics_matches_a_hand_built_gradient():
 
 
 def test_smoothness_on_a_quadratic_with_known_curvature():
-    """L(w) = ½ Σ a_j w_j², update Δw = d (not along the gradient): ∇L(w0) − ∇L(w0 + c·d) = −c·A·d, so
-    β_eff = ‖A d‖/‖d‖ at every c, predictiveness = c_max‖A d‖ = 4‖A d‖; H = A, so beta_hvp = ‖A g‖/‖g‖, g = A w0."""
+    """L(w) = ½ Σ a_j w_j², update Δw = d (not along the gradient): ∇L(w0) − ∇L(w0 + c·d) = −c·A·d, so β_eff =
+    ‖A d‖/‖d‖ at every c, predictiveness = c_max‖A d‖ = 4‖A d‖; H = A, so beta_hvp = ‖A g‖/‖g‖, g = A w0."""
     a = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
     w0 = torch.tensor([1.0, -2.0, 0.5, 0.25], dtype=torch.float64)
     d = torch.tensor([0.1, -0.05, 0.02, 0.01], dtype=torch.float64)

@@ -13,12 +13,12 @@ import pytest
 
 from bnlab import outputs
 from bnlab import store as store_mod
+from bnlab.api import _commit
 from bnlab.cli import main
 from bnlab.config import RunSpec
 from bnlab.console import summary_table
 from bnlab.errors import ConfigError, StoreError, StoreLocked
 from bnlab.records import NUMERICS, RunResult
-from bnlab.api import _commit
 from bnlab.store import Store
 from helpers import bnlab, needs_mnist
 

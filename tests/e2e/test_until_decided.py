@@ -1,5 +1,5 @@
-"""`bnlab study NAME --until-decided` end to end on a small slice of real MNIST: rounds, report, resume after an
-interruption in the middle of a round, `bnlab plan`."""
+"""`bnlab study NAME --until-decided` end to end on a small slice of real MNIST: rounds, report, resume after
+an interruption in the middle of a round, `bnlab plan`."""
 
 import pytest
 import torch

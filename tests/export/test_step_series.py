@@ -1,5 +1,5 @@
-"""What runs record between epochs (evaluations every N steps, probes) reaches TensorBoard and MLflow at its steps:
-real stacked training on small generated data, a real store, the exporters' files read back."""
+"""What runs record between epochs (evaluations every N steps, probes) reaches TensorBoard and MLflow at its
+steps: real stacked training on small generated data, a real store, the exporters' files read back."""
 
 import numpy as np
 import pytest

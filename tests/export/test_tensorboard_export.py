@@ -1,5 +1,6 @@
-"""`bnlab export --tensorboard`: real event files read back with TensorBoard's own EventAccumulator, and a real
-TensorBoard server (loopback only, bounded, killed at the end) that serves the runs and the HParams table."""
+"""`bnlab export --tensorboard`: real event files read back with TensorBoard's own EventAccumulator, and a
+real TensorBoard server (loopback only, bounded, killed at the end) that serves the runs and the HParams
+table."""
 
 import json
 import os
@@ -93,8 +94,9 @@ def test_exporting_again_replaces_the_files(exported):
 
 
 def test_eval_mode_train_columns_are_exported_when_the_store_has_them(tmp_path, monkeypatch):
-    """train_acc_eval / train_loss_eval (eval-mode figures on the training set) come from the store's rows when
-    it has them; this store gets them by a wrapper around Store.results, as a store that records them would."""
+    """train_acc_eval / train_loss_eval (eval-mode figures on the training set) come from the store's rows
+    when it has them; this store gets them by a wrapper around Store.results, as a store that records them
+    would."""
     make_store(tmp_path / "bnlab.sqlite", seeds=1, batch_sizes=(32,), epochs=2).close()
     plain = Store.results
 

@@ -69,8 +69,8 @@ def activations(
     training: bool = False,
     noise: list | None = None,
 ) -> dict[tuple[str, int], Tensor]:
-    """(f"act_p{q}", layer) → (K,) percentile of the layer's pre-nonlinearity values over x (B, in), eval mode;
-    training=True: (f"act_train_p{q}", layer), batch statistics of x and `noise` (noisy BN, per layer
+    """(f"act_p{q}", layer) → (K,) percentile of the layer's pre-nonlinearity values over x (B, in), eval
+    mode; training=True: (f"act_train_p{q}", layer), batch statistics of x and `noise` (noisy BN, per layer
     (shift, scale) (K, B, C)) applied; the state is not updated either way."""
     ctx = M.StepContext(noise=noise) if training and noise is not None else None
     _, _, pre = M.forward(layout.views(w), st, x, cfg, training=training, ctx=ctx, mask=mask)
@@ -190,7 +190,8 @@ def record(
     probe_noise: list | None = None,
 ) -> list[tuple[int, str, int, Tensor]]:
     """Every requested probe at one step: (step, name, layer, values (K,)); layer −1 for whole-model values.
-    probe_noise: noisy BN's noise for x_probe (per layer (shift, scale)), for the training-mode activations."""
+    probe_noise: noisy BN's noise for x_probe (per layer (shift, scale)), for the training-mode
+    activations."""
     rows = []
     if "activations" in names:
         rows += [(step, n, i, v) for (n, i), v in activations(w0, layout, st, x_probe, cfg, mask).items()]

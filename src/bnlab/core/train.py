@@ -89,7 +89,8 @@ def _readings(
     p: dict, st: dict, cfg: M.StackConfig, data: DeviceData, mask, flags: tuple[bool, ...], train_set: bool
 ) -> dict[bool, list[list[float]]]:
     """Eval-mode metrics of every trained member, per reading (precise_bn False: running statistics; True:
-    precise ones): [test_loss, test_acc] (+ [train_loss_eval, train_acc_eval] with train_set), as lists (K,)."""
+    precise ones): [test_loss, test_acc] (+ [train_loss_eval, train_acc_eval] with train_set), as lists
+    (K,)."""
     out = {}
     for precise in flags:
         s = precise_stats(p, st, cfg, data.x_train, mask) if precise else st
@@ -249,8 +250,8 @@ def _final_probes(
     data: DeviceData,
     step: int,
 ) -> None:
-    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.core.final_probes); they use
-    the running statistics, precise_bn or not."""
+    """RunSpec.final_probes on the trained members that did not diverge (see bnlab.core.final_probes); they
+    use the running statistics, precise_bn or not."""
     ok = [k for k, r in enumerate(results) if r.diverged_epoch is None]
     if any("invariance" in results[k].spec.final_probes for k in ok):
         acc = {

@@ -4,11 +4,10 @@
     >>> df[df.epoch == df.epoch.max()].groupby(["norm", "batch_size"]).test_acc.agg(["mean", "std", "count"])
     >>> probes = bnlab.load("bnlab-out/activations", table="probes")
 
-Columns as in results.csv (store.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS, ADDED_COLUMNS and any column
-a newer store adds), typed: whole numbers as int64 (Int64 where a value may be missing:
-train_limit, test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged),
-`diverged` and `noise` as bool, names as strings.
-"""
+Columns as in results.csv (store.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS, ADDED_COLUMNS and any
+column a newer store adds), typed: whole numbers as int64 (Int64 where a value may be missing: train_limit,
+test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged), `diverged` and `noise` as
+bool, names as strings."""
 
 from __future__ import annotations
 

@@ -1,19 +1,18 @@
 """MLflow: one MLflow run per bnlab run, in an experiment named after the study. Needs bnlab[mlflow].
 
-Each run gets params = every RunSpec field (seed included; tuples as '128-64', None as 'None'),
-metrics = results.csv's per-epoch measurements (train_loss, train_acc, test_loss, test_acc, and
-train_loss_eval, train_acc_eval where the store has them) plus `epoch`, each logged at the run's
-optimizer step count after that epoch, what a run recorded between epochs at its step
-(eval/test_loss, eval/test_acc, probe/NAME/layerL: export.source.step_series), and tags bnlab.run_id, bnlab.study, bnlab.seed,
-bnlab.version (the bnlab that trained it), bnlab.config_hash, bnlab.device (and
-bnlab.diverged_epoch for a run that diverged); its MLflow run name is the bnlab run_id.
+Each run gets params = every RunSpec field (seed included; tuples as '128-64', None as 'None'), metrics =
+results.csv's per-epoch measurements (train_loss, train_acc, test_loss, test_acc, and train_loss_eval,
+train_acc_eval where the store has them) plus `epoch`, each logged at the run's optimizer step count after
+that epoch, what a run recorded between epochs at its step (eval/test_loss, eval/test_acc, probe/NAME/layerL:
+export.source.step_series), and tags bnlab.run_id, bnlab.study, bnlab.seed, bnlab.version (the bnlab that
+trained it), bnlab.config_hash, bnlab.device (and bnlab.diverged_epoch for a run that diverged); its MLflow
+run name is the bnlab run_id.
 
-Idempotent: runs already in the experiment (found by their bnlab.run_id tag, status FINISHED) are
-skipped; a run left unfinished by an interrupted export (or a second copy of one) is deleted, and
-a missing run logged again. A run is marked FINISHED only after all of its values are logged. A
-bnlab run retrained later (--fresh) keeps its first export: delete that MLflow run to log it anew. MLflow's usage telemetry is turned off
-(MLFLOW_DISABLE_TELEMETRY=true) unless the caller has set that variable.
-"""
+Idempotent: runs already in the experiment (found by their bnlab.run_id tag, status FINISHED) are skipped; a
+run left unfinished by an interrupted export (or a second copy of one) is deleted, and a missing run logged
+again. A run is marked FINISHED only after all of its values are logged. A bnlab run retrained later (--fresh)
+keeps its first export: delete that MLflow run to log it anew. MLflow's usage telemetry is turned off
+(MLFLOW_DISABLE_TELEMETRY=true) unless the caller has set that variable."""
 
 from __future__ import annotations
 

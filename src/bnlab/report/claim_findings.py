@@ -144,7 +144,8 @@ def lr_tables(d: StudyData) -> list[tuple]:
 # ---- init -------------------------------------------------------------------------------------------
 def init_findings(d: StudyData) -> list[Finding]:
     """BN reduces sensitivity to initialization: norm × init-scale interaction on final accuracy (diverged =
-    chance), BN's spread over the scales smaller; the table compares the norms at every scale (exploratory)."""
+    chance), BN's spread over the scales smaller; the table compares the norms at every scale
+    (exploratory)."""
     scales = sorted({c.spec.init_scale for c in d.configs})
     cells = {
         (c.spec.norm, c.spec.init_scale): acc_or_chance(c)

@@ -1,4 +1,5 @@
-"""`bnlab plan`: how many seeds each claim needs, and what they cost, from a study's runs (stored, or a pilot).
+"""`bnlab plan`: how many seeds each claim needs, and what they cost, from a study's runs (stored, or a
+pilot).
 
 Per claim: the seed-to-seed SD its test implies, the seeds per configuration to detect an effect X with the
 given power (stats.seeds_needed, exact normal-theory Welch power) and to show equivalence within the claim's

@@ -186,8 +186,8 @@ _CACHE: dict[tuple, tuple[Finding, ...]] = {}
 
 
 def _findings(d: StudyData) -> tuple[Finding, ...]:
-    """A study's findings on these runs (the claims' own fixed-sample tests, before Holm), memoised by the runs
-    (ids, final accuracies, divergence): the round loop and the report replay the same looks."""
+    """A study's findings on these runs (the claims' own fixed-sample tests, before Holm), memoised by the
+    runs (ids, final accuracies, divergence): the round loop and the report replay the same looks."""
     key = (d.name, tuple(sorted((r.run_id, r.final("test_acc"), r.diverged_epoch) for r in d.runs)))
     if key not in _CACHE:
         if len(_CACHE) > 64:

@@ -1,6 +1,6 @@
 """The report section of a sequential study (`bnlab study NAME --until-decided`): per claim, its rounds (the
-estimate with its repeated confidence interval and the boundary), the seeds it used and its sequential verdict,
-all recomputed from the store by `rounds.history`. A fixed-seed study gets no section."""
+estimate with its repeated confidence interval and the boundary), the seeds it used and its sequential
+verdict, all recomputed from the store by `rounds.history`. A fixed-seed study gets no section."""
 
 from __future__ import annotations
 

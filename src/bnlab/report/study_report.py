@@ -125,8 +125,8 @@ def _document(
 
 
 def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None) -> tuple:
-    """The verdict table block: one row per headline finding; `sequential` (claim key → its sequential verdict,
-    for a study run until decided) adds that column, the valid verdict of such a study."""
+    """The verdict table block: one row per headline finding; `sequential` (claim key → its sequential
+    verdict, for a study run until decided) adds that column, the valid verdict of such a study."""
     seq = sequential or {}
     rows = [
         [

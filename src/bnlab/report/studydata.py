@@ -74,8 +74,9 @@ class Config:
 
     def gaps(self, train: str = "eval") -> np.ndarray:
         """Train minus test accuracy at the last epoch. train "eval": the trained network in eval mode on the
-        training set (train_acc_eval), as it is tested, where stored, else the running mean; "running": Keras's
-        running training-mode mean over the last epoch (train_acc), which batch statistics pull down for BN."""
+        training set (train_acc_eval), as it is tested, where stored, else the running mean; "running":
+        Keras's running training-mode mean over the last epoch (train_acc), which batch statistics pull down
+        for BN."""
         run = self.finals("train_acc")
         tr = (
             run if train == "running" else np.where(np.isfinite(ev := self.finals("train_acc_eval")), ev, run)
