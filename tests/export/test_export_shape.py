@@ -46,7 +46,7 @@ def test_bad_export_input_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     cases = [
         ([str(tmp_path / "out")], "bnlab export needs --tensorboard DIR and/or --mlflow URI"),
-        ([str(tmp_path / "nope"), "--tensorboard", str(tmp_path / "tb")], "no such file or folder"),
+        ([str(tmp_path / "nope"), "--tensorboard", str(tmp_path / "tb")], "the path does not exist"),
         (
             [str(tmp_path / "csv"), "--tensorboard", str(tmp_path / "tb")],
             "is a results.csv alone; export reads the store (bnlab.sqlite) beside it",

@@ -86,14 +86,20 @@ def test_bn_output_is_invariant_to_scaling_the_preceding_weights():
     )
     cfg = norms.BNConfig(eps=0.0)
     st = (torch.zeros(3, 1, 8, dtype=torch.float64), torch.ones(3, 1, 8, dtype=torch.float64))
-    y1 = norms.batch_norm(x @ W, gamma, beta, *st, training=True, cfg=cfg)[0]
+    y1 = norms.batch(x @ W, gamma, beta, st, norms.NormArgs(cfg), training=True)[0]
     for c in (1e-3, 0.5, 7.0, 1e3):
-        yc = norms.batch_norm(x @ (c * W), gamma, beta, *st, training=True, cfg=cfg)[0]
+        yc = norms.batch(x @ (c * W), gamma, beta, st, norms.NormArgs(cfg), training=True)[0]
         assert torch.allclose(yc, y1, atol=1e-9, rtol=0), c
     # with Keras's ε = 1e-3 it holds only approximately, and breaks down when c·σ shrinks towards √ε
     keras = norms.BNConfig()
-    big = (norms.batch_norm(x @ (10 * W), gamma, beta, *st, training=True, cfg=keras)[0] - y1).abs().max()
-    tiny = (norms.batch_norm(x @ (1e-3 * W), gamma, beta, *st, training=True, cfg=keras)[0] - y1).abs().max()
+    big = (
+        (norms.batch(x @ (10 * W), gamma, beta, st, norms.NormArgs(keras), training=True)[0] - y1).abs().max()
+    )
+    tiny = (
+        (norms.batch(x @ (1e-3 * W), gamma, beta, st, norms.NormArgs(keras), training=True)[0] - y1)
+        .abs()
+        .max()
+    )
     assert big < 1e-4 < 0.1 < tiny
 
 
