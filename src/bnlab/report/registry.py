@@ -13,7 +13,9 @@ from pathlib import Path
 
 from . import claim_findings as C
 from . import mechanism_findings as M
+from . import placement_findings as P
 from . import seed_findings as S
+from . import small_batch_findings as SB
 from . import study_figures as SF
 from .figures import FIGURES as GENERIC_FIGURES
 from .findings import Finding, generic_findings, holm_headlines
@@ -108,8 +110,8 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "small-batch": StudyReport(
-        findings=C.small_batch_findings,
-        tables=C.small_batch_tables,
+        findings=SB.small_batch_findings,
+        tables=SB.small_batch_tables,
         generic=NO_CURVES,
         figures=(
             Figure(
@@ -120,10 +122,10 @@ REPORTS: dict[str, StudyReport] = {
             ),
         ),
     ),
-    "placement": StudyReport(findings=C.placement_findings),
+    "placement": StudyReport(findings=P.placement_findings),
     "overhead": StudyReport(
-        findings=C.overhead_findings,
-        tables=C.overhead_tables,
+        findings=P.overhead_findings,
+        tables=P.overhead_tables,
         generic=(),
         figures=(
             Figure(
@@ -135,7 +137,7 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "invariance": StudyReport(
-        findings=C.invariance_findings,
+        findings=P.invariance_findings,
         generic=("final", "threshold"),
         figures=(
             Figure(
