@@ -101,9 +101,9 @@ def lr_findings(d: StudyData) -> list[Finding]:
                 f"lr-{opt}",
                 f"BN allows higher learning rates ({opt})",
                 '"Batch normalization allows for the use of higher learning rates" (no numbers were given).',
-                f"Final test accuracy with {opt} at lr {lr:g}, the first learning rate of the grid above the largest one "
-                "at which the net without BN still trains; the table repeats the test at the other learning rates "
-                "(exploratory, Holm-corrected over them).",
+                f"Final test accuracy with {opt} at lr {lr:g}, the first learning rate of the grid above the "
+                "largest one at which the net without BN still trains; the table repeats the test at the "
+                "other learning rates (exploratory, Holm-corrected over them).",
                 comps[i],
                 unit="pp",
                 scale=100,
@@ -203,15 +203,15 @@ def convergence_findings(d: StudyData) -> list[Finding]:
                 f"BN converges faster (steps to {thr:.0%})",
                 '"Batch normalization helps neural networks converge more quickly" (no numbers were given).',
                 f"Optimizer steps until test accuracy first reaches {thr:.0%}, evaluated every "
-                f"{none.spec.eval_every if none else '?'} steps (fewer is faster); the table adds training seconds "
-                "(BN's per-step cost included) and the speed-up factor among runs that reached it; a run that never "
-                "reaches it is slower than any run that does.",
+                f"{none.spec.eval_every if none else '?'} steps (fewer is faster); the table adds training "
+                "seconds (BN's per-step cost included) and the speed-up factor among runs that reached it; "
+                "a run that never reaches it is slower than any run that does.",
                 stats.censored_compare(sa, np.isfinite(sa), sb, np.isfinite(sb)),
                 rows=[
                     *seconds_rows(d, thr, wa, wb),
                     Row(
-                        "speed-up factor in steps, geometric mean none/batch over runs that reached it (t-interval "
-                        "on log ratio)",
+                        "speed-up factor in steps, geometric mean none/batch over runs that reached it "
+                        "(t-interval on log ratio)",
                         f,
                         lo_hi,
                         math.nan,
@@ -281,10 +281,12 @@ def regularization_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "reg",
             f"BN regularizes over {d.epochs}",
-            '"Batch normalization acts as a form of regularization ... This can prevent overfitting" (no numbers).',
-            f"Train minus test accuracy after {d.epochs}, both in eval mode (the trained network on the whole training "
-            "set and on the test set); the table adds the gap with Keras's running training-mode accuracy, the final "
-            "test loss, how far it rose from its minimum (overfitting), and the final test accuracy.",
+            '"Batch normalization acts as a form of regularization ... This can prevent overfitting" '
+            "(no numbers).",
+            f"Train minus test accuracy after {d.epochs}, both in eval mode (the trained network on the "
+            "whole training set and on the test set); the table adds the gap with Keras's running "
+            "training-mode accuracy, the final test loss, how far it rose from its minimum (overfitting), "
+            "and the final test accuracy.",
             gap,
             unit="pp",
             scale=100,

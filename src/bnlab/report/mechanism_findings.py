@@ -95,9 +95,9 @@ def activation_findings(d: StudyData) -> list[Finding]:
             "BN keeps each layer's input distribution steady",
             'The original: BN "reduces internal covariate shift", the change in the distribution of layer inputs '
             "during training (Ioffe & Szegedy 2015, Figure 1 b, c).",
-            "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min over the "
-            "probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch minus none. The table "
-            "gives every layer and percentile.",
+            "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min "
+            "over the probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch "
+            "minus none. The table gives every layer and percentile.",
             stats.compare(
                 _mean_layers(none, "act_p50", _drift, ls),
                 _mean_layers(batch, "act_p50", _drift, ls),
@@ -187,10 +187,10 @@ def ics_findings(d: StudyData) -> list[Finding]:
             "BN reduces internal covariate shift",
             'The original: BN works by "reducing internal covariate shift". Santurkar et al. (2018) measured ICS as '
             "the change of a layer's gradient when the layers before it update, and found BN does not reduce it.",
-            "1 − cos(G, G') between layer i's gradient before and after the layers below it take their optimizer "
-            "update (same batch), mean over probe steps after initialization and over layers 2…L (layer 1 has "
-            f"nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU minus none. Scale-free; the "
-            "table adds ‖G − G'‖ per layer and the other placement.",
+            "1 − cos(G, G') between layer i's gradient before and after the layers below it take their "
+            "optimizer update (same batch), mean over probe steps after initialization and over layers 2…L "
+            f"(layer 1 has nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU "
+            "minus none. Scale-free; the table adds ‖G − G'‖ per layer and the other placement.",
             stats.compare(
                 _mean_layers(none, "ics_cos", one_minus, ls),
                 _mean_layers(batch, "ics_cos", one_minus, ls),
@@ -244,14 +244,14 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "smooth",
             "BN makes the loss landscape smoother",
-            "Santurkar et al. (2018): BN's benefit comes from a smoother loss landscape — smaller loss variation, "
-            "more predictive gradients, a smaller effective β-smoothness along the step.",
-            "log10 of the effective β-smoothness max_c ‖∇L(w) − ∇L(w + c·Δw)‖ / ‖c·Δw‖ along the optimizer's actual "
-            f"update Δw, c ∈ {{0.5, 1, 2, 4}}, mean over probe steps after initialization; BN {where} the ReLU minus "
-            "none (negative: smoother with BN). The table gives the other measures side by side — loss variation and "
-            "gradient predictiveness along the same steps, and the local curvature ‖Hg‖/‖g‖ (Hessian-vector product "
-            "by double backprop) — and the other placement; they need not agree, and where they disagree no single "
-            "one settles the claim.",
+            "Santurkar et al. (2018): BN's benefit comes from a smoother loss landscape — smaller loss "
+            "variation, more predictive gradients, a smaller effective β-smoothness along the step.",
+            "log10 of the effective β-smoothness max_c ‖∇L(w) − ∇L(w + c·Δw)‖ / ‖c·Δw‖ along the "
+            "optimizer's actual update Δw, c ∈ {0.5, 1, 2, 4}, mean over probe steps after "
+            f"initialization; BN {where} the ReLU minus none (negative: smoother with BN). The table gives "
+            "the other measures side by side — loss variation and gradient predictiveness along the same "
+            "steps, and the local curvature ‖Hg‖/‖g‖ (Hessian-vector product by double backprop) — and the "
+            "other placement; they need not agree, and where they disagree no single one settles the claim.",
             stats.compare(
                 per_run(none, "beta_smoothness", -1, log_mean),
                 per_run(batch, "beta_smoothness", -1, log_mean),
@@ -264,12 +264,14 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
             rows=rows,
             margin=SMOOTH_MARGIN,
             notes=(
-                "The mechanism Santurkar et al. prove (their Theorem 4.1): BN rescales the gradient reaching a "
-                "layer's weights by γ/σ, σ the batch standard deviation of that layer's pre-normalization output, "
-                "and removes its component along the activations' mean and direction; where σ is large and γ "
-                "moderate this bounds the loss's Lipschitz constant and β-smoothness below the unnormalized net's. "
-                "Whether that happens here is what the numbers above say.",
-                f"Margin ±{SMOOTH_MARGIN} in log10 (a factor of {10**SMOOTH_MARGIN:.2f}), declared before the data.",
+                "The mechanism Santurkar et al. prove (their Theorem 4.1): BN rescales the gradient "
+                "reaching a layer's weights by γ/σ, σ the batch standard deviation of that layer's "
+                "pre-normalization output, and removes its component along the activations' mean and "
+                "direction; where σ is large and γ moderate this bounds the loss's Lipschitz constant and "
+                "β-smoothness below the unnormalized net's. Whether that happens here is what the numbers "
+                "above say.",
+                f"Margin ±{SMOOTH_MARGIN} in log10 (a factor of {10**SMOOTH_MARGIN:.2f}), declared before "
+                "the data.",
                 *diverged_notes(none, batch),
             ),
         )
@@ -285,12 +287,13 @@ def noisy_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "noisy",
             "Adding covariate shift after BN costs BN its benefit",
-            "If BN helped by removing internal covariate shift, BN followed by random, time-varying, non-zero-mean, "
-            "non-unit-variance noise (Santurkar et al. 2018, §2.1) should train worse than plain BN; Santurkar et al. "
-            "found it trains as well.",
-            f"Final test accuracy after {d.epochs}: noisy BN minus BN (the claim predicts negative). The table "
-            "compares both with no BN, and the drift of the layers' median input measured in training mode with the "
-            "noise on (each sample gets its own shift and scale, drawn around a mean and variance redrawn every step).",
+            "If BN helped by removing internal covariate shift, BN followed by random, time-varying, "
+            "non-zero-mean, non-unit-variance noise (Santurkar et al. 2018, §2.1) should train worse than "
+            "plain BN; Santurkar et al. found it trains as well.",
+            f"Final test accuracy after {d.epochs}: noisy BN minus BN (the claim predicts negative). The "
+            "table compares both with no BN, and the drift of the layers' median input measured in training "
+            "mode with the noise on (each sample gets its own shift and scale, drawn around a mean and "
+            "variance redrawn every step).",
             stats.compare(fin(batch), fin(noisy), label_a="batch", label_b="noisy BN"),
             unit="pp",
             scale=100,

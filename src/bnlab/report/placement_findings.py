@@ -43,8 +43,8 @@ def placement_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "place",
             "BN before the ReLU (the BN paper) beats BN after it (the original)",
-            "The original put BN after each ReLU; Ioffe & Szegedy (2015) normalize the pre-activation, before the "
-            "nonlinearity.",
+            "The original put BN after each ReLU; Ioffe & Szegedy (2015) normalize the pre-activation, "
+            "before the nonlinearity.",
             f"Final test accuracy after {d.epochs}, BN before minus BN after the ReLU; the table "
             "compares each placement with no BN.",
             stats.compare(fin(after), fin(before), label_a="after", label_b="before"),
@@ -70,9 +70,10 @@ def overhead_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "ovh-train",
             "BN costs training time",
-            '"batch normalization introduces additional computational overhead during training" (no numbers).',
-            "Training milliseconds per step of one model, batch size 32, each model timed in a stack of its own "
-            f"norm ({none.runs[0].device if none else '?'}); BN after the ReLU minus none.",
+            '"batch normalization introduces additional computational overhead during training" '
+            "(no numbers).",
+            "Training milliseconds per step of one model, batch size 32, each model timed in a stack of its "
+            f"own norm ({none.runs[0].device if none else '?'}); BN after the ReLU minus none.",
             t,
             unit="ms",
             scale=1,
@@ -121,9 +122,9 @@ def overhead_findings(d: StudyData) -> list[Finding]:
                 f"ovh-infer-b{B}",
                 f"BN costs inference time at batch {B}, and folding removes it",
                 '"the additional computation and memory at inference time" (no numbers).',
-                f"Latency of one forward pass at batch {B} in eval mode (plain nn.Sequential, median of 7 timed blocks): "
-                "BN after the ReLU minus no BN; the table: folded minus unfolded (paired per model), and folded BN "
-                "minus no BN.",
+                f"Latency of one forward pass at batch {B} in eval mode (plain nn.Sequential, median of 7 "
+                "timed blocks): BN after the ReLU minus no BN; the table: folded minus unfolded (paired per "
+                "model), and folded BN minus no BN.",
                 stats.compare(
                     final_probe(none, f"latency_b{B}_us"),
                     final_probe(after, f"latency_b{B}_us"),
@@ -227,19 +228,21 @@ def invariance_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "inv",
             "BN makes the network invariant to input scale and shift",
-            '"invariance to scaling and shifting" of the inputs, as the original listed among BN\'s properties.',
-            "Accuracy lost on transformed test inputs a·x + b: accuracy at (a, b) = (1, 0) minus the mean over the "
-            "other 14 points of the grid, in eval mode (running statistics, as deployed); BN after the ReLU minus no "
-            "BN. The table adds BN before the ReLU and batch statistics of the transformed test set.",
+            '"invariance to scaling and shifting" of the inputs, as the original listed '
+            "among BN's properties.",
+            "Accuracy lost on transformed test inputs a·x + b: accuracy at (a, b) = (1, 0) minus the mean "
+            "over the other 14 points of the grid, in eval mode (running statistics, as deployed); BN after "
+            "the ReLU minus no BN. The table adds BN before the ReLU and batch statistics of the "
+            "transformed test set.",
             stats.compare(_drop(none, "eval"), _drop(after, "eval"), label_a="none", label_b="batch"),
             unit="pp",
             scale=100,
             sign=-1,
             rows=rows,
             notes=(
-                "Exact property, tested in tests/test_claims.py: in training mode BN(x·cW) = BN(x·W) for c > 0 "
-                "(up to ε), so BN before the ReLU is invariant to a·x + b at its first layer when it normalizes "
-                "with the statistics of the inputs it sees.",
+                "Exact property, tested in tests/test_claims.py: in training mode BN(x·cW) = BN(x·W) for "
+                "c > 0 (up to ε), so BN before the ReLU is invariant to a·x + b at its first layer when it "
+                "normalizes with the statistics of the inputs it sees.",
             ),
         )
     ]

@@ -71,7 +71,8 @@ REPORTS: dict[str, StudyReport] = {
                 name="lr",
                 file="lr_sweep.png",
                 draw=SF.lr_sweep,
-                caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs (counted at chance).",
+                caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs "
+                "(counted at chance).",
             ),
         ),
     ),
@@ -94,7 +95,8 @@ REPORTS: dict[str, StudyReport] = {
                 name="convergence",
                 file="convergence.png",
                 draw=SF.convergence_curves,
-                caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds (right).",
+                caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds "
+                "(right).",
             ),
         ),
     ),
@@ -144,8 +146,8 @@ REPORTS: dict[str, StudyReport] = {
                 name="invariance",
                 file="invariance.png",
                 draw=SF.invariance_maps,
-                caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of the transformed "
-                "test set.",
+                caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of "
+                "the transformed test set.",
             ),
         ),
     ),
@@ -169,9 +171,9 @@ REPORTS: dict[str, StudyReport] = {
                 name="smoothness",
                 file="smoothness.png",
                 draw=SF.smoothness_traces,
-                caption="Loss variation, gradient predictiveness and effective β-smoothness along the optimizer's update "
-                "(multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the gradient, over training; log "
-                "axes, geometric means over seeds.",
+                caption="Loss variation, gradient predictiveness and effective β-smoothness along the "
+                "optimizer's update (multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the "
+                "gradient, over training; log axes, geometric means over seeds.",
             ),
         ),
     ),

@@ -48,9 +48,10 @@ def small_batch_findings(d: StudyData) -> list[Finding]:
             f"BN degrades at small batches (bs {lo} vs {ref})",
             '"the performance of batch normalization may be affected by the batch size" — Wu & He (2018): BN\'s '
             "error rises sharply as the batch shrinks.",
-            f"Test error with BN at batch size {lo} minus at {ref} (after {d.epochs}), evaluated with the running "
-            "statistics, as trained; the table adds the same with precise BN, whose population statistics do not "
-            "depend on how far the running averages have converged (large batches take few steps here).",
+            f"Test error with BN at batch size {lo} minus at {ref} (after {d.epochs}), evaluated with the "
+            "running statistics, as trained; the table adds the same with precise BN, whose population "
+            "statistics do not depend on how far the running averages have converged (large batches take "
+            "few steps here).",
             stats.compare(err("batch", ref), err("batch", lo), label_a=f"bs {ref}", label_b=f"bs {lo}"),
             unit="pp",
             scale=100,
@@ -69,9 +70,10 @@ def small_batch_findings(d: StudyData) -> list[Finding]:
             compare_finding(
                 "sb-alt",
                 f"Batch-independent norms beat BN at batch size {lo}",
-                "Wu & He (2018): group normalization, which does not use the batch, keeps its error at small batches.",
-                f"Test error at batch size {lo}: {others[0]} minus batch; the table repeats it for every other norm "
-                "(exploratory, Holm-corrected over them).",
+                "Wu & He (2018): group normalization, which does not use the batch, keeps its error at "
+                "small batches.",
+                f"Test error at batch size {lo}: {others[0]} minus batch; the table repeats it for every "
+                "other norm (exploratory, Holm-corrected over them).",
                 comps[0],
                 unit="pp",
                 scale=100,
@@ -103,8 +105,8 @@ def small_batch_tables(d: StudyData) -> list[tuple]:
         (
             "p",
             f"Mean ± half-width of the 95% CI over seeds, after {d.epochs}; diverged runs count as chance. "
-            "'precise BN': the same trained networks evaluated with population statistics recomputed over the "
-            "training set instead of the running averages.",
+            "'precise BN': the same trained networks evaluated with population statistics recomputed over "
+            "the training set instead of the running averages.",
         ),
         ("table", ["norm", *[f"bs {b}" for b in bss]], rows),
     ]
