@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .. import stats
-from .findings import Finding, compare_finding, comparison_row, diverged_notes
+from .findings import Finding, compare_finding, comparison_row, diverged_notes, finals
 from .studydata import Config, StudyData
 
 ICS_MARGIN = 0.01  # 1 − cos(G, G'): differences inside ±0.01 are no effect (declared before the data)
@@ -93,8 +93,8 @@ def activation_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "act",
             "BN keeps each layer's input distribution steady",
-            'The original: BN "reduces internal covariate shift", the change in the distribution of layer inputs '
-            "during training (Ioffe & Szegedy 2015, Figure 1 b, c).",
+            'The original: BN "reduces internal covariate shift", the change in the distribution of layer '
+            "inputs during training (Ioffe & Szegedy 2015, Figure 1 b, c).",
             "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min "
             "over the probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch "
             "minus none. The table gives every layer and percentile.",
@@ -136,7 +136,10 @@ def activation_findings(d: StudyData) -> list[Finding]:
 def ics_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     ls = [ly for ly in layers(none or batch, "ics_cos") if ly > 0]  # layer 0: G' = G by definition
-    one_minus = lambda v: 1 - _later_mean(v)  # noqa: E731
+
+    def one_minus(v: np.ndarray) -> float:
+        return 1 - _later_mean(v)
+
     rows = []
     for ly in ls:
         rows.append(
@@ -185,8 +188,9 @@ def ics_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "ics",
             "BN reduces internal covariate shift",
-            'The original: BN works by "reducing internal covariate shift". Santurkar et al. (2018) measured ICS as '
-            "the change of a layer's gradient when the layers before it update, and found BN does not reduce it.",
+            'The original: BN works by "reducing internal covariate shift". Santurkar et al. (2018) '
+            "measured ICS as the change of a layer's gradient when the layers before it update, and found "
+            "BN does not reduce it.",
             "1 − cos(G, G') between layer i's gradient before and after the layers below it take their "
             "optimizer update (same batch), mean over probe steps after initialization and over layers 2…L "
             f"(layer 1 has nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU "
@@ -213,7 +217,10 @@ def ics_findings(d: StudyData) -> list[Finding]:
 def smoothness_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     other = _other_placement(d, batch)
-    log_mean = lambda v: float(np.mean(np.log10(v[1:]))) if len(v) > 1 else math.nan  # noqa: E731
+
+    def log_mean(v: np.ndarray) -> float:
+        """Mean log10 over the probe steps after the first (the first is at initialization)."""
+        return float(np.mean(np.log10(v[1:]))) if len(v) > 1 else math.nan
 
     def row(label, name, c):
         return comparison_row(
@@ -281,7 +288,6 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
 def noisy_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     noisy = d.find(norm="batch", noise=True)
-    fin = lambda c: c.finals() if c else np.array([])  # noqa: E731
     ls = layers(batch or noisy, "act_p50")
     return [
         compare_finding(
@@ -294,20 +300,20 @@ def noisy_findings(d: StudyData) -> list[Finding]:
             "table compares both with no BN, and the drift of the layers' median input measured in training "
             "mode with the noise on (each sample gets its own shift and scale, drawn around a mean and "
             "variance redrawn every step).",
-            stats.compare(fin(batch), fin(noisy), label_a="batch", label_b="noisy BN"),
+            stats.compare(finals(batch), finals(noisy), label_a="batch", label_b="noisy BN"),
             unit="pp",
             scale=100,
             sign=-1,
             rows=[
                 comparison_row(
                     "BN − none (pp)",
-                    stats.compare(fin(none), fin(batch), label_a="none", label_b="batch"),
+                    stats.compare(finals(none), finals(batch), label_a="none", label_b="batch"),
                     100,
                     +1,
                 ),
                 comparison_row(
                     "noisy BN − none (pp)",
-                    stats.compare(fin(none), fin(noisy), label_a="none", label_b="noisy"),
+                    stats.compare(finals(none), finals(noisy), label_a="none", label_b="noisy"),
                     100,
                     +1,
                 ),

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import stats
-from .findings import Finding, Row, compare_finding, comparison_row, diverged_notes
+from .findings import Finding, Row, compare_finding, comparison_row, diverged_notes, finals
 from .studydata import Config, StudyData, final_probe, per_step_ms
 
 
@@ -24,17 +24,16 @@ def placement_findings(d: StudyData) -> list[Finding]:
         d.find(norm="batch", placement="after"),
         d.find(norm="batch", placement="before"),
     )
-    fin = lambda c: c.finals() if c else np.array([])  # noqa: E731
     rows = [
         comparison_row(
             "after − none (pp)",
-            stats.compare(fin(none), fin(after), label_a="none", label_b="after"),
+            stats.compare(finals(none), finals(after), label_a="none", label_b="after"),
             100,
             +1,
         ),
         comparison_row(
             "before − none (pp)",
-            stats.compare(fin(none), fin(before), label_a="none", label_b="before"),
+            stats.compare(finals(none), finals(before), label_a="none", label_b="before"),
             100,
             +1,
         ),
@@ -47,7 +46,7 @@ def placement_findings(d: StudyData) -> list[Finding]:
             "before the nonlinearity.",
             f"Final test accuracy after {d.epochs}, BN before minus BN after the ReLU; the table "
             "compares each placement with no BN.",
-            stats.compare(fin(after), fin(before), label_a="after", label_b="before"),
+            stats.compare(finals(after), finals(before), label_a="after", label_b="before"),
             unit="pp",
             scale=100,
             sign=+1,
@@ -149,21 +148,25 @@ def overhead_findings(d: StudyData) -> list[Finding]:
     return fs
 
 
+def _median_cell(c: Config, name: str, k: float = 1.0, dg: int = 1) -> str:
+    """The median over c's runs of final probe `name`, times k, with dg decimals."""
+    return f"{np.nanmedian(final_probe(c, name)) * k:.{dg}f}"
+
+
 def overhead_tables(d: StudyData) -> list[tuple]:
     rows = []
     for c in d.configs:
-        cell = lambda name, k=1.0, dg=1: f"{np.nanmedian(final_probe(c, name)) * k:.{dg}f}"  # noqa: E731
         rows.append(
             [
                 d.label(c),
                 f"{np.median(per_step_ms(c)):.3f}",
-                cell("latency_b1_us"),
-                cell("latency_b1_folded_us"),
-                cell("latency_b1000_us"),
-                cell("latency_b1000_folded_us"),
-                cell("param_bytes", 1 / 1024),
-                cell("state_bytes", 1 / 1024),
-                cell("folded_bytes", 1 / 1024),
+                _median_cell(c, "latency_b1_us"),
+                _median_cell(c, "latency_b1_folded_us"),
+                _median_cell(c, "latency_b1000_us"),
+                _median_cell(c, "latency_b1000_folded_us"),
+                _median_cell(c, "param_bytes", 1 / 1024),
+                _median_cell(c, "state_bytes", 1 / 1024),
+                _median_cell(c, "folded_bytes", 1 / 1024),
                 f"{np.nanmax(final_probe(c, 'fold_max_abs_err')):.1e}",
             ]
         )

@@ -32,16 +32,26 @@ class Figure:
     draw: Callable[[StudyData, Path], None]
 
 
+def _no_tables(d: StudyData) -> list[tuple]:
+    """The default `StudyReport.tables`: no blocks before the findings."""
+    return []
+
+
+def _no_chance_notes(se: float, sd: float) -> list[str]:
+    """The default `StudyReport.chance_notes`: nothing to add to the chance section."""
+    return []
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudyReport:
     """What a study's report holds beyond the common sections (summary, reproduce, configurations, chance)."""
 
     findings: Callable[[StudyData], list[Finding]] = generic_findings
-    tables: Callable[[StudyData], list[tuple]] = lambda d: []  # noqa: E731 blocks before the findings
+    tables: Callable[[StudyData], list[tuple]] = _no_tables  # blocks before the findings
     figures: tuple[Figure, ...] = ()  # the study's own figures
     generic: tuple[str, ...] = tuple(GENERIC_FIGURES)  # generic figures it keeps (figures.FIGURES)
     originals: dict | None = None  # the original's runs, plotted beside ours
-    chance_notes: Callable[[float, float], list[str]] = lambda se, sd: []  # noqa: E731 (se, sd of a difference)
+    chance_notes: Callable[[float, float], list[str]] = _no_chance_notes  # (se, sd of a difference)
 
     def analyse(self, d: StudyData) -> list[Finding]:
         """The study's headline findings, their verdicts decided on p Holm-adjusted across them."""

@@ -26,7 +26,7 @@ from .findings import (
     stabilization_finding,
     trend_row,
 )
-from .studydata import StudyData, ci_text
+from .studydata import Config, StudyData, ci_text
 
 # The original's single runs (Keras, one seed each): (norm, batch size) -> final test accuracy as printed.
 ORIGINAL = {
@@ -88,7 +88,8 @@ def seconds_rows(d: StudyData, thr: float, wa, wb) -> list[Row]:
 
 
 def bn_converges_faster(d: StudyData) -> Finding:
-    """BN converges faster: steps to the threshold test accuracy at bs 32, runs that never reach it ranked last."""
+    """BN converges faster: steps to the threshold test accuracy at bs 32, runs that never reach it
+    ranked last."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
     thr = d.threshold
     (sa, wa), (sb, wb) = [c.to_threshold(thr) if c else (np.array([]), np.array([])) for c in (none, batch)]
@@ -119,12 +120,15 @@ def bn_converges_faster(d: StudyData) -> Finding:
 def bn_regularizes(d: StudyData) -> Finding:
     """BN regularizes: a smaller train–test accuracy gap (and lower test loss) at bs 32."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
-    gap = lambda train: stats.compare(
-        none.gaps(train) if none else [],
-        batch.gaps(train) if batch else [],  # noqa
-        label_a="none",
-        label_b="batch",
-    )
+
+    def gap(train: str) -> stats.Comparison:
+        return stats.compare(
+            none.gaps(train) if none else [],
+            batch.gaps(train) if batch else [],
+            label_a="none",
+            label_b="batch",
+        )
+
     return compare_finding(
         "c",
         "BN regularizes (smaller generalization gap)",
@@ -184,8 +188,8 @@ def small_batches_generalize_best(d: StudyData) -> Finding:
     return Finding(
         key="d",
         title="Small batches (16) generalize best",
-        claim='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run each: bs 16 '
-        "0.9786 vs bs 128 0.9774 (its table).",
+        claim='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run '
+        "each: bs 16 0.9786 vs bs 128 0.9774 (its table).",
         measure="Final test accuracy with BN at batch size 16 against every other batch size; the claim "
         "holds only if bs 16 beats each of them. The table adds each pair, a linear trend against "
         "log2(batch size) and a test for any difference among the batch sizes. Bootstrap P(bs 16 has the "
@@ -216,7 +220,9 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
             np.concatenate([per_run(c) for c in cs]) if cs else np.array([]),
         )
 
-    roughness = lambda c: np.array([r.roughness() * 100 for r in c.runs])  # noqa: E731
+    def roughness(c: Config) -> np.ndarray:
+        return np.array([r.roughness() * 100 for r in c.runs])
+
     t = stats.trend(*xy("batch", lambda c: c.loss_noise()))
     means = [
         Row(f"mean log10 loss noise, BN, bs {c.spec.batch_size}", s.mean, (s.ci_low, s.ci_high), math.nan)
@@ -227,8 +233,8 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
     return Finding(
         key="e",
         title="Larger batches give smoother curves",
-        claim='"As the batch size increases, training curves become smoother and more stable" (no curves were '
-        "shown).",
+        claim='"As the batch size increases, training curves become smoother and more stable" '
+        "(no curves were shown).",
         measure="Noise of a run's training curve: the standard deviation of its per-step training loss "
         "around its trend, √(mean((Δ²x)²)/6) from second differences (zero for any straight line, so the "
         "curve's own descent is not counted as noise), averaged over epochs; log10 of it regressed on "
@@ -261,7 +267,8 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
 
 
 def bn_stabilizes_across_batch_sizes(d: StudyData) -> Finding:
-    """BN stabilizes across batch sizes: the norm × batch-size interaction, and BN's spread of means over them."""
+    """BN stabilizes across batch sizes: the norm × batch-size interaction, and BN's spread of means
+    over them."""
     cells = {
         (c.spec.norm, c.spec.batch_size): c.finals() for c in d.configs if c.spec.norm in ("none", "batch")
     }

@@ -27,7 +27,10 @@ def small_batch_findings(d: StudyData) -> list[Finding]:
     if not bss:
         return []
     lo, ref = bss[0], (32 if 32 in bss else bss[-1])
-    err = lambda n, b, precise=False: _err(d.find(norm=n, batch_size=b, precise_bn=precise))  # noqa: E731
+
+    def err(n: str, b: int, precise: bool = False) -> np.ndarray:
+        return _err(d.find(norm=n, batch_size=b, precise_bn=precise))
+
     precise_rows = (
         [
             comparison_row(
@@ -46,8 +49,8 @@ def small_batch_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "sb-bn",
             f"BN degrades at small batches (bs {lo} vs {ref})",
-            '"the performance of batch normalization may be affected by the batch size" — Wu & He (2018): BN\'s '
-            "error rises sharply as the batch shrinks.",
+            '"the performance of batch normalization may be affected by the batch size" — Wu & He (2018): '
+            "BN's error rises sharply as the batch shrinks.",
             f"Test error with BN at batch size {lo} minus at {ref} (after {d.epochs}), evaluated with the "
             "running statistics, as trained; the table adds the same with precise BN, whose population "
             "statistics do not depend on how far the running averages have converged (large batches take "
