@@ -1,4 +1,5 @@
-"""The claim studies: grids, final probes (inference, invariance), folding, `bnlab fold`, `bnlab study all`."""
+"""The claim studies: grids, final probes (inference, invariance), folding, `bnlab fold`,
+`bnlab study all`."""
 
 import re
 
@@ -67,7 +68,10 @@ def test_mix_none_false_gives_models_without_a_norm_stacks_of_their_own():
     specs = studies.STUDIES["overhead"].specs(seeds=2)
     mixed = plan_stacks(specs, 16, mix_none=True)
     alone = plan_stacks(specs, 16, mix_none=False)
-    kinds = lambda stacks: sorted(tuple(sorted({s.norm for s in st})) for st in stacks)  # noqa: E731
+
+    def kinds(stacks):
+        return sorted(tuple(sorted({s.norm for s in st})) for st in stacks)
+
     assert kinds(mixed) == [("batch",), ("batch", "none")]
     assert kinds(alone) == [("batch",), ("batch",), ("none",)]
     assert [len(s) for s in plan_stacks(specs, 1, mix_none=False)] == [1] * 6
@@ -165,10 +169,9 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert f"[{name}]({name}/report.html)" in summary
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
-    assert (
-        len(table) == 25
-    )  # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1,
-    #                           overhead 3, invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1
+    # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1, overhead 3,
+    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1
+    assert len(table) == 25
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
     assert '<a href="lr/report.html">lr</a>' in html and '<a href="lr/lr_sweep.png">figure</a>' in html

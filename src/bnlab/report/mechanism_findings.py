@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .. import stats
-from .findings import Finding, compare_finding, comparison_row, diverged_notes
+from .findings import Finding, compare_finding, comparison_row, diverged_notes, finals
 from .studydata import Config, StudyData
 
 ICS_MARGIN = 0.01  # 1 − cos(G, G'): differences inside ±0.01 are no effect (declared before the data)
@@ -93,11 +93,11 @@ def activation_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "act",
             "BN keeps each layer's input distribution steady",
-            'The original: BN "reduces internal covariate shift", the change in the distribution of layer inputs '
-            "during training (Ioffe & Szegedy 2015, Figure 1 b, c).",
-            "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min over the "
-            "probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch minus none. The table "
-            "gives every layer and percentile.",
+            'The original: BN "reduces internal covariate shift", the change in the distribution of layer '
+            "inputs during training (Ioffe & Szegedy 2015, Figure 1 b, c).",
+            "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min "
+            "over the probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch "
+            "minus none. The table gives every layer and percentile.",
             stats.compare(
                 _mean_layers(none, "act_p50", _drift, ls),
                 _mean_layers(batch, "act_p50", _drift, ls),
@@ -136,7 +136,10 @@ def activation_findings(d: StudyData) -> list[Finding]:
 def ics_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     ls = [ly for ly in layers(none or batch, "ics_cos") if ly > 0]  # layer 0: G' = G by definition
-    one_minus = lambda v: 1 - _later_mean(v)  # noqa: E731
+
+    def one_minus(v: np.ndarray) -> float:
+        return 1 - _later_mean(v)
+
     rows = []
     for ly in ls:
         rows.append(
@@ -185,12 +188,13 @@ def ics_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "ics",
             "BN reduces internal covariate shift",
-            'The original: BN works by "reducing internal covariate shift". Santurkar et al. (2018) measured ICS as '
-            "the change of a layer's gradient when the layers before it update, and found BN does not reduce it.",
-            "1 − cos(G, G') between layer i's gradient before and after the layers below it take their optimizer "
-            "update (same batch), mean over probe steps after initialization and over layers 2…L (layer 1 has "
-            f"nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU minus none. Scale-free; the "
-            "table adds ‖G − G'‖ per layer and the other placement.",
+            'The original: BN works by "reducing internal covariate shift". Santurkar et al. (2018) '
+            "measured ICS as the change of a layer's gradient when the layers before it update, and found "
+            "BN does not reduce it.",
+            "1 − cos(G, G') between layer i's gradient before and after the layers below it take their "
+            "optimizer update (same batch), mean over probe steps after initialization and over layers 2…L "
+            f"(layer 1 has nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU "
+            "minus none. Scale-free; the table adds ‖G − G'‖ per layer and the other placement.",
             stats.compare(
                 _mean_layers(none, "ics_cos", one_minus, ls),
                 _mean_layers(batch, "ics_cos", one_minus, ls),
@@ -213,7 +217,10 @@ def ics_findings(d: StudyData) -> list[Finding]:
 def smoothness_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     other = _other_placement(d, batch)
-    log_mean = lambda v: float(np.mean(np.log10(v[1:]))) if len(v) > 1 else math.nan  # noqa: E731
+
+    def log_mean(v: np.ndarray) -> float:
+        """Mean log10 over the probe steps after the first (the first is at initialization)."""
+        return float(np.mean(np.log10(v[1:]))) if len(v) > 1 else math.nan
 
     def row(label, name, c):
         return comparison_row(
@@ -244,14 +251,14 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             "smooth",
             "BN makes the loss landscape smoother",
-            "Santurkar et al. (2018): BN's benefit comes from a smoother loss landscape — smaller loss variation, "
-            "more predictive gradients, a smaller effective β-smoothness along the step.",
-            "log10 of the effective β-smoothness max_c ‖∇L(w) − ∇L(w + c·Δw)‖ / ‖c·Δw‖ along the optimizer's actual "
-            f"update Δw, c ∈ {{0.5, 1, 2, 4}}, mean over probe steps after initialization; BN {where} the ReLU minus "
-            "none (negative: smoother with BN). The table gives the other measures side by side — loss variation and "
-            "gradient predictiveness along the same steps, and the local curvature ‖Hg‖/‖g‖ (Hessian-vector product "
-            "by double backprop) — and the other placement; they need not agree, and where they disagree no single "
-            "one settles the claim.",
+            "Santurkar et al. (2018): BN's benefit comes from a smoother loss landscape — smaller loss "
+            "variation, more predictive gradients, a smaller effective β-smoothness along the step.",
+            "log10 of the effective β-smoothness max_c ‖∇L(w) − ∇L(w + c·Δw)‖ / ‖c·Δw‖ along the "
+            "optimizer's actual update Δw, c ∈ {0.5, 1, 2, 4}, mean over probe steps after "
+            f"initialization; BN {where} the ReLU minus none (negative: smoother with BN). The table gives "
+            "the other measures side by side — loss variation and gradient predictiveness along the same "
+            "steps, and the local curvature ‖Hg‖/‖g‖ (Hessian-vector product by double backprop) — and the "
+            "other placement; they need not agree, and where they disagree no single one settles the claim.",
             stats.compare(
                 per_run(none, "beta_smoothness", -1, log_mean),
                 per_run(batch, "beta_smoothness", -1, log_mean),
@@ -264,12 +271,14 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
             rows=rows,
             margin=SMOOTH_MARGIN,
             notes=(
-                "The mechanism Santurkar et al. prove (their Theorem 4.1): BN rescales the gradient reaching a "
-                "layer's weights by γ/σ, σ the batch standard deviation of that layer's pre-normalization output, "
-                "and removes its component along the activations' mean and direction; where σ is large and γ "
-                "moderate this bounds the loss's Lipschitz constant and β-smoothness below the unnormalized net's. "
-                "Whether that happens here is what the numbers above say.",
-                f"Margin ±{SMOOTH_MARGIN} in log10 (a factor of {10**SMOOTH_MARGIN:.2f}), declared before the data.",
+                "The mechanism Santurkar et al. prove (their Theorem 4.1): BN rescales the gradient "
+                "reaching a layer's weights by γ/σ, σ the batch standard deviation of that layer's "
+                "pre-normalization output, and removes its component along the activations' mean and "
+                "direction; where σ is large and γ moderate this bounds the loss's Lipschitz constant and "
+                "β-smoothness below the unnormalized net's. Whether that happens here is what the numbers "
+                "above say.",
+                f"Margin ±{SMOOTH_MARGIN} in log10 (a factor of {10**SMOOTH_MARGIN:.2f}), declared before "
+                "the data.",
                 *diverged_notes(none, batch),
             ),
         )
@@ -279,32 +288,32 @@ def smoothness_findings(d: StudyData) -> list[Finding]:
 def noisy_findings(d: StudyData) -> list[Finding]:
     none, batch = _pair(d)
     noisy = d.find(norm="batch", noise=True)
-    fin = lambda c: c.finals() if c else np.array([])  # noqa: E731
     ls = layers(batch or noisy, "act_p50")
     return [
         compare_finding(
             "noisy",
             "Adding covariate shift after BN costs BN its benefit",
-            "If BN helped by removing internal covariate shift, BN followed by random, time-varying, non-zero-mean, "
-            "non-unit-variance noise (Santurkar et al. 2018, §2.1) should train worse than plain BN; Santurkar et al. "
-            "found it trains as well.",
-            f"Final test accuracy after {d.epochs}: noisy BN minus BN (the claim predicts negative). The table "
-            "compares both with no BN, and the drift of the layers' median input measured in training mode with the "
-            "noise on (each sample gets its own shift and scale, drawn around a mean and variance redrawn every step).",
-            stats.compare(fin(batch), fin(noisy), label_a="batch", label_b="noisy BN"),
+            "If BN helped by removing internal covariate shift, BN followed by random, time-varying, "
+            "non-zero-mean, non-unit-variance noise (Santurkar et al. 2018, §2.1) should train worse than "
+            "plain BN; Santurkar et al. found it trains as well.",
+            f"Final test accuracy after {d.epochs}: noisy BN minus BN (the claim predicts negative). The "
+            "table compares both with no BN, and the drift of the layers' median input measured in training "
+            "mode with the noise on (each sample gets its own shift and scale, drawn around a mean and "
+            "variance redrawn every step).",
+            stats.compare(finals(batch), finals(noisy), label_a="batch", label_b="noisy BN"),
             unit="pp",
             scale=100,
             sign=-1,
             rows=[
                 comparison_row(
                     "BN − none (pp)",
-                    stats.compare(fin(none), fin(batch), label_a="none", label_b="batch"),
+                    stats.compare(finals(none), finals(batch), label_a="none", label_b="batch"),
                     100,
                     +1,
                 ),
                 comparison_row(
                     "noisy BN − none (pp)",
-                    stats.compare(fin(none), fin(noisy), label_a="none", label_b="noisy"),
+                    stats.compare(finals(none), finals(noisy), label_a="none", label_b="noisy"),
                     100,
                     +1,
                 ),

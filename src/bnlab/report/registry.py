@@ -13,7 +13,9 @@ from pathlib import Path
 
 from . import claim_findings as C
 from . import mechanism_findings as M
+from . import placement_findings as P
 from . import seed_findings as S
+from . import small_batch_findings as SB
 from . import study_figures as SF
 from .figures import FIGURES as GENERIC_FIGURES
 from .findings import Finding, generic_findings, holm_headlines
@@ -30,16 +32,26 @@ class Figure:
     draw: Callable[[StudyData, Path], None]
 
 
+def _no_tables(d: StudyData) -> list[tuple]:
+    """The default `StudyReport.tables`: no blocks before the findings."""
+    return []
+
+
+def _no_chance_notes(se: float, sd: float) -> list[str]:
+    """The default `StudyReport.chance_notes`: nothing to add to the chance section."""
+    return []
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudyReport:
     """What a study's report holds beyond the common sections (summary, reproduce, configurations, chance)."""
 
     findings: Callable[[StudyData], list[Finding]] = generic_findings
-    tables: Callable[[StudyData], list[tuple]] = lambda d: []  # noqa: E731 blocks before the findings
+    tables: Callable[[StudyData], list[tuple]] = _no_tables  # blocks before the findings
     figures: tuple[Figure, ...] = ()  # the study's own figures
     generic: tuple[str, ...] = tuple(GENERIC_FIGURES)  # generic figures it keeps (figures.FIGURES)
     originals: dict | None = None  # the original's runs, plotted beside ours
-    chance_notes: Callable[[float, float], list[str]] = lambda se, sd: []  # noqa: E731 (se, sd of a difference)
+    chance_notes: Callable[[float, float], list[str]] = _no_chance_notes  # (se, sd of a difference)
 
     def analyse(self, d: StudyData) -> list[Finding]:
         """The study's headline findings, their verdicts decided on p Holm-adjusted across them."""
@@ -69,7 +81,8 @@ REPORTS: dict[str, StudyReport] = {
                 name="lr",
                 file="lr_sweep.png",
                 draw=SF.lr_sweep,
-                caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs (counted at chance).",
+                caption="Final test accuracy vs learning rate, per optimizer; ✕ marks diverged runs "
+                "(counted at chance).",
             ),
         ),
     ),
@@ -92,7 +105,8 @@ REPORTS: dict[str, StudyReport] = {
                 name="convergence",
                 file="convergence.png",
                 draw=SF.convergence_curves,
-                caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds (right).",
+                caption="Test accuracy every evaluation vs optimizer steps (left) and training seconds "
+                "(right).",
             ),
         ),
     ),
@@ -108,8 +122,8 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "small-batch": StudyReport(
-        findings=C.small_batch_findings,
-        tables=C.small_batch_tables,
+        findings=SB.small_batch_findings,
+        tables=SB.small_batch_tables,
         generic=NO_CURVES,
         figures=(
             Figure(
@@ -120,10 +134,10 @@ REPORTS: dict[str, StudyReport] = {
             ),
         ),
     ),
-    "placement": StudyReport(findings=C.placement_findings),
+    "placement": StudyReport(findings=P.placement_findings),
     "overhead": StudyReport(
-        findings=C.overhead_findings,
-        tables=C.overhead_tables,
+        findings=P.overhead_findings,
+        tables=P.overhead_tables,
         generic=(),
         figures=(
             Figure(
@@ -135,15 +149,15 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "invariance": StudyReport(
-        findings=C.invariance_findings,
+        findings=P.invariance_findings,
         generic=("final", "threshold"),
         figures=(
             Figure(
                 name="invariance",
                 file="invariance.png",
                 draw=SF.invariance_maps,
-                caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of the transformed "
-                "test set.",
+                caption="Test accuracy on a·x + b, eval-mode (running) statistics and batch statistics of "
+                "the transformed test set.",
             ),
         ),
     ),
@@ -167,9 +181,9 @@ REPORTS: dict[str, StudyReport] = {
                 name="smoothness",
                 file="smoothness.png",
                 draw=SF.smoothness_traces,
-                caption="Loss variation, gradient predictiveness and effective β-smoothness along the optimizer's update "
-                "(multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the gradient, over training; log "
-                "axes, geometric means over seeds.",
+                caption="Loss variation, gradient predictiveness and effective β-smoothness along the "
+                "optimizer's update (multiples of the step Δw), and the curvature ‖Hg‖/‖g‖ along the "
+                "gradient, over training; log axes, geometric means over seeds.",
             ),
         ),
     ),

@@ -26,7 +26,7 @@ from .findings import (
     stabilization_finding,
     trend_row,
 )
-from .studydata import StudyData, ci_text
+from .studydata import Config, StudyData, ci_text
 
 # The original's single runs (Keras, one seed each): (norm, batch size) -> final test accuracy as printed.
 ORIGINAL = {
@@ -58,10 +58,10 @@ def bn_improves_accuracy(d: StudyData) -> Finding:
     return compare_finding(
         "a",
         "BN improves final test accuracy",
-        '"the model with batch normalization achieves higher accuracy on the validation set compared to the model '
-        'without" — one run each at batch size 32: no BN 0.9770, BN 0.9781.',
-        f"Test accuracy after the last epoch ({d.epochs}), batch size 32; the table repeats the test at the other "
-        "batch sizes (exploratory, Holm-corrected over them).",
+        '"the model with batch normalization achieves higher accuracy on the validation set compared to the '
+        'model without" — one run each at batch size 32: no BN 0.9770, BN 0.9781.',
+        f"Test accuracy after the last epoch ({d.epochs}), batch size 32; the table repeats the test at the "
+        "other batch sizes (exploratory, Holm-corrected over them).",
         main,
         unit="pp",
         scale=100,
@@ -88,7 +88,8 @@ def seconds_rows(d: StudyData, thr: float, wa, wb) -> list[Row]:
 
 
 def bn_converges_faster(d: StudyData) -> Finding:
-    """BN converges faster: steps to the threshold test accuracy at bs 32, runs that never reach it ranked last."""
+    """BN converges faster: steps to the threshold test accuracy at bs 32, runs that never reach it
+    ranked last."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
     thr = d.threshold
     (sa, wa), (sb, wb) = [c.to_threshold(thr) if c else (np.array([]), np.array([])) for c in (none, batch)]
@@ -107,8 +108,8 @@ def bn_converges_faster(d: StudyData) -> Finding:
         "b",
         "BN converges faster",
         '"Batch normalization helps neural networks converge more quickly" (no numbers were given).',
-        f"Optimizer steps until test accuracy first reaches {thr:.0%} within {d.epochs}, batch size 32 (fewer is "
-        "faster); a run that never reaches it is slower than any run that does"
+        f"Optimizer steps until test accuracy first reaches {thr:.0%} within {d.epochs}, batch size 32 "
+        "(fewer is faster); a run that never reaches it is slower than any run that does"
         + ("." if d.shared_timing else "; the table adds training seconds to the same point."),
         stats.censored_compare(sa, np.isfinite(sa), sb, np.isfinite(sb)),
         rows=seconds_rows(d, thr, wa, wb),
@@ -119,21 +120,24 @@ def bn_converges_faster(d: StudyData) -> Finding:
 def bn_regularizes(d: StudyData) -> Finding:
     """BN regularizes: a smaller train–test accuracy gap (and lower test loss) at bs 32."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
-    gap = lambda train: stats.compare(
-        none.gaps(train) if none else [],
-        batch.gaps(train) if batch else [],  # noqa
-        label_a="none",
-        label_b="batch",
-    )
+
+    def gap(train: str) -> stats.Comparison:
+        return stats.compare(
+            none.gaps(train) if none else [],
+            batch.gaps(train) if batch else [],
+            label_a="none",
+            label_b="batch",
+        )
+
     return compare_finding(
         "c",
         "BN regularizes (smaller generalization gap)",
-        '"Batch normalization acts as a form of regularization ... This can prevent overfitting and lead to better '
-        'generalization on unseen data" (no numbers were given).',
-        "Train accuracy minus test accuracy at the last epoch, batch size 32, both measured the same way: the "
-        "trained network in eval mode on the whole training set and on the test set. The table adds the gap with "
-        "Keras's running training-mode accuracy (the mean over the epoch while the weights move, with batch "
-        "statistics, which pull BN's down and so flatter its gap) and the final test loss.",
+        '"Batch normalization acts as a form of regularization ... This can prevent overfitting and lead to '
+        'better generalization on unseen data" (no numbers were given).',
+        "Train accuracy minus test accuracy at the last epoch, batch size 32, both measured the same way: "
+        "the trained network in eval mode on the whole training set and on the test set. The table adds the "
+        "gap with Keras's running training-mode accuracy (the mean over the epoch while the weights move, "
+        "with batch statistics, which pull BN's down and so flatter its gap) and the final test loss.",
         gap("eval"),
         unit="pp",
         scale=100,
@@ -184,14 +188,14 @@ def small_batches_generalize_best(d: StudyData) -> Finding:
     return Finding(
         key="d",
         title="Small batches (16) generalize best",
-        claim='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run each: bs 16 '
-        "0.9786 vs bs 128 0.9774 (its table).",
-        measure="Final test accuracy with BN at batch size 16 against every other batch size; the claim holds only if "
-        "bs 16 beats each of them. The table adds each pair, a linear trend against log2(batch size) and a "
-        f"test for any difference among the batch sizes. Bootstrap P(bs 16 has the highest mean) = "
-        f"{best.prob_best:.2f}.",
-        test="intersection–union test (Berger 1982): the largest of the one-sided Welch p-values of bs 16 against "
-        "each other batch size",
+        claim='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run '
+        "each: bs 16 0.9786 vs bs 128 0.9774 (its table).",
+        measure="Final test accuracy with BN at batch size 16 against every other batch size; the claim "
+        "holds only if bs 16 beats each of them. The table adds each pair, a linear trend against "
+        "log2(batch size) and a test for any difference among the batch sizes. Bootstrap P(bs 16 has the "
+        f"highest mean) = {best.prob_best:.2f}.",
+        test="intersection–union test (Berger 1982): the largest of the one-sided Welch p-values of bs 16 "
+        "against each other batch size",
         contrast=f"bs 16 − {w} (the closest competitor)" if w else "bs 16 − others",
         effect=best.diffs.get(w, math.nan) * 100,
         effect_ci=tuple(v * 100 for v in best.cis.get(w, (math.nan,) * 2)),
@@ -216,7 +220,9 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
             np.concatenate([per_run(c) for c in cs]) if cs else np.array([]),
         )
 
-    roughness = lambda c: np.array([r.roughness() * 100 for r in c.runs])  # noqa: E731
+    def roughness(c: Config) -> np.ndarray:
+        return np.array([r.roughness() * 100 for r in c.runs])
+
     t = stats.trend(*xy("batch", lambda c: c.loss_noise()))
     means = [
         Row(f"mean log10 loss noise, BN, bs {c.spec.batch_size}", s.mean, (s.ci_low, s.ci_high), math.nan)
@@ -227,13 +233,14 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
     return Finding(
         key="e",
         title="Larger batches give smoother curves",
-        claim='"As the batch size increases, training curves become smoother and more stable" (no curves were '
-        "shown).",
-        measure="Noise of a run's training curve: the standard deviation of its per-step training loss around its "
-        "trend, √(mean((Δ²x)²)/6) from second differences (zero for any straight line, so the curve's own "
-        "descent is not counted as noise), averaged over epochs; log10 of it regressed on log2(batch size) "
-        "over all BN runs. The table adds the slope without BN, the means per batch size and the old "
-        "per-epoch test-accuracy roughness (which mixes the slope of a rising curve with its noise).",
+        claim='"As the batch size increases, training curves become smoother and more stable" '
+        "(no curves were shown).",
+        measure="Noise of a run's training curve: the standard deviation of its per-step training loss "
+        "around its trend, √(mean((Δ²x)²)/6) from second differences (zero for any straight line, so the "
+        "curve's own descent is not counted as noise), averaged over epochs; log10 of it regressed on "
+        "log2(batch size) over all BN runs. The table adds the slope without BN, the means per batch size "
+        "and the old per-epoch test-accuracy roughness (which mixes the slope of a rising curve with its "
+        "noise).",
         test="Least-squares slope with its t-interval (scipy linregress), two-sided",
         contrast="slope per doubling of batch size",
         effect=t.slope,
@@ -260,14 +267,16 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
 
 
 def bn_stabilizes_across_batch_sizes(d: StudyData) -> Finding:
-    """BN stabilizes across batch sizes: the norm × batch-size interaction, and BN's spread of means over them."""
+    """BN stabilizes across batch sizes: the norm × batch-size interaction, and BN's spread of means
+    over them."""
     cells = {
         (c.spec.norm, c.spec.batch_size): c.finals() for c in d.configs if c.spec.norm in ("none", "batch")
     }
     return stabilization_finding(
         "f",
         "BN stabilizes training across batch sizes",
-        '"Batch normalization helps stabilize training across different batch sizes" (no numbers were given).',
+        '"Batch normalization helps stabilize training across different batch sizes" '
+        "(no numbers were given).",
         stats.stabilization(cells, "none", "batch"),
         "batch size",
         notes=diverged_notes(*d.configs),
