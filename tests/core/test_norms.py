@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnlab.core import norms
+from bnlab.core import folding, norms
 
 torch.manual_seed(0)
 K, B, C = 3, 16, 8
@@ -145,11 +145,11 @@ def test_folding_is_exact(placement):
     bn = lambda h: _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
     if placement == "before":  # Dense → BN → ReLU: fold into the preceding layer
         ref = torch.relu(bn(torch.baddbmm(b1, x, W1)))
-        Wf, bf = norms.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
+        Wf, bf = folding.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
         got = torch.relu(torch.baddbmm(bf, x, Wf))
     else:  # Dense → ReLU → BN → Dense: fold into the following layer
         h = torch.relu(torch.baddbmm(b1, x, W1))
         ref = torch.baddbmm(b2, bn(h), W2)
-        Wf, bf = norms.fold_batch_norm_after(W2, b2, gamma, beta, mean, var, cfg.eps)
+        Wf, bf = folding.fold_batch_norm_after(W2, b2, gamma, beta, mean, var, cfg.eps)
         got = torch.baddbmm(bf, h, Wf)
     assert torch.allclose(got, ref, atol=1e-5)

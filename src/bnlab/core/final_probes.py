@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..records import LATENCY_BATCHES, SCALES, SHIFTS
+from . import folding
 from . import model as M
-from . import norms
 
 
 def member_model(
@@ -82,9 +82,9 @@ def fold(m: dict[str, np.ndarray], placement: str, eps: float) -> dict[str, np.n
     for i in range(n_lin - 1):
         bn = (t[f"gamma{i}"], t[f"beta{i}"], t[f"mean{i}"], t[f"var{i}"], eps)
         if placement == "before":
-            W[i], b[i] = norms.fold_batch_norm_before(W[i], b[i], *bn)
+            W[i], b[i] = folding.fold_batch_norm_before(W[i], b[i], *bn)
         else:
-            W[i + 1], b[i + 1] = norms.fold_batch_norm_after(W[i + 1], b[i + 1], *bn)
+            W[i + 1], b[i + 1] = folding.fold_batch_norm_after(W[i + 1], b[i + 1], *bn)
     return {
         **{f"W{i}": W[i][0].float().numpy() for i in range(n_lin)},
         **{f"b{i}": b[i][0].float().numpy() for i in range(n_lin)},
