@@ -42,7 +42,8 @@ def _has_bn(m: dict) -> bool:
 
 
 def to_module(m: dict[str, np.ndarray], placement: str, eps: float) -> nn.Sequential:
-    """The member as nn.Sequential: Linear → ReLU → BatchNorm1d (after) or Linear → BatchNorm1d → ReLU (before)."""
+    """The member as nn.Sequential: Linear → ReLU → BatchNorm1d (after) or Linear → BatchNorm1d → ReLU
+    (before)."""
     n_lin = sum(k.startswith("W") for k in m)
     layers: list[nn.Module] = []
     for i in range(n_lin):

@@ -114,7 +114,8 @@ def _scaled(xc: Tensor, r: Tensor) -> Tensor:
 
 
 def _whiten_back(dg: Tensor, xh: Tensor, r: Tensor, dim: int) -> Tensor:
-    """r (ĝ − mean(ĝ) − x̂ mean(ĝ x̂)), means over `dim`, in two passes over the big tensors (plus the means)."""
+    """r (ĝ − mean(ĝ) − x̂ mean(ĝ x̂)), means over `dim`, in two passes over the big tensors (plus the
+    means)."""
     m1 = dg.mean(dim, keepdim=True)
     m2 = (dg * xh).mean(dim, keepdim=True)
     return (-m1 * r).addcmul(dg, r).addcmul_(xh, -m2 * r)

@@ -54,7 +54,9 @@ class DeviceData:
     def from_dataset(
         cls, ds, device, train_limit: int | None = None, test_limit: int | None = None
     ) -> DeviceData:
-        t = lambda a, n: torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+        def t(a, n: int | None) -> Tensor:
+            return torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+
         return cls(
             t(ds.x_train, train_limit),
             t(ds.y_train, train_limit),
