@@ -59,7 +59,9 @@ def to_module(m: dict[str, np.ndarray], placement: str, eps: float) -> nn.Sequen
             bn.weight.data, bn.bias.data = (
                 torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("gamma", "beta")
             )
-            bn.running_mean.data, bn.running_var.data = (
+            run_mean, run_var = bn.running_mean, bn.running_var
+            assert run_mean is not None and run_var is not None  # track_running_stats, the default
+            run_mean.data, run_var.data = (
                 torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("mean", "var")
             )
             block = [bn, nn.ReLU()] if placement == "before" else [nn.ReLU(), bn]
@@ -146,7 +148,7 @@ def invariance(
     for a in SCALES:
         for b in SHIFTS:
             for mode in ("eval", "batch"):
-                hits = 0
+                hits = torch.zeros((), dtype=torch.long, device=y.device)  # correct answers per member
                 for xs, ys in zip(x.split(chunk), y.split(chunk)):
                     logits, _, _ = M.forward(p, st, a * xs + b, cfg, training=mode == "batch", mask=mask)
                     hits = hits + (logits.argmax(-1) == ys).sum(1)

@@ -73,6 +73,7 @@ class NoisyBN:
         C = sum(self.widths)
         gens = [torch.Generator().manual_seed(M.member_seed(s, f"probe-noise:{step}")) for s in self.seeds]
         z = torch.stack([torch.randn(2, n, C, generator=g) for g in gens])
+        assert self.params is not None, "probe() reads the distribution of the step taken before it"
         return self._noise(self.params, z)
 
     def _noise(self, params: Tensor, z: Tensor) -> list[tuple[Tensor, Tensor]]:

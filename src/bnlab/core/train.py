@@ -191,9 +191,11 @@ def train_stack(
                     probe_noise=noisy.probe(len(x_probe), step) if noisy is not None else None,
                 )
                 for at, name, layer, v in rows:
-                    v = v.tolist()
+                    values = v.tolist()
                     for k in active:
-                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=v[owner[k]]))
+                        results[k].probes.append(
+                            dict(step=at, layer=layer, name=name, value=values[owner[k]])
+                        )
                 eval_time += _clock(device) - t_pr
             loss_sum.add_(losses, alpha=y.shape[1])
             step_loss[:, j] = losses
