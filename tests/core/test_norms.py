@@ -136,13 +136,16 @@ def test_ghost_batch_norm_normalizes_each_chunk():
 @pytest.mark.parametrize("placement", ["before", "after"])
 def test_folding_is_exact(placement):
     cfg = norms.BNConfig()
-    I, O = 6, 5
-    W1, b1 = torch.randn(K, I, C), torch.randn(K, 1, C)
-    W2, b2 = torch.randn(K, C, O), torch.randn(K, 1, O)
+    n_in, n_out = 6, 5
+    W1, b1 = torch.randn(K, n_in, C), torch.randn(K, 1, C)
+    W2, b2 = torch.randn(K, C, n_out), torch.randn(K, 1, n_out)
     gamma, beta = torch.rand(K, 1, C) + 0.5, torch.randn(K, 1, C)
     mean, var = torch.randn(K, 1, C), torch.rand(K, 1, C) + 0.5
-    x = torch.randn(K, B, I)
-    bn = lambda h: _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
+    x = torch.randn(K, B, n_in)
+
+    def bn(h):
+        return _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
+
     if placement == "before":  # Dense → BN → ReLU: fold into the preceding layer
         ref = torch.relu(bn(torch.baddbmm(b1, x, W1)))
         Wf, bf = folding.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
