@@ -98,7 +98,8 @@ def test_small_batches(norm, batch):
 
 @pytest.mark.parametrize("norms, activation", CASES)
 def test_float32_gradients_relative(norms, activation):
-    """In float32, what training uses: gradients within 1e-5 relative (norm of the difference) of autograd's."""
+    """In float32, what training uses: gradients within 1e-5 relative (norm of the difference) of
+    autograd's."""
     cfg, layout, flat, st, x, y, mask = _stack(
         norms, "after", activation, dtype=torch.float32, batch=32, ghost=8
     )

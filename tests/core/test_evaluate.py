@@ -108,7 +108,8 @@ def test_eval_mode_train_metrics_and_precise_bn_against_numpy(tiny, monkeypatch)
     loss, acc = _numpy_eval(m, xte, yte)
     assert last["test_loss"] == pytest.approx(loss, rel=1e-5)
 
-    population = lambda i, _: (_pop(m, xtr, i).mean(0), _pop(m, xtr, i).var(0))  # noqa: E731
+    def population(i, _):
+        return _pop(m, xtr, i).mean(0), _pop(m, xtr, i).var(0)
 
     loss, acc = _numpy_eval(m, xte, yte, stats=population)
     assert precise.epochs[-1]["test_loss"] == pytest.approx(loss, rel=1e-5)
@@ -141,6 +142,9 @@ def test_step_evaluations_read_each_twin_its_own_way(tiny):
     precise = dataclasses.replace(plain, precise_bn=True)
     a, b = train_stack([plain, precise], tiny)
     alone_a, alone_b = train_stack([plain], tiny)[0], train_stack([precise], tiny)[0]
-    acc = lambda r: [(e["step"], e["test_loss"], e["test_acc"]) for e in r.evals]  # noqa: E731
+
+    def acc(r):
+        return [(e["step"], e["test_loss"], e["test_acc"]) for e in r.evals]
+
     assert acc(a) == acc(alone_a) and acc(b) == acc(alone_b) and [e[0] for e in acc(a)] == [3, 6, 9]
     assert acc(a) != acc(b)

@@ -72,7 +72,7 @@ def test_stack_equals_independent_torch_models(norms, placement):
     opt = StackedOptimizer.create("adam", layout.blocks(flat), [s.lr for s in specs], eps=1e-8)
     mask = M.norm_mask(cfg, "cpu")
     gen = torch.Generator().manual_seed(0)
-    for step in range(60):
+    for _ in range(60):
         x = torch.rand(len(specs), 8, 20, generator=gen, dtype=torch.float64)
         y = torch.randint(0, 5, (len(specs), 8), generator=gen)
         logits, st, _ = M.forward(layout.views(flat), st, x, cfg, training=True, mask=mask)
@@ -87,9 +87,9 @@ def test_stack_equals_independent_torch_models(norms, placement):
     xt = torch.rand(30, 20, generator=gen, dtype=torch.float64)
     logits, _, _ = M.forward(p, st, xt, cfg, training=False, mask=mask)
     for k, m in enumerate(models):
-        lin = [l for l in m if isinstance(l, nn.Linear)]
-        for i, l in enumerate(lin):
-            assert torch.allclose(p[f"W{i}"][k].T, l.weight, atol=1e-9), (k, i)
+        lin = [layer for layer in m if isinstance(layer, nn.Linear)]
+        for i, layer in enumerate(lin):
+            assert torch.allclose(p[f"W{i}"][k].T, layer.weight, atol=1e-9), (k, i)
         m.eval()
         assert torch.allclose(logits[k], m(xt), atol=1e-9)
 

@@ -61,19 +61,22 @@ def test_noisy_runs_record_training_mode_activations_with_the_noise():
     base = RunSpec(norm="batch", epochs=1, probes=("activations",), probe_every=5, placement="before")
     noisy = dataclasses.replace(base, noise=True)
     (plain_r,), (noisy_r,) = train_stack([base], data), train_stack([noisy], data)
-    val = lambda r, name, step: {
-        (p["layer"]): p["value"]
-        for p in r.probes  # noqa: E731
-        if p["name"] == name and p["step"] == step
-    }
+
+    def val(r, name, step):
+        return {p["layer"]: p["value"] for p in r.probes if p["name"] == name and p["step"] == step}
+
     # at step 0 both nets are the initialization: eval mode agrees, training mode differs by the noise only
     assert val(plain_r, "act_p50", 0) == val(noisy_r, "act_p50", 0)
     assert val(plain_r, "act_train_p50", 0) != val(noisy_r, "act_train_p50", 0)
-    spread = lambda r: (
-        np.mean([v for p in [val(r, "act_train_p85", 0)] for v in p.values()])
-        - np.mean([v for p in [val(r, "act_train_p15", 0)] for v in p.values()])
-    )  # noqa: E731
+
+    def spread(r):
+        hi, lo = (np.mean(list(val(r, name, 0).values())) for name in ("act_train_p85", "act_train_p15"))
+        return hi - lo
+
     assert spread(noisy_r) > spread(plain_r)  # noise widens the training-mode spread
     again = train_stack([dataclasses.replace(noisy, lr=3e-3), noisy], data)[1]
-    no_time = lambda r: [{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs]  # noqa: E731
+
+    def no_time(r):
+        return [{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs]
+
     assert again.probes == noisy_r.probes and no_time(again) == no_time(noisy_r)  # whatever the stack

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bnlab.core import norms
+from bnlab.core import folding, norms
 
 torch.manual_seed(0)
 K, B, C = 3, 16, 8
@@ -136,20 +136,23 @@ def test_ghost_batch_norm_normalizes_each_chunk():
 @pytest.mark.parametrize("placement", ["before", "after"])
 def test_folding_is_exact(placement):
     cfg = norms.BNConfig()
-    I, O = 6, 5
-    W1, b1 = torch.randn(K, I, C), torch.randn(K, 1, C)
-    W2, b2 = torch.randn(K, C, O), torch.randn(K, 1, O)
+    n_in, n_out = 6, 5
+    W1, b1 = torch.randn(K, n_in, C), torch.randn(K, 1, C)
+    W2, b2 = torch.randn(K, C, n_out), torch.randn(K, 1, n_out)
     gamma, beta = torch.rand(K, 1, C) + 0.5, torch.randn(K, 1, C)
     mean, var = torch.randn(K, 1, C), torch.rand(K, 1, C) + 0.5
-    x = torch.randn(K, B, I)
-    bn = lambda h: _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
+    x = torch.randn(K, B, n_in)
+
+    def bn(h):
+        return _bn("batch", h, gamma, beta, mean, var, training=False, cfg=cfg)[0]
+
     if placement == "before":  # Dense → BN → ReLU: fold into the preceding layer
         ref = torch.relu(bn(torch.baddbmm(b1, x, W1)))
-        Wf, bf = norms.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
+        Wf, bf = folding.fold_batch_norm_before(W1, b1, gamma, beta, mean, var, cfg.eps)
         got = torch.relu(torch.baddbmm(bf, x, Wf))
     else:  # Dense → ReLU → BN → Dense: fold into the following layer
         h = torch.relu(torch.baddbmm(b1, x, W1))
         ref = torch.baddbmm(b2, bn(h), W2)
-        Wf, bf = norms.fold_batch_norm_after(W2, b2, gamma, beta, mean, var, cfg.eps)
+        Wf, bf = folding.fold_batch_norm_after(W2, b2, gamma, beta, mean, var, cfg.eps)
         got = torch.baddbmm(bf, h, Wf)
     assert torch.allclose(got, ref, atol=1e-5)

@@ -60,9 +60,16 @@ def test_smoothness_on_a_quadratic_with_known_curvature():
     a = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
     w0 = torch.tensor([1.0, -2.0, 0.5, 0.25], dtype=torch.float64)
     d = torch.tensor([0.1, -0.05, 0.02, 0.01], dtype=torch.float64)
-    loss = lambda v: (0.5 * a * v * v).sum().view(1)  # noqa: E731
-    f = lambda v: (loss(v), a * v)  # noqa: E731
-    hv = lambda v, u: probes.hvp(loss, v, u)  # noqa: E731   double backprop on the quadratic: exactly A·u
+
+    def loss(v):
+        return (0.5 * a * v * v).sum().view(1)
+
+    def f(v):
+        return loss(v), a * v
+
+    def hv(v, u):  # double backprop on the quadratic: exactly A·u
+        return probes.hvp(loss, v, u)
+
     out = probes.smoothness(f, w0, w0 + d, lambda v: v.norm().view(1), hv)
     Ad, g = a * d, a * w0
     assert out["beta_smoothness"].item() == pytest.approx((Ad.norm() / d.norm()).item(), rel=1e-12)

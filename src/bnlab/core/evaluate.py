@@ -60,12 +60,14 @@ def precise_stats(
     out = dict(st)
     n = x.shape[0]
     for i in range(cfg.n_hidden):
-        s1 = s2 = None
+        sums: tuple[Tensor, Tensor] | None = None  # (Σa, Σa²) over the chunks so far
         for xs in x.split(chunk):
             _, _, pre = M.forward(p, out, xs, cfg, training=False, mask=mask)
             a = _norm_input(i, xs, pre, p, cfg).double()  # (K, b, C)
             d1, d2 = a.sum(1, keepdim=True), a.square().sum(1, keepdim=True)
-            s1, s2 = (d1, d2) if s1 is None else (s1 + d1, s2 + d2)
+            sums = (d1, d2) if sums is None else (sums[0] + d1, sums[1] + d2)
+        assert sums is not None, "precise_stats needs at least one sample"
+        s1, s2 = sums
         mean = s1 / n
         var = (s2 / n - mean.square()).clamp_min_(0.0)
         out[f"mean{i}"] = mean.to(st[f"mean{i}"].dtype)

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..records import LATENCY_BATCHES, SCALES, SHIFTS
+from . import folding
 from . import model as M
-from . import norms
 
 
 def member_model(
@@ -42,7 +42,8 @@ def _has_bn(m: dict) -> bool:
 
 
 def to_module(m: dict[str, np.ndarray], placement: str, eps: float) -> nn.Sequential:
-    """The member as nn.Sequential: Linear → ReLU → BatchNorm1d (after) or Linear → BatchNorm1d → ReLU (before)."""
+    """The member as nn.Sequential: Linear → ReLU → BatchNorm1d (after) or Linear → BatchNorm1d → ReLU
+    (before)."""
     n_lin = sum(k.startswith("W") for k in m)
     layers: list[nn.Module] = []
     for i in range(n_lin):
@@ -58,7 +59,9 @@ def to_module(m: dict[str, np.ndarray], placement: str, eps: float) -> nn.Sequen
             bn.weight.data, bn.bias.data = (
                 torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("gamma", "beta")
             )
-            bn.running_mean.data, bn.running_var.data = (
+            run_mean, run_var = bn.running_mean, bn.running_var
+            assert run_mean is not None and run_var is not None  # track_running_stats, the default
+            run_mean.data, run_var.data = (
                 torch.from_numpy(m[f"{n}{i}"]).reshape(-1).clone() for n in ("mean", "var")
             )
             block = [bn, nn.ReLU()] if placement == "before" else [nn.ReLU(), bn]
@@ -82,9 +85,9 @@ def fold(m: dict[str, np.ndarray], placement: str, eps: float) -> dict[str, np.n
     for i in range(n_lin - 1):
         bn = (t[f"gamma{i}"], t[f"beta{i}"], t[f"mean{i}"], t[f"var{i}"], eps)
         if placement == "before":
-            W[i], b[i] = norms.fold_batch_norm_before(W[i], b[i], *bn)
+            W[i], b[i] = folding.fold_batch_norm_before(W[i], b[i], *bn)
         else:
-            W[i + 1], b[i + 1] = norms.fold_batch_norm_after(W[i + 1], b[i + 1], *bn)
+            W[i + 1], b[i + 1] = folding.fold_batch_norm_after(W[i + 1], b[i + 1], *bn)
     return {
         **{f"W{i}": W[i][0].float().numpy() for i in range(n_lin)},
         **{f"b{i}": b[i][0].float().numpy() for i in range(n_lin)},
@@ -145,7 +148,7 @@ def invariance(
     for a in SCALES:
         for b in SHIFTS:
             for mode in ("eval", "batch"):
-                hits = 0
+                hits = torch.zeros((), dtype=torch.long, device=y.device)  # correct answers per member
                 for xs, ys in zip(x.split(chunk), y.split(chunk)):
                     logits, _, _ = M.forward(p, st, a * xs + b, cfg, training=mode == "batch", mask=mask)
                     hits = hits + (logits.argmax(-1) == ys).sum(1)

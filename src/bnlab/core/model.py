@@ -172,7 +172,8 @@ def init_state(cfg: StackConfig, K: int) -> dict[str, Tensor]:
 
 @dataclass
 class StepContext:
-    """Per-step inputs some norms need: batch-renorm limits, noisy-BN shift/scale per layer (core/noise.py)."""
+    """Per-step inputs some norms need: batch-renorm limits, noisy-BN shift/scale per layer
+    (core/noise.py)."""
 
     rmax: float = 1.0
     dmax: float = 0.0

@@ -68,20 +68,17 @@ class NoisyBN:
         return self._noise(self.params, torch.stack(z))
 
     def probe(self, n: int, step: int) -> list[tuple[Tensor, Tensor]]:
-        """Noise for n probe samples from the current step's distribution (own generator per member and step)."""
+        """Noise for n probe samples from the current step's distribution (own generator per member and
+        step)."""
         C = sum(self.widths)
-        z = torch.stack(
-            [
-                torch.randn(
-                    2, n, C, generator=torch.Generator().manual_seed(M.member_seed(s, f"probe-noise:{step}"))
-                )
-                for s in self.seeds
-            ]
-        )
+        gens = [torch.Generator().manual_seed(M.member_seed(s, f"probe-noise:{step}")) for s in self.seeds]
+        z = torch.stack([torch.randn(2, n, C, generator=g) for g in gens])
+        assert self.params is not None, "probe() reads the distribution of the step taken before it"
         return self._noise(self.params, z)
 
     def _noise(self, params: Tensor, z: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """params (K, 4, C), z (K, 2, b, C) standard normal → per layer (shift, scale) (K, b, C_i) on the device."""
+        """params (K, 4, C), z (K, 2, b, C) standard normal → per layer (shift, scale) (K, b, C_i) on the
+        device."""
         mu, sd, a, rho = (params[:, j].unsqueeze(1) for j in range(4))  # (K, 1, C)
         shift = (mu + sd * z[:, 0]).to(self.device)
         scale = (a + rho * z[:, 1]).to(self.device)

@@ -114,7 +114,8 @@ def _scaled(xc: Tensor, r: Tensor) -> Tensor:
 
 
 def _whiten_back(dg: Tensor, xh: Tensor, r: Tensor, dim: int) -> Tensor:
-    """r (ĝ − mean(ĝ) − x̂ mean(ĝ x̂)), means over `dim`, in two passes over the big tensors (plus the means)."""
+    """r (ĝ − mean(ĝ) − x̂ mean(ĝ x̂)), means over `dim`, in two passes over the big tensors (plus the
+    means)."""
     m1 = dg.mean(dim, keepdim=True)
     m2 = (dg * xh).mean(dim, keepdim=True)
     return (-m1 * r).addcmul(dg, r).addcmul_(xh, -m2 * r)
@@ -380,28 +381,3 @@ def renorm_limits(step: int, total_steps: int, momentum: float) -> tuple[float, 
         return min(max((step - n0) / (frac * total), 0.0), 1.0)
 
     return 1.0 + 2.0 * ramp(RENORM_RAMPS[0]), 5.0 * ramp(RENORM_RAMPS[1])
-
-
-def fold_batch_norm_before(
-    W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor, eps: float
-) -> tuple[Tensor, Tensor]:
-    """Fold eval-mode BN that follows a linear layer into that layer.
-
-    BN(xW + b) = (xW + b − μ)·s + β with s = γ/√(σ² + ε), so
-    W' = W·s (column scale), b' = (b − μ)·s + β. Shapes: W (K, I, O), the rest (K, 1, O).
-    """
-    s = gamma * (run_var + eps).rsqrt()
-    return W * s, (b - run_mean) * s + beta
-
-
-def fold_batch_norm_after(
-    W: Tensor, b: Tensor, gamma: Tensor, beta: Tensor, run_mean: Tensor, run_var: Tensor, eps: float
-) -> tuple[Tensor, Tensor]:
-    """Fold eval-mode BN that precedes a linear layer (BN after ReLU) into that layer.
-
-    BN(h)W + b = (h·s + t)W + b with s = γ/√(σ² + ε), t = β − μ·s, so
-    W' = diag(s)·W (row scale), b' = t·W + b. Shapes: W (K, I, O), b (K, 1, O), BN terms (K, 1, I).
-    """
-    s = gamma * (run_var + eps).rsqrt()
-    t = beta - run_mean * s
-    return W * s.transpose(1, 2), t.bmm(W) + b

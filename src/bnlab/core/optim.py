@@ -77,7 +77,8 @@ class StackedOptimizer:
         for k in active:
             by_lr.setdefault(self.lrs[k], []).append(k)
         if self.kind == "adam":
-            self.step_count += 1
+            assert self.step_count is not None  # create() makes Adam's step count
+            self.step_count += 1  # in place: the fused kernel reads this one tensor
             self.t += 1
         with torch.no_grad():
             for lr, members in by_lr.items():
@@ -97,6 +98,7 @@ class StackedOptimizer:
         ps = [params[n][a:b] for n in names]
         gs = [grads[n][a:b] for n in names]
         if self.kind == "adam":
+            assert self.step_count is not None
             torch._fused_adam_(
                 ps,
                 gs,

@@ -26,8 +26,10 @@ training time.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
+from functools import reduce
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +56,7 @@ def loss_and_grad(
 def member_norm(layout: M.Layout, v: Tensor, names=None) -> Tensor:
     """‖v_k‖₂ per member (K,) over the named tensors (all by default)."""
     blocks = layout.blocks(v)
-    return torch.sqrt(sum((blocks[n] ** 2).sum(1) for n in (names or blocks)))
+    return torch.sqrt(reduce(operator.add, ((blocks[n] ** 2).sum(1) for n in (names or blocks))))
 
 
 @torch.no_grad()
@@ -84,7 +86,10 @@ def activations(
 
 
 def _layer(name: str) -> int:
-    return int(re.search(r"\d+$", name).group())
+    """The layer index a parameter block's name ends in ('W2' → 2)."""
+    m = re.search(r"\d+$", name)
+    assert m is not None, name
+    return int(m.group())
 
 
 def ics(
@@ -160,9 +165,9 @@ def smoothness(
     step_norm = norm(step)
     losses, dg, beta = [l0], [], []
     for c in multiples:
-        l, g = f(w0 + c * step)
+        loss, g = f(w0 + c * step)
         d = norm(g0 - g)
-        losses.append(l)
+        losses.append(loss)
         dg.append(d)
         beta.append(d / (c * step_norm))
     L = torch.stack(losses)
@@ -204,9 +209,15 @@ def record(
     if "ics" in names:
         rows += [(step, n, i, v) for (n, i), v in ics(w0, w1, layout, st, x, y, cfg, mask).items()]
     if "smoothness" in names:
-        f = lambda w: loss_and_grad(w, layout, st, x, y, cfg, mask)  # noqa: E731
-        hv = lambda w, v: hessian_vector(w, v, layout, st, x, y, cfg, mask)  # noqa: E731
-        rows += [
-            (step, n, -1, v) for n, v in smoothness(f, w0, w1, lambda v: member_norm(layout, v), hv).items()
-        ]
+
+        def f(w: Tensor) -> tuple[Tensor, Tensor]:
+            return loss_and_grad(w, layout, st, x, y, cfg, mask)
+
+        def norm(v: Tensor) -> Tensor:
+            return member_norm(layout, v)
+
+        def hv(w: Tensor, v: Tensor) -> Tensor:
+            return hessian_vector(w, v, layout, st, x, y, cfg, mask)
+
+        rows += [(step, n, -1, v) for n, v in smoothness(f, w0, w1, norm, hv).items()]
     return rows

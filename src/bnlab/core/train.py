@@ -54,7 +54,9 @@ class DeviceData:
     def from_dataset(
         cls, ds, device, train_limit: int | None = None, test_limit: int | None = None
     ) -> DeviceData:
-        t = lambda a, n: torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+        def t(a, n: int | None) -> Tensor:
+            return torch.as_tensor(np.asarray(a[:n]).copy(), device=device)
+
         return cls(
             t(ds.x_train, train_limit),
             t(ds.y_train, train_limit),
@@ -189,9 +191,11 @@ def train_stack(
                     probe_noise=noisy.probe(len(x_probe), step) if noisy is not None else None,
                 )
                 for at, name, layer, v in rows:
-                    v = v.tolist()
+                    values = v.tolist()
                     for k in active:
-                        results[k].probes.append(dict(step=at, layer=layer, name=name, value=v[owner[k]]))
+                        results[k].probes.append(
+                            dict(step=at, layer=layer, name=name, value=values[owner[k]])
+                        )
                 eval_time += _clock(device) - t_pr
             loss_sum.add_(losses, alpha=y.shape[1])
             step_loss[:, j] = losses
