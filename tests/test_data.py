@@ -1,4 +1,5 @@
-"""Dataset files: IDX round trips, every corruption a one-line DataError naming the file, search order, download."""
+"""Dataset files: IDX round trips, every corruption a one-line DataError naming the file, search order,
+download."""
 
 import dataclasses
 import functools
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from bnlab import data as D
+from bnlab import datafiles as F
 from bnlab.errors import ConfigError, DataError
 
 REAL = os.environ.get("BNLAB_DATA_DIR", "")  # read before the fixture below clears it
@@ -40,8 +42,8 @@ def fake_set(folder: Path, gz=True, **kw) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     md5 = {}
     for base, a in arrays(**kw).items():
-        D.write_idx(folder / (base + (".gz" if gz else "")), a)
-        md5[base] = hashlib.md5(D._read_bytes(folder / (base + (".gz" if gz else "")))).hexdigest()
+        F.write_idx(folder / (base + (".gz" if gz else "")), a)
+        md5[base] = hashlib.md5(F.read_bytes(folder / (base + (".gz" if gz else "")))).hexdigest()
     return md5
 
 
@@ -66,28 +68,28 @@ def raises_data_error(path, match, fn, *args, **kw):
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_round_trip(tmp_path, suffix):
     for a in (np.arange(24, dtype=np.uint8).reshape(2, 3, 4), np.arange(7, dtype=np.uint8)):
-        D.write_idx(tmp_path / f"x{suffix}", a)
-        b = D.read_idx(tmp_path / f"x{suffix}")
+        F.write_idx(tmp_path / f"x{suffix}", a)
+        b = F.read_idx(tmp_path / f"x{suffix}")
         assert b.dtype == np.uint8 and np.array_equal(b, a)
 
 
 def test_truncated_and_corrupt_gz(tmp_path):
-    D.write_idx(tmp_path / "x.gz", arrays()[D.FILES[0]])
+    F.write_idx(tmp_path / "x.gz", arrays()[D.FILES[0]])
     blob = (tmp_path / "x.gz").read_bytes()
     (tmp_path / "t.gz").write_bytes(blob[: len(blob) // 2])
     (tmp_path / "c.gz").write_bytes(blob[:10] + bytes(b ^ 0x5A for b in blob[10:-8]) + blob[-8:])
-    raises_data_error(tmp_path / "t.gz", "truncated gzip", D.read_idx, tmp_path / "t.gz")
-    raises_data_error(tmp_path / "c.gz", "corrupt", D.read_idx, tmp_path / "c.gz")
+    raises_data_error(tmp_path / "t.gz", "truncated gzip", F.read_idx, tmp_path / "t.gz")
+    raises_data_error(tmp_path / "c.gz", "corrupt", F.read_idx, tmp_path / "c.gz")
 
 
 def test_wrong_magic_and_size(tmp_path):
     (tmp_path / "m").write_bytes(b"\x00\x00\x0d\x03" + bytes(20))  # dtype code 0x0d (float), not uint8
-    raises_data_error(tmp_path / "m", "not a uint8 IDX file", D.read_idx, tmp_path / "m")
+    raises_data_error(tmp_path / "m", "not a uint8 IDX file", F.read_idx, tmp_path / "m")
     (tmp_path / "p").write_bytes(b"PK\x03\x04" + bytes(20))
-    raises_data_error(tmp_path / "p", "magic 504b0304", D.read_idx, tmp_path / "p")
-    D.write_idx(tmp_path / "s", np.zeros((4, 28, 28), np.uint8))
+    raises_data_error(tmp_path / "p", "magic 504b0304", F.read_idx, tmp_path / "p")
+    F.write_idx(tmp_path / "s", np.zeros((4, 28, 28), np.uint8))
     (tmp_path / "s").write_bytes((tmp_path / "s").read_bytes()[:-5])
-    raises_data_error(tmp_path / "s", r"need 3136 bytes of data, found 3131", D.read_idx, tmp_path / "s")
+    raises_data_error(tmp_path / "s", r"need 3136 bytes of data, found 3131", F.read_idx, tmp_path / "s")
 
 
 def test_keras_npz(tmp_path, monkeypatch):
@@ -100,9 +102,9 @@ def test_keras_npz(tmp_path, monkeypatch):
     assert ds.source == str(npz.resolve()) and np.array_equal(ds.y_test, a[3].astype(np.int64))
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=a[0], labels=a[1])
-    raises_data_error(bad, r"npz keys are \['images', 'labels'\]", D.read_keras_npz, bad)
+    raises_data_error(bad, r"npz keys are \['images', 'labels'\]", F.read_keras_npz, bad)
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip")
-    raises_data_error(tmp_path / "junk.npz", "corrupt npz", D.read_keras_npz, tmp_path / "junk.npz")
+    raises_data_error(tmp_path / "junk.npz", "corrupt npz", F.read_keras_npz, tmp_path / "junk.npz")
     np.savez(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3] + 1)  # changed: MD5 no longer matches
     D._read.cache_clear()
     raises_data_error(npz, "MD5 of the content", D.load, "mnist")
@@ -131,9 +133,9 @@ def test_checks_after_md5(tmp_path):
     )
     folder = tmp_path / "dims" / "mnist"
     md5 = fake_set(folder)
-    D.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((N_TEST, 28, 27), np.uint8))
+    F.write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((N_TEST, 28, 27), np.uint8))
     md5["t10k-images-idx3-ubyte"] = hashlib.md5(
-        D._read_bytes(folder / "t10k-images-idx3-ubyte.gz")
+        F.read_bytes(folder / "t10k-images-idx3-ubyte.gz")
     ).hexdigest()
     register(md5=md5)
     raises_data_error(

@@ -13,6 +13,7 @@ import pytest
 import test_data as T
 from bnlab import config as C
 from bnlab import data as D
+from bnlab import datafiles as F
 from bnlab import studies
 from bnlab.config import BOUNDS, Grid, RunSpec, check_bound, parse_seeds
 from bnlab.errors import ConfigError, DataError
@@ -311,16 +312,16 @@ def test_oversized_raw_file_and_npz(tmp_path, tiny, monkeypatch):
     with pytest.raises(DataError, match="holds more than 65,554 bytes") as e:
         D.load("mnist", tmp_path / "data")
     assert str(raw) in one_line(e)
-    monkeypatch.setattr(D, "MAX_FILE_BYTES", 1 << 20)
+    monkeypatch.setattr(F, "MAX_FILE_BYTES", 1 << 20)
     npz = tmp_path / "big.npz"
     a = list(T.arrays(n_train=2000).values())  # 1.6 MB of images
     np.savez_compressed(npz, x_train=a[0], y_train=a[1], x_test=a[2], y_test=a[3])
     with pytest.raises(DataError, match=r"arrays of [\d,]+ bytes, more than the 1,048,576"):
-        D.read_keras_npz(npz)
+        F.read_keras_npz(npz)
     big = tmp_path / "big.gz"
     gzip_bomb(big, 2 << 20)
     with pytest.raises(DataError, match="decompresses to more than 1,048,576 bytes"):
-        D.read_idx(big)
+        F.read_idx(big)
 
 
 # ---------------------------------------------------------------- downloads: a size cap and a deadline

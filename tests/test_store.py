@@ -10,7 +10,9 @@ from bnlab import store as S
 from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
 from bnlab.records import NUMERICS, RunResult
-from bnlab.store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, SCHEMA_VERSION, Store, write_results_csv
+from bnlab.results_csv import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, write_results_csv
+from bnlab.store import Store
+from bnlab.store_schema import SCHEMA, SCHEMA_VERSION
 
 
 def _result(seed=0, norm="batch", epochs=2, diverged=None):
@@ -99,7 +101,7 @@ OLD_EPOCHS = """CREATE TABLE epochs(
 def _old_store(path):
     """A store as bnlab 0.1.0 wrote it: user_version 0, epochs without the schema-1 columns, one run."""
     con = sqlite3.connect(path)
-    for stmt in S.SCHEMA.split(";"):
+    for stmt in SCHEMA.split(";"):
         if stmt.strip() and "TABLE IF NOT EXISTS epochs" not in stmt:
             con.execute(stmt)
     con.execute(OLD_EPOCHS)

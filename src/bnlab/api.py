@@ -30,10 +30,11 @@ from .folders import claim_folder, prepare_out
 from .options import Options
 from .outputs import write_text
 from .result import StudyResult
+from .results_csv import write_results_csv
 from .run.backends import open_backend
 from .run.jobs import Progress, check_against_data, group_cost, plan_stacks, steps_of
 from .run.tuning import SLOW_UNIT_S
-from .store import Store, write_results_csv
+from .store import Store
 
 __all__ = ["Options", "StudyResult", "fold_run", "load", "plan_study", "run_grid", "run_study"]
 

@@ -1,4 +1,4 @@
-"""Datasets: registry, IDX / Keras-npz readers, file location, download, preprocessing.
+"""Datasets: registry, file location, download, preprocessing (the file readers: bnlab.datafiles).
 
 Where a dataset is looked for, first hit wins:
   1. `data_dir` (the CLI's --data-dir); if given and the dataset is not there: DataError
@@ -9,7 +9,7 @@ Where a dataset is looked for, first hit wins:
 A root folder (1, 2) may hold `<name>/`, a torchvision `<TV>/raw/`, or the four files directly.
 Every file is checked: MD5 of its decompressed bytes, IDX header, shapes, counts, label range.
 Reading stops at the size a file can have (a registered IDX file: its expected size + SIZE_MARGIN;
-any other: MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A download stops
+any other: datafiles.MAX_FILE_BYTES), so a gzip bomb fails as fast as a good file loads. A download stops
 at DOWNLOAD_DEADLINE_S for all its files together. `available(name)` says whether load would find
 the files without downloading (for tests that need real data).
 """
@@ -17,21 +17,19 @@ the files without downloading (for tests that need real data).
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import http.client
 import os
-import struct
 import tempfile
 import time
 import urllib.request
-import zipfile
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from .datafiles import bad_file, check_md5, content, parse_idx, read_bytes, read_keras_npz
 from .errors import ConfigError, DataError
 
 FILES = (
@@ -40,14 +38,9 @@ FILES = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 TIMEOUT_S = 15  # one connection or read
 DOWNLOAD_DEADLINE_S = 600  # a whole download: every file, every mirror
-MAX_FILE_BYTES = 100_000_000  # most bytes read, or decompressed, from a file of unknown expected size
 SIZE_MARGIN = 1 << 16  # bytes a registered IDX file may exceed its expected size by before reading stops
-FIX = (
-    "delete the file and re-download it, or set BNLAB_DATA_DIR / pass --data-dir to a folder with good copies"
-)
 
 
 @dataclass(frozen=True)
@@ -135,7 +128,8 @@ class Dataset:
                 isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= avail
             ):
                 raise ConfigError(
-                    f"{field} = {n!r} is out of range for {self.name}: choose 1..{avail}, or leave it unset for all"
+                    f"{field} = {n!r} is out of range for {self.name}: choose 1..{avail}, "
+                    "or leave it unset for all"
                 )
         return replace(
             self,
@@ -146,107 +140,23 @@ class Dataset:
         )
 
 
-def _bad(path, problem: str) -> DataError:
-    return DataError(f"{path}: {' '.join(str(problem).split())}; fix: {FIX}")
-
-
-def _content(f, limit: int) -> bytes:
-    """An open file's bytes, gunzipped when they are gzip (by content, whatever the name). ValueError
-    when there are more than `limit`: reading stops there, so a gzip bomb is never decompressed whole."""
-    gz = f.read(2) == b"\x1f\x8b"
-    f.seek(0)
-    data = (gzip.GzipFile(fileobj=f) if gz else f).read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{'decompresses to' if gz else 'holds'} more than {limit:,} bytes")
-    return data
-
-
-def _read_bytes(path: Path, limit: int | None = None) -> bytes:
-    """The file's content (see _content), at most `limit` bytes (default MAX_FILE_BYTES); DataError otherwise."""
-    limit = MAX_FILE_BYTES if limit is None else limit
-    try:
-        with open(path, "rb") as f:
-            return _content(f, limit)
-    except ValueError as e:
-        raise _bad(path, f"{e}, more than this file can hold (a damaged file or a gzip bomb)") from None
-    except EOFError as e:
-        raise _bad(path, f"truncated gzip file ({e})") from None
-    except (OSError, zlib.error) as e:
-        raise _bad(path, f"unreadable or corrupt file ({e})") from None
-
-
 def _expected_size(info: DatasetInfo, base: str) -> int:
     """Bytes of the IDX file `base` of `info`: its header and n images of 28 × 28, or n labels."""
     n = info.n_train if base.startswith("train") else info.n_test
     return 16 + n * 28 * 28 if "images" in base else 8 + n
 
 
-def _check_md5(path, raw: bytes, want: str | None) -> None:
-    got = hashlib.md5(raw).hexdigest()
-    if want is not None and got != want:
-        raise _bad(path, f"MD5 of the content is {got}, expected {want} (corrupt or not the canonical file)")
-
-
-def _parse_idx(raw: bytes, path) -> np.ndarray:
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
-        raise _bad(path, f"not a uint8 IDX file (magic {raw[:4].hex() or 'empty'}, expected 0000080N)")
-    ndim, head = raw[3], 4 + 4 * raw[3]
-    if len(raw) < head:
-        raise _bad(path, "IDX header is cut short")
-    dims = struct.unpack(f">{ndim}I", raw[4:head])
-    if len(raw) - head != int(np.prod(dims)):
-        raise _bad(path, f"IDX dims {dims} need {int(np.prod(dims))} bytes of data, found {len(raw) - head}")
-    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
-
-
-def read_idx(path) -> np.ndarray:
-    """A uint8 IDX file (gzipped or raw, at most MAX_FILE_BYTES) as an array; DataError when malformed."""
-    return _parse_idx(_read_bytes(Path(path)), path)
-
-
-def write_idx(path, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file, gzipped when the name ends with .gz."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8 or not 1 <= array.ndim <= 4:
-        raise ValueError(f"write_idx needs a uint8 array of 1..4 dims, got {array.dtype} {array.shape}")
-    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-    Path(path).write_bytes(gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
-
-
-def read_keras_npz(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test) from a Keras mnist.npz; checks keys, sizes (at most MAX_FILE_BYTES
-    decompressed, read from the zip's table before any array), shapes and dtypes."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if sorted(z.files) != sorted(NPZ_KEYS):
-                raise _bad(path, f"npz keys are {sorted(z.files)}, expected {list(NPZ_KEYS)}")
-            size = sum(i.file_size for i in z.zip.infolist())
-            if size > MAX_FILE_BYTES:
-                raise _bad(
-                    path, f"arrays of {size:,} bytes, more than the {MAX_FILE_BYTES:,} a dataset can hold"
-                )
-            arrays = tuple(z[k] for k in NPZ_KEYS)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise _bad(path, f"unreadable or corrupt npz file ({e})") from None
-    for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
-        if x.dtype != np.uint8 or x.ndim != 3 or y.ndim != 1 or y.dtype.kind not in "iu" or len(x) != len(y):
-            raise _bad(
-                path,
-                f"{split} arrays are x {x.dtype} {x.shape}, y {y.dtype} {y.shape}; "
-                "expected x uint8 (N, 28, 28) and integer y (N,)",
-            )
-    return arrays
-
-
 def _check_split(info: DatasetInfo, x, y, x_path, y_path, n: int) -> None:
     if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise _bad(x_path, f"images have shape {x.shape}, expected (N, 28, 28)")
+        raise bad_file(x_path, f"images have shape {x.shape}, expected (N, 28, 28)")
     if y.ndim != 1:
-        raise _bad(y_path, f"labels have shape {y.shape}, expected (N,)")
+        raise bad_file(y_path, f"labels have shape {y.shape}, expected (N,)")
     if len(x) != n or len(y) != n:
-        raise _bad(x_path, f"{len(x)} images and {len(y)} labels (in {y_path}), expected {n} of each")
+        raise bad_file(x_path, f"{len(x)} images and {len(y)} labels (in {y_path}), expected {n} of each")
     if len(y) and (y.min() < 0 or y.max() >= info.n_classes):
-        raise _bad(y_path, f"labels must be in 0..{info.n_classes - 1}, found {int(y.min())}..{int(y.max())}")
+        raise bad_file(
+            y_path, f"labels must be in 0..{info.n_classes - 1}, found {int(y.min())}..{int(y.max())}"
+        )
 
 
 def _prepare(a: np.ndarray, images: bool) -> np.ndarray:
@@ -260,16 +170,19 @@ def _prepare(a: np.ndarray, images: bool) -> np.ndarray:
 def _read(name: str, source: str) -> Dataset:
     """Read and check dataset `name` at `source` (a folder of IDX files, or a .npz file)."""
     info, src = DATASETS[name], Path(source)
+    arrays: tuple[np.ndarray, ...]
+    paths: tuple[Path, ...]
     if src.suffix == ".npz":
-        _check_md5(src, _read_bytes(src), info.keras_md5)
+        check_md5(src, read_bytes(src), info.keras_md5)
         arrays, paths = read_keras_npz(src), (src,) * 4
     else:
-        paths = tuple(_find(src, f) for f in FILES)
-        arrays = []
+        paths = tuple(_find(src, f) or src / f for f in FILES)  # the caller found them all
+        idx = []
         for p, base in zip(paths, FILES):
-            raw = _read_bytes(p, _expected_size(info, base) + SIZE_MARGIN)
-            _check_md5(p, raw, info.md5[base])
-            arrays.append(_parse_idx(raw, p))
+            raw = read_bytes(p, _expected_size(info, base) + SIZE_MARGIN)
+            check_md5(p, raw, info.md5[base])
+            idx.append(parse_idx(raw, p))
+        arrays = tuple(idx)
     _check_split(info, arrays[0], arrays[1], paths[0], paths[1], info.n_train)
     _check_split(info, arrays[2], arrays[3], paths[2], paths[3], info.n_test)
     xtr, ytr, xte, yte = (_prepare(a, i % 2 == 0) for i, a in enumerate(arrays))
@@ -292,7 +205,8 @@ def _holds_other(folder: Path, info: DatasetInfo) -> bool:
     """True when folder's train labels are another registered dataset's (a dataset folder given as root)."""
     limit = max(_expected_size(o, FILES[1]) for o in DATASETS.values()) + SIZE_MARGIN
     try:
-        got = hashlib.md5(_read_bytes(_find(folder, FILES[1]), limit)).hexdigest()
+        labels = _find(folder, FILES[1]) or folder / FILES[1]  # the caller found it
+        got = hashlib.md5(read_bytes(labels, limit)).hexdigest()
     except DataError:
         return False
     return any(got == o.md5[FILES[1]] for o in DATASETS.values() if o.name != info.name)
@@ -353,7 +267,7 @@ def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar
                 bar.advance(task, len(chunk))
             f.seek(0)
             try:
-                got = hashlib.md5(_content(f, limit)).hexdigest()
+                got = hashlib.md5(content(f, limit)).hexdigest()
             except (EOFError, OSError, zlib.error) as e:
                 raise ValueError(f"not a valid gzip file ({e})") from None
         if got != want_md5:
@@ -365,11 +279,13 @@ def _fetch(url: str, dest: Path, want_md5: str, limit: int, deadline: float, bar
 
 
 def _download(info: DatasetInfo, progress: bool) -> tuple[Path | None, list[str]]:
-    """Fetch the missing files into ~/.cache/bnlab/<name>/ within DOWNLOAD_DEADLINE_S; (folder or None, errors)."""
+    """Fetch the missing files into ~/.cache/bnlab/<name>/ within DOWNLOAD_DEADLINE_S; (folder or
+    None, errors)."""
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    dest, errors = Path.home() / ".cache" / "bnlab" / info.name, []
+    dest = Path.home() / ".cache" / "bnlab" / info.name
+    errors: list[str] = []
     deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -410,7 +326,8 @@ def _info(name: str) -> DatasetInfo:
 
 
 def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
-    """The dataset's folder (or .npz) in data_dir if given, else in $BNLAB_DATA_DIR or the caches; None if absent."""
+    """The dataset's folder (or .npz) in data_dir if given, else in $BNLAB_DATA_DIR or the caches;
+    None if absent."""
     try:
         if data_dir is not None:
             return _in_root(Path(data_dir).expanduser(), info, searched)
@@ -440,8 +357,12 @@ def load(
 
     download=None downloads unless BNLAB_OFFLINE=1.
     """
-    info, searched = _info(name), []
-    fix = f"set BNLAB_DATA_DIR or pass --data-dir to a folder holding {name}/ with the files {', '.join(FILES)} (.gz or raw)"
+    info = _info(name)
+    searched: list[str] = []
+    fix = (
+        f"set BNLAB_DATA_DIR or pass --data-dir to a folder holding {name}/ with the files "
+        f"{', '.join(FILES)} (.gz or raw)"
+    )
     found = _locate(info, data_dir, searched)
     if found is None and data_dir is not None:
         missing = "" if Path(data_dir).expanduser().is_dir() else ": the folder does not exist"

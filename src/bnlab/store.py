@@ -12,13 +12,13 @@ for longer than LOCK_WAIT_S (writes wait for it, saying so once, then StoreLocke
 The schema is versioned (SQLite's PRAGMA user_version = SCHEMA_VERSION). Opening a store
 migrates an older one forward in one transaction (MIGRATIONS: version n → n + 1, each
 guarded so that it can meet a half-old table), and refuses, with one ConfigError, a store
-written by a newer bnlab, before anything trains.
+written by a newer bnlab, before anything trains. The schema and its migrations are in
+bnlab.store_schema; the results.csv columns, rows and writer in bnlab.results_csv.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
 import functools
 import io
@@ -36,84 +36,9 @@ import numpy as np
 from ._version import __version__
 from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
-from .outputs import write_text
 from .records import EPOCH_COLS, NUMERICS, RunResult
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS studies(
-  name TEXT PRIMARY KEY, question TEXT, spec_json TEXT, command TEXT, created REAL, updated REAL);
-CREATE TABLE IF NOT EXISTS runs(
-  run_id TEXT PRIMARY KEY, config_hash TEXT NOT NULL, seed INTEGER NOT NULL, spec_json TEXT NOT NULL,
-  diverged_epoch INTEGER, device TEXT, versions TEXT, created REAL, UNIQUE(config_hash, seed));
-CREATE TABLE IF NOT EXISTS study_runs(
-  study TEXT NOT NULL, run_id TEXT NOT NULL REFERENCES runs(run_id), PRIMARY KEY(study, run_id));
-CREATE TABLE IF NOT EXISTS epochs(
-  run_id TEXT NOT NULL REFERENCES runs(run_id), epoch INTEGER, steps INTEGER, train_loss REAL, train_acc REAL,
-  test_loss REAL, test_acc REAL, wall_s REAL, train_acc_eval REAL, train_loss_eval REAL, train_loss_noise REAL,
-  PRIMARY KEY(run_id, epoch));
-CREATE TABLE IF NOT EXISTS evals(
-  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, test_loss REAL, test_acc REAL, wall_s REAL,
-  PRIMARY KEY(run_id, step));
-CREATE TABLE IF NOT EXISTS models(
-  run_id TEXT PRIMARY KEY REFERENCES runs(run_id), npz BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS probes(
-  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER, layer INTEGER, name TEXT, value REAL,
-  PRIMARY KEY(run_id, step, layer, name));
-"""
-
-# Schema versions (PRAGMA user_version): 0, stores from before versioning (bnlab 0.1.0);
-# 1, epochs gains train_acc_eval, train_loss_eval, train_loss_noise (records.EPOCH_COLS).
-SCHEMA_VERSION = 1
-EPOCH_COLS_V1 = ("train_acc_eval", "train_loss_eval", "train_loss_noise")
-
-
-def _add_columns(c, table: str, cols: tuple[str, ...]) -> None:
-    have = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
-    for col in cols:
-        if col not in have:
-            c.execute(f"ALTER TABLE {table} ADD COLUMN {col} REAL")
-
-
-MIGRATIONS = {0: lambda c: _add_columns(c, "epochs", EPOCH_COLS_V1)}  # from version n to n + 1
-
-# The results.csv contract: these columns first, in this order, one row per run and epoch.
-RESULT_COLUMNS = (
-    "run_id",
-    "dataset",
-    "norm",
-    "placement",
-    "batch_size",
-    "lr",
-    "init",
-    "profile",
-    "seed",
-    "epoch",
-    "steps",
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "diverged",
-    "wall_s",
-)
-EXTRA_COLUMNS = (
-    "optimizer",
-    "momentum",
-    "init_scale",
-    "epochs",
-    "hidden",
-    "activation",
-    "train_limit",
-    "test_limit",
-    "noise",
-    "diverged_epoch",
-    "config_hash",
-    "device",
-)
-# Appended after every older column (schema 1): empty where not measured (runs stored by an older bnlab) or
-# not a number; precise_bn is 0 or 1 (0 for older runs, which had no precise BN).
-ADDED_COLUMNS = (*EPOCH_COLS_V1, "precise_bn")
-
+from .results_csv import result_rows
+from .store_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))  # how long a write waits for another writer
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -354,9 +279,9 @@ class Store:
                 "INSERT INTO probes VALUES (?,?,?,?,?)",
                 [(rid, p["step"], p["layer"], p["name"], p["value"]) for p in result.probes],
             )
-            if getattr(result, "model", None):
+            if model := getattr(result, "model", None):
                 buf = io.BytesIO()
-                np.savez(buf, **result.model)
+                np.savez(buf, **model)
                 c.execute("INSERT INTO models VALUES (?,?)", (rid, buf.getvalue()))
 
     @_guard()
@@ -397,52 +322,9 @@ class Store:
 
     @_guard()
     def results(self, study: str) -> list[dict]:
-        """One row per run and epoch: RESULT_COLUMNS, EXTRA_COLUMNS, then ADDED_COLUMNS. `diverged` is 1 on
-        the epoch at which the run's loss turned non-finite (its last row), else 0."""
+        """One row per run and epoch, as results.csv has them (results_csv.result_rows)."""
         eps = self.epochs(study)
-        rows = []
-        for r in self.runs(study):
-            s: RunSpec = r["spec"]
-            spec = dict(
-                dataset=s.dataset,
-                norm=s.norm,
-                placement=s.placement,
-                batch_size=s.batch_size,
-                lr=s.lr,
-                init=s.resolved_init,
-                profile=s.profile,
-                seed=s.seed,
-            )
-            extra = dict(
-                optimizer=s.optimizer,
-                momentum=s.momentum,
-                init_scale=s.init_scale,
-                epochs=s.epochs,
-                hidden="-".join(map(str, s.hidden)),
-                activation=s.activation,
-                train_limit=s.train_limit,
-                test_limit=s.test_limit,
-                noise=int(s.noise),
-                diverged_epoch=r["diverged_epoch"],
-                config_hash=s.config_hash(),
-                device=r["device"],
-                precise_bn=int(s.precise_bn),
-            )
-            for e in eps.get(r["run_id"], []):
-                e = {
-                    **e,
-                    **{c: None if math.isnan(e[c]) else e[c] for c in EPOCH_COLS_V1},
-                }  # empty, not 'nan'
-                rows.append(
-                    dict(
-                        run_id=r["run_id"],
-                        **spec,
-                        **e,
-                        diverged=int(r["diverged_epoch"] == e["epoch"]),
-                        **extra,
-                    )
-                )
-        return [{c: row[c] for c in RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS} for row in rows]
+        return result_rows(self.runs(study), eps)
 
     @_guard()
     def _rows(self, table: str, cols: tuple[str, ...], order: str, study: str) -> dict[str, list[dict]]:
@@ -471,16 +353,6 @@ class Store:
 def _exists_read_only(path: Path) -> bool:
     """An existing store this process may not write (file or folder read-only): opened read-only."""
     return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK))
-
-
-def write_results_csv(rows: list[dict], path: str | Path) -> None:
-    """results.csv: the rows' columns in order (RESULT_COLUMNS first), NaN written as 'nan'."""
-    cols = list(rows[0]) if rows else list(RESULT_COLUMNS + EXTRA_COLUMNS + ADDED_COLUMNS)
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, cols)
-    w.writeheader()
-    w.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
-    write_text(path, buf.getvalue())
 
 
 class _Transaction:

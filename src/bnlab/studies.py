@@ -106,17 +106,23 @@ STUDIES: dict[str, Study] = {
             axes={"norm": ("none", "batch"), "batch_size": (16, 32, 64, 128)},
             base={"epochs": 10},
             seeds=5,
-            notes="Adam lr 1e-3, 10 epochs, profile keras (Glorot init, BN momentum 0.99, eps 1e-3), as the original.",
+            notes=(
+                "Adam lr 1e-3, 10 epochs, profile keras (Glorot init, BN momentum 0.99, eps 1e-3), as the "
+                "original."
+            ),
         ),
         Study(
             "lr",
-            "Does BN allow higher learning rates? Final accuracy over a learning-rate sweep 1e-4 … 1.0, with and "
-            "without BN, for Adam and for plain SGD (where Bjorck et al. 2018 see the effect most clearly).",
+            "Does BN allow higher learning rates? Final accuracy over a learning-rate sweep 1e-4 … 1.0, "
+            "with and without BN, for Adam and for plain SGD (where Bjorck et al. 2018 see the effect most "
+            "clearly).",
             axes={"optimizer": ("adam", "sgd"), "lr": LRS, **BN},
             base={"epochs": 3},
             seeds=3,
-            notes="3 epochs and 3 seeds per setting to keep the 108-run sweep near 7 minutes on 2 CPU cores; a "
-            "run whose loss blows up is marked diverged and counts as chance accuracy where noted.",
+            notes=(
+                "3 epochs and 3 seeds per setting to keep the 108-run sweep near 7 minutes on 2 CPU cores; a "
+                "run whose loss blows up is marked diverged and counts as chance accuracy where noted."
+            ),
         ),
         Study(
             "init",
@@ -135,9 +141,11 @@ STUDIES: dict[str, Study] = {
             base={"epochs": 5, "eval_every": 100},
             seeds=5,
             mix_none=False,
-            notes="5 epochs (9375 steps at batch size 32), 5 seeds; models with and without BN train in separate "
-            "stacks, so each one's seconds include its own per-step cost; evaluation time is not counted "
-            "as training time.",
+            notes=(
+                "5 epochs (9375 steps at batch size 32), 5 seeds; models with and without BN train in "
+                "separate stacks, so each one's seconds include its own per-step cost; evaluation time is "
+                "not counted as training time."
+            ),
         ),
         Study(
             "regularization",
@@ -159,14 +167,16 @@ STUDIES: dict[str, Study] = {
             },
             base={"epochs": 2, "train_limit": 10000},
             seeds=3,
-            notes="The first 10,000 training images, 2 epochs, 3 seeds, so that batch size 2 (10,000 steps) fits "
-            "the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of 16 (plain "
-            "BN at batch size 16 or less). The norms with running statistics (batch, batch-renorm, "
-            "ghost-batch) are evaluated twice over: with their running statistics and with precise BN "
-            "(each layer's exact statistics over the 10,000 training images, recomputed before every "
-            "evaluation); both readings train the same model. Batch renorm is plain BN for its first "
-            "max(300, 5%) steps (the running statistics' warm-up at momentum 0.99), so at batch size 128 "
-            "(158 steps) it is plain BN throughout.",
+            notes=(
+                "The first 10,000 training images, 2 epochs, 3 seeds, so that batch size 2 (10,000 steps) "
+                "fits the budget; group norm uses groups of 8 channels, ghost batch norm virtual batches of "
+                "16 (plain BN at batch size 16 or less). The norms with running statistics (batch, "
+                "batch-renorm, ghost-batch) are evaluated twice over: with their running statistics and with "
+                "precise BN (each layer's exact statistics over the 10,000 training images, recomputed "
+                "before every evaluation); both readings train the same model. Batch renorm is plain BN for "
+                "its first max(300, 5%) steps (the running statistics' warm-up at momentum 0.99), so at "
+                "batch size 128 (158 steps) it is plain BN throughout."
+            ),
         ),
         Study(
             "placement",
@@ -185,8 +195,10 @@ STUDIES: dict[str, Study] = {
             seeds=3,
             mix_none=False,
             max_stack=1,
-            notes="1 epoch, 3 seeds; every model trains alone (a stack of one), so its training time is its own. "
-            "Trained parameters are kept in the store (bnlab fold exports them).",
+            notes=(
+                "1 epoch, 3 seeds; every model trains alone (a stack of one), so its training time is its "
+                "own. Trained parameters are kept in the store (bnlab fold exports them)."
+            ),
         ),
         Study(
             "invariance",
@@ -208,8 +220,8 @@ STUDIES: dict[str, Study] = {
         ),
         Study(
             "ioffe-mnist",
-            "The BN paper's own MNIST setup: 3 hidden layers of 100 sigmoid units, batch 60, 50k "
-            "steps, BN before the nonlinearity; test accuracy and input distributions over training (Figure 1).",
+            "The BN paper's own MNIST setup: 3 hidden layers of 100 sigmoid units, batch 60, 50k steps, BN "
+            "before the nonlinearity; test accuracy and input distributions over training (Figure 1).",
             axes=dict(BN),
             base={
                 "hidden": (100, 100, 100),
@@ -223,8 +235,10 @@ STUDIES: dict[str, Study] = {
                 "probe_every": 1000,
             },
             seeds=3,
-            notes="50 epochs of 1000 steps = 50k steps; plain SGD at lr 0.1 (the paper names neither optimizer "
-            "nor rate for this experiment); 3 seeds.",
+            notes=(
+                "50 epochs of 1000 steps = 50k steps; plain SGD at lr 0.1 (the paper names neither optimizer "
+                "nor rate for this experiment); 3 seeds."
+            ),
         ),
         Study(
             "ics",
@@ -233,20 +247,24 @@ STUDIES: dict[str, Study] = {
             axes={**BN, "placement": ("after", "before")},
             base={"epochs": 2, "probes": ("ics",), "probe_every": 250},
             seeds=3,
-            notes="2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original; BN after the "
-            "ReLU (the original) and before it (Santurkar et al., the BN paper).",
+            notes=(
+                "2 epochs, 3 seeds, every 250 steps; Adam lr 1e-3, batch size 32, as the original; BN after "
+                "the ReLU (the original) and before it (Santurkar et al., the BN paper)."
+            ),
         ),
         Study(
             "smoothness",
-            "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, "
-            "gradient predictiveness and effective β-smoothness along the optimizer's step, and the curvature "
+            "Does BN make the loss landscape smoother (Santurkar et al. 2018, §3): loss variation, gradient "
+            "predictiveness and effective β-smoothness along the optimizer's step, and the curvature "
             "‖Hg‖/‖g‖ along the gradient?",
             axes={**BN, "placement": ("after", "before")},
             base={"epochs": 2, "probes": ("smoothness",), "probe_every": 250},
             seeds=3,
-            notes="2 epochs, 3 seeds, every 250 steps; points at 0.5, 1, 2 and 4 times the optimizer's actual "
-            "update (Adam's step, not the gradient's direction); ‖Hg‖/‖g‖ by double backpropagation; BN "
-            "after the ReLU (the original) and before it (Santurkar et al.).",
+            notes=(
+                "2 epochs, 3 seeds, every 250 steps; points at 0.5, 1, 2 and 4 times the optimizer's actual "
+                "update (Adam's step, not the gradient's direction); ‖Hg‖/‖g‖ by double backpropagation; BN "
+                "after the ReLU (the original) and before it (Santurkar et al.)."
+            ),
         ),
         Study(
             "noisy-bn",
@@ -255,10 +273,12 @@ STUDIES: dict[str, Study] = {
             axes={"norm": ("none", "batch"), "noise": (False, True)},
             base={"epochs": 5, "probes": ("activations",), "probe_every": 200},
             seeds=3,
-            notes="5 epochs, 3 seeds; noise i.i.d. per sample and unit, y' = scale·y + shift, shift ~ N(μ, σ²), "
-            "scale ~ N(a, ρ²), with μ ~ U(−0.5, 0.5), σ ~ U(0, 0.5), a ~ U(1, 1.25), ρ ~ U(0, 0.1) drawn "
-            "anew every step for every layer and unit (bnlab.core.noise). Activation percentiles in eval "
-            "mode (act_p*, no noise) and in training mode with the noise on (act_train_p*).",
+            notes=(
+                "5 epochs, 3 seeds; noise i.i.d. per sample and unit, y' = scale·y + shift, shift ~ N(μ, "
+                "σ²), scale ~ N(a, ρ²), with μ ~ U(−0.5, 0.5), σ ~ U(0, 0.5), a ~ U(1, 1.25), ρ ~ U(0, 0.1) "
+                "drawn anew every step for every layer and unit (bnlab.core.noise). Activation percentiles "
+                "in eval mode (act_p*, no noise) and in training mode with the noise on (act_train_p*)."
+            ),
         ),
     ]
 }
@@ -334,7 +354,7 @@ def _from_dict(data: dict) -> Study:
     if not isinstance(mix_none, bool):
         raise ConfigError(f"mix_none must be true or false, got {mix_none!r}")
     if max_stack is not None:
-        max_stack = check_bound("max_stack", max_stack)
+        max_stack = int(check_bound("max_stack", max_stack))  # an integer bound: the int itself
     study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)
     specs = study.specs()  # checks every field and value now, not mid-study
     if max_stack:

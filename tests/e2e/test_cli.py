@@ -7,7 +7,7 @@ import pytest
 
 from bnlab.cli import main
 from bnlab.data import DATASETS
-from bnlab.store import RESULT_COLUMNS
+from bnlab.results_csv import RESULT_COLUMNS
 from helpers import bnlab, needs_mnist
 
 

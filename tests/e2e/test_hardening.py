@@ -230,8 +230,8 @@ def test_malformed_files_exit_2_from_the_cli(tmp_path, capsys, offline_data, how
     import numpy as np
 
     import test_data as T
+    from bnlab import datafiles as F
 
-    D = offline_data
     root = tmp_path / "data"
     args = ["--data-dir", str(root)]
     if how == "npz wrong keys":
@@ -250,8 +250,8 @@ def test_malformed_files_exit_2_from_the_cli(tmp_path, capsys, offline_data, how
             raw[2] = 0x0D
             bad.write_bytes(gzip.compress(bytes(raw)))
         elif how == "wrong dims":
-            D.write_idx(bad, np.zeros((T.N_TEST, 27, 28), np.uint8))
-        md5["t10k-images-idx3-ubyte"] = hashlib.md5(D._read_bytes(bad)).hexdigest()
+            F.write_idx(bad, np.zeros((T.N_TEST, 27, 28), np.uint8))
+        md5["t10k-images-idx3-ubyte"] = hashlib.md5(F.read_bytes(bad)).hexdigest()
         T.register(md5=md5)
     out = tmp_path / "out"
     assert main(["run", *args, "--out", str(out), "--epochs", "1", "--batch-size", "4"]) == 2

@@ -27,7 +27,8 @@ def test_export_imports_nothing_above_it():
 def test_load_and_export_run_where_torch_cannot_be_imported(tmp_path):
     make_store(tmp_path / "bnlab.sqlite", seeds=1, batch_sizes=(32,), epochs=2).close()
     code = NO_TORCH + (
-        "import bnlab, bnlab.export.frames, bnlab.export.tensorboard, bnlab.export.mlflow, bnlab.export.notebook\n"
+        "import bnlab, bnlab.export.frames, bnlab.export.tensorboard, bnlab.export.mlflow, "
+        "bnlab.export.notebook\n"
         "from bnlab.export.command import export\n"
         "from bnlab.cli import main\n"
         f"print(len(bnlab.load({str(tmp_path)!r})))\n"

@@ -1,4 +1,5 @@
-"""bnlab.load and StudyResult.df: real pandas frames of synthetic stores, checked value by value against the store."""
+"""bnlab.load and StudyResult.df: real pandas frames of synthetic stores, checked value by value against the
+store."""
 
 import math
 import sqlite3
@@ -7,16 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-pd = pytest.importorskip("pandas", reason="pandas is not installed: pip install 'bnlab[pandas]'")
+import bnlab
+from bnlab.api import StudyResult
+from bnlab.config import RunSpec
+from bnlab.errors import ConfigError
+from bnlab.export.frames import RUN_COLUMNS
+from bnlab.records import RunResult
+from bnlab.results_csv import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, write_results_csv
+from bnlab.store import Store
+from report.test_report import VERSIONS, make_store
 
-import bnlab  # noqa: E402
-from bnlab.api import StudyResult  # noqa: E402
-from bnlab.config import RunSpec  # noqa: E402
-from bnlab.errors import ConfigError  # noqa: E402
-from bnlab.export.frames import RUN_COLUMNS  # noqa: E402
-from bnlab.records import RunResult  # noqa: E402
-from bnlab.store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, Store, write_results_csv  # noqa: E402
-from report.test_report import VERSIONS, make_store  # noqa: E402
+pd = pytest.importorskip("pandas", reason="pandas is not installed: pip install 'bnlab[pandas]'")
 
 TYPES = {
     "batch_size": "int64",
@@ -107,7 +109,9 @@ def test_probes_and_evals_frames(tmp_path):
             dict(step=s, test_loss=1.0 / s, test_acc=0.5 + s / 100, wall_s=s / 10) for s in (10, 20, 30)
         ]
         r.probes = [
-            dict(step=s, layer=l, name="act_p50", value=s * 10 + l + seed) for s in (0, 16) for l in (0, 1)
+            dict(step=s, layer=layer, name="act_p50", value=s * 10 + layer + seed)
+            for s in (0, 16)
+            for layer in (0, 1)
         ]
         st.save("mech", r, VERSIONS)
     st.close()

@@ -2,6 +2,7 @@
 real TensorBoard server (loopback only, bounded, killed at the end) that serves the runs and the HParams
 table."""
 
+import importlib
 import json
 import os
 import socket
@@ -13,21 +14,26 @@ import urllib.request
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install 'bnlab[tensorboard]'")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.plugins.hparams import api_pb2, metadata  # noqa: E402
+from bnlab.cli import main
+from bnlab.export.tensorboard import EVENT_FILE, HPARAMS
+from bnlab.store import Store
+from report.test_report import make_store
 
-from bnlab.cli import main  # noqa: E402
-from bnlab.export.tensorboard import EVENT_FILE, HPARAMS  # noqa: E402
-from bnlab.store import Store  # noqa: E402
-from report.test_report import make_store  # noqa: E402
+pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install 'bnlab[tensorboard]'")
+# imported only once the skip lets them
+EventAccumulator = importlib.import_module(
+    "tensorboard.backend.event_processing.event_accumulator"
+).EventAccumulator
+api_pb2 = importlib.import_module("tensorboard.plugins.hparams.api_pb2")
+metadata = importlib.import_module("tensorboard.plugins.hparams.metadata")
 
 METRICS = ["train_loss", "train_acc", "test_loss", "test_acc"]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A store of 8 runs × 3 epochs (one diverges at epoch 2), exported by the CLI; (store, logdir, results)."""
+    """A store of 8 runs × 3 epochs (one diverges at epoch 2), exported by the CLI; (store, logdir,
+    results)."""
     tmp = tmp_path_factory.mktemp("tb")
     make_store(
         tmp / "out" / "bnlab.sqlite", seeds=2, batch_sizes=(32, 64), diverge=[("batch", 32, 1)]

@@ -14,7 +14,8 @@ from bnlab.report import seed_findings
 from bnlab.report.registry import report_for
 from bnlab.report.study_report import write_report
 from bnlab.report.studydata import StudyData
-from bnlab.store import RESULT_COLUMNS, Store
+from bnlab.results_csv import RESULT_COLUMNS
+from bnlab.store import Store
 
 VERSIONS = {
     "bnlab": "0.1.0",

@@ -44,7 +44,7 @@ def export(
                     lines.append(
                         f"tensorboard: {r['runs']} runs of {name} ({r['scalars']} scalars) → {r['folder']}"
                     )
-                if client is not None:
+                if client is not None and mlflow is not None:
                     r = ml.log_study(st, name, mlflow, client)
                     lines.append(
                         f"mlflow: {r['logged']} runs of {name} logged, {r['skipped']} already there → "

@@ -4,17 +4,18 @@
     >>> df[df.epoch == df.epoch.max()].groupby(["norm", "batch_size"]).test_acc.agg(["mean", "std", "count"])
     >>> probes = bnlab.load("bnlab-out/activations", table="probes")
 
-Columns as in results.csv (store.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS, ADDED_COLUMNS and any
-column a newer store adds), typed: whole numbers as int64 (Int64 where a value may be missing: train_limit,
-test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged), `diverged` and `noise` as
-bool, names as strings."""
+Columns as in results.csv (results_csv.RESULT_COLUMNS first, in order, then EXTRA_COLUMNS, ADDED_COLUMNS
+and any column a newer store adds), typed: whole numbers as int64 (Int64 where a value may be missing:
+train_limit, test_limit, diverged_epoch), measurements as float64 (NaN where a run diverged), `diverged`
+and `noise` as bool, names as strings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..store import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS, Store
+from ..results_csv import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS
+from ..store import Store
 from .extras import need
 from .source import find, pick_study
 
@@ -71,6 +72,7 @@ def load(path: str | Path, study: str | None = None, table: str = "results"):
             )
         if table != "results":
             raise ConfigError(f"{src.csv} is a results.csv alone; {table} live in the store (bnlab.sqlite)")
+        assert src.csv is not None  # find: a store, or else a results.csv
         return read_results_csv(src.csv)
     name = pick_study(src.store, study)
     with Store(src.store) as st:
@@ -114,7 +116,8 @@ def read_results_csv(path: str | Path):
 
 
 def typed(df):
-    """Columns cast to their types (INTS, NULLABLE_INTS, BOOLS, FLOATS); strings and unknown columns as read."""
+    """Columns cast to their types (INTS, NULLABLE_INTS, BOOLS, FLOATS); strings and unknown columns as
+    read."""
     casts = {
         **{c: "int64" for c in INTS},
         **{c: "Int64" for c in NULLABLE_INTS},

@@ -97,7 +97,8 @@ def params(spec: RunSpec) -> dict[str, str]:
 
 
 def log_study(store: Store, study: str, uri: str, mlflow_client=None) -> dict:
-    """Log the study's runs into the experiment `study` at `uri`; returns study, experiment_id, logged, skipped."""
+    """Log the study's runs into the experiment `study` at `uri`; returns study, experiment_id, logged,
+    skipped."""
     c = mlflow_client or client(uri)
     from mlflow.entities import Metric, Param, RunTag, ViewType
 

@@ -51,7 +51,8 @@ def main_figure(d: StudyData, folder: Path, written: dict | None = None) -> tupl
 
 
 def scoped_css(css: str = CSS, scope: str = SCOPE) -> str:
-    """The report's CSS with every selector under .scope (body → .scope itself), so it styles only the fragment."""
+    """The report's CSS with every selector under .scope (body → .scope itself), so it styles only the
+    fragment."""
     rules = []
     for sel, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
         sels = [s.strip() for s in sel.split(",")]

@@ -36,14 +36,8 @@ def find(path: str | Path) -> Source:
         if (p / CSV_FILE).is_file():
             return Source(csv=p / CSV_FILE)
         subs = study_folders(p)
-        hint = (
-            (
-                f"; its study folders do ({', '.join(str(s) for s in subs[:4])}{' …' if len(subs) > 4 else ''}): "
-                "pass one of them"
-            )
-            if subs
-            else ""
-        )
+        shown = ", ".join(str(s) for s in subs[:4]) + (" …" if len(subs) > 4 else "")
+        hint = f"; its study folders do ({shown}): pass one of them" if subs else ""
         raise ConfigError(f"{p} holds no {STORE_FILE} or {CSV_FILE}{hint}")
     if p.is_file():
         try:
@@ -178,7 +172,8 @@ def step_series(
 
 
 def wall_at(step: int, marks: list[tuple[int, float]]) -> float:
-    """Training seconds at `step`, linear between the (step, seconds) marks (the last mark's slope beyond it)."""
+    """Training seconds at `step`, linear between the (step, seconds) marks (the last mark's slope beyond
+    it)."""
     (s0, w0), (s1, w1) = marks[0], marks[-1]
     for a, b in zip(marks, marks[1:]):
         (s0, w0), (s1, w1) = a, b

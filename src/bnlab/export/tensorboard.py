@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..config import RunSpec
 from ..errors import ConfigError
@@ -71,9 +73,10 @@ def prepare(logdir: str | Path) -> Path:
 def hparam_values(specs: list[RunSpec]) -> list[dict]:
     """Each spec's HPARAMS as TensorBoard values, one type per field across the study: bool, number
     (when every value is one), else text (tuples joined with '-', None as 'none')."""
-    out = [{} for _ in specs]
+    out: list[dict] = [{} for _ in specs]
     for f in HPARAMS:
         vals = [getattr(s, f) for s in specs]
+        conv: Callable[[Any], bool | float | str]
         if all(isinstance(v, bool) for v in vals):
             conv = bool
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
@@ -92,7 +95,8 @@ def _text(v) -> str:
 
 
 def write_study(store: Store, study: str, logdir: str | Path) -> dict:
-    """Write the study's runs under logdir/<study>/ (see the module doc); returns study, folder, runs, scalars."""
+    """Write the study's runs under logdir/<study>/ (see the module doc); returns study, folder, runs,
+    scalars."""
     event_pb2, summary_pb2, hp, record_writer = modules()
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 

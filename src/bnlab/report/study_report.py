@@ -17,7 +17,8 @@ import numpy as np
 from .. import stats
 from ..data import DATASETS
 from ..outputs import write_text
-from ..store import Store, write_results_csv
+from ..results_csv import write_results_csv
+from ..store import Store
 from . import findings as F
 from .document import to_html, to_markdown
 from .figures import write_generic
