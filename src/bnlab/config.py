@@ -31,6 +31,7 @@ from .limits import (
     MEMORY_LIMIT,
     N_CLASSES,
     check_bound,
+    check_int,
     choice,
     show,
 )
@@ -116,7 +117,7 @@ class RunSpec:
 
     def config_hash(self) -> str:
         """Stable hash of everything but the seed: (config_hash, seed) keys a run."""
-        return self._hash
+        return self.__dict__["_hash"]  # set by __post_init__; not a field, so not an annotated attribute
 
     @property
     def run_id(self) -> str:
@@ -270,7 +271,7 @@ def parse_seeds(value) -> tuple[int, ...]:
             )
         if len(set(value)) != len(value):
             raise ConfigError(f"seeds = {list(value)} repeats a seed; give each once")
-        return tuple(check_bound("seed", s) for s in value)
+        return tuple(check_int("seed", s) for s in value)
     if isinstance(value, str):
         try:
             value = int(value)
@@ -278,7 +279,7 @@ def parse_seeds(value) -> tuple[int, ...]:
             raise bad from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad
-    return tuple(range(check_bound("seeds", value)))
+    return tuple(range(check_int("seeds", value)))
 
 
 def _reseed(spec: RunSpec, seed: int) -> RunSpec:
@@ -322,7 +323,7 @@ class Grid:
         for name, values in axes.items():
             if len(set(values)) != len(values):
                 raise ConfigError(f"grid field {name!r} repeats a value in {list(values)}; give each once")
-        seeds = [check_bound("seed", s) for s in self.seeds]
+        seeds = [check_int("seed", s) for s in self.seeds]
         specs = []
         for combo in itertools.product(*axes.values()):
             fields = {**self.base, **dict(zip(axes, combo))}

@@ -7,6 +7,8 @@ files and the Python API alike.
     check_bound(name, value, label=None) -> int | float
                               `value` checked against BOUNDS[name] and returned as its type; one
                               ConfigError naming `label` (e.g. "--max-stack") otherwise
+    check_int(name, value, label=None) -> int
+                              check_bound for a knob of integers, typed as int
     MAX_SEEDS = 10,000        seeds in one study or grid
     MAX_RUNS = 100,000        runs in one grid (Grid.size()), checked before it is expanded
     MEMORY_LIMIT = 8 GB       estimated training memory of one model, or of one stack
@@ -116,6 +118,14 @@ def check_bound(name: str, value, label: str | None = None) -> int | float:
             f"{label} = {show(v)} is out of range; it must be {b.text()} ({label} must be {want}){why}"
         )
     raise ConfigError(f"{label} must be {want}, got {show(value)}{why}")
+
+
+def check_int(name: str, value, label: str | None = None) -> int:
+    """check_bound for a knob whose values are integers (BOUNDS[name].integer), returned as an int."""
+    v = check_bound(name, value, label)
+    if not isinstance(v, int):  # BOUNDS[name] admits reals: the caller's mistake, not the user's
+        raise TypeError(f"check_int({name!r}): BOUNDS[{name!r}] is not an integer bound")
+    return v
 
 
 def number(value, integer: bool) -> int | float | None:

@@ -25,13 +25,13 @@ def replacing(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     _sweep(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as e:
         raise ConfigError(
             f"cannot write {path} ({e.strerror}); check the folder or pass another output"
         ) from None
-    tmp = Path(tmp)
+    tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -16,13 +16,25 @@ from ..errors import ConfigError
 DEFAULT_MAX_STACK = 16
 
 
+def _no_start(total_steps: int, total_runs: int, total_groups: int) -> None:
+    """Default Progress.start: show nothing."""
+
+
+def _no_advance(steps: int) -> None:
+    """Default Progress.advance: show nothing."""
+
+
+def _no_group_done(runs: int) -> None:
+    """Default Progress.group_done: show nothing."""
+
+
 @dataclass
 class Progress:
     """Callbacks the CLI wires to a rich progress bar; all optional."""
 
-    start: Callable[[int, int, int], None] = lambda total_steps, total_runs, total_groups: None  # noqa: E731
-    advance: Callable[[int], None] = lambda steps: None  # noqa: E731
-    group_done: Callable[[int], None] = lambda runs: None  # noqa: E731
+    start: Callable[[int, int, int], None] = _no_start
+    advance: Callable[[int], None] = _no_advance
+    group_done: Callable[[int], None] = _no_group_done
 
 
 def plan_stacks(

@@ -205,7 +205,7 @@ class Local:
     def __init__(self, device: str = "auto", *, cpus_per_group: int | None = None):
         self.device = resolve_device(device)
         self.cpus_per_group = cpus_per_group
-        self.pool = None
+        self.pool: ProcessPoolExecutor | None = None
         self.tmp: tempfile.TemporaryDirectory | None = None
         self.plan: tuning.Plan | None = None  # how the last run() trained (see run.tuning)
 
@@ -269,7 +269,11 @@ class Local:
                     datasets[s0.dataset], self.device, s0.train_limit, s0.test_limit
                 )
             K = len(group)
-            yield train_here(group, cache[key], progress=lambda n, K=K: progress.advance(n * K))
+
+            def advance(n: int, K: int = K) -> None:  # a stack of K models: K model-steps per step
+                progress.advance(n * K)
+
+            yield train_here(group, cache[key], progress=advance)
 
     def _pool(self, groups, data, n_train: dict, workers: int, cpus: int, threads: int, progress: Progress):
         """`data`: the datasets cut to what the groups use (pool_data.used); `n_train` the full training

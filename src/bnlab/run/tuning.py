@@ -182,6 +182,7 @@ def choose(
             f"for worker processes to pay",
         )
     serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_thread=in_thread)
+    assert side_s is not None  # measure(side=True) always measures side by side
     gain = serial * workers / side_s
     # side by side: `workers` stacks at once, each at side_s per step; the longest group bounds the end
     t_side = max(sum(cost) / workers, max(cost)) * per_unit * side_s / serial + WORKER_START_S
