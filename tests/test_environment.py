@@ -40,7 +40,11 @@ def test_every_variable_has_a_good_and_a_bad_case_here():
 def test_a_good_value_parses_and_unset_or_empty_gives_the_default(name):
     text, value = GOOD[name]
     assert environment.read(name, {name: text}) == value
-    assert environment.read(name, {}) == environment.read(name, {name: ""}) == environment.VARIABLES[name].default
+    assert (
+        environment.read(name, {})
+        == environment.read(name, {name: ""})
+        == environment.VARIABLES[name].default
+    )
 
 
 @pytest.mark.parametrize("name,text", [(n, t) for n, ts in BAD.items() for t in ts])
@@ -85,7 +89,9 @@ def test_only_the_environment_module_reads_the_environment():
 
 
 def test_the_reader_finder_sees_a_read_and_not_a_write():
-    assert _reads_environ(ast.parse("import os\nx = os.environ.get('A')\nos.environ.setdefault('B', '1')\n")) == [2]
+    assert _reads_environ(
+        ast.parse("import os\nx = os.environ.get('A')\nos.environ.setdefault('B', '1')\n")
+    ) == [2]
 
 
 STUDY = ["study", "seed", "--seeds", "1", "--epochs", "1", "--train-limit", "500"]

@@ -50,7 +50,7 @@ def run_design(p, tost, d, ns, n_max, alpha=ALPHA):
     return code, np.asarray(ns)[first]
 
 
-# --- the design's numbers -------------------------------------------------------------------------------------
+# --- the design's numbers -----------------------------------------------------------------------------------
 
 
 def test_spending_starts_at_zero_ends_at_alpha_and_grows():
@@ -121,7 +121,7 @@ def test_inflation_factor_and_expected_stopping_of_five_looks():
     assert S.expected_fraction(t, drift) * r < 0.85  # stops on average at < 85% of the fixed design's seeds
 
 
-# --- simulated sequential studies (Welch t-tests on normal seeds, as the claims test them) ----------------------
+# --- simulated sequential studies (Welch t-tests on normal seeds, as the claims test them) ------------------
 
 
 def test_type_one_error_with_ten_looks_stays_at_alpha():
@@ -154,7 +154,8 @@ def test_stops_earlier_on_average_than_the_fixed_design_of_equal_power():
     p_fix, _, d_fix = welch_looks(a, b, [n_fix])
     power_seq, power_fix = np.mean(code == 1), np.mean((p_fix[:, 0] < ALPHA) & (d_fix[:, 0] > 0))
     print(
-        f"δ = 0.8σ: fixed n = {n_fix}, power {power_fix:.3f}; sequential N_max = {n_max}, looks {ns.tolist()}, "
+        f"δ = 0.8σ: fixed n = {n_fix}, power {power_fix:.3f}; sequential N_max = {n_max}, looks "
+        f"{ns.tolist()}, "
         f"power {power_seq:.3f}, mean seeds at stop {n_stop.mean():.1f} ({n_stop.mean() / n_fix:.2f} × fixed)"
     )
     assert power_seq >= power_fix - 0.02
@@ -188,7 +189,7 @@ def test_equivalence_only_when_the_true_effect_is_inside_the_margin(delta_over_m
         assert eq <= 0.005
 
 
-# --- decide: several claims, Holm recycling -------------------------------------------------------------------
+# --- decide: several claims, Holm recycling -----------------------------------------------------------------
 
 
 def _looks(p_row, d_row, tost_row=None):
@@ -215,7 +216,10 @@ def test_decide_keeps_the_familywise_error_of_three_null_claims_at_alpha():
 
 def test_decide_holm_recycles_alpha_after_a_rejection_and_decides_each_claim_once():
     t = np.array([0.5, 1.0])
-    nom = lambda a: S.nominal_levels(t, a)  # noqa: E731
+
+    def nom(a):
+        return S.nominal_levels(t, a)
+
     p_b = (nom(ALPHA)[0] + nom(ALPHA / 2)[0]) / 2  # passes at α, not at α/2
     a = [S.ClaimLook(1e-9, (1.0, 1.0), effect=1.0), S.ClaimLook(0.5, (1.0, 1.0), effect=1.0)]
     b = [S.ClaimLook(p_b, (1.0, 1.0), effect=1.0), S.ClaimLook(0.9, (1.0, 1.0), effect=1.0)]

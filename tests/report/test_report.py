@@ -196,7 +196,7 @@ def test_a_study_without_runs_or_where_no_run_converges_still_reports(tmp_path):
 def test_exploratory_rows_are_holm_adjusted_within_their_table():
     """Three directional rows with raw p 0.01, 0.04, 0.03 (Holm: 0.03, 0.06, 0.06): only the first stays
     supported; a row claiming no direction and one its builder adjusted are left as they are."""
-    from bnlab.report.findings import Row, holm_rows
+    from bnlab.report.rows import Row, holm_rows
 
     rows = (
         Row("a", 1.0, (0.5, 1.5), 0.01, verdict="supported", sign=+1),

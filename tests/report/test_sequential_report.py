@@ -65,7 +65,9 @@ def test_the_plan_fixes_the_rounds_and_the_seed_list_in_advance():
 
 
 def test_the_seed_study_maps_each_claim_to_the_configurations_it_tests():
-    bs = lambda norm, b: RunSpec(norm=norm, batch_size=b)  # noqa: E731
+    def bs(norm, b):
+        return RunSpec(norm=norm, batch_size=b)
+
     assert R.needs("seed", "a", bs("none", 32)) and not R.needs("seed", "a", bs("batch", 16))
     assert R.needs("seed", "d", bs("batch", 128)) and not R.needs("seed", "d", bs("none", 16))
     assert R.needs("seed", "f", bs("none", 16)) and R.needs("my-study", "bn1", bs("none", 16))

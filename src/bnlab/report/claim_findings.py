@@ -18,16 +18,8 @@ import math
 import numpy as np
 
 from .. import stats
-from .findings import (
-    Finding,
-    Row,
-    censored_finding,
-    compare_finding,
-    comparison_row,
-    diverged_notes,
-    holm_finite,
-    stabilization_finding,
-)
+from .findings import Finding, censored_finding, compare_finding, diverged_notes, stabilization_finding
+from .rows import Row, comparison_row, holm_finite
 from .seed_findings import SHARED_TIMING_NOTE, seconds_rows
 from .studydata import Config, StudyData, acc_or_chance
 

@@ -29,7 +29,10 @@ def to_markdown(blocks: list[tuple]) -> str:
         elif kind in ("pre", "eq"):
             out.append(f"```{'text' if kind == 'eq' else 'sh'}\n{a[0]}\n```")
         elif kind == "table":
-            cell = lambda t: _md_inline(str(t)).replace("|", "\\|")  # noqa: E731
+
+            def cell(t) -> str:
+                return _md_inline(str(t)).replace("|", "\\|")
+
             lines = ["| " + " | ".join(map(cell, a[0])) + " |", "|" + "---|" * len(a[0])]
             out.append("\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in a[1]]))
         elif kind == "fig":
@@ -51,12 +54,15 @@ def _html_eq(t: str) -> str:
 
 
 CSS = """
-body{font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:1100px;margin:2em auto;
+body{font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;\
+max-width:1100px;margin:2em auto;
 padding:0 1.2em}
-h1{font-size:1.8em;border-bottom:2px solid #ddd}h2{margin-top:2em;border-bottom:1px solid #eee}h3{margin-top:1.5em}
+h1{font-size:1.8em;border-bottom:2px solid #ddd}h2{margin-top:2em;border-bottom:1px solid #eee}\
+h3{margin-top:1.5em}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.35em .6em;
 text-align:left;vertical-align:top}th{background:#f4f4f4}tr:nth-child(even) td{background:#fafafa}
-pre{background:#f6f8fa;padding:.8em;overflow-x:auto;white-space:pre-wrap}code{background:#f3f3f3;padding:0 .2em}
+pre{background:#f6f8fa;padding:.8em;overflow-x:auto;white-space:pre-wrap}\
+code{background:#f3f3f3;padding:0 .2em}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}
 .eq{font:1.15em/1.8 "STIX Two Math","Cambria Math","DejaVu Serif",serif;margin:.8em 2em}
 .v{padding:.05em .45em;border-radius:.3em;font-weight:600}.supported{background:#d7f0dc;color:#17602a}

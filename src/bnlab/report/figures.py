@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
@@ -65,7 +66,9 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
     if metric == "acc":
         _logit_axis(axes[0, 0], [band(c.curve(f"{s}_acc"))[0] for c in d.configs for s in ("train", "test")])
     n = {c.spec.norm: len(c.runs) for c in d.configs}
-    handles = [Line2D([], [], color=color(d, k), lw=2, label=f"{k} (n = {v} seeds)") for k, v in n.items()]
+    handles: list[Artist] = [
+        Line2D([], [], color=color(d, k), lw=2, label=f"{k} (n = {v} seeds)") for k, v in n.items()
+    ]
     handles += [
         Line2D([], [], color="k", ls="-", marker="o", ms=3, label="test"),
         Line2D([], [], color="k", ls="--", label="train (running mean over the epoch)"),

@@ -19,28 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import stats
+from .rows import ALPHA, Row, holm_finite, holm_rows
 from .studydata import Config, StudyData
 
-ALPHA = 0.05
 POWER = 0.8
 DIGITS = {"pp": 2, "steps": 0, "pp per doubling": 3}  # decimals of an effect, by unit
 # Equivalence margins declared before the data, by unit: a difference inside ±margin is too small to matter.
 # Final accuracy or error: 0.2 pp, about 1.4 × the binomial SE of one accuracy on 10k test images (0.15 pp).
 MARGIN = {"pp": 0.2}
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a finding's sub-table; verdict '' where the test claims no direction."""
-
-    label: str
-    effect: float
-    ci: tuple[float, float]
-    p_value: float
-    p_holm: float = math.nan
-    verdict: str = ""
-    sign: int = 0  # the direction the row's test expects (+1/−1); 0: it claims none (no verdict)
-    tost_p: float = math.nan  # equivalence p where the row has a margin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,11 +61,12 @@ class Finding:
     decides: str = ""  # for a rank test, the statistic whose side decides, in words: 'P(batch slower) 0.64'
 
     def effect_text(self) -> str:
-        """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it (a rank test adds what decides)."""
+        """'batch − none: +0.04 pp [-0.16, +0.24]', as the summary tables show it (a rank test adds what
+        decides)."""
         lo, hi = self.effect_ci
         return (
-            f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, {fmt(hi, self.unit)}]"
-            + (f"; {self.decides}" if self.decides else "")
+            f"{self.contrast}: {fmt(self.effect, self.unit, True)} [{fmt(lo, self.unit)}, "
+            f"{fmt(hi, self.unit)}]" + (f"; {self.decides}" if self.decides else "")
         )
 
     def sentence(self) -> str:
@@ -137,7 +124,10 @@ class Finding:
         """What the design can detect and, when undecided, what would decide it."""
         if not np.isfinite(self.mde):
             return ""
-        text = f" With these seeds the test detects an effect of {self._amount(self.mde)} or more with {POWER:.0%} power."
+        text = (
+            f" With these seeds the test detects an effect of {self._amount(self.mde)} or more with "
+            f"{POWER:.0%} power."
+        )
         if self.verdict == "inconclusive":
             text += (
                 f" At the observed effect, about {self.seeds_needed} seeds per configuration would decide it."
@@ -170,16 +160,6 @@ def p_is(p: float) -> str:
 
 def finals(c: Config | None, col: str = "test_acc") -> np.ndarray:
     return c.finals(col) if c else np.array([])
-
-
-def holm_finite(ps) -> np.ndarray:
-    """Holm over the finite p-values; NaN stays NaN."""
-    ps = np.asarray(ps, float)
-    out = np.full(len(ps), np.nan)
-    ok = np.isfinite(ps)
-    if ok.any():
-        out[ok] = stats.holm(ps[ok])
-    return out
 
 
 def diverged_notes(*configs: Config | None) -> tuple[str, ...]:
@@ -248,7 +228,8 @@ def censored_finding(
     reach = (
         f"Reached the threshold: {a} {c.reached_a}/{c.n_a}, {b} {c.reached_b}/{c.n_b} (Fisher's exact test "
         f"of these counts p {p_is(c.reach_p)}); a run that never reached it counts as slower than every run "
-        f"that did (P({b} slower) = {c.prob_b_slower:.2f}); medians {_steps(c.median_a)} vs {_steps(c.median_b)}."
+        f"that did (P({b} slower) = {c.prob_b_slower:.2f}); medians {_steps(c.median_a)} vs "
+        f"{_steps(c.median_b)}."
     )
     return Finding(
         key=key,
@@ -298,12 +279,14 @@ def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: st
         key=key,
         title=title,
         claim=claim,
-        measure=f"Final test accuracy in a norm × {factor} layout ({len(sp.b_levels)} levels): does the effect of "
+        measure=f"Final test accuracy in a norm × {factor} layout ({len(sp.b_levels)} levels): does the "
+        "effect of "
         f"{factor} depend on the norm (interaction), and is BN's spread of configuration means over {factor} "
         "smaller? The spread is the SD of the means over the levels with the seed noise taken out; its CI "
         "resamples seeds within each configuration.",
         test=f"Welch–James test of the norm × {factor} interaction (F = {it.welch_f:.2f} on {it.df1} and "
-        f"{it.welch_df2:.1f} df; robust to unequal seed noise), with the bootstrap CI of the spread difference",
+        f"{it.welch_df2:.1f} df; robust to unequal seed noise), with the bootstrap CI of the spread "
+        "difference",
         contrast="spread batch − spread none",
         effect=sp.diff * 100,
         effect_ci=(sp.ci[0] * 100, sp.ci[1] * 100),
@@ -315,7 +298,8 @@ def stabilization_finding(key, title, claim, st: stats.Stabilization, factor: st
         rows=tuple(rows),
         notes=(
             "A smaller per-seed range alone is not evidence: a norm with less seed noise has a smaller range "
-            f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile itself "
+            f"even when {factor} changes nothing; the interaction test asks whether the {factor} profile "
+            "itself "
             "differs.",
             *_few_seeds(min(it.n.values(), default=0)),
             *notes,
@@ -329,7 +313,8 @@ def _few_seeds(k: int) -> tuple[str, ...]:
         ()
         if k >= 5
         else (
-            f"The bootstrap CI resamples only {k} seeds per configuration: at such n bootstrap intervals are too "
+            f"The bootstrap CI resamples only {k} seeds per configuration: at such n bootstrap intervals are "
+            "too "
             "narrow (they undercover), so read the interaction test's p; the verdict needs both.",
         )
     )
@@ -350,7 +335,10 @@ def holm_headlines(fs: list[Finding]) -> list[Finding]:
     on the adjusted values: one primary test per claim, the family being the study's claims. Each finding's
     exploratory rows are adjusted within their own table (holm_rows)."""
     adj, adj_tost = holm_finite([f.p_value for f in fs]), holm_finite([f.tost_p for f in fs])
-    side = lambda f: (f.direction,) * 2 if np.isfinite(f.direction) else f.effect_ci  # noqa: E731
+
+    def side(f: Finding) -> tuple[float, float]:
+        return (f.direction, f.direction) if np.isfinite(f.direction) else f.effect_ci
+
     return [
         dataclasses.replace(
             f,
@@ -361,56 +349,6 @@ def holm_headlines(fs: list[Finding]) -> list[Finding]:
         )
         for f, p, t in zip(fs, adj, adj_tost)
     ]
-
-
-def holm_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
-    """Exploratory rows that claim a direction (sign ≠ 0) and that their builder did not adjust: Holm across
-    them, the family being the finding's table, and each verdict decided on its adjusted p (the TOST p
-    unadjusted: equivalence is not what the family tests)."""
-    idx = [i for i, r in enumerate(rows) if r.sign and np.isfinite(r.p_value) and not np.isfinite(r.p_holm)]
-    out = list(rows)
-    for i, p in zip(idx, holm_finite([rows[i].p_value for i in idx])):
-        r = rows[i]
-        out[i] = dataclasses.replace(
-            r,
-            p_holm=float(p),
-            verdict=stats.verdict_with_equivalence(p, r.ci, r.tost_p, expected_sign=r.sign, alpha=ALPHA),
-        )
-    return tuple(out)
-
-
-def comparison_row(
-    label: str,
-    c: stats.Comparison,
-    scale: float,
-    sign: int,
-    p_holm: float = math.nan,
-    margin: float = math.nan,
-) -> Row:
-    """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline."""
-    p, tost = (p_holm if np.isfinite(p_holm) else c.p_value), stats.tost_p(c, margin / scale)
-    return Row(
-        label,
-        c.diff * scale,
-        (c.diff_ci[0] * scale, c.diff_ci[1] * scale),
-        c.p_value,
-        p_holm,
-        stats.verdict_with_equivalence(p, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA),
-        sign,
-        tost,
-    )
-
-
-def trend_row(label: str, t: stats.Trend, sign: int) -> Row:
-    return Row(
-        label,
-        t.slope,
-        t.slope_ci,
-        t.p_value,
-        math.nan,
-        stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA),
-        sign,
-    )
 
 
 def bn_vs_none(d: StudyData, bs: int, col: str = "test_acc") -> stats.Comparison:
@@ -438,7 +376,8 @@ def generic_findings(d: StudyData) -> list[Finding]:
         compare_finding(
             f"bn{i + 1}",
             f"BN vs none at {w}",
-            '"the model with batch normalization achieves higher accuracy" — the original, one run each at bs 32: '
+            '"the model with batch normalization achieves higher accuracy" — the original, one run each at '
+            "bs 32: "
             "no BN 0.9770, BN 0.9781.",
             f"Final test accuracy after the last epoch at {w}; p-values Holm-corrected over the {len(pairs)} "
             "setting(s) with both norms.",

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from .. import stats
-from .findings import Finding, compare_finding, comparison_row, diverged_notes, finals
+from .findings import Finding, compare_finding, diverged_notes, finals
+from .rows import comparison_row
 from .studydata import Config, StudyData
 
 ICS_MARGIN = 0.01  # 1 − cos(G, G'): differences inside ±0.01 are no effect (declared before the data)

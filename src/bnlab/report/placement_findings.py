@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from .. import stats
-from .findings import Finding, Row, compare_finding, comparison_row, diverged_notes, finals
+from .findings import Finding, compare_finding, diverged_notes, finals
+from .rows import Row, comparison_row
 from .studydata import Config, StudyData, final_probe, per_step_ms
 
 

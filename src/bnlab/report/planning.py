@@ -31,7 +31,8 @@ from .studydata import StudyData
 
 @dataclass(frozen=True)
 class ClaimPlan:
-    """Seeds and cost for one claim; seeds are per configuration, None where no practical number reaches it."""
+    """Seeds and cost for one claim; seeds are per configuration, None where no practical number
+    reaches it."""
 
     finding: Finding
     target: float  # the effect to detect, in the claim's unit
@@ -234,10 +235,14 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
             f"({p.finding.key}) {p.finding.title}: uses {p.configs} configuration(s), {p.epochs} epochs"
             for p in plans
         ),
-        "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is not a "
-        "Welch comparison. Equivalence assumes a true difference of 0. The --until-decided numbers take rounds "
-        f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the group-sequential "
-        "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, small "
+        "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is "
+        "not a "
+        "Welch comparison. Equivalence assumes a true difference of 0. The --until-decided numbers take "
+        "rounds "
+        f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the "
+        "group-sequential "
+        "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, "
+        "small "
         "stacks, a busy machine) overstate the full study's: a fixed part of every epoch is scaled up too.",
     ]
     return "\n".join(lines)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
+from .. import stats
+from ..outputs import write_with
+from .studydata import StudyData
 
-from .. import stats  # noqa: E402
-from ..outputs import write_with  # noqa: E402
-from .studydata import StudyData  # noqa: E402
+matplotlib.use("Agg")  # files only; pyplot picks its backend at the first figure, so this may follow it
 
 plt.rcParams.update(
     {
@@ -29,7 +29,8 @@ DPI = 110
 def band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and 95% t-interval per column of [runs, T]."""
     s = [stats.summarize(values[:, t]) for t in range(values.shape[1])]
-    return tuple(np.array([getattr(x, k) for x in s]) for k in ("mean", "ci_low", "ci_high"))
+    mean, lo, hi = (np.array([getattr(x, k) for x in s]) for k in ("mean", "ci_low", "ci_high"))
+    return mean, lo, hi
 
 
 def log_ticks(axis) -> None:

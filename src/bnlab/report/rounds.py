@@ -118,7 +118,8 @@ def claim_look(f: Finding) -> stats.ClaimLook:
     """A finding as one look of its claim: its p (one-sided when its CI has an infinite end), the side that
     decides (its CI, or its direction for a rank test), its TOST p and its estimate."""
     one_sided = any(np.isinf(v) for v in f.effect_ci)
-    ci = (f.direction,) * 2 if np.isfinite(f.direction) else tuple(f.effect_ci)
+    lo, hi = f.effect_ci
+    ci = (f.direction, f.direction) if np.isfinite(f.direction) else (lo, hi)
     sign = f.direction if np.isfinite(f.direction) else f.effect
     return stats.ClaimLook(f.p_value, ci, f.tost_p, one_sided, sign, f.expected_sign)
 

@@ -14,18 +14,15 @@ from .findings import (
     ALPHA,
     MARGIN,
     Finding,
-    Row,
     bn_vs_none,
     censored_finding,
     compare_finding,
-    comparison_row,
     diverged_notes,
     finals,
     fmt_p,
-    holm_finite,
     stabilization_finding,
-    trend_row,
 )
+from .rows import Row, comparison_row, holm_finite, trend_row
 from .studydata import Config, StudyData, ci_text
 
 # The original's single runs (Keras, one seed each): (norm, batch size) -> final test accuracy as printed.

@@ -30,7 +30,8 @@ def verdict_text(h: History, i: int) -> str:
     p = f"sequential p {fmt_p(x.p_seq)} against its level {x.alpha:.4g}" if np.isfinite(x.p_seq) else ""
     if x.verdict == "equivalent":
         return (
-            f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within ±{fmt(f.margin, f.unit).lstrip('+')}"
+            f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within "
+            f"±{fmt(f.margin, f.unit).lstrip('+')}"
             f"{u} (sequential TOST{', ' + p if p else ''})."
         )
     if x.verdict != "undecided":
@@ -169,13 +170,16 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
     b.append(
         (
             "p",
-            f"This study ran with `--until-decided`: rounds of seeds per configuration at {', '.join(map(str, sizes))} "
+            "This study ran with `--until-decided`: rounds of seeds per configuration at "
+            f"{', '.join(map(str, sizes))} "
             f"(at most {plan.max_seeds}), every claim re-tested after each round and stopped once decided. "
             "Each look compares the claim's own test with a group-sequential boundary: Lan–DeMets "
-            "O'Brien–Fleming-type α spending, α(t) = 2 − 2Φ(z_{α/2}/√t) with t = seeds / max-seeds (Lan & DeMets "
+            "O'Brien–Fleming-type α spending, α(t) = 2 − 2Φ(z_{α/2}/√t) with t = seeds / max-seeds (Lan & "
+            "DeMets "
             f"1983; O'Brien & Fleming 1979), α = {plan.alpha} shared over the claims by Holm's procedure, "
             "recycled when a claim is decided (Maurer & Bretz 2013); equivalence by a sequential TOST within "
-            "the claim's declared margin. The chance of any false 'supported' or 'contradicted' verdict stays "
+            "the claim's declared margin. The chance of any false 'supported' or 'contradicted' verdict "
+            "stays "
             "at most α however many rounds are taken. The findings below analyse every stored seed as if "
             "their number had been fixed in advance; for a study whose seeds were added until decided, the "
             "verdicts here (the Summary's 'sequential verdict' column) are the valid ones.",
@@ -209,10 +213,14 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
         ),
         (
             "p",
-            "Rounds: the estimate with its repeated CI (estimate ± c·SE, the SE implied by the claim's test; it "
-            "excludes 0 exactly when z crosses the boundary), z (the claim's p as a normal quantile, signed by the "
-            "estimate), the boundary c for the claim's share of α at that round, the claim's p and the level it "
-            "had to beat (half the two-sided level for a one-sided test), and the TOST p where the claim declares a "
+            "Rounds: the estimate with its repeated CI (estimate ± c·SE, the SE implied by the claim's test; "
+            "it "
+            "excludes 0 exactly when z crosses the boundary), z (the claim's p as a normal quantile, signed "
+            "by the "
+            "estimate), the boundary c for the claim's share of α at that round, the claim's p and the level "
+            "it "
+            "had to beat (half the two-sided level for a one-sided test), and the TOST p where the claim "
+            "declares a "
             "margin.",
         ),
         (

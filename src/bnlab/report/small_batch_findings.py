@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import stats
 from .claim_findings import chance_note
-from .findings import Finding, compare_finding, comparison_row, holm_finite
+from .findings import Finding, compare_finding
+from .rows import comparison_row, holm_finite
 from .studydata import Config, StudyData, acc_or_chance
 
 

@@ -182,26 +182,21 @@ def costs(d: StudyData, path: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
     labels = [_config_label(d, c) for c in d.configs]
     x = np.arange(len(d.configs))
-    for ax, (title, vals) in zip(
-        axes,
+    panels: tuple[tuple[str, list[tuple[np.ndarray, np.ndarray | None]]], ...] = (
+        ("training: ms per step (batch 32)", [(per_step_ms(c), None) for c in d.configs]),
         (
-            ("training: ms per step (batch 32)", [(per_step_ms(c), None) for c in d.configs]),
-            (
-                "inference at batch 1: µs",
-                [
-                    (final_probe(c, "latency_b1_us"), final_probe(c, "latency_b1_folded_us"))
-                    for c in d.configs
-                ],
-            ),
-            (
-                "inference at batch 1000: µs",
-                [
-                    (final_probe(c, "latency_b1000_us"), final_probe(c, "latency_b1000_folded_us"))
-                    for c in d.configs
-                ],
-            ),
+            "inference at batch 1: µs",
+            [(final_probe(c, "latency_b1_us"), final_probe(c, "latency_b1_folded_us")) for c in d.configs],
         ),
-    ):
+        (
+            "inference at batch 1000: µs",
+            [
+                (final_probe(c, "latency_b1000_us"), final_probe(c, "latency_b1000_folded_us"))
+                for c in d.configs
+            ],
+        ),
+    )
+    for ax, (title, vals) in zip(axes, panels):
         for j, (a, f) in enumerate(vals):
             for off, v, hatch, lab in (
                 (-0.2 if f is not None else 0, a, "", "as trained"),
@@ -229,7 +224,8 @@ def costs(d: StudyData, path: Path) -> None:
 
 
 def invariance_maps(d: StudyData, path: Path) -> None:
-    """Mean test accuracy on a·x + b per configuration, eval statistics (top) and batch statistics (bottom)."""
+    """Mean test accuracy on a·x + b per configuration, eval statistics (top) and batch statistics
+    (bottom)."""
     fig, axes = plt.subplots(
         2, len(d.configs), figsize=(3.6 * len(d.configs) + 1, 6.4), squeeze=False, layout="constrained"
     )
@@ -255,12 +251,15 @@ def invariance_maps(d: StudyData, path: Path) -> None:
             ax.set_xlabel("scale a")
             if j == 0:
                 ax.set_ylabel("shift b")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="test accuracy (%)")
+    if im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8, label="test accuracy (%)")
     fig.suptitle(f"study {d.name}: accuracy on a·x + b (trained on x in [0, 1]; mean over seeds)")
     save(fig, path)
 
 
-def _trace_band(c, name: str, layer: int, log: bool = False):
+def _trace_band(
+    c, name: str, layer: int, log: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Probe steps and the mean and 95% CI over seeds of one trace (runs aligned on their common steps);
     log: the geometric mean and the t-interval of the mean log, back-transformed (a positive quantity on a log
     axis: the arithmetic interval of 3 seeds dips below 0 and fills the axis)."""
@@ -289,7 +288,8 @@ def _config_label(d: StudyData, c) -> str:
 
 
 def percentile_traces(d: StudyData, path: Path) -> None:
-    """Ioffe & Szegedy, Figure 1 b, c: 15th/50th/85th percentiles of each layer's input to its nonlinearity."""
+    """Ioffe & Szegedy, Figure 1 b, c: 15th/50th/85th percentiles of each layer's input to its
+    nonlinearity."""
     L = max((ly for r in d.runs for (n, ly) in r.traces if n == "act_p50"), default=0) + 1
     fig, axes = plt.subplots(
         len(d.configs),

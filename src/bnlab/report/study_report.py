@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,7 @@ def _document(
     command: str,
     wall_s: float | None,
     regen: str,
-    sequential: list[tuple] = (),
+    sequential: Sequence[tuple] = (),
     seq_verdicts: dict[str, str] | None = None,
 ) -> list[tuple]:
     b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
@@ -151,7 +152,8 @@ def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
         ""
         if not sequential
         else " This study added seeds until each claim was decided: its valid verdicts are "
-        "the 'sequential verdict' column (group-sequential tests, see Seeds until decided below); the p-values "
+        "the 'sequential verdict' column (group-sequential tests, see Seeds until decided below); the "
+        "p-values "
         "and verdicts beside it treat the seeds as fixed in advance, which overstates the evidence of seeds "
         "added after a look."
     )
@@ -162,7 +164,8 @@ def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
             f"Each claim of the original discussion, tested on every seed with one primary test (α = "
             f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
             "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
-            "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the design "
+            "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the "
+            "design "
             f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq,
         ),
         summary_table(fs, sequential),
@@ -246,7 +249,8 @@ def _config_table(d: StudyData) -> list[tuple]:
         (
             "p",
             "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
-            "Train accuracy is the trained network's in eval mode on the whole training set (as it is tested; "
+            "Train accuracy is the trained network's in eval mode on the whole training set (as it is "
+            "tested; "
             "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
             "Diverged runs are counted in the runs column and have no final value. Steps to "
             f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
@@ -283,8 +287,10 @@ def _chance(d: StudyData) -> list[str]:
         f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
         f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
         f"{se * 100:.3f} pp. Two models scored on the same {n_test} images are not independent: the standard "
-        f"error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them gets "
-        f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is the "
+        "error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them "
+        "gets "
+        f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is "
+        "the "
         "figure for two independent test sets and an upper bound when the models agree on most images.",
     ]
     out += report_for(d.name).chance_notes(se * math.sqrt(2), sd * math.sqrt(2))
@@ -292,7 +298,7 @@ def _chance(d: StudyData) -> list[str]:
 
 
 def _finding(f: F.Finding) -> list[tuple]:
-    b = [
+    b: list[tuple] = [
         ("h3", f"({f.key}) {f.title}"),
         ("p", f"**Claim.** {f.claim}"),
         ("p", f"**Measure.** {f.measure}"),

@@ -117,7 +117,8 @@ class Config:
 
 def _probes(rows: list[dict]) -> tuple[dict, dict]:
     """Final probes (name → value) and training-time traces ((name, layer) → (steps, values))."""
-    final, traces = {}, {}
+    final: dict[str, float] = {}
+    traces: dict[tuple[str, int], list[tuple[int, float]]] = {}
     for p in rows:
         if p["name"] in STEP_NAMES:
             traces.setdefault((p["name"], int(p["layer"])), []).append((p["step"], p["value"]))
@@ -150,7 +151,10 @@ class StudyData:
             name=study, question="", spec={}, command="", created=None, updated=None
         )
         eps, evs, prb = store.epochs(study), store.evals(study), store.probes(study)
-        cols = lambda rows, names: {c: np.array([r[c] for r in rows], float) for c in names}  # noqa: E731
+
+        def cols(rows, names):
+            return {c: np.array([r[c] for r in rows], float) for c in names}
+
         groups: dict[str, list[Run]] = {}
         for r in store.runs(study):
             run = Run(
