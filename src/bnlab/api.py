@@ -297,6 +297,7 @@ def _run(
     with open_backend(
         opts.backend, opts.device, ray_address=opts.ray_address, cpus_per_group=opts.cpus_per_group
     ) as be:
+        assert opts.out is not None  # every caller defaults the output folder
         out, store_path = prepare_out(opts.out, opts.store)
         claim_folder(
             out,
@@ -346,7 +347,8 @@ def run_specs(
     (jobs.check_against_data)."""
     progress = progress or Progress()
     done = store.done()
-    todo, stored = [], []
+    todo: list[RunSpec] = []
+    stored: list[RunSpec] = []
     for s in specs:
         key = (s.config_hash(), s.seed)
         (stored if key in done and not fresh else todo).append(s)
@@ -361,7 +363,8 @@ def run_specs(
     groups = plan_stacks(todo, max_stack, mix_none)
     for g in groups:  # before any training: a stack too large for memory says which max_stack fits
         check_memory(g[0], len(g))
-    progress.start(sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo), len(todo), len(groups))
+    total_steps = sum(steps_of(s, len(datasets[s.dataset].y_train)) for s in todo)
+    progress.start(total_steps, len(todo), len(groups))
     t0 = time.perf_counter()
     pending: list[tuple] = []
     for results, vers in backend.run(groups, datasets, progress, exclusive=not mix_none):

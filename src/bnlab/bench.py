@@ -65,7 +65,7 @@ def sgemm_peak(sizes=((512, 300), (1024, 40), (2048, 10))) -> float:
 
 
 def _torch_model(bn: bool) -> nn.Module:
-    layers = []
+    layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(DIMS, DIMS[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(DIMS) - 2:
@@ -175,6 +175,7 @@ def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict
             for r in rs
         ]
         plan = local.plan
+    assert plan is not None  # Local.run sets it
     wall = time.perf_counter() - t0
     per_cfg: dict = {}
     for r in results:
@@ -301,10 +302,8 @@ def run(
                     )
         out["plain"] = {f"bs{bs} {'batch' if bn else 'none'}": v for (bs, bn), v in sorted(plain.items())}
         # the study evaluates on the whole test set, as `bnlab study seed` does, unless this is a quick look
-        out["study"] = study_row(
-            ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test
-        )
-        s = out["study"]
+        s = study_row(ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test)
+        out["study"] = s
         log(
             f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); "
             f"plain loops {s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"

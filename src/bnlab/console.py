@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -73,7 +74,7 @@ def progress_display(quiet: bool):
         console=out,
         transient=False,
     )
-    state = {}
+    state: dict[str, int] = {}  # counts so far, and the bar's task id
 
     def start(total_steps, total_runs, total_groups):
         if not total_runs:  # all in the store: no bar
@@ -87,12 +88,14 @@ def progress_display(quiet: bool):
         state["runs"] += n
         state["groups"] += 1
         bar.update(
-            state["task"],
+            TaskID(state["task"]),
             runs=f"{state['runs']}/{state['total']}",
             groups=f"{state['groups']}/{state['total_groups']}",
         )
 
-    return bar, Callbacks(start=start, advance=lambda n: bar.advance(state["task"], n), group_done=group_done)
+    return bar, Callbacks(
+        start=start, advance=lambda n: bar.advance(TaskID(state["task"]), n), group_done=group_done
+    )
 
 
 @contextlib.contextmanager

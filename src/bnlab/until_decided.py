@@ -18,6 +18,8 @@ imports neither api nor run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from .config import RunSpec, parse_seeds
 from .errors import ConfigError
@@ -27,6 +29,19 @@ from .store import Store
 from .studies import Study
 
 MAX_SEEDS_FACTOR = 4  # default max_seeds: this many times the first round's seeds
+
+
+class Trained(Protocol):
+    """What a round's `train` returns (api's StudyResult): the store's path and the counts."""
+
+    @property
+    def store(self) -> str | Path: ...
+
+    @property
+    def counts(self) -> dict: ...
+
+
+R = TypeVar("R", bound=Trained)
 
 
 def make_plan(study: Study, seeds=None, max_seeds: int | None = None, round_seeds: int | None = None) -> Plan:
@@ -50,9 +65,9 @@ def run_rounds(
     plan: Plan,
     *,
     specs_for: Callable[[tuple[int, ...]], list[RunSpec]],
-    train: Callable[[list[RunSpec], bool], object],
+    train: Callable[[list[RunSpec], bool], R],
     on_round: Callable[[int, History], None] | None = None,
-) -> tuple[object, History]:
+) -> tuple[R, History]:
     """Train round after round until every claim is decided or the last round is done; returns the final
     `train(specs, report=True)` result and the history. `specs_for(seeds)`: the study's specs for those seeds;
     `train(specs, report)` trains what the store lacks of `specs` (the study's whole membership so far) and
@@ -80,6 +95,7 @@ def run_rounds(
             on_round(k, h)
         if h.finished:
             break
+    assert h is not None  # plan.sizes() has at least one round, and each round sets h or raises
     res = train(list(union.values()), True)
     res.counts.update(
         trained=trained,
