@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import environment
 from .errors import BnlabError, ConfigError
 from .options import add_flags, from_args
 
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bnlab " + shlex.join(argv)).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     )
     try:
+        environment.check_all()
         return _dispatch(args, command)
     except BnlabError as e:
         if getattr(args, "debug", False):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import environment
 from .datafiles import bad_file, check_md5, content, parse_idx, read_bytes, read_keras_npz
 from .errors import ConfigError, DataError
 
@@ -331,8 +332,8 @@ def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
     try:
         if data_dir is not None:
             return _in_root(Path(data_dir).expanduser(), info, searched)
-        env = os.environ.get("BNLAB_DATA_DIR")
-        return (_in_root(Path(env).expanduser(), info, searched) if env else None) or _cached(info, searched)
+        env = environment.data_dir()
+        return (_in_root(env, info, searched) if env else None) or _cached(info, searched)
     except OSError as e:  # a name too long, a folder we may not read
         raise DataError(
             f"cannot look for {info.name} in {e.filename or data_dir} ({e.strerror}); pass a --data-dir "
@@ -372,7 +373,7 @@ def load(
         )
     if found is None:
         if download is None:
-            download = os.environ.get("BNLAB_OFFLINE") != "1"
+            download = not environment.offline()
         if not download:
             raise DataError(
                 f"{name} not found and downloads are off (download=False or BNLAB_OFFLINE=1); "

@@ -4,6 +4,8 @@
     read(name)        the variable's value, parsed; its default when unset or empty; one ConfigError
                       (exit 2 from the CLI) naming the variable and its allowed values otherwise
     check_all()       every BNLAB_* variable read once: the CLI calls it before it does anything
+    data_dir(), offline(), lock_wait_s(), ray_address()
+                      the typed reads the rest of bnlab uses
 
 A variable is read where it is used, never at import, so the Python API refuses a bad value with one
 line when it needs it; the CLI checks every BNLAB_* variable first, so a bad one stops a command before
@@ -18,6 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from .errors import ConfigError
 
@@ -94,3 +97,23 @@ def check_all(environ: dict[str, str] | None = None) -> None:
     for name in VARIABLES:
         if name.startswith("BNLAB_"):
             read(name, environ)
+
+
+def data_dir() -> Path | None:
+    """$BNLAB_DATA_DIR, the dataset root; None when unset."""
+    return cast("Path | None", read("BNLAB_DATA_DIR"))
+
+
+def offline() -> bool:
+    """$BNLAB_OFFLINE = 1: never download a dataset."""
+    return cast(bool, read("BNLAB_OFFLINE"))
+
+
+def lock_wait_s() -> float:
+    """$BNLAB_LOCK_WAIT_S: seconds a store write waits for another writer (default 600)."""
+    return cast(float, read("BNLAB_LOCK_WAIT_S"))
+
+
+def ray_address() -> str | None:
+    """$RAY_ADDRESS: the Ray cluster to join; None when unset."""
+    return cast("str | None", read("RAY_ADDRESS"))

@@ -7,7 +7,8 @@ store can be shared by several studies (and processes: WAL, busy timeout).
 Failures at any moment become one StoreError line naming the file and the fix: a file
 that is not a store, corrupt pages or rows, a full disk, a read-only store (opened
 read-only: it still yields its reports), and a write lock that another process holds
-for longer than LOCK_WAIT_S (writes wait for it, saying so once, then StoreLocked).
+for longer than $BNLAB_LOCK_WAIT_S seconds (default 600; writes wait for it, saying so once, then
+StoreLocked).
 
 The schema is versioned (SQLite's PRAGMA user_version = SCHEMA_VERSION). Opening a store
 migrates an older one forward in one transaction (MIGRATIONS: version n → n + 1, each
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import environment
 from ._version import __version__
 from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
@@ -40,13 +42,12 @@ from .records import EPOCH_COLS, NUMERICS, RunResult
 from .results_csv import result_rows
 from .store_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-LOCK_WAIT_S = float(os.environ.get("BNLAB_LOCK_WAIT_S", 600))  # how long a write waits for another writer
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _guard(write: bool = False):
     """Method decorator: sqlite and decoding errors become one StoreError line; a write that finds the
-    store locked is retried until LOCK_WAIT_S has passed (saying once that it waits)."""
+    store locked is retried until $BNLAB_LOCK_WAIT_S seconds have passed (saying once that it waits)."""
 
     def wrap(method):
         @functools.wraps(method)
@@ -56,26 +57,27 @@ def _guard(write: bool = False):
                     f"the store {self.path} is read-only; make it writable or pass another --store "
                     "(its finished runs can still be reported: bnlab report)"
                 )
-            deadline, said = time.monotonic() + LOCK_WAIT_S, False
+            wait_s, deadline = 0.0, math.inf
             while True:
                 try:
                     return method(self, *args, **kwargs)
                 except sqlite3.OperationalError as e:
                     if "locked" not in str(e) and "busy" not in str(e):
                         raise _store_error(self.path, e) from None
+                    if deadline == math.inf:  # the first wait: read how long to wait, say so once
+                        wait_s = environment.lock_wait_s()
+                        deadline = time.monotonic() + wait_s
+                        print(
+                            f"bnlab: the store {self.path} is locked by another process; waiting up to "
+                            f"{wait_s:.0f} s",
+                            file=sys.stderr,
+                        )
                     if time.monotonic() >= deadline:
                         raise StoreLocked(
                             f"the store {self.path} stayed locked by another process for "
-                            f"{LOCK_WAIT_S:.0f} s; finished runs not yet saved are kept and retried "
+                            f"{wait_s:.0f} s; finished runs not yet saved are kept and retried "
                             "until this command ends; rerun it to resume"
                         ) from None
-                    if not said:
-                        print(
-                            f"bnlab: the store {self.path} is locked by another process; waiting up to "
-                            f"{LOCK_WAIT_S:.0f} s",
-                            file=sys.stderr,
-                        )
-                        said = True
                     time.sleep(0.5)
                 except (sqlite3.Error, OSError) as e:
                     raise _store_error(self.path, e) from None

@@ -224,7 +224,7 @@ def test_a_locked_store_is_waited_for_then_runs_are_kept_and_retried(tmp_path, m
     db = tmp_path / "s.sqlite"
     st = _saved_store(db, n=1)
     st.conn.execute("PRAGMA busy_timeout = 100")
-    monkeypatch.setattr(store_mod, "LOCK_WAIT_S", 3.0)
+    monkeypatch.setenv("BNLAB_LOCK_WAIT_S", "3")
     results = []
     for seed in (5, 6):
         r = RunResult(RunSpec(seed=seed, epochs=1))

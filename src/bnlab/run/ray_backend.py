@@ -14,13 +14,13 @@ store, trained again by the next run of the same command.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator
 
 import ray
 import torch
 
+from .. import environment
 from ..config import RunSpec
 from ..errors import ConfigError
 from ..records import RunResult
@@ -56,7 +56,7 @@ class Ray:
         if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise ConfigError(f"device = {device!r} is not allowed; choose one of: auto, cpu, cuda")
         self.device_name, self.cpus_per_group = device, cpus_per_group
-        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.address = address or environment.ray_address()
         self.owned = False
         self.pending: dict = {}
 
