@@ -76,7 +76,19 @@ def test_noisy_runs_record_training_mode_activations_with_the_noise():
     assert spread(noisy_r) > spread(plain_r)  # noise widens the training-mode spread
     again = train_stack([dataclasses.replace(noisy, lr=3e-3), noisy], data)[1]
 
-    def no_time(r):
-        return [{k: v for k, v in e.items() if k != "wall_s"} for e in r.epochs]
+    # Whatever the stack, the same seed draws the same noise: equal to float32 rounding (README, "What is
+    # guaranteed": MKL's batched matmul rounds differently for different stack sizes, and 5 Adam steps grow it
+    # to ~1e-5); noise drawn from a shared stream would differ by the noise's own size (~0.1).
+    def keys(probes):
+        return [(p["step"], p["layer"], p["name"]) for p in probes]
 
-    assert again.probes == noisy_r.probes and no_time(again) == no_time(noisy_r)  # whatever the stack
+    assert keys(again.probes) == keys(noisy_r.probes)
+    np.testing.assert_allclose(
+        [p["value"] for p in again.probes], [p["value"] for p in noisy_r.probes], rtol=1e-3, atol=1e-4
+    )
+    metrics = [k for k in noisy_r.epochs[0] if k != "wall_s"]
+    np.testing.assert_allclose(
+        [[e[k] for k in metrics] for e in again.epochs],
+        [[e[k] for k in metrics] for e in noisy_r.epochs],
+        rtol=1e-4,
+    )
