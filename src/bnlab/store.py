@@ -10,6 +10,11 @@ read-only: it still yields its reports), and a write lock that another process h
 for longer than $BNLAB_LOCK_WAIT_S seconds (default 600; writes wait for it, saying so once, then
 StoreLocked).
 
+bnlab writes only into its own stores: a store carries bnlab's mark (PRAGMA application_id =
+store_schema.APPLICATION_ID), set when bnlab creates it. An SQLite database with another mark, or
+without one and with tables that are not bnlab's, is refused with one ConfigError before anything is
+written to it; a store from before the mark (bnlab's tables only) gets it when first opened to write.
+
 The schema is versioned (SQLite's PRAGMA user_version = SCHEMA_VERSION). Opening a store
 migrates an older one forward in one transaction (MIGRATIONS: version n → n + 1, each
 guarded so that it can meet a half-old table), and refuses, with one ConfigError, a store
@@ -40,7 +45,7 @@ from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
 from .records import EPOCH_COLS, NUMERICS, RunResult
 from .results_csv import result_rows
-from .store_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from .store_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION, TABLES
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -134,11 +139,13 @@ class Store:
                 self.conn = sqlite3.connect(
                     f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None
                 )
+                self._owned(self.conn)
                 self._version(self.conn)
                 self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._owned(self.conn)  # before anything is written: WAL mode, tables, the mark
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
@@ -159,6 +166,21 @@ class Store:
         if getattr(self, "conn", None) is not None:
             self.conn.close()
 
+    def _owned(self, c) -> None:
+        """Refuse (one ConfigError, nothing written) a database that is not bnlab's: one with another
+        program's mark, or without bnlab's mark and with tables that are not bnlab's (a store from before
+        the mark holds bnlab's tables only, and gets the mark when it is opened for writing)."""
+        app = c.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = sorted(tables - set(TABLES))
+        if app == APPLICATION_ID or (app == 0 and not foreign):
+            return
+        what = f"application id {app:#x}" if app else f"tables {', '.join(foreign[:5])}"
+        raise ConfigError(
+            f"{self.path} is an SQLite database of another program ({what}), not a bnlab store; bnlab "
+            "leaves it untouched: pass a new --store path (or --out)"
+        )
+
     def _version(self, c) -> int:
         v = c.execute("PRAGMA user_version").fetchone()[0]
         if v > SCHEMA_VERSION:
@@ -170,17 +192,25 @@ class Store:
         return v
 
     def _migrate(self) -> None:
-        """Create the tables, or bring an older store up to SCHEMA_VERSION (one transaction)."""
-        if self._version(self.conn) == SCHEMA_VERSION:
+        """Create the tables, or bring an older store up to SCHEMA_VERSION and bnlab's mark (one
+        transaction)."""
+
+        def marked(c) -> bool:
+            return c.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+        if self._version(self.conn) == SCHEMA_VERSION and marked(self.conn):
             return
         with self._tx() as c:
             v = self._version(c)  # again, under the write lock: another process may have migrated
+            self._owned(c)
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
             for n in range(v, SCHEMA_VERSION):
                 MIGRATIONS[n](c)
             c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if not marked(c):
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         self.conn.close()

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS probes(
 # Schema versions (PRAGMA user_version): 0, stores from before versioning (bnlab 0.1.0);
 # 1, epochs gains train_acc_eval, train_loss_eval, train_loss_noise (records.EPOCH_COLS).
 SCHEMA_VERSION = 1
+# bnlab's mark (PRAGMA application_id, "bnlb"): set when bnlab creates a store or first opens one from
+# before the mark; a database without it that holds anything but bnlab's tables is another program's.
+APPLICATION_ID = 0x626E6C62
+TABLES = ("studies", "runs", "study_runs", "epochs", "evals", "models", "probes")
 EPOCH_COLS_V1 = ("train_acc_eval", "train_loss_eval", "train_loss_noise")
 
 
