@@ -45,7 +45,7 @@ from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
 from .records import EPOCH_COLS, NUMERICS, RunResult
 from .results_csv import result_rows
-from .store_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION, TABLES
+from .store_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION, foreign
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -167,19 +167,12 @@ class Store:
             self.conn.close()
 
     def _owned(self, c) -> None:
-        """Refuse (one ConfigError, nothing written) a database that is not bnlab's: one with another
-        program's mark, or without bnlab's mark and with tables that are not bnlab's (a store from before
-        the mark holds bnlab's tables only, and gets the mark when it is opened for writing)."""
-        app = c.execute("PRAGMA application_id").fetchone()[0]
-        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        foreign = sorted(tables - set(TABLES))
-        if app == APPLICATION_ID or (app == 0 and not foreign):
-            return
-        what = f"application id {app:#x}" if app else f"tables {', '.join(foreign[:5])}"
-        raise ConfigError(
-            f"{self.path} is an SQLite database of another program ({what}), not a bnlab store; bnlab "
-            "leaves it untouched: pass a new --store path (or --out)"
-        )
+        """Refuse (one ConfigError, nothing written) a database that is not bnlab's (store_schema.foreign)."""
+        if what := foreign(c):
+            raise ConfigError(
+                f"{self.path} is an SQLite database of another program ({what}), not a bnlab store; bnlab "
+                "leaves it untouched: pass a new --store path (or --out)"
+            )
 
     def _version(self, c) -> int:
         v = c.execute("PRAGMA user_version").fetchone()[0]

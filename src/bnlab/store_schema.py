@@ -47,3 +47,15 @@ def _add_columns(c, table: str, cols: tuple[str, ...]) -> None:
 
 
 MIGRATIONS = {0: lambda c: _add_columns(c, "epochs", EPOCH_COLS_V1)}  # from version n to n + 1
+
+
+def foreign(c) -> str | None:
+    """What makes the database on connection `c` another program's (its mark, or its tables that are
+    not bnlab's), or None when it is bnlab's: bnlab's mark, or no mark and bnlab's tables only (a new
+    file, or a store from before the mark)."""
+    app = c.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    other = sorted(tables - set(TABLES))
+    if app == APPLICATION_ID or (app == 0 and not other):
+        return None
+    return f"application id {app:#x}" if app else f"tables {', '.join(other[:5])}"
