@@ -28,7 +28,7 @@ BAD = {
     "BNLAB_OFFLINE": ("yes", "true", "2", " 1"),
     "BNLAB_LOCK_WAIT_S": ("abc", "-1", "nan", "inf", "1e9", "1e400"),
     "RAY_ADDRESS": ("head 10001", "a\tb"),
-    "BNLAB_DATA_DIR": ("a\x00b",),
+    "BNLAB_DATA_DIR": ("a\x00b", "~no_such_user_bnlab/data"),
 }
 
 
@@ -121,3 +121,28 @@ def test_check_all_reads_every_bnlab_variable():
         with pytest.raises(ConfigError, match=name):
             environment.check_all({**env, name: BAD[name][0]})
     environment.check_all({**env, "RAY_ADDRESS": BAD["RAY_ADDRESS"][0]})  # Ray's own: checked where used
+
+
+def test_a_data_dir_flag_with_an_unknown_user_s_home_is_one_line(tmp_path):
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bnlab",
+            "study",
+            "seed",
+            "--data-dir",
+            "~no_such_user_bnlab/x",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "no such user's home folder" in lines[0], p.stderr

@@ -339,6 +339,10 @@ def _locate(info: DatasetInfo, data_dir, searched: list[str]) -> Path | None:
             f"cannot look for {info.name} in {e.filename or data_dir} ({e.strerror}); pass a --data-dir "
             "or BNLAB_DATA_DIR that is a readable folder"
         ) from None
+    except RuntimeError:  # ~user of no such user
+        raise DataError(
+            f"--data-dir {data_dir}: no such user's home folder to expand; pass a folder path"
+        ) from None
 
 
 def available(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> bool:

@@ -53,7 +53,10 @@ def _seconds(text: str) -> float:
 def _folder(text: str) -> Path:
     if "\x00" in text:
         raise ValueError
-    return Path(text).expanduser()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user
+        raise ValueError from None
 
 
 def _address(text: str) -> str:
