@@ -38,7 +38,7 @@ from .core.train import DeviceData
 from .outputs import write_text
 from .run import tuning
 from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
-from .run.local import Local, flushed, train_here
+from .run.local import Local, flushed_each, train_here
 
 DIMS = (784, 128, 64, 10)
 QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)  # --quick: a slice, for CI and tests
@@ -252,7 +252,7 @@ def run(
                 {ds.name: x.shape[1]},
                 {ds.name: ds.n_classes},
                 threads,
-                in_thread=flushed,
+                in_threads=flushed_each,
             )
             choice = side if plan.workers > 1 else ours.get(DEFAULT_MAX_STACK)
             best = choice or min(ours.values())

@@ -6,7 +6,7 @@ import torch
 
 from bnlab.config import RunSpec
 from bnlab.run import tuning
-from bnlab.run.local import flushed
+from bnlab.run.local import flushed_each
 
 
 def _groups(n_groups, K=16, bs=32, epochs=10):
@@ -18,7 +18,13 @@ def _groups(n_groups, K=16, bs=32, epochs=10):
 
 def _choose(groups, threads=2, cpus_per_group=None):
     return tuning.choose(
-        groups, {"mnist": 60000}, {"mnist": 784}, {"mnist": 10}, threads, cpus_per_group, in_thread=flushed
+        groups,
+        {"mnist": 60000},
+        {"mnist": 784},
+        {"mnist": 10},
+        threads,
+        cpus_per_group,
+        in_threads=flushed_each,
     )
 
 
@@ -26,7 +32,7 @@ def _choose(groups, threads=2, cpus_per_group=None):
 def fake(monkeypatch):
     calls = []
 
-    def measure(group, in_dim, n_classes, threads, workers, cpus, steps=150, side=True, *, in_thread):
+    def measure(group, in_dim, n_classes, threads, workers, cpus, steps=150, side=True, *, in_threads):
         calls.append(side)
         return fake.serial, (fake.side if side else None)
 
@@ -72,8 +78,8 @@ def test_given_cpus_per_group_and_trivial_cases(fake):
 def test_a_real_measurement_is_cached_and_restores_threads(monkeypatch):
     threads = torch.get_num_threads()
     group = _groups(1, K=2, bs=16)[0]
-    serial, side = tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_thread=flushed)
+    serial, side = tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_threads=flushed_each)
     assert serial > 0 and side > 0
     assert torch.get_num_threads() == threads
-    monkeypatch.setattr(tuning, "_step_seconds", lambda *a: pytest.fail("measured again"))
-    assert tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_thread=flushed) == (serial, side)
+    monkeypatch.setattr(tuning, "_stepper", lambda *a: pytest.fail("measured again"))
+    assert tuning.measure(group, 784, 10, threads, 2, 1, steps=20, in_threads=flushed_each) == (serial, side)

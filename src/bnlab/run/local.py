@@ -1,5 +1,6 @@
 """Training on this machine: the Local backend, and one stack where it trains (this process, a pool
-worker or a Ray task): device, versions, and the training thread that flushes denormal floats to zero.
+worker or a Ray task): device, versions, and the training thread that flushes denormal floats to zero
+and never outlives an interrupt.
 
 Local on a CPU runs a job's groups side by side in worker processes
 (concurrent.futures.ProcessPoolExecutor), `cpus_per_group` torch threads each (the last
@@ -7,6 +8,19 @@ group left running takes them all), when a short measurement on this machine say
 faster than one stack at a time with every thread (run.tuning). Every stack trains in a thread
 that flushes denormal floats to zero (flushed). Results are bit-identical either
 way (tests/run/test_resume.py).
+
+Denormals build up in training (tiny gradients, Adam's second moments, saturated activations) and cost
+many times a normal float on some CPUs. torch.set_flush_denormal sets the calling thread's MXCSR only:
+OpenMP's worker threads, once started, keep theirs, so flushing in the caller would reach a fraction of
+the work and leave the caller changed. A new thread's OpenMP team starts with its master's setting, so
+training runs in new threads whose teams flush, and the caller's threads are never touched: nothing to
+restore. Where flushing is unsupported (no DAZ), set_flush_denormal returns False and nothing changes.
+
+A process must not exit while one of these threads is inside torch: Python ends a daemon thread that
+wants the GIL back after finalization by unwinding it, and unwinding through torch's C++ frames aborts
+the process ("terminate called without an active exception", exit -6 instead of 130 or 143). So a
+thread touches torch only once the caller has released it (`go`) inside the block that handles an
+interrupt, and that block waits for every released thread to stop at its next step.
 """
 
 from __future__ import annotations
@@ -19,10 +33,10 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +54,7 @@ _WORKER_DATA: dict = {}
 _WORKER_COUNTS: dict = {}  # waiting, running: groups not yet started / training now (shared by the pool)
 
 T = TypeVar("T")
+Tick = Callable[[int], None]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,22 +88,21 @@ def flushes_denormals() -> bool:
 
 
 class _Stopped(BaseException):
-    """Raised inside the training thread at its next step once the caller was interrupted."""
+    """Raised inside a training thread at its next step once the caller was interrupted."""
 
 
-def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int], None] | None = None) -> T:
-    """train(tick) in a new thread that flushes denormal floats to zero (FTZ/DAZ); `tick(steps)` must be
-    called every step (it forwards to `progress`, and stops the thread once the caller is interrupted).
+def flushed(train: Callable[[Tick], T], progress: Tick | None = None) -> T:
+    """train(tick) in a new flushing thread (see the module's doc); `tick(steps)` must be called every
+    step (it forwards to `progress`, and stops the thread once the caller is interrupted)."""
+    return flushed_each([train], progress)[0]
 
-    Denormals build up in training (tiny gradients, Adam's second moments, saturated activations) and cost
-    many times a normal float on some CPUs. torch.set_flush_denormal sets the calling thread's MXCSR only:
-    OpenMP's worker threads, once started, keep theirs, so flushing in the caller would reach a fraction of
-    the work and leave the caller changed. A new thread's OpenMP team starts with its master's setting, so
-    here the training thread and its team flush and the caller's threads are never touched: nothing to
-    restore. Where flushing is unsupported (no DAZ), set_flush_denormal returns False and nothing changes.
-    """
-    box: dict = {}
-    stop, done = threading.Event(), threading.Event()
+
+def flushed_each(trains: Sequence[Callable[[Tick], Any]], progress: Tick | None = None) -> list[Any]:
+    """Each train(tick) in its own new flushing thread, all at once; their results in order, or the first
+    error. Ctrl-C (or SIGTERM) in the caller stops every thread at its next step before it goes on up."""
+    stop, go = threading.Event(), threading.Event()
+    boxes: list[dict] = [{} for _ in trains]
+    dones = [threading.Event() for _ in trains]
 
     def tick(n: int) -> None:
         if stop.is_set():
@@ -96,8 +110,12 @@ def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int
         if progress is not None:
             progress(n)
 
-    def body() -> None:
+    def body(train: Callable[[Tick], Any], box: dict, done: threading.Event) -> None:
         try:
+            while not go.wait(0.1):  # pure Python until released: safe to abandon at exit
+                pass
+            if stop.is_set():
+                raise _Stopped
             torch.set_flush_denormal(True)
             box["value"] = train(tick)
         except BaseException as e:  # handed to the caller, whatever it is
@@ -105,30 +123,39 @@ def flushed(train: Callable[[Callable[[int], None]], T], progress: Callable[[int
         finally:
             done.set()
 
-    t = threading.Thread(target=body, name="bnlab-train", daemon=True)
-    t.start()
+    threads = [
+        threading.Thread(target=body, args=(tr, box, done), name="bnlab-train", daemon=True)
+        for tr, box, done in zip(trains, boxes, dones)
+    ]
     try:
-        while not done.wait(0.2):  # not t.join(): a join interrupted by Ctrl-C may later return too early
+        for t in threads:
+            t.start()
+        go.set()
+        while not all(d.wait(0.2) for d in dones):  # not join(): a join interrupted may return early
             pass
-    except BaseException:  # Ctrl-C in the caller: stop the thread at its next step, then go on up
+    except BaseException:  # Ctrl-C in the caller: stop the released threads at their next step, go on up
         stop.set()
-        _wait_out(done)
+        released = go.is_set()
+        go.set()  # threads not yet released now see `stop` and end without touching torch
+        if released:
+            _wait_out(threads)
         raise
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    for t in threads:
+        t.join()
+    for box in boxes:
+        if "error" in box:
+            raise box["error"]
+    return [box["value"] for box in boxes]
 
 
-def _wait_out(done: threading.Event) -> None:
-    """Wait for the stopping thread (one step), through further Ctrl-Cs: a process that exits while torch
-    runs in another thread aborts ("terminate called without an active exception")."""
-    while True:
-        try:
-            if done.wait(0.2):
-                return
-        except KeyboardInterrupt:
-            continue
+def _wait_out(threads: list[threading.Thread]) -> None:
+    """Wait for stopping threads (one step each), through further Ctrl-Cs."""
+    for t in threads:
+        while t.is_alive():
+            try:
+                t.join(0.2)
+            except KeyboardInterrupt:
+                continue
 
 
 def train_group(
@@ -238,7 +265,7 @@ class Local:
                 {n: ds.n_classes for n, ds in datasets.items()},
                 threads,
                 self.cpus_per_group,
-                in_thread=flushed,
+                in_threads=flushed_each,
             )
         else:
             self.plan = tuning.Plan(

@@ -13,7 +13,6 @@ the whole job, counting the worker processes' start-up (WORKER_START_S).
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from ..config import RunSpec, stack_key
 from ..core.train import DeviceData, train_stack
 from .jobs import group_cost
 
-InThread = Callable[[Callable[[Callable[[int], None]], Any]], Any]  # runs train(tick) in its thread
+InThreads = Callable[[list[Callable[[Callable[[int], None]], Any]]], list[Any]]  # each train(tick) at once
 
 WORKER_START_S = 3.0  # spawning a worker, importing torch, mapping the data: 2.5-3.5 s measured on 2 cores
 PROBE_STEPS = 150  # steps timed per stack, after as many as warm-up
@@ -65,12 +64,9 @@ def _probe_data(s0: RunSpec, in_dim: int, n_classes: int, steps: int) -> DeviceD
     return DeviceData(x, y, x[: s0.batch_size], y[: s0.batch_size], n_classes)
 
 
-def _step_seconds(
-    group: list[RunSpec], data: DeviceData, threads: int, steps: int, in_thread: InThread
-) -> float:
-    """Seconds per step of `group` as one stack with `threads` torch threads, trained by `in_thread` (the
-    thread training runs in: run.local.flushed): the second of two epochs of `steps` steps (the first is
-    warm-up)."""
+def _stepper(group: list[RunSpec], data: DeviceData, threads: int, steps: int) -> Callable:
+    """train(tick) → seconds per step of `group` as one stack with `threads` torch threads: the second of
+    two epochs of `steps` steps (the first is warm-up). Run it in `in_threads` (run.threads.flushed_each)."""
     specs = [
         dataclasses.replace(
             s, epochs=2, train_limit=None, test_limit=None, eval_every=0, probes=(), final_probes=()
@@ -83,7 +79,7 @@ def _step_seconds(
         r = train_stack(specs, data, progress=tick)[0]
         return (r.epochs[1]["wall_s"] - r.epochs[0]["wall_s"]) * len(specs) / steps
 
-    return in_thread(run)
+    return run
 
 
 def measure(
@@ -96,7 +92,7 @@ def measure(
     steps: int = PROBE_STEPS,
     side: bool = True,
     *,
-    in_thread: InThread,
+    in_threads: InThreads,
 ) -> tuple[float, float | None]:
     """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each
     of `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per
@@ -116,22 +112,8 @@ def measure(
         return _CACHE[key]
     data = _probe_data(group[0], in_dim, n_classes, steps)
     try:
-        serial = _CACHE[key][0] if key in _CACHE else _step_seconds(group, data, threads, steps, in_thread)
-        side_s = None
-        if side:
-            out: list[float] = [0.0] * workers
-            start = threading.Barrier(workers)
-
-            def one(w: int) -> None:
-                start.wait()
-                out[w] = _step_seconds(group, data, cpus, steps, in_thread)
-
-            ts = [threading.Thread(target=one, args=(w,), daemon=True) for w in range(workers)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            side_s = max(out)
+        serial = _CACHE[key][0] if key in _CACHE else in_threads([_stepper(group, data, threads, steps)])[0]
+        side_s = max(in_threads([_stepper(group, data, cpus, steps)] * workers)) if side else None
     finally:
         torch.set_num_threads(threads)  # the threads above set torch's global count; a new thread reads it
     _CACHE[key] = (serial, side_s)
@@ -146,11 +128,11 @@ def choose(
     threads: int,
     cpus_per_group: int | None = None,
     *,
-    in_thread: InThread,
+    in_threads: InThreads,
 ) -> Plan:
     """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side
-    with that many threads each (if two fit). Else measure (see the module's doc) in `in_thread` and take the
-    faster."""
+    with that many threads each (if two fit). Else measure (see the module's doc) in `in_threads` and
+    take the faster."""
     if threads < 2 or len(groups) < 2:
         return Plan(1, threads, why="one stack at a time: " + ("one thread" if threads < 2 else "one stack"))
     if cpus_per_group:
@@ -169,7 +151,7 @@ def choose(
     g = groups[big]
     ds = g[0].dataset
     serial, _ = measure(
-        g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False, in_thread=in_thread
+        g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False, in_threads=in_threads
     )
     per_unit = serial / (len(g) * (g[0].batch_size + 31))  # seconds per unit of jobs.group_cost
     t_serial = sum(cost) * per_unit
@@ -181,7 +163,7 @@ def choose(
             why=f"one stack at a time: the job takes ~{t_serial:.0f} s, too short "
             f"for worker processes to pay",
         )
-    serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_thread=in_thread)
+    serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_threads=in_threads)
     assert side_s is not None  # measure(side=True) always measures side by side
     gain = serial * workers / side_s
     # side by side: `workers` stacks at once, each at side_s per step; the longest group bounds the end
