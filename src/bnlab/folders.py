@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ConfigError
-from .outputs import check_target, write_text
+from .outputs import STUDY_MARK, check_target, write_text
 
 
 def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
@@ -22,7 +22,7 @@ def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
 
 
 OUTPUT_SUFFIXES = (".md", ".html", ".csv", ".json", ".png")  # what reports, grids and summaries write
-MARKER = ".bnlab-study"  # names the study whose outputs a folder holds
+MARKER = STUDY_MARK
 
 
 def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ...]) -> None:

@@ -144,7 +144,7 @@ outputs.write_with(sys.argv[1], writer)
 
 def test_a_writer_killed_mid_write_leaves_the_old_file_and_its_debris_is_swept(tmp_path):
     target = tmp_path / "report.html"
-    target.write_text("the old, good report")
+    outputs.write_text(target, "the old, good report")  # written by bnlab: its to replace
     p = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
     )

@@ -16,6 +16,7 @@ import pytest
 
 from bnlab.cli import main
 from bnlab.export.tensorboard import EVENT_FILE, HPARAMS
+from bnlab.outputs import WRITTEN
 from bnlab.store import Store
 from report.test_report import make_store
 
@@ -55,7 +56,7 @@ def test_one_run_per_bnlab_run_with_every_epoch_at_its_step(exported):
     assert folders == sorted(r["run_id"] for r in runs) and len(folders) == 8
     for run in runs:
         files = os.listdir(logdir / "seed" / run["run_id"])
-        assert files == [EVENT_FILE]
+        assert sorted(files) == sorted([EVENT_FILE, WRITTEN])  # the events and bnlab's manifest of them
         acc = _accumulator(logdir / "seed" / run["run_id"])
         assert sorted(acc.Tags()["scalars"]) == sorted(METRICS)
         mine = [r for r in rows if r["run_id"] == run["run_id"]]
@@ -96,7 +97,9 @@ def test_exporting_again_replaces_the_files(exported):
     before = {p: p.read_bytes() for p in logdir.rglob(EVENT_FILE)}
     assert main(["export", str(out / "bnlab.sqlite"), "--tensorboard", str(logdir)]) == 0
     after = {p: p.read_bytes() for p in logdir.rglob("*") if p.is_file()}
-    assert after == before and len(after) == 9  # same files, same bytes, nothing added
+    events = {p: b for p, b in after.items() if p.name != WRITTEN}
+    assert events == before and len(events) == 9  # same files, same bytes, nothing added
+    assert len(after) == 18 and all((p.parent / WRITTEN) in after for p in events)  # and one manifest each
 
 
 def test_eval_mode_train_columns_are_exported_when_the_store_has_them(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import stats
 from ..data import DATASETS
-from ..outputs import write_text
+from ..outputs import check_ours, write_text
 from ..results_csv import write_results_csv
 from ..store import Store
 from . import findings as F
@@ -39,6 +39,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     d = StudyData.load(store, study)
     paths = {"md": out / "report.md", "html": out / "report.html", "csv": out / "results.csv"}
+    for p in paths.values():  # refuse a file bnlab did not write before writing any
+        check_ours(p)
     write_results_csv(store.results(study), paths["csv"])
     figs = write_figures(d, out, report_for(study))
     regen = f"bnlab report {shlex.quote(study)} --out {shlex.quote(str(out))}"
