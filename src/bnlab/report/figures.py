@@ -156,12 +156,13 @@ def _summary_axes(
     returns legend handles and fit_axis's notes."""
     series, ticks, labels, xlabel, log = _series(d)
     handles = []
-    drawn = []
+    drawn, drawn_x = [], []
     for i, (label, col, pts) in enumerate(series):
         xs, ms, err = [], [], []
         for x, c in pts:
             v = values(c) * scale
             drawn.append(v)
+            drawn_x.append(x if np.isfinite(v).any() else np.nan)
             s = stats.summarize(v)
             xo = _offset(x, i, len(series), log)
             ax.scatter(np.full(len(v), xo), v, s=10, color=col, alpha=0.35, lw=0)
@@ -192,13 +193,13 @@ def _summary_axes(
             ls="-" if log else "none",
         )  # lines only along a numeric axis
         handles.append(Line2D([], [], color=col, marker="o", label=f"{label}: mean ± 95% CI"))
+    notes = fit_axis(ax, "y", drawn, yscale, where=where)
     if log:
-        ax.set_xscale("log", base=2)
+        notes += fit_scale(ax, "x", drawn_x, "log", where=where, ticks=False, base=2)
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticks(ticks, labels, rotation=0 if log or len(labels) < 5 else 30)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    notes = fit_axis(ax, "y", drawn, yscale, where=where)
     seeds = Line2D([], [], color="0.5", marker="o", ls="", ms=3, alpha=0.5, label="single seeds")
     return handles + [seeds], notes
 

@@ -57,7 +57,7 @@ def _sweep(
                 x = getattr(c.spec, field)
                 v = acc_or_chance(c) * 100
                 v = 100 - v if error else v
-                xs_panel.append(x)
+                xs_panel.append(x if np.isfinite(v).any() else np.nan)  # the log x axis: drawn points only
                 ys_panel.append(v)
                 s = stats.summarize(v)
                 xs.append(x)
@@ -372,7 +372,7 @@ def _trace_panels(
 
 
 def ics_traces(d: StudyData, path: Path) -> list[str]:
-    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "ics_l2"), default=0) + 1
+    L = max((ly for r in d.runs for (n, ly) in r.traces if n == "ics_l2"), default=1) + 1  # ≥ 1 panel each
     panels = [("ics_l2", ly, f"layer {ly + 1}: ‖G − G'‖", True) for ly in range(1, L)]
     panels += [("ics_cos", ly, f"layer {ly + 1}: cos(G, G')", False) for ly in range(1, L)]
     return _trace_panels(
