@@ -365,7 +365,8 @@ def _trace_panels(
         ax.set_ylabel(ylabel)
         ax.set_xlabel("step")
         notes += fit_axis(ax, "y", drawn, "log" if log else None, where=ylabel, ticks=False)
-    axes[0, 0].legend(fontsize=8)
+    if axes[0, 0].get_legend_handles_labels()[0]:
+        axes[0, 0].legend(fontsize=8)
     fig.suptitle(title)
     save(fig, path)
     return notes
