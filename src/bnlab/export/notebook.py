@@ -47,7 +47,8 @@ def main_figure(d: StudyData, folder: Path, written: dict | None = None) -> tupl
     if rep.figures:
         rep.figures[0].draw(d, folder / file)
         return folder / file, caption
-    return write_generic(d, folder, (name,), rep.originals)[name]
+    path, caption, _ = write_generic(d, folder, (name,), rep.originals)[name]  # its panels show the notes
+    return path, caption
 
 
 def scoped_css(css: str = CSS, scope: str = SCOPE) -> str:

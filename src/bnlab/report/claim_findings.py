@@ -220,7 +220,7 @@ def _rise(c: Config | None) -> np.ndarray:
     """Final test loss minus its minimum over epochs: how far the run overfit."""
     if c is None:
         return np.array([])
-    return np.array([r.final("test_loss") - np.nanmin(r.m["test_loss"]) for r in c.runs])
+    return np.array([r.final("test_loss") - np.nanmin(r.m["test_loss"], initial=np.inf) for r in c.runs])
 
 
 def regularization_findings(d: StudyData) -> list[Finding]:

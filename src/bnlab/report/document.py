@@ -3,7 +3,8 @@
 Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("list", [text]), ("table", header, rows),
 ("fig", path, caption), ("eq", text), ("pre", text). Markdown links figures as relative PNG
 paths; HTML inlines them as base64 PNG and loads nothing from the network (math as Unicode).
-Inline markup in block text: **bold**, `code`, [[verdict]], [link](href).
+Inline markup in block text: **bold**, `code`, [[verdict]], [link](href). A number without a finite
+value, as Python formats it (nan, inf), is written n/a or ∞ in every text, table and caption.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ import html
 import re
 
 
+def _finite_text(t: str) -> str:
+    """'nan' → 'n/a', 'inf' → '∞', '-inf' → '−∞' where they stand as words (not in `code` or names)."""
+    t = re.sub(r"(?<![\w.`/-])nan(?![\w`/-])", "n/a", t)
+    return re.sub(r"(?<![\w.`/])(-?)inf(?![\w`/-])", lambda m: ("−" if m[1] else "") + "∞", t)
+
+
 def _md_inline(t: str) -> str:
+    t = _finite_text(str(t))
     return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)  # [text](href) links are Markdown already
 
 
@@ -41,7 +49,7 @@ def to_markdown(blocks: list[tuple]) -> str:
 
 
 def _html_inline(t: str) -> str:
-    t = re.sub(r"(?<=[μσ²])_([A-Z])\b", r"<sub>\1</sub>", html.escape(str(t), quote=False))
+    t = re.sub(r"(?<=[μσ²])_([A-Z])\b", r"<sub>\1</sub>", html.escape(_finite_text(str(t)), quote=False))
     t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
     t = re.sub(r"`(.+?)`", r"<code>\1</code>", t)
     t = re.sub(r"\[([^\]\[]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', t)

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .. import stats
-from .plot_style import band, color, log_ticks, norms, save
+from .plot_style import DOMAIN, band, color, fit_axis, fit_scale, norms, save
 from .studydata import Config, StudyData
 
 
@@ -30,23 +30,28 @@ def _panels(d: StudyData) -> list[tuple[str, list[Config]]]:
     return list(panels.items())
 
 
-def curves(d: StudyData, metric: str, path: Path) -> None:
-    """metric 'acc' or 'loss': train (dashed) and test (solid) per epoch, one panel per setting."""
+def curves(d: StudyData, metric: str, path: Path) -> list[str]:
+    """metric 'acc' or 'loss': train (dashed) and test (solid) per epoch, one panel per setting; returns
+    notes of what could not be drawn."""
     panels = _panels(d)
     ncols = 2 if len(panels) == 4 else min(len(panels), 4)
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(
         nrows,
         ncols,
-        figsize=(3.4 * ncols + 0.8, 3.0 * nrows + 1.2),
+        figsize=(max(3.4 * ncols + 0.8, 8.0), 3.0 * nrows + 1.2),  # wide enough for title and legend
         sharey=True,
         squeeze=False,
         layout="constrained",
     )
+    notes: list[str] = []
+    means = []
     for ax, (title, cfgs) in zip(axes.flat, panels):
+        drawn = []
         for c in cfgs:
             for split, ls in (("train", "--"), ("test", "-")):
                 mean, lo, hi = band(c.curve(f"{split}_{metric}"))
+                drawn.append(mean)
                 x = np.arange(1, len(mean) + 1)
                 col = color(d, c.spec.norm)
                 ax.plot(x, mean, ls, color=col, lw=1.6, marker="o" if split == "test" else None, ms=3)
@@ -54,17 +59,18 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if metric == "loss":
-            ax.set_yscale("log")
-            log_ticks(ax.yaxis)
+        notes += fit_axis(ax, "y", drawn, where=f"panel '{title}'")
+        means += drawn
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    notes += _logit_axis(axes[0, 0], means) if metric == "acc" else fit_scale(axes[0, 0], "y", means, "log")
+    scale = axes[0, 0].get_yscale()
     for ax in axes[:, 0]:
         ax.set_ylabel(
-            "accuracy (%, logit scale)" if metric == "acc" else "cross-entropy loss (nats, log scale)"
+            ("accuracy (%, logit scale)" if scale == "logit" else "accuracy (fraction)")
+            if metric == "acc"
+            else f"cross-entropy loss (nats{', log scale' if scale == 'log' else ''})"
         )
-    if metric == "acc":
-        _logit_axis(axes[0, 0], [band(c.curve(f"{s}_acc"))[0] for c in d.configs for s in ("train", "test")])
     n = {c.spec.norm: len(c.runs) for c in d.configs}
     handles: list[Artist] = [
         Line2D([], [], color=color(d, k), lw=2, label=f"{k} (n = {v} seeds)") for k, v in n.items()
@@ -80,18 +86,20 @@ def curves(d: StudyData, metric: str, path: Path) -> None:
     what = "accuracy" if metric == "acc" else "loss"
     fig.suptitle(f"study {d.name}: train and test {what} per epoch (mean over seeds, 95% CI band)")
     save(fig, path)
+    return notes
 
 
 ACC_TICKS = (0.5, 0.8, 0.9, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99, 0.995, 0.998, 0.999)
 
 
-def _logit_axis(ax, arrays) -> None:
-    """Accuracy on a logit scale (90%, 99%, 99.9% equally spaced), ticks labelled in %."""
-    v = np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.array([])
-    v = np.clip(v, 1e-4, 1 - 1e-4)
-    if not len(v):
-        return
-    ax.set_yscale("logit")
+def _logit_axis(ax, arrays) -> list[str]:
+    """Accuracy on a logit scale (90%, 99%, 99.9% equally spaced), ticks labelled in %, where fit_axis
+    allows it; returns its notes."""
+    notes = fit_scale(ax, "y", arrays, "logit", where="accuracy axis")
+    if ax.get_yscale() != "logit":
+        return notes
+    v = np.concatenate([np.ravel(a) for a in arrays])
+    v = v[(v > DOMAIN["logit"][0]) & (v < DOMAIN["logit"][1])]
     lo, hi = v.min(), v.max()
     lo, hi = lo - 0.1 * lo * (1 - lo), hi + 0.3 * hi * (1 - hi)
     ax.set_ylim(lo, hi)
@@ -99,6 +107,7 @@ def _logit_axis(ax, arrays) -> None:
     ticks = ticks[:: max(1, len(ticks) // 7)]
     ax.set_yticks(ticks, [f"{t * 100:g}" for t in ticks])
     ax.yaxis.set_minor_locator(NullLocator())
+    return notes
 
 
 def _series(d: StudyData) -> tuple[list[tuple[str, str, list[tuple[float, Config]]]], list, list, str, bool]:
@@ -133,15 +142,27 @@ def _offset(x: float, i: int, k: int, log: bool) -> float:
 
 
 def _summary_axes(
-    ax, d: StudyData, values, ylabel: str, *, note_missing: bool = False, scale: float = 1.0
-) -> list:
-    """Mean ± 95% CI per configuration (error bars), single seeds as faint dots; returns legend handles."""
+    ax,
+    d: StudyData,
+    values,
+    ylabel: str,
+    *,
+    note_missing: bool = False,
+    scale: float = 1.0,
+    yscale: str | None = None,
+    where: str = "",
+) -> tuple[list, list[str]]:
+    """Mean ± 95% CI per configuration (error bars), single seeds as faint dots, the y axis by fit_axis;
+    returns legend handles and fit_axis's notes."""
     series, ticks, labels, xlabel, log = _series(d)
     handles = []
+    drawn, drawn_x = [], []
     for i, (label, col, pts) in enumerate(series):
         xs, ms, err = [], [], []
         for x, c in pts:
             v = values(c) * scale
+            drawn.append(v)
+            drawn_x.append(x if np.isfinite(v).any() else np.nan)
             s = stats.summarize(v)
             xo = _offset(x, i, len(series), log)
             ax.scatter(np.full(len(v), xo), v, s=10, color=col, alpha=0.35, lw=0)
@@ -172,19 +193,24 @@ def _summary_axes(
             ls="-" if log else "none",
         )  # lines only along a numeric axis
         handles.append(Line2D([], [], color=col, marker="o", label=f"{label}: mean ± 95% CI"))
+    notes = fit_axis(ax, "y", drawn, yscale, where=where)
     if log:
-        ax.set_xscale("log", base=2)
+        notes += fit_scale(ax, "x", drawn_x, "log", where=where, ticks=False, base=2)
         ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticks(ticks, labels, rotation=0 if log or len(labels) < 5 else 30)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    return handles + [Line2D([], [], color="0.5", marker="o", ls="", ms=3, alpha=0.5, label="single seeds")]
+    seeds = Line2D([], [], color="0.5", marker="o", ls="", ms=3, alpha=0.5, label="single seeds")
+    return handles + [seeds], notes
 
 
-def final_accuracy(d: StudyData, path: Path, originals: dict | None = None) -> None:
-    """Final test accuracy per configuration, with the original's single runs as markers."""
+def final_accuracy(d: StudyData, path: Path, originals: dict | None = None) -> list[str]:
+    """Final test accuracy per configuration, with the original's single runs as markers; returns notes of
+    what could not be drawn."""
     fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
-    handles = _summary_axes(ax, d, lambda c: c.finals("test_acc"), "final test accuracy (%)", scale=100)
+    handles, notes = _summary_axes(
+        ax, d, lambda c: c.finals("test_acc"), "final test accuracy (%)", scale=100, where="final accuracy"
+    )
     if originals:
         for (norm, bs), vals in originals.items():
             if d.find(norm=norm, batch_size=bs) and norm in norms(d):
@@ -213,10 +239,12 @@ def final_accuracy(d: StudyData, path: Path, originals: dict | None = None) -> N
     ax.legend(handles=handles, fontsize=8, loc="best")
     ax.set_title(f"study {d.name}: final test accuracy after {d.epochs} (mean ± 95% CI over seeds)")
     save(fig, path)
+    return notes
 
 
-def threshold(d: StudyData, path: Path) -> None:
-    """Steps and training seconds until test accuracy first reaches the study's threshold."""
+def threshold(d: StudyData, path: Path) -> list[str]:
+    """Steps and training seconds until test accuracy first reaches the study's threshold; returns notes of
+    what could not be drawn."""
     thr = d.threshold
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     axes[0].set_title(f"steps to {thr:.0%} test accuracy")
@@ -225,16 +253,26 @@ def threshold(d: StudyData, path: Path) -> None:
         + ("\n(with and without BN in one stack: equal time per step)" if d.shared_timing else "")
     )
     if any(np.isfinite(c.to_threshold(thr)[0]).any() for c in d.configs):
-        handles = _summary_axes(
-            axes[0], d, lambda c: c.to_threshold(thr)[0], "optimizer steps", note_missing=True
+        handles, notes = _summary_axes(
+            axes[0],
+            d,
+            lambda c: c.to_threshold(thr)[0],
+            "optimizer steps",
+            note_missing=True,
+            yscale="log",
+            where="steps",
         )
-        _summary_axes(
-            axes[1], d, lambda c: c.to_threshold(thr)[1], "training seconds per model", note_missing=True
-        )
-        axes[0].set_yscale("log")
-        log_ticks(axes[0].yaxis)
+        notes += _summary_axes(
+            axes[1],
+            d,
+            lambda c: c.to_threshold(thr)[1],
+            "training seconds per model",
+            note_missing=True,
+            where="seconds",
+        )[1]
         axes[0].legend(handles=handles, fontsize=8, loc="best")
     else:
+        notes = [f"none of the {len(d.runs)} runs reached {thr:.0%} test accuracy: no times to draw"]
         for ax in axes:
             ax.set_axis_off()
             ax.text(
@@ -250,6 +288,7 @@ def threshold(d: StudyData, path: Path) -> None:
         f"runs that never reach it are counted, not averaged)"
     )
     save(fig, path)
+    return notes
 
 
 FIGURES = {  # name → (file, caption)
@@ -277,8 +316,9 @@ FIGURES = {  # name → (file, caption)
 
 def write_generic(
     d: StudyData, out: Path, which, originals: dict | None = None
-) -> dict[str, tuple[Path, str]]:
-    """Write the generic figures named in `which` (keys of FIGURES) into `out`; name → (path, caption)."""
+) -> dict[str, tuple[Path, str, list[str]]]:
+    """Write the generic figures named in `which` (keys of FIGURES) into `out`; name → (path, caption, notes
+    of what could not be drawn)."""
     draw = {
         "accuracy": lambda p: curves(d, "acc", p),
         "loss": lambda p: curves(d, "loss", p),
@@ -288,6 +328,5 @@ def write_generic(
     paths = {}
     for k in which:
         f, cap = FIGURES[k]
-        draw[k](out / f)
-        paths[k] = (out / f, cap)
+        paths[k] = (out / f, cap, draw[k](out / f))
     return paths

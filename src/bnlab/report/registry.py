@@ -24,12 +24,13 @@ from .studydata import StudyData
 
 @dataclass(frozen=True, kw_only=True)
 class Figure:
-    """A study's own figure: `draw(d, path)` writes `file`; `caption` goes under it."""
+    """A study's own figure: `draw(d, path)` writes `file` and returns notes of what it could not draw;
+    `caption` goes under it."""
 
     name: str
     file: str
     caption: str
-    draw: Callable[[StudyData, Path], None]
+    draw: Callable[[StudyData, Path], list[str]]
 
 
 def _no_tables(d: StudyData) -> list[tuple]:

@@ -58,18 +58,25 @@ def write_report(
     )
     write_text(paths["md"], to_markdown(blocks))
     write_text(paths["html"], to_html(blocks, f"bnlab report: {study}"))
-    return {**paths, **{k: p for k, (p, _) in figs.items()}}
+    return {**paths, **{k: p for k, (p, _, _) in figs.items()}}
 
 
-def write_figures(d: StudyData, out: Path, rep: StudyReport) -> dict[str, tuple[Path, str]]:
-    """The study's own figures, then the generic ones it keeps; name → (path, caption). None without runs."""
+def write_figures(d: StudyData, out: Path, rep: StudyReport) -> dict[str, tuple[Path, str, list[str]]]:
+    """The study's own figures, then the generic ones it keeps; name → (path, caption, notes of what could
+    not be drawn). None without runs."""
     if not d.configs:
         return {}
-    own = {}
-    for f in rep.figures:
-        f.draw(d, out / f.file)
-        own[f.name] = (out / f.file, f.caption)
+    own = {f.name: (out / f.file, f.caption, f.draw(d, out / f.file)) for f in rep.figures}
     return {**own, **write_generic(d, out, rep.generic, rep.originals)}
+
+
+def _figure(d: StudyData, path: Path, caption: str, notes: list[str]) -> list[tuple]:
+    """A figure block, and under it a visible note of what the figure could not draw."""
+    if not notes:
+        return [("fig", path, caption)]
+    div = sum(r.diverged_epoch is not None for r in d.runs)
+    why = f" ({div} of {len(d.runs)} runs diverged: non-finite loss)" if div else ""
+    return [("fig", path, caption), ("p", f"**Not drawn in {path.name}{why}:** {'; '.join(notes)}.")]
 
 
 def _pm(s: stats.Summary, digits: int, scale: float = 1.0) -> str:
@@ -118,7 +125,7 @@ def _document(
     fs = rep.analyse(d)
     b += _summary(fs, seq_verdicts or {}) + list(sequential) + _reproduce(d, command, wall_s, regen)
     b.append(("h2", "Figures"))
-    b += [("fig", path, caption) for path, caption in figs.values()]
+    b += [blk for path, caption, notes in figs.values() for blk in _figure(d, path, caption, notes)]
     b += _config_table(d)
     b += rep.tables(d)
     b.append(("h2", "Findings, one per claim of the original"))
@@ -286,14 +293,20 @@ def _chance(d: StudyData) -> list[str]:
     sd = float(np.median(sds)) if sds else math.nan
     out = [
         f"Seed-to-seed sd of final test accuracy: median {sd * 100:.3f} pp over {len(sds)} configurations "
-        f"(range {min(sds, default=math.nan) * 100:.3f}–{max(sds, default=math.nan) * 100:.3f} pp).",
+        f"(range {min(sds) * 100:.3f}–{max(sds) * 100:.3f} pp)."
+        if sds
+        else "Seed-to-seed sd of final test accuracy: n/a, not enough finite runs (no configuration has "
+        "two runs with a finite final value).",
         f"Binomial standard error of one accuracy of {acc:.4f} on {n_test} test images: √(p(1−p)/n) = "
         f"{se * 100:.3f} pp. Two models scored on the same {n_test} images are not independent: the standard "
         "error of their difference is McNemar's √((d − Δ²)/n), d the share of images exactly one of them "
         "gets "
         f"right (bnlab does not store per-image predictions); √2·SE = {se * math.sqrt(2) * 100:.3f} pp is "
         "the "
-        "figure for two independent test sets and an upper bound when the models agree on most images.",
+        "figure for two independent test sets and an upper bound when the models agree on most images."
+        if finals
+        else "Binomial standard error of one accuracy: n/a, not enough finite runs (no run has a finite "
+        "final test accuracy).",
     ]
     out += report_for(d.name).chance_notes(se * math.sqrt(2), sd * math.sqrt(2))
     return out

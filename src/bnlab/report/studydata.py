@@ -244,8 +244,12 @@ def acc_or_chance(c: Config | None) -> np.ndarray:
 
 
 def per_step_ms(c: Config | None) -> np.ndarray:
-    """Training milliseconds per optimizer step, per run."""
-    return np.array([1e3 * r.m["wall_s"][-1] / r.m["steps"][-1] for r in c.runs]) if c else np.array([])
+    """Training milliseconds per optimizer step, per run (NaN for a run without epochs)."""
+    if c is None:
+        return np.array([])
+    return np.array(
+        [1e3 * r.m["wall_s"][-1] / r.m["steps"][-1] if len(r.m["steps"]) else np.nan for r in c.runs]
+    )
 
 
 def final_probe(c: Config | None, name: str) -> np.ndarray:
