@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -36,3 +37,12 @@ def learnable_data(n_train: int, n_test: int):
     x = torch.rand(n_train + n_test, 784, generator=g)
     y = (x @ torch.randn(784, 10, generator=g)).argmax(1)
     return DeviceData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], 10)
+
+
+def in_thread(fn):
+    """fn() in a new plain thread (its own torch settings); its result."""
+    out = {}
+    t = threading.Thread(target=lambda: out.update(v=fn()))
+    t.start()
+    t.join()
+    return out["v"]

@@ -1,22 +1,12 @@
 """The Local backend in this process: training runs flushed and gives train_stack's numbers."""
 
-import threading
-
 import torch
 
 from bnlab.config import RunSpec
 from bnlab.core.train import train_stack
 from bnlab.run.jobs import Progress, plan_stacks
 from bnlab.run.local import Local
-from helpers import learnable_data
-
-
-def _in_thread(fn):
-    out = {}
-    t = threading.Thread(target=lambda: out.update(v=fn()))
-    t.start()
-    t.join()
-    return out["v"]
+from helpers import in_thread, learnable_data
 
 
 def test_results_and_versions_from_the_local_backend():
@@ -33,7 +23,7 @@ def test_results_and_versions_from_the_local_backend():
         torch.set_flush_denormal(True)
         return train_stack(specs, data)
 
-    expected = _in_thread(ref)
+    expected = in_thread(ref)
 
     class DS:  # a Dataset's fields, what Local needs
         name, n_classes = "mnist", 10

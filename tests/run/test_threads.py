@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bnlab.run import local as run_threads
+from helpers import in_thread
 
 BIG = 1 << 21  # elements: enough for torch to split an element-wise op over its threads
 
@@ -18,14 +19,6 @@ def _all_threads_flush() -> float:
     """Fraction of a subnormal product flushed to zero, over a tensor every OpenMP thread works on."""
     z = torch.full((BIG,), 1e-30) * 1e-9  # 1e-39 is subnormal in float32
     return (z == 0).float().mean().item()
-
-
-def _in_thread(fn):
-    out = {}
-    t = threading.Thread(target=lambda: out.update(v=fn()))
-    t.start()
-    t.join()
-    return out["v"]
 
 
 def test_the_probe_reads_the_setting():
@@ -37,7 +30,7 @@ def test_the_probe_reads_the_setting():
         torch.set_flush_denormal(False)
         return off, on, run_threads.flushes_denormals()
 
-    assert _in_thread(probe) == (False, True, False)
+    assert in_thread(probe) == (False, True, False)
 
 
 def test_flushed_training_thread_flushes_everywhere_and_the_caller_is_untouched():
@@ -57,7 +50,7 @@ def test_a_caller_that_flushes_keeps_flushing():
         torch.set_flush_denormal(False)
         return on
 
-    assert _in_thread(caller)
+    assert in_thread(caller)
 
 
 def test_errors_reach_the_caller():
