@@ -22,13 +22,12 @@ def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
 
 
 OUTPUT_SUFFIXES = (".md", ".html", ".csv", ".json", ".png")  # what reports, grids and summaries write
-MARKER = STUDY_MARK
 
 
 def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ...]) -> None:
-    """Before any training: the folder holds no other study's outputs (MARKER, or an older report's
+    """Before any training: the folder holds no other study's outputs (STUDY_MARK, or an older report's
     title), the store is not one of the files written there, and `files` can be replaced."""
-    marker = out / MARKER
+    marker = out / STUDY_MARK
     owner = (
         marker.read_text(encoding="utf-8").strip() if marker.is_file() else _report_title(out / "report.md")
     )

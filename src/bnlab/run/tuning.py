@@ -66,7 +66,7 @@ def _probe_data(s0: RunSpec, in_dim: int, n_classes: int, steps: int) -> DeviceD
 
 def _stepper(group: list[RunSpec], data: DeviceData, threads: int, steps: int) -> Callable:
     """train(tick) → seconds per step of `group` as one stack with `threads` torch threads: the second of
-    two epochs of `steps` steps (the first is warm-up). Run it in `in_threads` (run.threads.flushed_each)."""
+    two epochs of `steps` steps (the first is warm-up). Run it in `in_threads` (run.local.flushed_each)."""
     specs = [
         dataclasses.replace(
             s, epochs=2, train_limit=None, test_limit=None, eval_every=0, probes=(), final_probes=()
