@@ -86,7 +86,7 @@ def test_the_graph_sees_relative_and_lazy_imports():
     assert "bnlab.run.ray_backend" in g["bnlab.run.backends"]  # imported inside open_backend
     assert "bnlab.records" in g["bnlab.store"]
     assert (
-        "bnlab.stats" in g["bnlab.report.findings"] and "bnlab" not in g["bnlab.report.findings"]
+        "bnlab.stats" in g["bnlab.claims.findings"] and "bnlab" not in g["bnlab.claims.findings"]
     )  # from .. import
 
 
@@ -111,20 +111,30 @@ ENTRY = ("bnlab.api", "bnlab.cli", "bnlab.console")  # the top: nothing below im
 @pytest.mark.parametrize(
     "wing, forbidden, allowed",
     [
-        ("bnlab.report", ("bnlab.core", "bnlab.run", "bnlab.planning", *ENTRY), ()),
+        # report reads the store, the claims' findings and the sequential rounds, and writes documents
+        ("bnlab.report", ("bnlab.core", "bnlab.run", *ENTRY), ()),
         (
             "bnlab.core",
-            ("bnlab.run", "bnlab.planning", "bnlab.report", "bnlab.store", "bnlab.api", "bnlab.cli"),
+            (
+                "bnlab.run",
+                "bnlab.claims",
+                "bnlab.planning",
+                "bnlab.report",
+                "bnlab.store",
+                "bnlab.api",
+                "bnlab.cli",
+            ),
             (),
         ),
-        ("bnlab.run", ("bnlab.report", *ENTRY), ()),
-        # sequential planning sits beside run/: it reads studies, the store and stats, and of report only the
-        # study data and the findings
+        ("bnlab.run", ("bnlab.claims", "bnlab.planning", "bnlab.report", *ENTRY), ()),
+        # a study's claims and their tests: the study data and stats, nothing that trains or writes
         (
-            "bnlab.planning",
-            ("bnlab.core", "bnlab.run", "bnlab.report", "bnlab.export", *ENTRY),
-            ("bnlab.report.studydata", "bnlab.report.findings"),
+            "bnlab.claims",
+            ("bnlab.core", "bnlab.run", "bnlab.planning", "bnlab.report", "bnlab.export", *ENTRY),
+            (),
         ),
+        # sequential planning sits beside run/: studies, the store, the claims and stats; never report
+        ("bnlab.planning", ("bnlab.core", "bnlab.run", "bnlab.report", "bnlab.export", *ENTRY), ()),
         ("bnlab.export", ("bnlab.core", "bnlab.run", "bnlab.planning", *ENTRY), ()),
         ("bnlab.stats", ("bnlab",), ()),  # the floor: numpy and scipy only
     ],
@@ -159,6 +169,8 @@ def test_report_stats_and_store_import_without_torch():
     code = NO_TORCH + (
         "import bnlab.report, bnlab.stats, bnlab.store, bnlab.records, bnlab.run.jobs, bnlab.export\n"
         "from bnlab.report import study_report, summary, registry\n"
+        "from bnlab.claims import registry as claims\n"
+        "from bnlab.planning import costs, rounds, until_decided\n"
         "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -211,3 +223,22 @@ def test_every_named_study_has_its_report_and_no_report_is_orphaned():
     for name, rep in registry.REPORTS.items():
         assert set(rep.generic) <= set(registry.GENERIC_FIGURES), name
         assert len({f.file for f in rep.figures}) == len(rep.figures), name
+
+
+def test_every_named_study_declares_its_claims_once():
+    """A claim's declaration is its one home: every named study has its tuple of Claims, with keys unique
+    across the study, and `uses` naming RunSpec fields with values of the study's own grid."""
+    import dataclasses
+
+    from bnlab.claims.registry import NAMED
+    from bnlab.config import RunSpec
+
+    fields = {f.name for f in dataclasses.fields(RunSpec)}
+    assert set(NAMED) == set(studies.STUDIES)
+    for name, claims in NAMED.items():
+        keys = [c.key for c in claims]
+        assert keys and len(set(keys)) == len(keys), name
+        specs = studies.STUDIES[name].specs(seeds=1)
+        for c in claims:
+            assert set(c.uses) <= fields, (name, c.key)
+            assert any(c.needs(s) for s in specs), (name, c.key)  # it reads some configuration of the grid

@@ -115,7 +115,7 @@ def _until_decided(
     study, seeds, max_seeds, round_seeds, on_round, opts: Options, *, report: bool, command: str, **overrides
 ) -> StudyResult:
     """run_study(until_decided=True): rounds of seeds until every claim is decided (bnlab.until_decided)."""
-    from . import until_decided as U
+    from .planning import until_decided as U
 
     if opts.fresh:
         raise ConfigError(
@@ -165,8 +165,8 @@ def plan_study(
     (OUT/bnlab.sqlite or `store`), or else (if `pilot`; else a ConfigError) from a pilot trained now into
     OUT/pilot: `pilot_seeds` seeds on the first `train_limit` (default 6000) training images;
     `on_pilot(line)` says what it trains and about how long, before it starts. Returns the plan as text."""
-    from .report.planning import plan_text
-    from .report.studydata import StudyData
+    from .planning.costs import plan_text
+    from .studydata import StudyData
 
     opts = Options.of(options, **option_fields)
     study = studies.get(name)

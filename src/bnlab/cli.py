@@ -378,7 +378,7 @@ def _sequential(args) -> dict:
     import time
 
     from . import console
-    from .until_decided import round_line
+    from .planning.until_decided import round_line
 
     t0 = time.perf_counter()
 

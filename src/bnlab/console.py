@@ -169,7 +169,7 @@ def study_done(res) -> None:
     if res.report:
         out.print(f"report:  {res.report['html']}")
     if res.sequential:
-        from .until_decided import verdict_lines
+        from .planning.until_decided import verdict_lines
 
         out.print("sequential verdicts:\n" + verdict_lines(res.sequential), markup=False, highlight=False)
 

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .claims.declared import check_claims
 from .config import (
     Grid,
     RunSpec,
@@ -52,6 +53,7 @@ class Study:
         True  # members without a norm may share a stack with normed ones (False: own stacks, own timing)
     )
     max_stack: int | None = None  # most members per stack for this study (1: every model timed alone)
+    claims: tuple[dict, ...] = ()  # a study file's own claims ([[claims]], checked: claims.declared)
 
     def grid(self, seeds=None, **overrides) -> Grid:
         """The grid with `seeds` (count or list) and fixed-field overrides (e.g. epochs=3)."""
@@ -72,6 +74,7 @@ class Study:
             notes=self.notes,
             mix_none=self.mix_none,
             max_stack=self.max_stack,
+            **({"claims": list(self.claims)} if self.claims else {}),
         )
 
 
@@ -297,7 +300,7 @@ def get(name_or_path: str) -> Study:
     )
 
 
-TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack")
+TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack", "claims")
 
 
 def load_toml(path: Path) -> Study:
@@ -359,4 +362,6 @@ def _from_dict(data: dict) -> Study:
     specs = study.specs()  # checks every field and value now, not mid-study
     if max_stack:
         check_memory(max(specs, key=memory_bytes), max_stack)
+    if "claims" in data:
+        study = dataclasses.replace(study, claims=check_claims(data["claims"], specs))
     return study

@@ -13,9 +13,9 @@ from bnlab.core import final_probes as measure
 from bnlab.core import model as M
 from bnlab.core import norms
 from bnlab.errors import ConfigError
-from bnlab.report.studydata import StudyData
 from bnlab.run.jobs import plan_stacks
 from bnlab.store import Store
+from bnlab.studydata import StudyData
 
 # runs per study at its default seeds: the grid product, less 'none' specs that differ only in placement
 EXPECTED_RUNS = {

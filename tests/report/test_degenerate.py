@@ -14,8 +14,8 @@ from bnlab.records import NUMERICS, RunResult
 from bnlab.report.plot_style import fit_axis
 from bnlab.report.registry import REPORTS, report_for
 from bnlab.report.study_report import write_report
-from bnlab.report.studydata import StudyData
 from bnlab.store import Store
+from bnlab.studydata import StudyData
 from helpers import bnlab, needs_mnist
 
 VERSIONS = {

@@ -8,14 +8,16 @@ import re
 import numpy as np
 import pytest
 
+from bnlab.claims import seed as seed_claims
+from bnlab.claims.findings import holm_headlines
+from bnlab.claims.registry import analyse
 from bnlab.config import RunSpec
 from bnlab.records import NUMERICS, RunResult
-from bnlab.report import seed_findings
-from bnlab.report.registry import report_for
+from bnlab.report.document import Para
 from bnlab.report.study_report import write_report
-from bnlab.report.studydata import StudyData
 from bnlab.results_csv import RESULT_COLUMNS
 from bnlab.store import Store
+from bnlab.studydata import StudyData
 
 VERSIONS = {
     "bnlab": "0.1.0",
@@ -40,6 +42,7 @@ def make_store(
     axes=None,
     lrs=(1e-3,),
     base=0.977,
+    claims=(),
 ):
     """A store of synthetic runs: none/batch × batch sizes × lrs × seeds. BN adds `bn_gain` to test accuracy;
     every seed adds the same noise to both norms (so bn_gain=0 gives identical distributions).
@@ -49,7 +52,7 @@ def make_store(
     st.begin_study(
         study,
         "synthetic",
-        {"name": study, "axes": axes, "base": {"epochs": epochs}, "seeds": seeds},
+        {"name": study, "axes": axes, "base": {"epochs": epochs}, "seeds": seeds, "claims": list(claims)},
         f"bnlab study {study} --seeds {seeds}",
     )
     for norm in ("none", "batch"):
@@ -128,7 +131,7 @@ def test_report_files_csv_and_html(tmp_path):
 )
 def test_claim_a_follows_the_data(tmp_path, gain, noise, verdict):
     st = make_store(tmp_path / "s.sqlite", bn_gain=gain, noise=noise, batch_sizes=(32, 128))
-    a = seed_findings.bn_improves_accuracy(_load(st))
+    a = holm_headlines([seed_claims.CLAIMS[0].finding(_load(st))])[0]  # claim a alone: a family of one
     assert a.verdict == verdict
     assert [r.verdict for r in a.rows] == [verdict]  # the other batch size: exploratory, Holm
     assert a.n == {"none": 5, "batch": 5} and (a.effect > 0) == (gain > 0)
@@ -141,7 +144,7 @@ def test_claim_a_follows_the_data(tmp_path, gain, noise, verdict):
 def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_path):
     st = make_store(tmp_path / "s.sqlite", bn_gain=-0.012, noise=0.0005, diverge=[("none", 32, 0)])
     d = _load(st)
-    fs = report_for(d.name).analyse(d)
+    fs = analyse(d)
     assert [f.key for f in fs] == list("abcdef")
     assert all(f.verdict in ("supported", "contradicted", "equivalent", "inconclusive") for f in fs)
     b = fs[1]
@@ -154,12 +157,8 @@ def test_seed_findings_are_one_per_claim_and_count_runs_that_never_converge(tmp_
 
 
 def test_the_spread_claim_warns_when_its_bootstrap_has_few_seeds(tmp_path):
-    few = {f.key: f for f in report_for("seed").analyse(_load(make_store(tmp_path / "3.sqlite", seeds=3)))}[
-        "f"
-    ]
-    many = {f.key: f for f in report_for("seed").analyse(_load(make_store(tmp_path / "5.sqlite", seeds=5)))}[
-        "f"
-    ]
+    few = {f.key: f for f in analyse(_load(make_store(tmp_path / "3.sqlite", seeds=3)))}["f"]
+    many = {f.key: f for f in analyse(_load(make_store(tmp_path / "5.sqlite", seeds=5)))}["f"]
     assert few.test.startswith("Welch–James test of the norm × batch size interaction")
     assert any("resamples only 3 seeds per configuration" in n for n in few.notes)
     assert not any("resamples only" in n for n in many.notes)
@@ -176,7 +175,7 @@ def test_generic_study_gets_bn_vs_none_per_setting_with_holm(tmp_path):
         axes={"norm": ["none", "batch"], "lr": [1e-3, 3e-3]},
         seeds=3,
     )
-    fs = report_for("mine").analyse(_load(st, "mine"))
+    fs = analyse(_load(st, "mine"))
     assert len(fs) == 2 and all(np.isfinite(f.p_holm) and f.p_holm >= f.p_value for f in fs)
     assert all(f.verdict == "supported" for f in fs)
     paths = write_report(st, "mine", tmp_path / "out")
@@ -194,26 +193,36 @@ def test_a_study_without_runs_or_where_no_run_converges_still_reports(tmp_path):
 
 
 def test_exploratory_rows_are_holm_adjusted_within_their_table():
-    """Three directional rows with raw p 0.01, 0.04, 0.03 (Holm: 0.03, 0.06, 0.06): only the first stays
-    supported; a row claiming no direction and one its builder adjusted are left as they are."""
-    from bnlab.report.rows import Row, holm_rows
+    """Three directional rows with raw p 0.01, 0.04, 0.03 (Holm: 0.03, 0.06, 0.06): only the first is
+    supported; a row claiming no direction gets no verdict; one its builder adjusted keeps its p. Each verdict
+    is decided here, once: the rows come in without one."""
+    from bnlab.claims.rows import Row, holm_rows
 
     rows = (
-        Row("a", 1.0, (0.5, 1.5), 0.01, verdict="supported", sign=+1),
-        Row("b", 1.0, (0.1, 1.9), 0.04, verdict="supported", sign=+1),
-        Row("c", -1.0, (-1.9, -0.1), 0.03, verdict="contradicted", sign=+1),
+        Row("a", 1.0, (0.5, 1.5), 0.01, sign=+1),
+        Row("b", 1.0, (0.1, 1.9), 0.04, sign=+1),
+        Row("c", -1.0, (-1.9, -0.1), 0.03, sign=+1),
         Row("no direction", 1.0, (0.5, 1.5), 0.001),
-        Row("builder's family", 1.0, (0.5, 1.5), 0.04, p_holm=0.04, verdict="supported", sign=+1),
+        Row("builder's family", 1.0, (0.5, 1.5), 0.04, p_holm=0.04, sign=+1),
+        Row("builder's family, beyond α", 1.0, (0.5, 1.5), 0.01, p_holm=0.07, sign=+1),
     )
     out = holm_rows(rows)
     assert [r.p_holm for r in out[:3]] == pytest.approx([0.03, 0.06, 0.06])
-    assert [r.verdict for r in out] == ["supported", "inconclusive", "inconclusive", "", "supported"]
-    assert math.isnan(out[3].p_holm) and out[4] == rows[4]
+    assert [r.verdict for r in out] == [
+        "supported",
+        "inconclusive",
+        "inconclusive",
+        "",
+        "supported",
+        "inconclusive",
+    ]
+    assert math.isnan(out[3].p_holm) and out[4].p_holm == 0.04 and out[5].p_holm == 0.07
+    assert all(r.verdict == "" for r in rows)
 
 
 def test_every_directional_row_of_a_study_report_shows_its_holm_p(tmp_path):
     st = make_store(tmp_path / "s.sqlite", seeds=3)
-    for f in report_for("seed").analyse(_load(st)):
+    for f in analyse(_load(st)):
         for r in f.rows:
             assert not r.sign or not np.isfinite(r.p_value) or np.isfinite(r.p_holm), (f.key, r.label)
 
@@ -238,7 +247,7 @@ def test_log_axis_bands_are_geometric_and_stay_positive():
 
 @pytest.mark.parametrize("unit, amount, mde", [("", "±0.010)", "0.005"), ("pp", "±0.01 pp)", "0.01 pp")])
 def test_a_sentence_names_its_unit_only_where_there_is_one(unit, amount, mde):
-    from bnlab.report.findings import Finding
+    from bnlab.claims.finding import Finding
 
     f = Finding(
         key="k",
@@ -269,4 +278,4 @@ def test_every_verdict_a_report_can_show_has_its_own_badge_style():
 
     for v in (*CLAIM_VERDICTS, "undecided"):  # 'undecided': a sequential study's open claim
         assert re.search(rf"\.{v}\b[^{{]*\{{background:", CSS), v
-        assert f'<span class="v {v}">{v}</span>' in to_html([("p", f"[[{v}]]")], "t")
+        assert f'<span class="v {v}">{v}</span>' in to_html([Para(f"[[{v}]]")], "t")

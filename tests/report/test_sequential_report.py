@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from bnlab import stats
+from bnlab.claims.registry import NAMED, claims_for
 from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
+from bnlab.planning import rounds as R
+from bnlab.planning.costs import plan_claims, plan_text
 from bnlab.records import RunResult
-from bnlab.report import rounds as R
-from bnlab.report.planning import plan_claims, plan_text
 from bnlab.report.study_report import write_report
-from bnlab.report.studydata import StudyData
 from bnlab.store import Store
+from bnlab.studydata import StudyData
 
 VERSIONS = {"bnlab": "0.1.0", "torch": "2.13.0", "python": "3.11", "device": "test-cpu", "threads": 2}
 
@@ -68,15 +69,18 @@ def test_the_seed_study_maps_each_claim_to_the_configurations_it_tests():
     def bs(norm, b):
         return RunSpec(norm=norm, batch_size=b)
 
-    assert R.needs("seed", "a", bs("none", 32)) and not R.needs("seed", "a", bs("batch", 16))
-    assert R.needs("seed", "d", bs("batch", 128)) and not R.needs("seed", "d", bs("none", 16))
-    assert R.needs("seed", "f", bs("none", 16)) and R.needs("my-study", "bn1", bs("none", 16))
+    claims = {c.key: c for c in NAMED["seed"]}
+    assert claims["a"].needs(bs("none", 32)) and not claims["a"].needs(bs("batch", 16))
+    assert claims["d"].needs(bs("batch", 128)) and not claims["d"].needs(bs("none", 16))
+    assert claims["f"].needs(bs("none", 16)) and claims["f"].uses_text() == "norm none/batch"
+    assert claims["a"].uses_text() == "batch size 32, norm none/batch"
 
 
-def test_replay_takes_a_round_once_the_undecided_claims_configurations_are_complete(tmp_path, monkeypatch):
+def test_replay_takes_a_round_once_the_undecided_claims_configurations_are_complete(tmp_path):
     """lr 1e-3: BN +1 pp with seed sd 0.05 pp, decided at the first look; lr 3e-3: no effect, sd 0.3 pp, still
-    open. The second round trains only lr 3e-3 (seeds 4–7), and the replay takes it; were every configuration
-    needed, the replay would stop at the first look."""
+    open. The second round trains only lr 3e-3 (seeds 4–7), the configurations the generic claim bn2 declares
+    it uses, and the replay takes it; were every configuration needed, the replay would stop at the first
+    look."""
     plan = R.Plan((0, 1, 2, 3), 4, 8)
     cells = {
         ("none", 1e-3): (0.97, 5e-4, 4),
@@ -86,8 +90,10 @@ def test_replay_takes_a_round_once_the_undecided_claims_configurations_are_compl
     }
     st = make_store(tmp_path / "s.sqlite", cells, plan=plan)
     d = StudyData.load(st, "mine")
-    assert R.history(d, plan).rounds.__len__() == 1  # the generic claims need every configuration
-    monkeypatch.setitem(R.NEEDS, "mine", {"bn1": lambda s: s.lr == 1e-3, "bn2": lambda s: s.lr == 3e-3})
+    assert [c.uses for c in claims_for(d)] == [
+        {"lr": (1e-3,), "norm": ("none", "batch")},
+        {"lr": (3e-3,), "norm": ("none", "batch")},
+    ]
     h = R.history(d, plan)
     assert [r.n for r in h.rounds] == [4, 8] and h.finished
     assert h.rounds[0].configs == ("none, lr 0.001", "batch, lr 0.001", "none, lr 0.003", "batch, lr 0.003")
@@ -147,8 +153,8 @@ def test_implied_sd_of_a_one_sided_claim_whose_estimate_lies_on_the_untested_sid
     |estimate| / |Φ⁻¹(1 − p)|, as for an estimate on the tested side (before: no SD, '≈n/a')."""
     import scipy.stats as ss
 
-    from bnlab.report.findings import Finding
-    from bnlab.report.planning import implied_sd
+    from bnlab.claims.finding import Finding
+    from bnlab.planning.costs import implied_sd
 
     f = Finding(
         key="d",

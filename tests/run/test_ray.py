@@ -17,10 +17,10 @@ import pytest
 import ray
 
 from bnlab import api
+from bnlab.claims.registry import findings_of
 from bnlab.cli import main
-from bnlab.report.registry import report_for
-from bnlab.report.studydata import StudyData
 from bnlab.store import Store
+from bnlab.studydata import StudyData
 from helpers import bnlab, needs_mnist
 
 pytestmark = needs_mnist
@@ -77,7 +77,7 @@ def _verdicts(db, study):
     try:  # every finding's verdict, and its sub-rows' but those timed in seconds
         return [
             (f.key, f.verdict, [(r.label, r.verdict) for r in f.rows if not r.label.startswith("seconds")])
-            for f in report_for(study).findings(StudyData.load(st, study))
+            for f in findings_of(StudyData.load(st, study))
         ]
     finally:
         st.close()

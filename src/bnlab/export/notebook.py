@@ -10,13 +10,14 @@ import re
 import tempfile
 from pathlib import Path
 
-from ..report import findings as F
-from ..report.document import CSS, to_html
+from ..claims import finding as F
+from ..claims.registry import analyse
+from ..report.document import CSS, Block, Figure, Heading, Para, to_html
 from ..report.figures import FIGURES, write_generic
 from ..report.registry import report_for
 from ..report.study_report import summary_table
-from ..report.studydata import StudyData
 from ..store import Store
+from ..studydata import StudyData
 
 SCOPE = "bnlab-result"
 
@@ -25,7 +26,7 @@ def study_findings(store: str | Path, study: str) -> list[F.Finding]:
     """The study's findings, as its report states them (one per claim of the original)."""
     with Store(store) as st:
         d = StudyData.load(st, study)
-    return report_for(study).analyse(d)
+    return analyse(d)
 
 
 def main_figure(d: StudyData, folder: Path, written: dict | None = None) -> tuple[Path, str] | None:
@@ -63,7 +64,7 @@ def scoped_css(css: str = CSS, scope: str = SCOPE) -> str:
     return "".join(rules) + f".{scope}{{margin:0;max-width:none}}"
 
 
-def fragment(blocks: list[tuple], title: str) -> str:
+def fragment(blocks: list[Block], title: str) -> str:
     """`blocks` rendered by the report's to_html, as a <div> with its scoped style (no page around it)."""
     page = to_html(blocks, title)
     body = page.split("<body>\n", 1)[1].rsplit("\n</body>", 1)[0]
@@ -75,28 +76,27 @@ def study_html(store: str | Path, study: str, *, report: dict | None = None, run
     `report`: the paths write_report returned (reused when there; else the figure is drawn afresh)."""
     with Store(store) as st:
         d = StudyData.load(st, study)
-    blocks: list[tuple] = [("h3", f"bnlab study {study}")]
+    blocks: list[Block] = [Heading(3, f"bnlab study {study}")]
     if d.meta.get("question"):
-        blocks.append(("p", f"**Question.** {d.meta['question']}"))
+        blocks.append(Para(f"**Question.** {d.meta['question']}"))
     if not d.configs:
-        return fragment(blocks + [("p", "No runs in the store yet.")], f"bnlab: {study}")
+        return fragment(blocks + [Para("No runs in the store yet.")], f"bnlab: {study}")
     n = len(d.runs) if runs is None else runs
     blocks.append(
-        (
-            "p",
+        Para(
             f"{n} runs in {len(d.configs)} configurations; {d.epochs}. Each claim of the original "
-            f"discussion, tested on every seed (α = {F.ALPHA}).",
+            f"discussion, tested on every seed (α = {F.ALPHA})."
         )
     )
-    fs = report_for(study).findings(d)
+    fs = analyse(d)
     if fs:
         blocks.append(summary_table(fs))
     with tempfile.TemporaryDirectory() as tmp:
         fig = main_figure(d, Path(tmp), report)
         if fig:
-            blocks.append(("fig", *fig))
+            blocks.append(Figure(*fig))
         if report and report.get("html"):
-            blocks.append(("p", f"Full report: `{report['html']}`"))
+            blocks.append(Para(f"Full report: `{report['html']}`"))
         return fragment(blocks, f"bnlab: {study}")
 
 

@@ -1,10 +1,10 @@
 """A report as a list of blocks, rendered twice: Markdown, and one self-contained HTML page.
 
-Blocks: ("h1"|"h2"|"h3", text), ("p", text), ("list", [text]), ("table", header, rows),
-("fig", path, caption), ("eq", text), ("pre", text). Markdown links figures as relative PNG
-paths; HTML inlines them as base64 PNG and loads nothing from the network (math as Unicode).
-Inline markup in block text: **bold**, `code`, [[verdict]], [link](href). A number without a finite
-value, as Python formats it (nan, inf), is written n/a or ∞ in every text, table and caption.
+Blocks (frozen records): Heading(level, text), Para(text), Bullets(items), Table(header, rows),
+Figure(path, caption), Equation(text), Code(text). Markdown links figures as relative PNG paths; HTML
+inlines them as base64 PNG and loads nothing from the network (math as Unicode). Inline markup in block
+text: **bold**, `code`, [[verdict]], [link](href). A number without a finite value, as Python formats it
+(nan, inf), is written n/a or ∞ in every text, table and caption.
 """
 
 from __future__ import annotations
@@ -12,6 +12,50 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int  # 1, 2 or 3
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: Sequence[str]
+    rows: Sequence[Sequence]
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: Path
+    caption: str
+
+
+@dataclass(frozen=True)
+class Equation:
+    text: str  # Unicode math, one line per row
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str  # a shell command, shown verbatim
+
+
+Block = Heading | Para | Bullets | Table | Figure | Equation | Code
 
 
 def _finite_text(t: str) -> str:
@@ -25,27 +69,30 @@ def _md_inline(t: str) -> str:
     return re.sub(r"\[\[(\w+)\]\]", r"**\1**", t)  # [text](href) links are Markdown already
 
 
-def to_markdown(blocks: list[tuple]) -> str:
+def to_markdown(blocks: Sequence[Block]) -> str:
     out = []
-    for kind, *a in blocks:
-        if kind in ("h1", "h2", "h3"):
-            out.append("#" * int(kind[1]) + " " + a[0])
-        elif kind == "p":
-            out.append(_md_inline(a[0]))
-        elif kind == "list":
-            out.append("\n".join(f"- {_md_inline(t)}" for t in a[0]))
-        elif kind in ("pre", "eq"):
-            out.append(f"```{'text' if kind == 'eq' else 'sh'}\n{a[0]}\n```")
-        elif kind == "table":
-
-            def cell(t) -> str:
-                return _md_inline(str(t)).replace("|", "\\|")
-
-            lines = ["| " + " | ".join(map(cell, a[0])) + " |", "|" + "---|" * len(a[0])]
-            out.append("\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in a[1]]))
-        elif kind == "fig":
-            out.append(f"![{a[1]}]({a[0].name})\n\n*{a[1]}*")
+    for blk in blocks:
+        match blk:
+            case Heading(level, text):
+                out.append("#" * level + " " + text)
+            case Para(text):
+                out.append(_md_inline(text))
+            case Bullets(items):
+                out.append("\n".join(f"- {_md_inline(t)}" for t in items))
+            case Code(text):
+                out.append(f"```sh\n{text}\n```")
+            case Equation(text):
+                out.append(f"```text\n{text}\n```")
+            case Table(header, rows):
+                lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
+                out.append("\n".join(lines + ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]))
+            case Figure(path, caption):
+                out.append(f"![{caption}]({path.name})\n\n*{caption}*")
     return "\n\n".join(out) + "\n"
+
+
+def _md_cell(t) -> str:
+    return _md_inline(str(t)).replace("|", "\\|")
 
 
 def _html_inline(t: str) -> str:
@@ -79,29 +126,32 @@ figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption
 """
 
 
-def to_html(blocks: list[tuple], title: str) -> str:
+def to_html(blocks: Sequence[Block], title: str) -> str:
     body = []
-    for kind, *a in blocks:
-        if kind in ("h1", "h2", "h3"):
-            body.append(f"<{kind}>{_html_inline(a[0])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{_html_inline(a[0])}</p>")
-        elif kind == "list":
-            body.append("<ul>" + "".join(f"<li>{_html_inline(t)}</li>" for t in a[0]) + "</ul>")
-        elif kind == "pre":
-            body.append(f"<pre>{html.escape(a[0])}</pre>")
-        elif kind == "eq":
-            body.append(f'<div class="eq">{_html_eq(a[0])}</div>')
-        elif kind == "table":
-            head = "".join(f"<th>{_html_inline(h)}</th>" for h in a[0])
-            rows = "".join("<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in r) + "</tr>" for r in a[1])
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif kind == "fig":
-            data = base64.b64encode(a[0].read_bytes()).decode()
-            body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(a[1])}">'
-                f"<figcaption>{_html_inline(a[1])}</figcaption></figure>"
-            )
+    for blk in blocks:
+        match blk:
+            case Heading(level, text):
+                body.append(f"<h{level}>{_html_inline(text)}</h{level}>")
+            case Para(text):
+                body.append(f"<p>{_html_inline(text)}</p>")
+            case Bullets(items):
+                body.append("<ul>" + "".join(f"<li>{_html_inline(t)}</li>" for t in items) + "</ul>")
+            case Code(text):
+                body.append(f"<pre>{html.escape(text)}</pre>")
+            case Equation(text):
+                body.append(f'<div class="eq">{_html_eq(text)}</div>')
+            case Table(header, rows):
+                head = "".join(f"<th>{_html_inline(h)}</th>" for h in header)
+                cells = "".join(
+                    "<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in r) + "</tr>" for r in rows
+                )
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+            case Figure(path, caption):
+                data = base64.b64encode(path.read_bytes()).decode()
+                body.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
+                    f"<figcaption>{_html_inline(caption)}</figcaption></figure>"
+                )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'

@@ -18,8 +18,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .. import stats
+from ..studydata import Config, StudyData
 from .plot_style import DOMAIN, band, color, fit_axis, fit_scale, norms, save
-from .studydata import Config, StudyData
 
 
 def _panels(d: StudyData) -> list[tuple[str, list[Config]]]:

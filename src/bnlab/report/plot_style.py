@@ -10,7 +10,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from .. import stats
 from ..outputs import write_with
-from .studydata import StudyData
+from ..studydata import StudyData
 
 matplotlib.use("Agg")  # files only; pyplot picks its backend at the first figure, so this may follow it
 

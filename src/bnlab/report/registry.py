@@ -1,8 +1,8 @@
-"""One `StudyReport` per named study: its findings, tables, figures and the original's numbers.
+"""One `StudyReport` per named study: its tables, figures and the original's numbers (its claims are
+declared in `bnlab.claims`).
 
-Every study in `bnlab.studies.STUDIES` has an entry here (tests/report/test_registry.py checks
-both ways); a study file (TOML) with another name gets `GENERIC`: BN vs none per setting
-and the generic figures.
+Every study in `bnlab.studies.STUDIES` has an entry here (tests/report/test_claims.py checks both ways); a
+study file (TOML) with another name gets `GENERIC`: the generic figures.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import claim_findings as C
-from . import mechanism_findings as M
-from . import placement_findings as P
-from . import seed_findings as S
-from . import small_batch_findings as SB
+from ..claims import seed as S
+from ..studydata import StudyData
 from . import study_figures as SF
+from . import tables as T
+from .document import Block
 from .figures import FIGURES as GENERIC_FIGURES
-from .findings import Finding, generic_findings, holm_headlines
-from .studydata import StudyData
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +30,7 @@ class Figure:
     draw: Callable[[StudyData, Path], list[str]]
 
 
-def _no_tables(d: StudyData) -> list[tuple]:
+def _no_tables(d: StudyData) -> list[Block]:
     """The default `StudyReport.tables`: no blocks before the findings."""
     return []
 
@@ -47,16 +44,11 @@ def _no_chance_notes(se: float, sd: float) -> list[str]:
 class StudyReport:
     """What a study's report holds beyond the common sections (summary, reproduce, configurations, chance)."""
 
-    findings: Callable[[StudyData], list[Finding]] = generic_findings
-    tables: Callable[[StudyData], list[tuple]] = _no_tables  # blocks before the findings
+    tables: Callable[[StudyData], list[Block]] = _no_tables  # blocks before the findings
     figures: tuple[Figure, ...] = ()  # the study's own figures
     generic: tuple[str, ...] = tuple(GENERIC_FIGURES)  # generic figures it keeps (figures.FIGURES)
     originals: dict | None = None  # the original's runs, plotted beside ours
     chance_notes: Callable[[float, float], list[str]] = _no_chance_notes  # (se, sd of a difference)
-
-    def analyse(self, d: StudyData) -> list[Finding]:
-        """The study's headline findings, their verdicts decided on p Holm-adjusted across them."""
-        return holm_headlines(self.findings(d))
 
 
 PERCENTILES = Figure(
@@ -70,12 +62,9 @@ NO_CURVES = ("threshold",)  # sweeps: per-epoch curves of dozens of configuratio
 
 GENERIC = StudyReport()
 REPORTS: dict[str, StudyReport] = {
-    "seed": StudyReport(
-        findings=S.seed_findings, tables=S.original_table, originals=S.ORIGINAL, chance_notes=S.chance_lines
-    ),
+    "seed": StudyReport(tables=T.original_table, originals=S.ORIGINAL, chance_notes=S.chance_lines),
     "lr": StudyReport(
-        findings=C.lr_findings,
-        tables=C.lr_tables,
+        tables=T.lr_tables,
         generic=NO_CURVES,
         figures=(
             Figure(
@@ -88,7 +77,6 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "init": StudyReport(
-        findings=C.init_findings,
         generic=("accuracy", "loss", "threshold"),
         figures=(
             Figure(
@@ -100,7 +88,6 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "convergence": StudyReport(
-        findings=C.convergence_findings,
         figures=(
             Figure(
                 name="convergence",
@@ -112,7 +99,6 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "regularization": StudyReport(
-        findings=C.regularization_findings,
         figures=(
             Figure(
                 name="gap",
@@ -123,8 +109,7 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "small-batch": StudyReport(
-        findings=SB.small_batch_findings,
-        tables=SB.small_batch_tables,
+        tables=T.small_batch_tables,
         generic=NO_CURVES,
         figures=(
             Figure(
@@ -135,10 +120,9 @@ REPORTS: dict[str, StudyReport] = {
             ),
         ),
     ),
-    "placement": StudyReport(findings=P.placement_findings),
+    "placement": StudyReport(),
     "overhead": StudyReport(
-        findings=P.overhead_findings,
-        tables=P.overhead_tables,
+        tables=T.overhead_tables,
         generic=(),
         figures=(
             Figure(
@@ -150,7 +134,6 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "invariance": StudyReport(
-        findings=P.invariance_findings,
         generic=("final", "threshold"),
         figures=(
             Figure(
@@ -162,10 +145,9 @@ REPORTS: dict[str, StudyReport] = {
             ),
         ),
     ),
-    "activations": StudyReport(findings=M.activation_findings, figures=(PERCENTILES,)),
-    "ioffe-mnist": StudyReport(findings=M.activation_findings, figures=(PERCENTILES,)),
+    "activations": StudyReport(figures=(PERCENTILES,)),
+    "ioffe-mnist": StudyReport(figures=(PERCENTILES,)),
     "ics": StudyReport(
-        findings=M.ics_findings,
         figures=(
             Figure(
                 name="ics",
@@ -176,7 +158,6 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "smoothness": StudyReport(
-        findings=M.smoothness_findings,
         figures=(
             Figure(
                 name="smoothness",
@@ -188,7 +169,7 @@ REPORTS: dict[str, StudyReport] = {
             ),
         ),
     ),
-    "noisy-bn": StudyReport(findings=M.noisy_findings, figures=(PERCENTILES,)),
+    "noisy-bn": StudyReport(figures=(PERCENTILES,)),
 }
 
 

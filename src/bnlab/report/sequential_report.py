@@ -9,45 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from .. import stats
+from ..claims.finding import fmt, fmt_p
+from ..planning.rounds import History, Plan, history, verdict_text
+from ..studydata import StudyData
 from . import plot_style as P
-from .findings import fmt, fmt_p
-from .rounds import History, Plan, history
-from .studydata import StudyData
+from .document import Block, Bullets, Figure, Heading, Para, Table
 
 FILE = "sequential.png"
 
 
 def _seeds(h: History, i: int) -> int:
     return h.rounds[h.decisions[i].look].n
-
-
-def verdict_text(h: History, i: int) -> str:
-    """The claim's sequential verdict in one sentence: where it was decided, or what it rules out."""
-    x, k = h.decisions[i], h.decisions[i].look
-    f, n = h.rounds[k].findings[i], h.rounds[k].n
-    lo, hi = h.interval(i, k)
-    u = f" {f.unit}" if f.unit else ""
-    p = f"sequential p {fmt_p(x.p_seq)} against its level {x.alpha:.4g}" if np.isfinite(x.p_seq) else ""
-    if x.verdict == "equivalent":
-        return (
-            f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within "
-            f"±{fmt(f.margin, f.unit).lstrip('+')}"
-            f"{u} (sequential TOST{', ' + p if p else ''})."
-        )
-    if x.verdict != "undecided":
-        ci = f"repeated CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]" if np.isfinite(lo) else f.decides
-        return (
-            f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
-            f"{', ' + ci if ci else ''}{'; ' + p if p else ''}."
-        )
-    rule = (
-        f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
-        if np.isfinite(lo)
-        else ""
-    )
-    if h.rounds[-1].n < h.plan.max_seeds:
-        return f"undecided so far at {n} seeds (of at most {h.plan.max_seeds}){rule}."
-    return f"undecided at {n} seeds{rule}{'; ' + p if p else ''}."
 
 
 def _table(h: History) -> list[list[str]]:
@@ -160,16 +132,15 @@ def summary_verdicts(h: History | None) -> dict[str, str]:
     }
 
 
-def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> list[tuple]:
+def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> list[Block]:
     """The report blocks of a sequential study (and its figure, written to out/FILE); [] for a fixed-seed one.
     `plan, h`: from replay(d)."""
     if plan is None:
         return []
-    b: list[tuple] = [("h2", "Seeds until decided: sequential verdicts")]
+    b: list[Block] = [Heading(2, "Seeds until decided: sequential verdicts")]
     sizes = plan.sizes()
     b.append(
-        (
-            "p",
+        Para(
             "This study ran with `--until-decided`: rounds of seeds per configuration at "
             f"{', '.join(map(str, sizes))} "
             f"(at most {plan.max_seeds}), every claim re-tested after each round and stopped once decided. "
@@ -182,17 +153,16 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
             "stays "
             "at most α however many rounds are taken. The findings below analyse every stored seed as if "
             "their number had been fixed in advance; for a study whose seeds were added until decided, the "
-            "verdicts here (the Summary's 'sequential verdict' column) are the valid ones.",
+            "verdicts here (the Summary's 'sequential verdict' column) are the valid ones."
         )
     )
     if h is None:
         return b + [
-            ("p", f"No round is complete yet: the first needs {sizes[0]} seeds of every configuration.")
+            Para(f"No round is complete yet: the first needs {sizes[0]} seeds of every configuration.")
         ]
     figure(h, out / FILE)
     b += [
-        (
-            "table",
+        Table(
             [
                 "claim",
                 "verdict",
@@ -204,15 +174,13 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
             ],
             _table(h),
         ),
-        (
-            "fig",
+        Figure(
             out / FILE,
             "Per claim and round: the estimate with its repeated 95% confidence interval (left; "
             "dotted: the equivalence margin) and z against the boundary ±c (right), until the "
             "claim was decided.",
         ),
-        (
-            "p",
+        Para(
             "Rounds: the estimate with its repeated CI (estimate ± c·SE, the SE implied by the claim's test; "
             "it "
             "excludes 0 exactly when z crosses the boundary), z (the claim's p as a normal quantile, signed "
@@ -221,10 +189,9 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
             "it "
             "had to beat (half the two-sided level for a one-sided test), and the TOST p where the claim "
             "declares a "
-            "margin.",
+            "margin."
         ),
-        (
-            "table",
+        Table(
             [
                 "claim",
                 "round",
@@ -252,12 +219,11 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
         else "still running: rerun the command to continue"
     )
     return b + [
-        (
-            "p",
+        Para(
             f"Configurations trained per round ({state}); a round trains only the configurations an "
-            "undecided claim uses:",
+            "undecided claim uses:"
         ),
-        ("list", trained),
+        Bullets(trained),
     ]
 
 

@@ -15,8 +15,8 @@ from matplotlib.lines import Line2D
 
 from .. import stats
 from ..records import SCALES, SHIFTS
+from ..studydata import StudyData, acc_or_chance, final_probe, per_step_ms
 from .plot_style import band, color, fit_axis, fit_scale, line, save
-from .studydata import StudyData, acc_or_chance, final_probe, per_step_ms
 
 
 def _sweep(

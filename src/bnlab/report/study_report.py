@@ -16,17 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from .. import stats
+from ..claims import finding as F
+from ..claims.registry import analyse
 from ..data import DATASETS
 from ..outputs import check_ours, write_text
 from ..results_csv import write_results_csv
 from ..store import Store
-from . import findings as F
-from .document import to_html, to_markdown
+from ..studydata import StudyData
+from .document import Block, Bullets, Code, Figure, Heading, Para, Table, to_html, to_markdown
 from .figures import write_generic
 from .registry import StudyReport, report_for
 from .sequential_report import replay, summary_verdicts
 from .sequential_report import section as sequential_section
-from .studydata import StudyData
 from .theory import THEORY
 
 
@@ -70,13 +71,13 @@ def write_figures(d: StudyData, out: Path, rep: StudyReport) -> dict[str, tuple[
     return {**own, **write_generic(d, out, rep.generic, rep.originals)}
 
 
-def _figure(d: StudyData, path: Path, caption: str, notes: list[str]) -> list[tuple]:
+def _figure(d: StudyData, path: Path, caption: str, notes: list[str]) -> list[Block]:
     """A figure block, and under it a visible note of what the figure could not draw."""
     if not notes:
-        return [("fig", path, caption)]
+        return [Figure(path, caption)]
     div = sum(r.diverged_epoch is not None for r in d.runs)
     why = f" ({div} of {len(d.runs)} runs diverged: non-finite loss)" if div else ""
-    return [("fig", path, caption), ("p", f"**Not drawn in {path.name}{why}:** {'; '.join(notes)}.")]
+    return [Figure(path, caption), Para(f"**Not drawn in {path.name}{why}:** {'; '.join(notes)}.")]
 
 
 def _pm(s: stats.Summary, digits: int, scale: float = 1.0) -> str:
@@ -106,36 +107,35 @@ def _document(
     command: str,
     wall_s: float | None,
     regen: str,
-    sequential: Sequence[tuple] = (),
+    sequential: Sequence[Block] = (),
     seq_verdicts: dict[str, str] | None = None,
-) -> list[tuple]:
-    b: list[tuple] = [("h1", f"bnlab report: {d.name}")]
+) -> list[Block]:
+    b: list[Block] = [Heading(1, f"bnlab report: {d.name}")]
     if d.meta.get("question"):
-        b.append(("p", f"**Question.** {d.meta['question']}"))
+        b.append(Para(f"**Question.** {d.meta['question']}"))
     if not d.configs:
         b += [
-            (
-                "p",
+            Para(
                 f"This study has no runs in the store yet; run it (`{command or 'bnlab study ' + d.name}`) "
-                f"and regenerate this report with `{regen}`.",
+                f"and regenerate this report with `{regen}`."
             )
         ]
         return b + THEORY
     rep = report_for(d.name)
-    fs = rep.analyse(d)
+    fs = analyse(d)
     b += _summary(fs, seq_verdicts or {}) + list(sequential) + _reproduce(d, command, wall_s, regen)
-    b.append(("h2", "Figures"))
+    b.append(Heading(2, "Figures"))
     b += [blk for path, caption, notes in figs.values() for blk in _figure(d, path, caption, notes)]
     b += _config_table(d)
     b += rep.tables(d)
-    b.append(("h2", "Findings, one per claim of the original"))
+    b.append(Heading(2, "Findings, one per claim of the original"))
     for f in fs:
         b += _finding(f)
-    b += [("h2", "How large is chance?"), ("list", _chance(d))]
+    b += [Heading(2, "How large is chance?"), Bullets(_chance(d))]
     return b + THEORY
 
 
-def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None) -> tuple:
+def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None) -> Table:
     """The verdict table block: one row per headline finding; `sequential` (claim key → its sequential
     verdict, for a study run until decided) adds that column, the valid verdict of such a study."""
     seq = sequential or {}
@@ -153,10 +153,10 @@ def summary_table(fs: list[F.Finding], sequential: dict[str, str] | None = None)
         for f in fs
     ]
     head = ["claim", "effect [95% CI]", "p (Holm)", "n", "margin", "detectable", "verdict"]
-    return ("table", head + (["sequential verdict"] if seq else []), rows)
+    return Table(head + (["sequential verdict"] if seq else []), rows)
 
 
-def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
+def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[Block]:
     seq = (
         ""
         if not sequential
@@ -167,21 +167,20 @@ def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[tuple]:
         "added after a look."
     )
     return [
-        ("h2", "Summary"),
-        (
-            "p",
+        Heading(2, "Summary"),
+        Para(
             f"Each claim of the original discussion, tested on every seed with one primary test (α = "
             f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
             "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
             "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the "
             "design "
-            f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq,
+            f"finds with {F.POWER:.0%} power. Details, definitions and tests are in Findings below." + seq
         ),
         summary_table(fs, sequential),
     ]
 
 
-def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[tuple]:
+def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> list[Block]:
     combos: dict[tuple, int] = {}
     for r in d.runs:
         v = r.versions
@@ -210,17 +209,16 @@ def _reproduce(d: StudyData, command: str, wall_s: float | None, regen: str) -> 
         f"Varying: {', '.join(d.varying) or 'nothing'}. Fixed: {fixed}.",
     ]
     return [
-        ("h2", "Reproduce"),
-        ("p", "Command that produced these runs (rerunning it resumes: runs already stored are skipped):"),
-        ("pre", command or "(not recorded)"),
-        ("p", "Regenerate this report from the store, without training:"),
-        ("pre", regen),
-        (
-            "table",
+        Heading(2, "Reproduce"),
+        Para("Command that produced these runs (rerunning it resumes: runs already stored are skipped):"),
+        Code(command or "(not recorded)"),
+        Para("Regenerate this report from the store, without training:"),
+        Code(regen),
+        Table(
             ["runs", "bnlab", "torch", "Python", "device", "threads"],
             [[str(n), *k] for k, n in combos.items()],
         ),
-        ("list", items + ([f"Study notes: {notes}"] if notes else [])),
+        Bullets(items + ([f"Study notes: {notes}"] if notes else [])),
     ]
 
 
@@ -232,9 +230,9 @@ def _seeds(seeds: list[int]) -> str:
     )
 
 
-def _config_table(d: StudyData) -> list[tuple]:
+def _config_table(d: StudyData) -> list[Block]:
     thr = d.threshold
-    rows = []
+    rows: list[list[str]] = []
     for c in d.configs:
         steps = c.to_threshold(thr)[0]
         rows.append(
@@ -253,20 +251,18 @@ def _config_table(d: StudyData) -> list[tuple]:
         for r in d.runs
         if r.diverged_epoch is not None
     ]
-    return [
-        ("h2", "Results per configuration"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(2, "Results per configuration"),
+        Para(
             "Mean ± half-width of the 95% t-interval over seeds (n runs with a value), at the last epoch. "
             "Train accuracy is the trained network's in eval mode on the whole training set (as it is "
             "tested; "
             "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
             "Diverged runs are counted in the runs column and have no final value. Steps to "
             f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
-            "per epoch: each run's training seconds / its epochs.",
+            "per epoch: each run's training seconds / its epochs."
         ),
-        (
-            "table",
+        Table(
             [
                 "configuration",
                 "runs (diverged)",
@@ -278,7 +274,8 @@ def _config_table(d: StudyData) -> list[tuple]:
             ],
             rows,
         ),
-    ] + ([("list", div)] if div else [])
+    ]
+    return blocks + ([Bullets(div)] if div else [])
 
 
 def _chance(d: StudyData) -> list[str]:
@@ -312,18 +309,17 @@ def _chance(d: StudyData) -> list[str]:
     return out
 
 
-def _finding(f: F.Finding) -> list[tuple]:
-    b: list[tuple] = [
-        ("h3", f"({f.key}) {f.title}"),
-        ("p", f"**Claim.** {f.claim}"),
-        ("p", f"**Measure.** {f.measure}"),
-        ("p", f"**Test.** {f.test}."),
-        ("p", f"**Verdict:** [[{f.verdict}]]. {f.sentence()}"),
+def _finding(f: F.Finding) -> list[Block]:
+    b: list[Block] = [
+        Heading(3, f"({f.key}) {f.title}"),
+        Para(f"**Claim.** {f.claim}"),
+        Para(f"**Measure.** {f.measure}"),
+        Para(f"**Test.** {f.test}."),
+        Para(f"**Verdict:** [[{f.verdict}]]. {f.sentence()}"),
     ]
     if f.rows:
         b.append(
-            (
-                "table",
+            Table(
                 ["also tested (exploratory)", "value [95% CI]", "p", "Holm p (these rows)", "verdict"],
                 [
                     [
@@ -337,4 +333,4 @@ def _finding(f: F.Finding) -> list[tuple]:
                 ],
             )
         )
-    return b + ([("list", list(f.notes))] if f.notes else [])
+    return b + ([Bullets(list(f.notes))] if f.notes else [])

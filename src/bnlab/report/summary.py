@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..claims import finding as F
+from ..claims.registry import analyse
 from ..outputs import write_text
 from ..store import Store
-from . import findings as F
-from .document import to_html, to_markdown
-from .registry import report_for
-from .studydata import StudyData
+from ..studydata import StudyData
+from .document import Block, Bullets, Code, Heading, Para, Table, to_html, to_markdown
 
 
 def write_summary(
@@ -36,27 +36,26 @@ def write_summary(
             f"[{study}]({link}): {len(d.runs)} runs, {d.epochs}, {train_s / 60:.1f} min of training "
             "(summed over models)"
         )
-        for f in report_for(study).analyse(d):
+        for f in analyse(d):
             p = f.p_holm if np.isfinite(f.p_holm) else f.p_value
             rows.append(
                 [f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link]
             )
-    blocks = [
-        ("h1", "bnlab: every claim of the original study, measured"),
-        (
-            "p",
+    blocks: list[Block] = [
+        Heading(1, "bnlab: every claim of the original study, measured"),
+        Para(
             "One row per finding: the claim as the original discussion made it, the verdict from this run's "
             f"data (α = {F.ALPHA}, p Holm-adjusted across each study's own claims, as its report says; "
             "supported / contradicted need p < α and a CI on one side of 0, equivalent a TOST within the "
             "claim's declared margin), the key number with its 95% CI, and links to the study's report and "
-            "main figure. Studies that use fewer seeds or epochs than the original say so in their reports.",
+            "main figure. Studies that use fewer seeds or epochs than the original say so in their reports."
         ),
-        ("table", ["study", "claim", "verdict", "key number [95% CI]", "p", "figure"], rows),
-        ("h2", "Studies"),
-        ("list", walls),
+        Table(["study", "claim", "verdict", "key number [95% CI]", "p", "figure"], rows),
+        Heading(2, "Studies"),
+        Bullets(walls),
     ]
     if command:
-        blocks += [("p", "Produced by (rerun to resume; finished runs are skipped):"), ("pre", command)]
+        blocks += [Para("Produced by (rerun to resume; finished runs are skipped):"), Code(command)]
     paths = {"md": out / "summary.md", "html": out / "summary.html"}
     write_text(paths["md"], to_markdown(blocks))
     write_text(paths["html"], to_html(blocks, "bnlab: summary of all studies"))

@@ -43,19 +43,28 @@ def holm_finite(ps) -> np.ndarray:
 
 
 def holm_rows(rows: tuple[Row, ...]) -> tuple[Row, ...]:
-    """Exploratory rows that claim a direction (sign ≠ 0) and that their builder did not adjust: Holm across
-    them, the family being the finding's table, and each verdict decided on its adjusted p (the TOST p
-    unadjusted: equivalence is not what the family tests)."""
+    """Decide the verdict of every row that claims a direction (sign ≠ 0), once: on its p Holm-adjusted
+    across such rows of the table (the family), or on the adjusted p its builder gave (a family of its own,
+    e.g. the other learning rates); the TOST p unadjusted: equivalence is not what the family tests."""
     idx = [i for i, r in enumerate(rows) if r.sign and np.isfinite(r.p_value) and not np.isfinite(r.p_holm)]
     out = list(rows)
     for i, p in zip(idx, holm_finite([rows[i].p_value for i in idx])):
-        r = rows[i]
-        out[i] = dataclasses.replace(
+        out[i] = dataclasses.replace(rows[i], p_holm=float(p))
+    return tuple(
+        dataclasses.replace(
             r,
-            p_holm=float(p),
-            verdict=stats.verdict_with_equivalence(p, r.ci, r.tost_p, expected_sign=r.sign, alpha=ALPHA),
+            verdict=stats.verdict_with_equivalence(
+                r.p_holm if np.isfinite(r.p_holm) else r.p_value,
+                r.ci,
+                r.tost_p,
+                expected_sign=r.sign,
+                alpha=ALPHA,
+            ),
         )
-    return tuple(out)
+        if r.sign
+        else r
+        for r in out
+    )
 
 
 def comparison_row(
@@ -66,27 +75,13 @@ def comparison_row(
     p_holm: float = math.nan,
     margin: float = math.nan,
 ) -> Row:
-    """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline."""
-    p, tost = (p_holm if np.isfinite(p_holm) else c.p_value), stats.tost_p(c, margin / scale)
+    """An exploratory row; `margin` (scaled units) lets it say 'equivalent' like a headline. Its verdict is
+    decided with its family's (holm_rows)."""
+    ci = (c.diff_ci[0] * scale, c.diff_ci[1] * scale)
     return Row(
-        label,
-        c.diff * scale,
-        (c.diff_ci[0] * scale, c.diff_ci[1] * scale),
-        c.p_value,
-        p_holm,
-        stats.verdict_with_equivalence(p, c.diff_ci, tost, expected_sign=sign, alpha=ALPHA),
-        sign,
-        tost,
+        label, c.diff * scale, ci, c.p_value, p_holm, sign=sign, tost_p=stats.tost_p(c, margin / scale)
     )
 
 
 def trend_row(label: str, t: stats.Trend, sign: int) -> Row:
-    return Row(
-        label,
-        t.slope,
-        t.slope_ci,
-        t.p_value,
-        math.nan,
-        stats.verdict(t.p_value, t.slope_ci, expected_sign=sign, alpha=ALPHA),
-        sign,
-    )
+    return Row(label, t.slope, t.slope_ci, t.p_value, sign=sign)

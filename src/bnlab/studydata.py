@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import stats
-from ..config import RunSpec
-from ..records import EPOCH_COLS, STEP_NAMES
-from ..store import Store
+from . import stats
+from .config import RunSpec
+from .records import EPOCH_COLS, STEP_NAMES
+from .store import Store
 
 THRESHOLD = {
     "mnist": 0.97,

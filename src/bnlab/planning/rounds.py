@@ -14,8 +14,8 @@ Jennison & Turnbull (2000, §3.8); for rank, trend and interaction tests it assu
 behave like a z-process (exact at each look, approximate jointly).
 
 Which configurations a claim needs (`needs`): a round trains a configuration only while some undecided claim
-uses it. The seed study's claims a, b, c use none/batch at batch size 32, d and e BN at every batch size, f
-all; any other claim (and every claim of other studies) is taken to need every configuration.
+uses it, as the claim declares (`Claim.uses`): the seed study's claims a, b, c use none/batch at batch size
+32, d and e BN at every batch size, f all.
 """
 
 from __future__ import annotations
@@ -27,35 +27,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import stats
+from ..claims.finding import ALPHA, Finding, fmt, fmt_p
+from ..claims.registry import claims_for, findings_of
 from ..config import RunSpec
 from ..errors import ConfigError
 from ..limits import check_bound
-from .findings import ALPHA, Finding
-from .registry import report_for
-from .studydata import Config, StudyData
+from ..studydata import Config, StudyData
 
 SPEC_KEY = "sequential"
 
 
-def _bs32(s: RunSpec) -> bool:
-    return s.batch_size == 32 and s.norm in ("none", "batch")
-
-
-NEEDS = {
-    "seed": {
-        "a": _bs32,
-        "b": _bs32,
-        "c": _bs32,
-        "d": lambda s: s.norm == "batch",
-        "e": lambda s: s.norm == "batch",
-    }
-}
-
-
-def needs(study: str, key: str, spec: RunSpec) -> bool:
-    """Whether claim `key` of `study` uses the configuration of `spec` (default: every configuration)."""
-    rule = NEEDS.get(study, {}).get(key)
-    return True if rule is None else bool(rule(spec))
+def needs(d: StudyData, keys, spec: RunSpec) -> bool:
+    """Whether a claim of `keys` uses the configuration of `spec` (each claim declares it: `Claim.uses`)."""
+    return any(c.needs(spec) for c in claims_for(d) if c.key in keys)
 
 
 @dataclass(frozen=True)
@@ -193,13 +177,13 @@ def _findings(d: StudyData) -> tuple[Finding, ...]:
     if key not in _CACHE:
         if len(_CACHE) > 64:
             _CACHE.clear()
-        _CACHE[key] = tuple(report_for(d.name).findings(d))
+        _CACHE[key] = tuple(findings_of(d))
     return _CACHE[key]
 
 
 def needed_configs(d: StudyData, keys) -> list[Config]:
     """The configurations some claim in `keys` uses."""
-    return [c for c in d.configs if any(needs(d.name, k, c.spec) for k in keys)]
+    return [c for c in d.configs if needs(d, keys, c.spec)]
 
 
 def history(d: StudyData, plan: Plan, looks: int | None = None) -> History | None:
@@ -235,3 +219,32 @@ def history(d: StudyData, plan: Plan, looks: int | None = None) -> History | Non
         if all(x.verdict != "undecided" for x in decisions):
             break
     return History(plan, tuple(rounds), decisions) if rounds else None
+
+
+def verdict_text(h: History, i: int) -> str:
+    """The claim's sequential verdict in one sentence: where it was decided, or what it rules out."""
+    x, k = h.decisions[i], h.decisions[i].look
+    f, n = h.rounds[k].findings[i], h.rounds[k].n
+    lo, hi = h.interval(i, k)
+    u = f" {f.unit}" if f.unit else ""
+    p = f"sequential p {fmt_p(x.p_seq)} against its level {x.alpha:.4g}" if np.isfinite(x.p_seq) else ""
+    if x.verdict == "equivalent":
+        return (
+            f"equivalent after round {k + 1} ({n} seeds): {f.contrast} lies within "
+            f"±{fmt(f.margin, f.unit).lstrip('+')}"
+            f"{u} (sequential TOST{', ' + p if p else ''})."
+        )
+    if x.verdict != "undecided":
+        ci = f"repeated CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]" if np.isfinite(lo) else f.decides
+        return (
+            f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
+            f"{', ' + ci if ci else ''}{'; ' + p if p else ''}."
+        )
+    rule = (
+        f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
+        if np.isfinite(lo)
+        else ""
+    )
+    if h.rounds[-1].n < h.plan.max_seeds:
+        return f"undecided so far at {n} seeds (of at most {h.plan.max_seeds}){rule}."
+    return f"undecided at {n} seeds{rule}{'; ' + p if p else ''}."

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import stats
+from ..claims.finding import ALPHA, POWER, Finding, fmt
+from ..claims.registry import claims_for, findings_of
 from ..data import DATASETS
-from .findings import ALPHA, POWER, Finding, fmt
-from .registry import report_for
-from .rounds import claim_look, needs
-from .studydata import StudyData
+from ..studydata import StudyData
+from .rounds import claim_look
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ClaimPlan:
     expected: float  # expected seeds per configuration at `target` under --until-decided
     equivalence: int | None  # fixed TOST at α/m_eq: seeds to show |difference| < margin (true difference 0)
     configs: int  # configurations the claim uses
+    uses: str  # which, as the claim declares them: 'batch size 32, norm none/batch'
     epochs: int
     seconds: float  # summed over its configurations: seconds per model-epoch (full training set)
 
@@ -121,11 +122,11 @@ def plan_claims(
     """One ClaimPlan per headline claim of the study's runs `d`. effect: X in pp for the claims measured in pp
     (others keep their margin or observed effect); first/round_seeds: the sequential rounds (default: the
     seeds per configuration in `d`, and as many again per round)."""
-    fs = report_for(d.name).findings(d)
+    fs = findings_of(d)
     m, m_eq = len(fs), sum(np.isfinite(f.margin) for f in fs)
     plans = []
-    for f in fs:
-        configs = [c for c in d.configs if needs(d.name, f.key, c.spec)]
+    for claim, f in zip(claims_for(d), fs):
+        configs = [c for c in d.configs if claim.needs(c.spec)]
         n = min((len(c.runs) for c in configs), default=0)
         k1 = first or n
         sd, approx = implied_sd(f, n)
@@ -157,6 +158,7 @@ def plan_claims(
                 expected,
                 eq,
                 len(configs),
+                claim.uses_text(),
                 max((c.spec.epochs for c in configs), default=0),
                 secs,
             )
@@ -232,7 +234,8 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
     lines += [
         "",
         *(
-            f"({p.finding.key}) {p.finding.title}: uses {p.configs} configuration(s), {p.epochs} epochs"
+            f"({p.finding.key}) {p.finding.title}: uses {p.configs} configuration(s) ({p.uses}), "
+            f"{p.epochs} epochs"
             for p in plans
         ),
         "'—': not reachable with 10,000 seeds, or no spread to plan from. '≈': SD implied by a test that is "

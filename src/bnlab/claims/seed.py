@@ -10,20 +10,18 @@ import math
 import numpy as np
 
 from .. import stats
+from ..studydata import Config, StudyData
+from .claim import Claim
+from .finding import MARGIN, Finding, fmt_p
 from .findings import (
-    ALPHA,
-    MARGIN,
-    Finding,
     bn_vs_none,
     censored_finding,
     compare_finding,
     diverged_notes,
     finals,
-    fmt_p,
     stabilization_finding,
 )
 from .rows import Row, comparison_row, holm_finite, trend_row
-from .studydata import Config, StudyData, ci_text
 
 # The original's single runs (Keras, one seed each): (norm, batch size) -> final test accuracy as printed.
 ORIGINAL = {
@@ -40,7 +38,7 @@ SHARED_TIMING_NOTE = (
 )
 
 
-def bn_improves_accuracy(d: StudyData) -> Finding:
+def bn_improves_accuracy(claim: Claim, d: StudyData) -> Finding:
     """BN improves final test accuracy: bs 32 (Welch + permutation), and every batch size with Holm."""
     bss = sorted(
         b for b in d.values("batch_size") if all(d.find(norm=n, batch_size=b) for n in ("none", "batch"))
@@ -53,10 +51,7 @@ def bn_improves_accuracy(d: StudyData) -> Finding:
         for b, c, p in zip([b for b in bss if b != 32], comps, adj)
     ]
     return compare_finding(
-        "a",
-        "BN improves final test accuracy",
-        '"the model with batch normalization achieves higher accuracy on the validation set compared to the '
-        'model without" — one run each at batch size 32: no BN 0.9770, BN 0.9781.',
+        claim,
         f"Test accuracy after the last epoch ({d.epochs}), batch size 32; the table repeats the test at the "
         "other batch sizes (exploratory, Holm-corrected over them).",
         main,
@@ -84,7 +79,7 @@ def seconds_rows(d: StudyData, thr: float, wa, wb) -> list[Row]:
     )
 
 
-def bn_converges_faster(d: StudyData) -> Finding:
+def bn_converges_faster(claim: Claim, d: StudyData) -> Finding:
     """BN converges faster: steps to the threshold test accuracy at bs 32, runs that never reach it
     ranked last."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
@@ -102,9 +97,7 @@ def bn_converges_faster(d: StudyData) -> Finding:
     if d.shared_timing:
         notes.append(SHARED_TIMING_NOTE)
     return censored_finding(
-        "b",
-        "BN converges faster",
-        '"Batch normalization helps neural networks converge more quickly" (no numbers were given).',
+        claim,
         f"Optimizer steps until test accuracy first reaches {thr:.0%} within {d.epochs}, batch size 32 "
         "(fewer is faster); a run that never reaches it is slower than any run that does"
         + ("." if d.shared_timing else "; the table adds training seconds to the same point."),
@@ -114,7 +107,7 @@ def bn_converges_faster(d: StudyData) -> Finding:
     )
 
 
-def bn_regularizes(d: StudyData) -> Finding:
+def bn_regularizes(claim: Claim, d: StudyData) -> Finding:
     """BN regularizes: a smaller train–test accuracy gap (and lower test loss) at bs 32."""
     none, batch = d.find(norm="none", batch_size=32), d.find(norm="batch", batch_size=32)
 
@@ -127,10 +120,7 @@ def bn_regularizes(d: StudyData) -> Finding:
         )
 
     return compare_finding(
-        "c",
-        "BN regularizes (smaller generalization gap)",
-        '"Batch normalization acts as a form of regularization ... This can prevent overfitting and lead to '
-        'better generalization on unseen data" (no numbers were given).',
+        claim,
         "Train accuracy minus test accuracy at the last epoch, batch size 32, both measured the same way: "
         "the trained network in eval mode on the whole training set and on the test set. The table adds the "
         "gap with Keras's running training-mode accuracy (the mean over the epoch while the weights move, "
@@ -153,7 +143,7 @@ def bn_regularizes(d: StudyData) -> Finding:
     )
 
 
-def small_batches_generalize_best(d: StudyData) -> Finding:
+def small_batches_generalize_best(claim: Claim, d: StudyData) -> Finding:
     """Small batches generalize best: BN at bs 16 beats each other batch size (intersection–union test)."""
     bn = {c.spec.batch_size: c for c in d.configs if c.spec.norm == "batch"}
     x = np.concatenate([np.full(len(c.runs), math.log2(b)) for b, c in bn.items()]) if bn else np.array([])
@@ -183,10 +173,9 @@ def small_batches_generalize_best(d: StudyData) -> Finding:
     ]
     w = best.weakest
     return Finding(
-        key="d",
-        title="Small batches (16) generalize best",
-        claim='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run '
-        "each: bs 16 0.9786 vs bs 128 0.9774 (its table).",
+        key=claim.key,
+        title=claim.title,
+        claim=claim.quote,
         measure="Final test accuracy with BN at batch size 16 against every other batch size; the claim "
         "holds only if bs 16 beats each of them. The table adds each pair, a linear trend against "
         "log2(batch size) and a test for any difference among the batch sizes. Bootstrap P(bs 16 has the "
@@ -200,13 +189,12 @@ def small_batches_generalize_best(d: StudyData) -> Finding:
         p_value=best.p_value,
         n={"bs 16": best.n_best, **best.n},
         expected_sign=+1,
-        verdict=stats.verdict(best.p_value, best.cis.get(w, (math.nan,) * 2), expected_sign=+1, alpha=ALPHA),
         rows=tuple(rows),
         notes=diverged_notes(*bn.values()),
     )
 
 
-def larger_batches_smoother_curves(d: StudyData) -> Finding:
+def larger_batches_smoother_curves(claim: Claim, d: StudyData) -> Finding:
     """Larger batches give smoother curves: the noise of the per-step training loss around its trend, against
     log2(batch size), with BN."""
 
@@ -228,10 +216,9 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
         for s in [stats.summarize(c.loss_noise())]
     ]
     return Finding(
-        key="e",
-        title="Larger batches give smoother curves",
-        claim='"As the batch size increases, training curves become smoother and more stable" '
-        "(no curves were shown).",
+        key=claim.key,
+        title=claim.title,
+        claim=claim.quote,
         measure="Noise of a run's training curve: the standard deviation of its per-step training loss "
         "around its trend, √(mean((Δ²x)²)/6) from second differences (zero for any straight line, so the "
         "curve's own descent is not counted as noise), averaged over epochs; log10 of it regressed on "
@@ -246,7 +233,6 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
         p_value=t.p_value,
         n={"BN runs": t.n},
         expected_sign=-1,
-        verdict=stats.verdict(t.p_value, t.slope_ci, expected_sign=-1, alpha=ALPHA),
         rows=(
             trend_row(
                 "slope without BN (log10 per doubling)",
@@ -263,79 +249,71 @@ def larger_batches_smoother_curves(d: StudyData) -> Finding:
     )
 
 
-def bn_stabilizes_across_batch_sizes(d: StudyData) -> Finding:
+def bn_stabilizes_across_batch_sizes(claim: Claim, d: StudyData) -> Finding:
     """BN stabilizes across batch sizes: the norm × batch-size interaction, and BN's spread of means
     over them."""
     cells = {
         (c.spec.norm, c.spec.batch_size): c.finals() for c in d.configs if c.spec.norm in ("none", "batch")
     }
     return stabilization_finding(
-        "f",
-        "BN stabilizes training across batch sizes",
-        '"Batch normalization helps stabilize training across different batch sizes" '
-        "(no numbers were given).",
+        claim,
         stats.stabilization(cells, "none", "batch"),
         "batch size",
         notes=diverged_notes(*d.configs),
     )
 
 
+# The original's words, once: the regularization study tests the same claim (c) over more epochs.
+SAID_REGULARIZES = (
+    '"Batch normalization acts as a form of regularization ... This can prevent overfitting and lead to '
+    'better generalization on unseen data" (no numbers were given).'
+)
+SAID_CONVERGES = '"Batch normalization helps neural networks converge more quickly" (no numbers were given).'
+BS32 = {"batch_size": (32,), "norm": ("none", "batch")}  # the original's own comparison
+BN_ONLY = {"norm": ("batch",)}
+
 CLAIMS = (
-    bn_improves_accuracy,
-    bn_converges_faster,
-    bn_regularizes,
-    small_batches_generalize_best,
-    larger_batches_smoother_curves,
-    bn_stabilizes_across_batch_sizes,
-)  # the original's claims a–f
-
-
-def seed_findings(d: StudyData) -> list[Finding]:
-    """One finding per claim, keys a–f."""
-    return [claim(d) for claim in CLAIMS]
-
-
-def original_table(d: StudyData) -> list[tuple]:
-    """The original's single runs beside bnlab's mean and CI, per setting it trained."""
-    rows = []
-    for (norm, bs), vals in ORIGINAL.items():
-        c = d.find(norm=norm, batch_size=bs)
-        s = stats.summarize(c.finals()) if c else stats.summarize([])
-        inside = [
-            "—" if not np.isfinite(s.ci_low) else "yes" if s.ci_low <= v <= s.ci_high else "no" for v in vals
-        ]
-        table = ORIGINAL_TABLE.get(bs) if norm == "batch" else None
-        rows.append(
-            [
-                norm,
-                str(bs),
-                "—" if table is None else f"{table:.4f}",
-                " / ".join(f"{v:.4f}" for v in vals),
-                f"{ci_text(s, 4)} (n = {s.n})",
-                " / ".join(inside),
-            ]
-        )
-    return [
-        ("h2", "The original's numbers beside bnlab's"),
-        (
-            "p",
-            "The original trained one model per setting. Its hand-typed comparison table (BN) differs in the "
-            "fourth decimal from its printed output; both are shown. bs 32 with BN was trained twice in the "
-            "original (0.9785 in the batch-size loop, 0.9781 in the first comparison).",
-        ),
-        (
-            "table",
-            [
-                "norm",
-                "batch size",
-                "original table",
-                "original printed",
-                "bnlab mean [95% CI]",
-                "original inside bnlab's CI?",
-            ],
-            rows,
-        ),
-    ]
+    Claim(
+        key="a",
+        title="BN improves final test accuracy",
+        quote='"the model with batch normalization achieves higher accuracy on the validation set compared '
+        'to the model without" — one run each at batch size 32: no BN 0.9770, BN 0.9781.',
+        test=bn_improves_accuracy,
+        uses=BS32,
+    ),
+    Claim(key="b", title="BN converges faster", quote=SAID_CONVERGES, test=bn_converges_faster, uses=BS32),
+    Claim(
+        key="c",
+        title="BN regularizes (smaller generalization gap)",
+        quote=SAID_REGULARIZES,
+        test=bn_regularizes,
+        uses=BS32,
+    ),
+    Claim(
+        key="d",
+        title="Small batches (16) generalize best",
+        quote='"a batch size of 16 appears to have yielded the highest validation accuracy" — one BN run '
+        "each: bs 16 0.9786 vs bs 128 0.9774 (its table).",
+        test=small_batches_generalize_best,
+        uses=BN_ONLY,
+    ),
+    Claim(
+        key="e",
+        title="Larger batches give smoother curves",
+        quote='"As the batch size increases, training curves become smoother and more stable" '
+        "(no curves were shown).",
+        test=larger_batches_smoother_curves,
+        uses=BN_ONLY,
+    ),
+    Claim(
+        key="f",
+        title="BN stabilizes training across batch sizes",
+        quote='"Batch normalization helps stabilize training across different batch sizes" '
+        "(no numbers were given).",
+        test=bn_stabilizes_across_batch_sizes,
+        uses={"norm": ("none", "batch")},
+    ),
+)  # the original's claims a–f, in its order
 
 
 def chance_lines(se_diff: float, sd_diff: float) -> list[str]:

@@ -1,7 +1,7 @@
 """Seeds until decided: train a study in rounds and stop each claim once a valid sequential test decides it.
 
 Round 1 trains the study's seeds (or --seeds); every later round adds `round` seeds (default: as many as the
-first) to each configuration that a claim still undecided uses (report.rounds.needs), up to max_seeds per
+first) to each configuration that a claim still undecided uses (planning.rounds.needs), up to max_seeds per
 configuration (default 4 × the first round). After each round every undecided claim is re-tested with a
 group-sequential design (bnlab.stats.sequential: Lan–DeMets O'Brien–Fleming-type spending, Holm across the
 claims); the study stops when every claim is supported, contradicted or equivalent, or at max_seeds.
@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from .config import RunSpec, parse_seeds
-from .errors import ConfigError
-from .report.rounds import SPEC_KEY, History, Plan, history, needs
-from .report.studydata import StudyData
-from .store import Store
-from .studies import Study
+from ..config import RunSpec, parse_seeds
+from ..errors import ConfigError
+from ..store import Store
+from ..studies import Study
+from ..studydata import StudyData
+from .rounds import SPEC_KEY, History, Plan, history, needs
 
 MAX_SEEDS_FACTOR = 4  # default max_seeds: this many times the first round's seeds
 
@@ -73,13 +73,13 @@ def run_rounds(
     `train(specs, report)` trains what the store lacks of `specs` (the study's whole membership so far) and
     returns an object with `.store` (the store's path) and `.counts`."""
     union: dict[tuple, RunSpec] = {}
-    seed_list, h = plan.seed_list(), None
+    seed_list, h, d = plan.seed_list(), None, None
     trained, wall = 0, 0.0
     for k, n in enumerate(plan.sizes()):
         specs = specs_for(seed_list[:n])
-        if h is not None:
+        if h is not None and d is not None:
             keys = h.undecided()
-            specs = [s for s in specs if any(needs(study.name, key, s) for key in keys)]
+            specs = [s for s in specs if needs(d, keys, s)]
         union.update(((s.config_hash(), s.seed), s) for s in specs)
         res = train(list(union.values()), False)
         trained, wall = trained + res.counts.get("trained", 0), wall + res.counts.get("wall_s", 0.0)
@@ -119,6 +119,6 @@ def round_line(k: int, h: History, elapsed_s: float | None = None) -> str:
 
 def verdict_lines(h: History) -> str:
     """Per claim: its sequential verdict, where it was decided, in words."""
-    from .report.sequential_report import verdict_text
+    from .rounds import verdict_text
 
     return "\n".join(f"({f.key}) {f.title}: {verdict_text(h, i)}" for i, f in enumerate(h.rounds[0].findings))

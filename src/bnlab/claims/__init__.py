@@ -1,0 +1,1 @@
+"""What a study claims, declared once, and the tests that decide each claim (torch-free)."""
