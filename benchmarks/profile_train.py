@@ -5,8 +5,10 @@
 Trains one stack of K models on the full MNIST training set for 2 epochs as a study trains it (denormals
 flushed; --threads 1 is what each side-by-side worker of a study uses), here in the main thread, where the
 profiler sees the operators and prints the operators by self CPU time, grouped into the phases of a step
-(matmuls, batch gather, Adam, element-wise). The first epoch is warm-up; the profile covers both epochs, so
-read the shares, not the absolute times (the profiler adds a few µs per operator).
+(matmuls, batch gather, Adam, element-wise; the evaluation after each epoch apart, whatever its operators).
+The first epoch is warm-up; the profile covers both epochs, so read the shares, not the absolute times (the
+profiler adds a few µs per operator). Last, the step's GEMMs alone at the same shapes and thread count
+(bnlab.bench_gemm.step_gemms), outside the profiler, for the gap.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ from collections import defaultdict
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bnlab import data
-from bnlab.bench import flops_per_image
+from bnlab import bench_gemm, data
+from bnlab.bench import DIMS, flops_per_image
 from bnlab.config import RunSpec
-from bnlab.core.train import DeviceData, train_stack
+from bnlab.core.train import EVAL_LABEL, DeviceData, train_stack
 
 PHASES = {  # operator name prefixes → phase of a step
     "matmul (baddbmm/bmm)": ("aten::baddbmm", "aten::bmm", "aten::addmm", "aten::mm"),
     "batch gather": ("aten::index_select", "aten::randperm", "aten::index"),
     "Adam": ("aten::_fused_adam", "aten::_foreach", "aten::lerp", "aten::addcmul", "aten::addcdiv"),
 }
+
+
+EVAL_PHASE = "evaluation (every epoch)"
 
 
 def phase(name: str) -> str:
@@ -53,16 +58,25 @@ def main() -> None:
     ev = prof.key_averages()
     print(ev.table(sort_by="self_cpu_time_total", row_limit=a.rows))
     by_phase: dict = defaultdict(float)
-    for e in ev:
-        by_phase[phase(e.key)] += e.self_cpu_time_total
+    for e in prof.events():  # operators under train.EVAL_LABEL are evaluation, whatever they are
+        up = e.cpu_parent
+        while up is not None and up.name != EVAL_LABEL:
+            up = up.cpu_parent
+        if e.name != EVAL_LABEL:
+            by_phase[EVAL_PHASE if up is not None else phase(e.name)] += e.self_cpu_time_total
     total = sum(by_phase.values())
     steps = 2 * -(-len(ds.y_train) // a.batch_size)
-    print(f"K={a.stack} bs {a.batch_size} {a.norm}: {steps} steps, {torch.get_num_threads()} threads")
+    print(
+        f"K={a.stack} bs {a.batch_size} {a.norm}: {steps} steps, {torch.get_num_threads()} threads "
+        f"(evaluation in µs per training step too)"
+    )
     for p, t in sorted(by_phase.items(), key=lambda kv: -kv[1]):
         print(f"  {p:24s} {t / total:6.1%}  {t / steps:8.1f} µs/step")
     w = results[0].epochs[-1]["wall_s"] - results[0].epochs[0]["wall_s"]
     gflop = flops_per_image() * len(ds.y_train) / 1e9
     print(f"epoch 2 under the profiler: {w:.3f} s per model-epoch ({gflop / w:.1f} GFLOP/s per core set)")
+    alone = bench_gemm.step_gemms(a.stack, a.batch_size, DIMS, threads=a.threads)
+    print(f"the step's GEMMs alone, same shapes, {a.threads} thread(s): {1e6 * alone:.1f} µs/step")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ A model-epoch is one 784-128-64-10 model over the whole training set (MNIST: 60k
 which the table says). Steady state: each time is the mean of epochs 2..n (n = `epochs` >= 3; the first is
 warm-up), so what builds up during training (denormal floats) shows; per-epoch times are in the JSON.
 FLOPs per image: forward 2·Σ in·out; backward twice that, except the first layer, which needs no input
-gradient.
+gradient. The headline ratio is "× floor" (bench_gemm): a time ÷ its FLOPs at the sgemm peak measured in the
+same run, for every row's bnlab choice and for the study row; beside it, the step of a K = 10, batch-32 stack
+with 1 thread in training, against the same step's GEMMs alone (bench_gemm.step_gemms).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import studies
+from . import bench_gemm, studies
 from .config import RunSpec
 from .core.train import DeviceData
 from .outputs import write_text
@@ -41,6 +43,7 @@ from .run.jobs import DEFAULT_MAX_STACK, Progress, plan_stacks
 from .run.local import Local, flushed_each, train_here
 
 DIMS = (784, 128, 64, 10)
+STEP_SHAPE = (10, 32)  # K, batch size of the step timed beside its GEMMs alone (1 thread: one study worker)
 QUICK = dict(n_train=4096, epochs=3, study_seeds=2, study_epochs=3)  # --quick: a slice, for CI and tests
 
 
@@ -145,6 +148,7 @@ class Row:
     speedup_vs_loader: float  # against bnlab's choice
     speedup_vs_resident: float
     frac_peak: float
+    x_floor: float  # bnlab's choice (else its best K) ÷ the FLOP floor of a model-epoch
     epochs: dict  # per-epoch seconds of each column
 
 
@@ -160,10 +164,34 @@ def _plain(x, y, bs: int, bn: bool, epochs: int, repeats: int) -> tuple[float, f
     return steady(per["loader"]), steady(per["resident"]), per
 
 
+def step_vs_gemms(dd: DeviceData, epochs: int, repeats: int, K: int, batch_size: int) -> dict:
+    """A K-member BN stack's steady seconds per step in training with 1 thread (as a study's worker trains),
+    beside the seconds of the same step's GEMMs alone (bench_gemm.step_gemms), in this run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the training thread reads torch's global count when it starts
+    try:
+        per = _median(repeats, stacked, dd, batch_size, True, K, epochs)
+    finally:
+        torch.set_num_threads(threads)
+    steps = -(-len(dd.y_train) // batch_size)
+    step_s = bench_gemm.step_in_training(per, K, steps)
+    gemms_s = bench_gemm.step_gemms(K, batch_size, DIMS, threads=1)
+    return dict(
+        K=K,
+        batch_size=batch_size,
+        threads=1,
+        step_s=step_s,
+        gemms_s=gemms_s,
+        ratio=step_s / gemms_s,
+        gemm_gflops=K * batch_size * flops_per_image() / gemms_s / 1e9,
+        epochs=per,
+    )
+
+
 def study_row(ds, plain: dict, seeds: int, epochs: int, n_train, n_test) -> dict:
     """The seed study trained as `bnlab study seed` trains it, whole wall time; beside the plain loops'
     time for the same model-epochs from `plain[(batch_size, bn)] = (loader, resident)` seconds per
-    model-epoch."""
+    model-epoch. Its floor (bench_gemm) is filled in by run(), which knows the peak."""
     study = studies.get("seed")
     specs = study.specs(seeds, epochs=epochs, train_limit=n_train, test_limit=n_test)
     groups = plan_stacks(specs, study.max_stack or DEFAULT_MAX_STACK, study.mix_none)
@@ -270,6 +298,7 @@ def run(
                     loader / best,
                     resident / best,
                     fl / best / peak,
+                    bench_gemm.x_floor(best, fl, peak),
                     per,
                 )
             )
@@ -277,7 +306,8 @@ def run(
                 f"bs {bs:4d} bn {bn!s:5}: DataLoader {loader:.3f}  resident {resident:.3f}  "
                 + "  ".join(f"K={k} {v:.3f}" for k, v in ours.items())
                 + (f"  side by side {side:.3f}" if side else "")
-                + f"  choice: {plan.why}  ({loader / best:.1f}x)"
+                + f"  choice: {plan.why}  ({loader / best:.1f}x DataLoader, "
+                f"{bench_gemm.x_floor(best, fl, peak):.1f}x floor)"
             )
     out = dict(
         threads=threads,
@@ -289,6 +319,11 @@ def run(
         torch=torch.__version__,
         cpu=cpu_name(),
         rows=[asdict(r) for r in rows],
+    )
+    sg = out["step_vs_gemms"] = step_vs_gemms(dd, epochs, repeats, *STEP_SHAPE)
+    log(
+        f"K={sg['K']} bs {sg['batch_size']}, 1 thread: {1e3 * sg['step_s']:.3f} ms per step in training, "
+        f"its GEMMs alone {1e3 * sg['gemms_s']:.3f} ms ({sg['gemm_gflops']:.0f} GFLOP/s): {sg['ratio']:.2f}x"
     )
     if study:
         cfgs = studies.get("seed").axes
@@ -303,9 +338,13 @@ def run(
         out["plain"] = {f"bs{bs} {'batch' if bn else 'none'}": v for (bs, bn), v in sorted(plain.items())}
         # the study evaluates on the whole test set, as `bnlab study seed` does, unless this is a quick look
         s = study_row(ds, plain, study_seeds, study_epochs, n_train, None if n_train is None else n_test)
+        s["gflop"] = s["model_epochs"] * fl
+        s["floor_s"] = bench_gemm.floor_s(s["gflop"], peak)
+        s["x_floor"] = bench_gemm.x_floor(s["wall_s"], s["gflop"], peak)
         out["study"] = s
         log(
-            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}); "
+            f"seed study, {s['model_epochs']} model-epochs: bnlab {s['wall_s']:.1f} s ({s['plan']}), "
+            f"{s['x_floor']:.1f}x its FLOP floor of {s['floor_s']:.1f} s; "
             f"plain loops {s['loader_s']:.0f} s (DataLoader), {s['resident_s']:.0f} s (resident)"
         )
     out["peak_rss_mb"] = dict(

@@ -35,6 +35,7 @@ def command(args: argparse.Namespace, console) -> int:
         **quick,
     )
     console.out.print(table(res))
+    console.out.print(step_table(res))
     if res.get("study"):
         console.out.print(study_table(res))
     bench.save(res, args.json)
@@ -73,6 +74,7 @@ def table(result: dict):
         *[f"bnlab K={k}" for k in Ks],
         side,
         "bnlab's choice",
+        "× floor",
         "× DataLoader",
         "× resident",
         "% of peak",
@@ -88,6 +90,7 @@ def table(result: dict):
             *[_num(r["bnlab"][k]) for k in Ks],
             _num(r["side_by_side"]),
             f"{_num(r['choice'])} ({which})",
+            f"{r['x_floor']:.1f}",
             f"{r['speedup_vs_loader']:.1f}",
             f"{r['speedup_vs_resident']:.1f}",
             f"{100 * r['frac_peak']:.0f}%",
@@ -110,6 +113,8 @@ def study_table(result: dict):
     for c in [
         "bnlab wall (s)",
         "bnlab's plan",
+        "FLOP floor (s)",
+        "× floor",
         "plain DataLoader (s)",
         "×",
         "plain resident (s)",
@@ -121,10 +126,33 @@ def study_table(result: dict):
     t.add_row(
         f"{s['wall_s']:.1f}",
         s["plan"],
+        f"{s['floor_s']:.1f}",
+        f"{s['x_floor']:.1f}",
         f"{s['loader_s']:.0f}",
         f"{s['speedup_vs_loader']:.1f}",
         f"{s['resident_s']:.0f}",
         f"{s['speedup_vs_resident']:.1f}",
         f"{rss['this_process']:.0f} / {rss['largest_worker']:.0f}",
+    )
+    return t
+
+
+def step_table(result: dict):
+    """The training step beside its GEMMs alone, as a rich table."""
+    from rich.table import Table
+
+    sg = result["step_vs_gemms"]
+    t = Table(
+        title=f"one training step, K = {sg['K']}, batch size {sg['batch_size']}, BN, {sg['threads']} thread, "
+        f"{_slice(result)}: in training (steady state) vs the same step's GEMMs alone (same shapes, "
+        f"preallocated random data), in this run"
+    )
+    for c in ["in training (ms)", "GEMMs alone (ms)", "GEMMs' GFLOP/s", "× GEMMs alone"]:
+        t.add_column(c, justify="right")
+    t.add_row(
+        f"{1e3 * sg['step_s']:.3f}",
+        f"{1e3 * sg['gemms_s']:.3f}",
+        f"{sg['gemm_gflops']:.0f}",
+        f"{sg['ratio']:.2f}",
     )
     return t

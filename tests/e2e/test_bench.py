@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnlab import bench, bench_cli
+from bnlab import bench, bench_cli, bench_gemm
 from bnlab.data import Dataset
 
 
@@ -58,6 +58,8 @@ def test_rows_ratios_and_table(result):
     best = min(row["bnlab"].values())
     assert row["speedup_vs_loader"] == row["loader"] / best
     assert row["frac_peak"] == res["gflop_per_model_epoch"] / best / res["sgemm_gflops"]
+    # × floor: the time ÷ (its FLOPs ÷ the peak measured in the same run), from the JSON's own fields
+    assert row["x_floor"] == best / (res["gflop_per_model_epoch"] / res["sgemm_gflops"])
     assert res["gflop_per_model_epoch"] == bench.flops_per_image() * 256 / 1e9
     t = bench_cli.table(res)
     assert [c.header for c in t.columns][4:7] == [
@@ -65,6 +67,7 @@ def test_rows_ratios_and_table(result):
         "bnlab K=2",
         f"{res['threads']}×K=16 side by side",
     ]
+    assert [c.header for c in t.columns][8:10] == ["× floor", "× DataLoader"]
     assert "QUICK LOOK on a 256-image slice" in t.title
 
 
@@ -75,10 +78,46 @@ def test_study_row(result):
     assert set(plain) == {f"bs{b} {n}" for b in (16, 32, 64, 128) for n in ("none", "batch")}
     assert s["loader_s"] == pytest.approx(sum(v[0] for v in plain.values()))  # × 1 seed × 1 epoch
     assert s["speedup_vs_loader"] == s["loader_s"] / s["wall_s"]
+    assert s["gflop"] == s["model_epochs"] * result["gflop_per_model_epoch"]
+    assert s["floor_s"] == s["gflop"] / result["sgemm_gflops"]
+    assert s["x_floor"] == s["wall_s"] / (
+        s["model_epochs"] * result["gflop_per_model_epoch"] / result["sgemm_gflops"]
+    )
     assert set(s["test_acc"]) == {f"{n} bs{b}" for b in (16, 32, 64, 128) for n in ("batch", "none")}
     assert result["peak_rss_mb"]["this_process"] > 0
     t = bench_cli.study_table(result)
     assert "8 model-epochs" in t.title and "QUICK LOOK" in t.title
+    assert "× floor" in [c.header for c in t.columns]
+
+
+def test_step_beside_its_gemms_alone(result):
+    sg = result["step_vs_gemms"]
+    assert (sg["K"], sg["batch_size"], sg["threads"]) == (*bench.STEP_SHAPE, 1)
+    assert len(sg["epochs"]) == 3 and sg["step_s"] > 0 and sg["gemms_s"] > 0
+    steps = -(-256 // sg["batch_size"])  # the 256-image slice
+    assert sg["step_s"] == bench.steady(sg["epochs"]) * sg["K"] / steps
+    assert sg["ratio"] == sg["step_s"] / sg["gemms_s"]
+    assert sg["gemm_gflops"] == sg["K"] * sg["batch_size"] * bench.flops_per_image() / sg["gemms_s"] / 1e9
+    assert "GEMMs alone" in bench_cli.step_table(result).title
+
+
+def test_step_gemms_are_the_steps_products(monkeypatch):
+    """The isolated products: 3 forward baddbmm, 3 weight gradients and 2 input gradients (none for layer
+    1) as bmm, their FLOPs those of bench.flops_per_image for K·B images."""
+    calls = []
+    for name in ("bmm", "baddbmm"):
+        real = getattr(torch, name)
+
+        def rec(*args, real=real, name=name, **kw):
+            a, b = args[-2:]
+            calls.append((name, 2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]))
+            return real(*args, **kw)
+
+        monkeypatch.setattr(torch, name, rec)
+    for op in bench_gemm._products(3, 5, bench.DIMS):
+        op()
+    assert [n for n, _ in calls].count("baddbmm") == 3 and [n for n, _ in calls].count("bmm") == 5
+    assert sum(f for _, f in calls) == 3 * 5 * bench.flops_per_image()
 
 
 def test_epochs_below_three_are_refused():

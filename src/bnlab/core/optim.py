@@ -12,6 +12,8 @@ That matters where √v̂ is small (rarely-updated weights, early steps), not on
 Both forms run as PyTorch's fused kernel (`torch._fused_adam_`, one pass over memory) on runs of
 consecutive members that share a learning rate; the Keras form passes the kernel ε_t = ε/√(1−β2ᵗ),
 computed on the host from the step count each step (no device sync). Frozen (diverged) members are skipped.
+The lists of member-slice views the kernel takes are built once per run of members and reused every step
+(building them was ~10% of Adam's time at K = 10, batch 32).
 SGD: buf ← μ·buf + g (μ = 0: buf = g),  p ← p − lr·buf.
 """
 
@@ -48,6 +50,8 @@ class StackedOptimizer:
     step_count: Tensor | None = None
     eps_form: str = "torch"  # torch | keras: where ε enters Adam's update (module docstring)
     t: int = 0  # Adam steps taken, on the host
+    # (id(params), id(grads), a, b) → (params, grads, lists of slice views): built once, reused every step
+    views: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def create(
@@ -93,19 +97,31 @@ class StackedOptimizer:
             -math.expm1(self.t * math.log(self.betas[1]))
         )  # 1 − β2ᵗ, exact for small t
 
+    def _slices(self, params: dict, grads: dict, a: int, b: int) -> list[list[Tensor]]:
+        """[parameters, gradients, then each state tensor] of members a..b−1, as lists of views in
+        parameter order; cached for these very dicts."""
+        key = (id(params), id(grads), a, b)
+        hit = self.views.get(key)
+        if hit is None or hit[0] is not params or hit[1] is not grads:
+            names = list(params)
+            kinds = list(self.state[names[0]]) if self.state else []
+            lists = [[d[n][a:b] for n in names] for d in (params, grads)]
+            lists += [[self.state[n][s][a:b] for n in names] for s in kinds]
+            hit = self.views[key] = (params, grads, lists)
+        return hit[2]
+
     def _update(self, params, grads, lr: float, a: int, b: int) -> None:
-        names = list(params)
-        ps = [params[n][a:b] for n in names]
-        gs = [grads[n][a:b] for n in names]
+        ps, gs, *moments = self._slices(params, grads, a, b)
         if self.kind == "adam":
             assert self.step_count is not None
+            ms, vs = moments
             torch._fused_adam_(
                 ps,
                 gs,
-                [self.state[n]["m"][a:b] for n in names],
-                [self.state[n]["v"][a:b] for n in names],
+                ms,
+                vs,
                 [],
-                [self.step_count] * len(names),
+                [self.step_count] * len(ps),
                 lr=lr,
                 beta1=self.betas[0],
                 beta2=self.betas[1],
@@ -115,9 +131,9 @@ class StackedOptimizer:
                 maximize=False,
             )
             return
-        for p, g, n in zip(ps, gs, names):
+        for i, (p, g) in enumerate(zip(ps, gs)):
             if self.momentum > 0:
-                buf = self.state[n]["buf"][a:b]
+                buf = moments[0][i]
                 buf.mul_(self.momentum).add_(g)
                 g = buf
             p.add_(g, alpha=-lr)

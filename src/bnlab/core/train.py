@@ -36,6 +36,7 @@ from .evaluate import evaluate, precise_stats
 from .noise import NoisyBN
 from .optim import StackedOptimizer
 
+EVAL_LABEL = "bnlab evaluation"  # torch.profiler's label for evaluation (benchmarks/profile_train.py)
 # Diverged: an epoch's mean training loss above this many times that of a uniform guess (ln C), or non-finite.
 DIVERGED_FACTOR = 100.0
 
@@ -94,10 +95,11 @@ def _readings(
     precise ones): [test_loss, test_acc] (+ [train_loss_eval, train_acc_eval] with train_set), as lists
     (K,)."""
     out = {}
-    for precise in flags:
-        s = precise_stats(p, st, cfg, data.x_train, mask) if precise else st
-        sets = [(data.x_test, data.y_test)] + ([(data.x_train, data.y_train)] if train_set else [])
-        out[precise] = [v.tolist() for x, y in sets for v in evaluate(p, s, cfg, x, y, mask)]
+    with torch.profiler.record_function(EVAL_LABEL):
+        for precise in flags:
+            s = precise_stats(p, st, cfg, data.x_train, mask) if precise else st
+            sets = [(data.x_test, data.y_test)] + ([(data.x_train, data.y_train)] if train_set else [])
+            out[precise] = [v.tolist() for x, y in sets for v in evaluate(p, s, cfg, x, y, mask)]
     return out
 
 

@@ -1,0 +1,84 @@
+"""The FLOP floor and a training step's GEMMs alone: what `bnlab bench` compares bnlab's times against.
+
+The floor of a piece of training is its FLOPs ÷ the sgemm peak measured in the same run (bench.sgemm_peak):
+the time it would take if every FLOP ran at the peak; "× floor" = wall time ÷ floor (1 would be perfect).
+
+`step_gemms` times the matrix products of one fast training step (core/backprop.py) alone, at the same
+shapes as a stack of K members at batch size B, on preallocated random data, in the calling thread
+(1 torch thread by default): per layer i the forward baddbmm (K, B, in_i) × (K, in_i, out_i), the weight
+gradient hᵀ ∂z (K, in_i, B) × (K, B, out_i) and, for every layer but the first, the input gradient
+∂z Wᵀ (K, B, out_i) × (K, out_i, in_i). `step_in_training` trains such a stack and returns its steady
+seconds per step, so the gap between the two is a measurement.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import torch
+
+
+def floor_s(gflop: float, peak_gflops: float) -> float:
+    """Seconds `gflop` GFLOP take at the sgemm peak (GFLOP/s)."""
+    return gflop / peak_gflops
+
+
+def x_floor(wall_s: float, gflop: float, peak_gflops: float) -> float:
+    """wall ÷ (FLOPs ÷ peak): how many times the FLOP floor a piece of training took."""
+    return wall_s / floor_s(gflop, peak_gflops)
+
+
+def _products(K: int, B: int, dims: Sequence[int]) -> list[Callable[[], object]]:
+    """The step's GEMMs as closures over preallocated random operands and outputs, in step order."""
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g)
+
+    ops: list[Callable[[], object]] = []
+    layers = list(zip(dims, dims[1:]))
+    hs = [r(K, B, a) for a, _ in layers]  # each layer's input
+    Ws = [r(K, a, b) for a, b in layers]
+    bs = [r(K, 1, b) for _, b in layers]
+    zs = [torch.empty(K, B, b) for _, b in layers]
+    for h, W, b, z in zip(hs, Ws, bs, zs):
+        ops.append(partial(torch.baddbmm, b, h, W, out=z))
+    for i in reversed(range(len(layers))):
+        dz, gW = r(*zs[i].shape), torch.empty_like(Ws[i])
+        ops.append(partial(torch.bmm, hs[i].transpose(1, 2), dz, out=gW))  # ∂W = hᵀ ∂z
+        if i > 0:
+            dh = torch.empty_like(hs[i])
+            ops.append(partial(torch.bmm, dz, Ws[i].transpose(1, 2), out=dh))  # ∂h = ∂z Wᵀ
+    return ops
+
+
+def step_gemms(
+    K: int, B: int, dims: Sequence[int], threads: int = 1, steps: int = 200, repeats: int = 7
+) -> float:
+    """Seconds per step of the step's GEMMs alone (module doc) with `threads` torch threads: the best of
+    `repeats` means over `steps` steps (a shared machine's quiet moment, as bench.sgemm_peak takes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ops = _products(K, B, dims)
+        for op in ops * 20:  # warm-up
+            op()
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for _ in range(steps):
+                for op in ops:
+                    op()
+            best = min(best, (time.perf_counter() - t) / steps)
+        return best
+    finally:
+        torch.set_num_threads(before)
+
+
+def step_in_training(per_model_epoch: list[float], K: int, steps_per_epoch: int) -> float:
+    """Steady seconds per step of a K-member stack from its seconds per model-epoch, epoch by epoch
+    (the mean of epochs 2..n, as bench.steady)."""
+    return statistics.mean(per_model_epoch[1:]) * K / steps_per_epoch
