@@ -91,6 +91,7 @@ class RunSpec:
     probes: tuple[str, ...] = ()  # measured during training: activations, ics, smoothness (see bnlab.probes)
     probe_every: int = 0  # steps between probes (step 0, the initialization, included)
     precise_bn: bool = False  # evaluate with each BN layer's exact training-set statistics, not running ones
+    train_eval: str = "last"  # the eval-mode pass over the training set: after the last epoch, or "every" one
 
     def __post_init__(self) -> None:
         for name, value in _typed(self).items():
@@ -113,6 +114,8 @@ class RunSpec:
         for name in ("final_probes", "probes", "probe_every", "precise_bn"):
             if not d[name]:  # added after stores existed: absent at their defaults, so old hashes hold
                 d.pop(name)
+        if d["train_eval"] == "last":  # the same: a run stored before it measured every epoch, a superset
+            d.pop("train_eval")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     def config_hash(self) -> str:
@@ -356,6 +359,7 @@ SHAPE_FIELDS = (
     "noise",
     "probes",
     "probe_every",
+    "train_eval",
 )
 
 

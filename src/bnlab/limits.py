@@ -42,6 +42,7 @@ DATASETS = tuple(_data.DATASETS)  # the registered datasets (bnlab.data), one so
 ACTIVATIONS = ("relu", "sigmoid")
 FINAL_PROBES = ("inference", "invariance")
 PROBES = ("activations", "ics", "smoothness")  # recorded during training by bnlab.core.probes
+TRAIN_EVALS = ("last", "every")  # the eval-mode pass over the training set: after the last epoch, or each
 
 MAX_SEEDS = 10_000
 MAX_RUNS = 100_000
@@ -101,6 +102,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "profile": PROFILES,
     "final_probes": FINAL_PROBES,
     "probes": PROBES,
+    "train_eval": TRAIN_EVALS,
 }
 
 

@@ -1,5 +1,6 @@
 """The stacked trainer: stack independence, divergence handling, epoch bookkeeping."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from bnlab.config import RunSpec
 from bnlab.core.train import train_stack
+from bnlab.errors import ConfigError
 from bnlab.run.jobs import plan_stacks
 from helpers import learnable_data
 
@@ -44,6 +46,9 @@ def assert_same_run(a, b):
     assert len(a.epochs) == len(b.epochs) and a.diverged_epoch == b.diverged_epoch
     for x, y in zip(_epochs(a), _epochs(b)):
         for i, (u, v) in enumerate(zip(x, y)):
+            if math.isnan(u) or math.isnan(v):  # not measured (train_eval = last): in both or neither
+                assert math.isnan(u) and math.isnan(v), (x, y)
+                continue
             assert math.isclose(u, v, rel_tol=LOSS_RTOL) if i in (0, 2) else abs(u - v) <= ACC_ATOL, (x, y)
 
 
@@ -170,5 +175,29 @@ def test_eval_passes_are_not_training_time(tiny, monkeypatch):
     monkeypatch.setattr(T, "_clock", lambda device: now[0])
     monkeypatch.setattr(T, "evaluate", evaluate)
     (r,) = train_stack([RunSpec(norm="batch", epochs=2, batch_size=250)], tiny)
-    assert now[0] >= 400.0  # 2 epochs × (train set + test set)
+    assert now[0] == 300.0  # the test set after both epochs, the train set after the last (train_eval)
     assert [e["wall_s"] for e in r.epochs] == [0.0, 0.0]
+
+
+def test_the_training_set_is_evaluated_after_the_last_epoch_unless_every_epoch_is_asked(tiny):
+    """train_eval = last (the default): eval-mode train metrics only after the last epoch; every: each
+    epoch, with the same last-epoch values and the same test metrics throughout."""
+    spec = RunSpec(norm="batch", epochs=3, seed=1)
+    last, every = (train_stack([dataclasses.replace(spec, train_eval=w)], tiny)[0] for w in ("last", "every"))
+    for r in (last, every):
+        assert [math.isfinite(e["train_acc_eval"]) for e in r.epochs] == (
+            [False, False, True] if r is last else [True, True, True]
+        )
+    assert last.epochs[-1]["train_acc_eval"] == every.epochs[-1]["train_acc_eval"]
+    assert [e["test_acc"] for e in last.epochs] == [e["test_acc"] for e in every.epochs]
+
+
+def test_train_eval_keeps_the_hash_of_runs_stored_before_it():
+    """A spec stored before the field existed (its JSON has no train_eval) is the default spec, so a study
+    resumes from such runs; asking for every epoch is another configuration."""
+    old = {k: v for k, v in RunSpec(norm="batch").to_json().items() if k != "train_eval"}
+    assert RunSpec.from_json(old).config_hash() == RunSpec(norm="batch").config_hash()
+    assert "train_eval" not in RunSpec().config_dict()
+    assert RunSpec(train_eval="every").config_hash() != RunSpec().config_hash()
+    with pytest.raises(ConfigError, match="train_eval"):
+        RunSpec(train_eval="sometimes")

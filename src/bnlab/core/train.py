@@ -211,7 +211,8 @@ def train_stack(
             if progress is not None:
                 progress(1)
         train_time += _clock(device) - t0 - eval_time
-        ev = _readings(p, st, cfg, data, mask, flags, train_set=True)
+        on_train = s0.train_eval == "every" or epoch == s0.epochs  # RunSpec.train_eval
+        ev = _readings(p, st, cfg, data, mask, flags, train_set=on_train)
         tr_loss, tr_acc = (loss_sum / N).tolist(), (correct / N).tolist()
         noise_sd = curve_noise(step_loss.cpu().numpy(), axis=1).tolist()
         for s_at, wall, ev_at in pending_evals:
@@ -222,7 +223,8 @@ def train_stack(
                 )
         for k in list(active):
             r, u = results[k], owner[k]
-            te_loss, te_acc, tr_loss_ev, tr_acc_ev = (v[u] for v in ev[specs[k].precise_bn])
+            read = [v[u] for v in ev[specs[k].precise_bn]] + [math.nan, math.nan]  # train set: last epoch
+            te_loss, te_acc, tr_loss_ev, tr_acc_ev = read[:4]
             r.epochs.append(
                 dict(
                     epoch=epoch,

@@ -260,7 +260,7 @@ def _config_table(d: StudyData) -> list[Block]:
             "results.csv's train_acc_eval), not Keras's running training-mode mean (train_acc). "
             "Diverged runs are counted in the runs column and have no final value. Steps to "
             f"{thr:.0%}: the first evaluation at or above it; n counts the runs that reached it. Seconds "
-            "per epoch: each run's training seconds / its epochs."
+            "per epoch: each run's training seconds / its epochs. " + _evaluated(d)
         ),
         Table(
             [
@@ -276,6 +276,21 @@ def _config_table(d: StudyData) -> list[Block]:
         ),
     ]
     return blocks + ([Bullets(div)] if div else [])
+
+
+def _evaluated(d: StudyData) -> str:
+    """Which epochs were evaluated, from the runs' specs (RunSpec.train_eval, eval_every)."""
+    every = {c.spec.train_eval == "every" for c in d.configs}
+    train = (
+        "after every epoch"
+        if every == {True}
+        else "after the last epoch only (train_eval = last; per-epoch curves need train_eval = every)"
+        if every == {False}
+        else "after every epoch in the configurations with train_eval = every, else after the last only"
+    )
+    steps = sorted({c.spec.eval_every for c in d.configs if c.spec.eval_every})
+    extra = f", and every {', '.join(map(str, steps))} steps" if steps else ""
+    return f"Evaluated: the test set after every epoch{extra}; the training set in eval mode {train}."
 
 
 def _chance(d: StudyData) -> list[str]:
