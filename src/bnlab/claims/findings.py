@@ -14,11 +14,16 @@ from .. import stats
 from ..studydata import Config, StudyData
 from .claim import Claim
 from .finding import MARGIN, POWER, Finding, p_is
-from .rows import ALPHA, Row, holm_finite, holm_rows
+from .rows import ALPHA, Row, comparison_row, holm_finite, holm_rows
 
 
 def finals(c: Config | None, col: str = "test_acc") -> np.ndarray:
     return c.finals(col) if c else np.array([])
+
+
+def gain_row(label: str, a: Config | None, b: Config | None, la: str, lb: str) -> Row:
+    """An exploratory row: final test accuracy of `b` minus `a`, in pp, the claim being that b is higher."""
+    return comparison_row(label, stats.compare(finals(a), finals(b), label_a=la, label_b=lb), 100, +1)
 
 
 def diverged_notes(*configs: Config | None) -> tuple[str, ...]:

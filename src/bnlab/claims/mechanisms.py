@@ -17,7 +17,7 @@ from .. import stats
 from ..studydata import Config, StudyData
 from .claim import Claim
 from .finding import Finding
-from .findings import compare_finding, diverged_notes, finals
+from .findings import compare_finding, diverged_notes, finals, gain_row
 from .rows import comparison_row
 
 ICS_MARGIN = 0.01  # 1 − cos(G, G'): differences inside ±0.01 are no effect (declared before the data)
@@ -285,18 +285,8 @@ def noise_costs_benefit(claim: Claim, d: StudyData) -> Finding:
         scale=100,
         sign=-1,
         rows=[
-            comparison_row(
-                "BN − none (pp)",
-                stats.compare(finals(none), finals(batch), label_a="none", label_b="batch"),
-                100,
-                +1,
-            ),
-            comparison_row(
-                "noisy BN − none (pp)",
-                stats.compare(finals(none), finals(noisy), label_a="none", label_b="noisy"),
-                100,
-                +1,
-            ),
+            gain_row("BN − none (pp)", none, batch, "none", "batch"),
+            gain_row("noisy BN − none (pp)", none, noisy, "none", "noisy"),
             comparison_row(
                 "median-input drift in training mode (noise on): noisy BN − BN",
                 stats.compare(

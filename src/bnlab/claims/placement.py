@@ -15,7 +15,7 @@ from .. import stats
 from ..studydata import Config, StudyData, final_probe, per_step_ms
 from .claim import Claim
 from .finding import Finding
-from .findings import compare_finding, diverged_notes, finals
+from .findings import compare_finding, diverged_notes, finals, gain_row
 from .rows import Row, comparison_row
 
 
@@ -27,18 +27,8 @@ def before_beats_after(claim: Claim, d: StudyData) -> Finding:
         d.find(norm="batch", placement="before"),
     )
     rows = [
-        comparison_row(
-            "after − none (pp)",
-            stats.compare(finals(none), finals(after), label_a="none", label_b="after"),
-            100,
-            +1,
-        ),
-        comparison_row(
-            "before − none (pp)",
-            stats.compare(finals(none), finals(before), label_a="none", label_b="before"),
-            100,
-            +1,
-        ),
+        gain_row("after − none (pp)", none, after, "none", "after"),
+        gain_row("before − none (pp)", none, before, "none", "before"),
     ]
     return compare_finding(
         claim,
