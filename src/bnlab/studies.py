@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import reading, toml_text
 from .config import (
     Grid,
     RunSpec,
@@ -31,11 +31,6 @@ from .config import (
 )
 from .core.norms import NORMS, is_identity
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -300,17 +295,28 @@ def get(name_or_path: str) -> Study:
 TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack")
 
 
+MAX_STUDY_BYTES = 1 << 20  # a study file is a few lines; 1 MiB is room for any real one
+
+
 def load_toml(path: Path) -> Study:
-    """Read and validate a study file; every problem is one ConfigError naming the field."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"study file {path} not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read study file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return from_dict(data, str(path))
+    """Read and validate a study file (UTF-8 TOML, at most MAX_STUDY_BYTES); every problem is one
+    ConfigError naming the file, the problem and the fix."""
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"study file {path} {problem}; {_fix(problem)}")
+
+    return from_dict(toml_text.parse(reading.read_text(path, MAX_STUDY_BYTES, fail), str(path)), str(path))
+
+
+def _fix(problem: str) -> str:
+    """The fix for a study file `reading` refused."""
+    if problem == "does not exist":
+        return "check the path"
+    if "more than" in problem:
+        return f"a study file holds at most {MAX_STUDY_BYTES:,} bytes: pass the right file"
+    if "UTF-8" in problem:
+        return "save it as UTF-8"
+    return "pass a readable study file"
 
 
 def from_dict(data: dict, where: str = "study") -> Study:
