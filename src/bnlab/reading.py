@@ -26,6 +26,10 @@ Fail = Callable[[str], Exception]  # a problem (a phrase) -> the caller's one-li
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+class Unreadable(Exception):
+    """`fail` for a reader to which a file it cannot read counts as absent (a manifest, a mark)."""
+
+
 def content(f: BinaryIO, limit: int, gunzip: bool = True) -> bytes:
     """An open file's bytes, gunzipped when they are gzip (by content, whatever the name) and `gunzip`.
     ValueError when there are more than `limit`: reading stops there. A broken gzip stream raises
