@@ -143,7 +143,7 @@ def overhead_findings(d: StudyData) -> list[Finding]:
     if len(errs):
         notes = (
             f"Folding is exact: the largest |folded − unfolded| test logit over {len(errs)} models is "
-            f"{np.nanmax(errs):.1e} (float32; bnlab's tests require ≤ 1e-5).",
+            f"{stats.nan_stat(errs):.1e} (float32; bnlab's tests require ≤ 1e-5).",
         )
         fs[-1] = dataclasses.replace(fs[-1], notes=fs[-1].notes + notes)
     return fs
@@ -151,7 +151,7 @@ def overhead_findings(d: StudyData) -> list[Finding]:
 
 def _median_cell(c: Config, name: str, k: float = 1.0, dg: int = 1) -> str:
     """The median over c's runs of final probe `name`, times k, with dg decimals."""
-    return f"{np.nanmedian(final_probe(c, name)) * k:.{dg}f}"
+    return f"{stats.nan_stat(final_probe(c, name), np.median) * k:.{dg}f}"
 
 
 def overhead_tables(d: StudyData) -> list[tuple]:
@@ -168,7 +168,7 @@ def overhead_tables(d: StudyData) -> list[tuple]:
                 _median_cell(c, "param_bytes", 1 / 1024),
                 _median_cell(c, "state_bytes", 1 / 1024),
                 _median_cell(c, "folded_bytes", 1 / 1024),
-                f"{np.nanmax(final_probe(c, 'fold_max_abs_err')):.1e}",
+                f"{stats.nan_stat(final_probe(c, 'fold_max_abs_err')):.1e}",
             ]
         )
     return [
