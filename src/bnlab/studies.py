@@ -31,6 +31,7 @@ from .config import (
 )
 from .core.norms import NORMS, is_identity
 from .errors import ConfigError
+from .limits import show
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ def get(name_or_path: str) -> Study:
     if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
         return load_toml(Path(name_or_path))
     raise ConfigError(
-        f"unknown study {name_or_path!r}; choose one of: {', '.join(STUDIES)} "
+        f"unknown study {show(name_or_path)}; choose one of: {', '.join(STUDIES)} "
         f"(bnlab study --list), or give a path to a .toml study file"
     )
 
@@ -331,10 +332,10 @@ def from_dict(data: dict, where: str = "study") -> Study:
 def _from_dict(data: dict) -> Study:
     for k in data:
         if k not in TOML_KEYS:
-            raise ConfigError(f"unknown key {k!r}; allowed: {', '.join(TOML_KEYS)}")
+            raise ConfigError(f"unknown key {show(k)}; allowed: {', '.join(TOML_KEYS)}")
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+        raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {show(name)}")
     if name in STUDIES or name == ALL:
         raise ConfigError(
             f"name = {name!r} is taken by a built-in study (bnlab study --list), whose record in a "
@@ -358,7 +359,7 @@ def _from_dict(data: dict) -> Study:
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
     mix_none, max_stack = data.get("mix_none", True), data.get("max_stack")
     if not isinstance(mix_none, bool):
-        raise ConfigError(f"mix_none must be true or false, got {mix_none!r}")
+        raise ConfigError(f"mix_none must be true or false, got {show(mix_none)}")
     if max_stack is not None:
         max_stack = int(check_bound("max_stack", max_stack))  # an integer bound: the int itself
     study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)
