@@ -205,3 +205,12 @@ def test_welch_with_one_constant_side_is_hand_computable_and_silent():
         c = S.compare(a, b)
     t = (5625 - np.mean(a)) / (np.std(a, ddof=1) / math.sqrt(5))
     assert c.p_value == pytest.approx(2 * ss.t.sf(abs(t), 4), rel=1e-9)
+
+
+def test_nan_stat_and_nan_mean_are_nan_without_a_warning_when_nothing_is_left():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(S.nan_stat([])) and np.isnan(S.nan_stat([np.nan, np.nan], np.median))
+        assert S.nan_stat([np.nan, 2.0, np.inf]) == np.inf and S.nan_stat([1, 2, 7], np.median) == 2
+        assert np.isnan(S.nan_mean([])) and S.nan_mean([np.nan, 1.0, 3.0]) == 2.0
+        np.testing.assert_array_equal(S.nan_mean([[np.nan, 1.0], [np.nan, 3.0]], 0), [np.nan, 2.0])

@@ -140,7 +140,7 @@ class RunSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"unknown run field {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown run field {show(unknown[0])}; allowed: {', '.join(sorted(known))}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
 
@@ -259,7 +259,7 @@ def check_memory(s: RunSpec, members: int = 1) -> None:
 
 def parse_seeds(value) -> tuple[int, ...]:
     """5 or '5' → seeds 0..4; '3,7,11' or [3, 7, 11] → those seeds (at most MAX_SEEDS)."""
-    bad = ConfigError(f"seeds = {value!r}: give a count (5) or a list of seeds (3,7,11)")
+    bad = ConfigError(f"seeds = {show(value)}: give a count (5) or a list of seeds (3,7,11)")
     if isinstance(value, str) and "," in value:
         try:
             value = [int(t) for t in value.split(",") if t.strip()]
@@ -273,7 +273,7 @@ def parse_seeds(value) -> tuple[int, ...]:
                 f"seeds lists {len(value):,} seeds; at most {MAX_SEEDS:,} are allowed ({BOUNDS['seeds'].why})"
             )
         if len(set(value)) != len(value):
-            raise ConfigError(f"seeds = {list(value)} repeats a seed; give each once")
+            raise ConfigError(f"seeds = {show(list(value))} repeats a seed; give each once")
         return tuple(check_int("seed", s) for s in value)
     if isinstance(value, str):
         try:
@@ -310,12 +310,12 @@ class Grid:
         allowed = sorted(set(RULES) - {"seed"})
         for name in [*self.axes, *self.base]:
             if name not in RULES or name == "seed":
-                raise ConfigError(f"unknown grid field {name!r}; allowed: {', '.join(allowed)}")
+                raise ConfigError(f"unknown grid field {show(name)}; allowed: {', '.join(allowed)}")
         if not isinstance(self.seeds, (tuple, list)) or not self.seeds:
-            raise ConfigError(f"grid seeds must be a non-empty list of seeds, got {self.seeds!r}")
+            raise ConfigError(f"grid seeds must be a non-empty list of seeds, got {show(self.seeds)}")
         for name, values in self.axes.items():
             if not isinstance(values, (tuple, list)) or not values:
-                raise ConfigError(f"grid.{name} must be a non-empty list of values, got {values!r}")
+                raise ConfigError(f"grid.{name} must be a non-empty list of values, got {show(values)}")
         if self.size() > MAX_RUNS:
             shape = " × ".join([*(f"{len(v)} {k}" for k, v in self.axes.items()), f"{len(self.seeds)} seeds"])
             raise ConfigError(
@@ -325,7 +325,9 @@ class Grid:
         axes = {name: tuple(field_value(name, v) for v in values) for name, values in self.axes.items()}
         for name, values in axes.items():
             if len(set(values)) != len(values):
-                raise ConfigError(f"grid field {name!r} repeats a value in {list(values)}; give each once")
+                raise ConfigError(
+                    f"grid field {name!r} repeats a value in {show(list(values))}; give each once"
+                )
         seeds = [check_int("seed", s) for s in self.seeds]
         specs = []
         for combo in itertools.product(*axes.values()):

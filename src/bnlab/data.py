@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import environment
-from .datafiles import bad_file, check_md5, content, parse_idx, read_bytes, read_keras_npz
+from .datafiles import bad_file, check_md5, parse_idx, read_bytes, read_keras_npz
 from .errors import ConfigError, DataError
+from .reading import content
 
 FILES = (
     "train-images-idx3-ubyte",

@@ -7,8 +7,10 @@ the file and the fix (bnlab.data finds the files and calls these readers).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import math
 import struct
 import zipfile
 import zlib
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import reading
 from .errors import DataError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -30,30 +33,17 @@ def bad_file(path, problem: str) -> DataError:
     return DataError(f"{path}: {' '.join(str(problem).split())}; fix: {FIX}")
 
 
-def content(f, limit: int) -> bytes:
-    """An open file's bytes, gunzipped when they are gzip (by content, whatever the name). ValueError
-    when there are more than `limit`: reading stops there, so a gzip bomb is never decompressed whole."""
-    gz = f.read(2) == b"\x1f\x8b"
-    f.seek(0)
-    data = (gzip.GzipFile(fileobj=f) if gz else f).read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{'decompresses to' if gz else 'holds'} more than {limit:,} bytes")
-    return data
-
-
 def read_bytes(path: Path, limit: int | None = None) -> bytes:
-    """The file's content (see content), at most `limit` bytes (default MAX_FILE_BYTES); DataError
-    otherwise."""
+    """The file's content, gunzipped when it is gzip (reading.read_bytes), at most `limit` bytes (default
+    MAX_FILE_BYTES); one DataError naming the file and the fix otherwise."""
     limit = MAX_FILE_BYTES if limit is None else limit
-    try:
-        with open(path, "rb") as f:
-            return content(f, limit)
-    except ValueError as e:
-        raise bad_file(path, f"{e}, more than this file can hold (a damaged file or a gzip bomb)") from None
-    except EOFError as e:
-        raise bad_file(path, f"truncated gzip file ({e})") from None
-    except (OSError, zlib.error) as e:
-        raise bad_file(path, f"unreadable or corrupt file ({e})") from None
+    return reading.read_bytes(path, limit, functools.partial(_problem, path), gunzip=True)
+
+
+def _problem(path, problem: str) -> DataError:
+    if "more than" in problem:
+        problem += ", more than this file can hold (a damaged file or a gzip bomb)"
+    return bad_file(path, problem)
 
 
 def check_md5(path, raw: bytes, want: str | None) -> None:
@@ -71,10 +61,8 @@ def parse_idx(raw: bytes, path) -> np.ndarray:
     if len(raw) < head:
         raise bad_file(path, "IDX header is cut short")
     dims = struct.unpack(f">{ndim}I", raw[4:head])
-    if len(raw) - head != int(np.prod(dims)):
-        raise bad_file(
-            path, f"IDX dims {dims} need {int(np.prod(dims))} bytes of data, found {len(raw) - head}"
-        )
+    if len(raw) - head != math.prod(dims):  # a Python int: absurd dims cannot overflow into a match
+        raise bad_file(path, f"IDX dims {dims} need {math.prod(dims)} bytes of data, found {len(raw) - head}")
     return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
 
 
@@ -95,11 +83,15 @@ def write_idx(path, array: np.ndarray) -> None:
 def read_keras_npz(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) from a Keras mnist.npz; checks keys, sizes (at most MAX_FILE_BYTES
     decompressed, read from the zip's table before any array), shapes and dtypes."""
+    reading.check_file(path, None, functools.partial(_problem, path))  # capped below, by its zip table
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a .npy array (or a pickle, refused above)
+            raise bad_file(path, "not an npz archive (a single .npy array)")
+        with z:
             if sorted(z.files) != sorted(NPZ_KEYS):
                 raise bad_file(path, f"npz keys are {sorted(z.files)}, expected {list(NPZ_KEYS)}")
-            size = sum(i.file_size for i in z.zip.infolist())
+            size: int = sum(i.file_size for i in z.zip.infolist()) if z.zip else 0
             if size > MAX_FILE_BYTES:
                 raise bad_file(
                     path, f"arrays of {size:,} bytes, more than the {MAX_FILE_BYTES:,} a dataset can hold"

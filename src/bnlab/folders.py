@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import reading
 from .errors import ConfigError
 from .outputs import STUDY_MARK, check_target, write_text
 
@@ -28,9 +29,7 @@ def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ..
     """Before any training: the folder holds no other study's outputs (STUDY_MARK, or an older report's
     title), the store is not one of the files written there, and `files` can be replaced."""
     marker = out / STUDY_MARK
-    owner = (
-        marker.read_text(encoding="utf-8").strip() if marker.is_file() else _report_title(out / "report.md")
-    )
+    owner = _mark(marker) if marker.exists() else _report_title(out / "report.md")
     if owner and owner != study:
         raise ConfigError(
             f"{out} holds the outputs of study {owner!r}; pass another --out for {study!r} "
@@ -47,10 +46,27 @@ def claim_folder(out: Path, study: str, store: Path | None, files: tuple[str, ..
         write_text(marker, study + "\n")
 
 
+MARK_MAX_BYTES = 4096  # a study's name and a newline
+REPORT_MAX_BYTES = 64 << 20  # more than any report.md bnlab writes
+
+
+def _mark(marker: Path) -> str:
+    """The study named in a folder's STUDY_MARK; one ConfigError when it is not one bnlab wrote."""
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(
+            f"{marker} {problem}, so it does not say which study owns {marker.parent}; remove it if the "
+            "folder is yours, or pass another --out"
+        )
+
+    return reading.read_text(marker, MARK_MAX_BYTES, fail).strip()
+
+
 def _report_title(path: Path) -> str:
-    """The study named by an existing report's first line '# bnlab report: NAME', or ''."""
+    """The study named by an existing report's first line '# bnlab report: NAME', or '' (also when it
+    cannot be read: then it is not bnlab's, and check_target refuses to replace it)."""
     try:
-        first = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0]
-    except OSError:
+        first = reading.read_text(path, REPORT_MAX_BYTES, reading.Unreadable).split("\n", 1)[0]
+    except reading.Unreadable:
         return ""
     return first.removeprefix("# bnlab report: ").strip() if first.startswith("# bnlab report: ") else ""

@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import reading
 from .errors import ConfigError
 
 WRITTEN = ".bnlab-written"  # the manifest of the files bnlab wrote into a folder
@@ -70,12 +71,9 @@ def _fingerprint(path: Path) -> list:
 
 def _manifest(folder: Path) -> dict:
     """The folder's manifest, {} when it has none or it cannot be read as one."""
-    m = folder / WRITTEN
     try:
-        if m.stat().st_size > MANIFEST_MAX_BYTES:
-            return {}
-        data = json.loads(m.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(reading.read_text(folder / WRITTEN, MANIFEST_MAX_BYTES, reading.Unreadable))
+    except (reading.Unreadable, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -90,7 +88,12 @@ def ours(path: Path) -> bool:
     if entry is None:
         return (path.parent / STUDY_MARK).is_file() and not (path.parent / WRITTEN).exists()
     try:
-        return isinstance(entry, list) and entry[0] == path.stat().st_size and entry == _fingerprint(path)
+        return (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and entry[0] == path.stat().st_size
+            and entry == _fingerprint(path)
+        )
     except OSError:
         return False
 

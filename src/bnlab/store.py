@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import environment
+from . import environment, store_rows
 from ._version import __version__
 from .config import RunSpec
 from .errors import ConfigError, StoreError, StoreLocked
@@ -241,7 +241,7 @@ class Store:
         return dict(
             name=row[0],
             question=row[1],
-            spec=json.loads(row[2]),
+            spec=store_rows.json_object(self.path, f"study {name}", "spec_json", row[2]),
             command=row[3],
             created=row[4],
             updated=row[5],
@@ -318,8 +318,8 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        with np.load(io.BytesIO(row[1])) as z:
-            return RunSpec.from_json(json.loads(row[0])), {k: z[k] for k in z.files}
+        where = f"run {run_id}"
+        return store_rows.spec(self.path, where, row[0]), store_rows.arrays(self.path, where, row[1])
 
     @_guard()
     def models(self) -> list[str]:
@@ -337,10 +337,10 @@ class Store:
         return [
             dict(
                 run_id=r[0],
-                spec=RunSpec.from_json(json.loads(r[1])),
+                spec=store_rows.spec(self.path, f"run {r[0]}", r[1]),
                 diverged_epoch=r[2],
                 device=r[3],
-                versions=json.loads(r[4] or "{}"),
+                versions=store_rows.json_object(self.path, f"run {r[0]}", "versions", r[4] or "{}"),
             )
             for r in rows
         ]

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import reading, toml_text
 from .claims.declared import check_claims
 from .config import (
     Grid,
@@ -32,11 +32,7 @@ from .config import (
 )
 from .core.norms import NORMS, is_identity
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .limits import show
 
 
 @dataclass(frozen=True)
@@ -295,7 +291,7 @@ def get(name_or_path: str) -> Study:
     if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
         return load_toml(Path(name_or_path))
     raise ConfigError(
-        f"unknown study {name_or_path!r}; choose one of: {', '.join(STUDIES)} "
+        f"unknown study {show(name_or_path)}; choose one of: {', '.join(STUDIES)} "
         f"(bnlab study --list), or give a path to a .toml study file"
     )
 
@@ -303,17 +299,28 @@ def get(name_or_path: str) -> Study:
 TOML_KEYS = ("name", "question", "seeds", "base", "grid", "notes", "mix_none", "max_stack", "claims")
 
 
+MAX_STUDY_BYTES = 1 << 20  # a study file is a few lines; 1 MiB is room for any real one
+
+
 def load_toml(path: Path) -> Study:
-    """Read and validate a study file; every problem is one ConfigError naming the field."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"study file {path} not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read study file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return from_dict(data, str(path))
+    """Read and validate a study file (UTF-8 TOML, at most MAX_STUDY_BYTES); every problem is one
+    ConfigError naming the file, the problem and the fix."""
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"study file {path} {problem}; {_fix(problem)}")
+
+    return from_dict(toml_text.parse(reading.read_text(path, MAX_STUDY_BYTES, fail), str(path)), str(path))
+
+
+def _fix(problem: str) -> str:
+    """The fix for a study file `reading` refused."""
+    if problem == "does not exist":
+        return "check the path"
+    if "more than" in problem:
+        return f"a study file holds at most {MAX_STUDY_BYTES:,} bytes: pass the right file"
+    if "UTF-8" in problem:
+        return "save it as UTF-8"
+    return "pass a readable study file"
 
 
 def from_dict(data: dict, where: str = "study") -> Study:
@@ -328,10 +335,10 @@ def from_dict(data: dict, where: str = "study") -> Study:
 def _from_dict(data: dict) -> Study:
     for k in data:
         if k not in TOML_KEYS:
-            raise ConfigError(f"unknown key {k!r}; allowed: {', '.join(TOML_KEYS)}")
+            raise ConfigError(f"unknown key {show(k)}; allowed: {', '.join(TOML_KEYS)}")
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {name!r}")
+        raise ConfigError(f"name must be 1-64 letters, digits, '-' or '_', got {show(name)}")
     if name in STUDIES or name == ALL:
         raise ConfigError(
             f"name = {name!r} is taken by a built-in study (bnlab study --list), whose record in a "
@@ -355,7 +362,7 @@ def _from_dict(data: dict) -> Study:
     base = {k: tuple(v) if isinstance(v, list) else v for k, v in base.items()}
     mix_none, max_stack = data.get("mix_none", True), data.get("max_stack")
     if not isinstance(mix_none, bool):
-        raise ConfigError(f"mix_none must be true or false, got {mix_none!r}")
+        raise ConfigError(f"mix_none must be true or false, got {show(mix_none)}")
     if max_stack is not None:
         max_stack = int(check_bound("max_stack", max_stack))  # an integer bound: the int itself
     study = Study(name, question, axes, base, seeds, notes, mix_none, max_stack)

@@ -6,13 +6,16 @@ import textwrap
 
 import numpy as np
 import pytest
+import tomllib
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_report import make_store
 
 from bnlab import studies
 from bnlab.claims import registry
 from bnlab.claims import seed as seed_claims
 from bnlab.claims.claim import Claim
-from bnlab.claims.declared import STATISTICS
+from bnlab.claims.declared import STATISTICS, from_file
 from bnlab.claims.findings import compare_finding
 from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
@@ -68,6 +71,8 @@ def test_a_study_file_declares_claims_of_every_statistic(tmp_path):
             'key = "x"\nstatistic = "final_test_acc"\ndirection = "up"',
             "direction must be 'higher' or 'lower'",
         ),
+        ('key = "x"\nstatistic = "final_test_acc"\ndirection = [1]', "direction must be 'higher' or 'lower'"),
+        ('key = "x"\nstatistic = ["a"]', "claim 'x': statistic must be one of final_test_acc, "),
         (
             'key = "x"\nstatistic = "final_test_acc"\ndirection = "higher"\nmargin = -1',
             "claim 'x': margin must be a positive number in the statistic's unit, got -1",
@@ -173,3 +178,54 @@ def test_one_declaration_adds_a_claim_everywhere(tmp_path, monkeypatch):
     assert plan_claims(d)[-1].finding.key == "z"
     only_z = [c.label for c in R.needed_configs(d, ["z"])]
     assert only_z == ["none, bs 128", "batch, bs 128"]
+
+
+SIDES = st.dictionaries(
+    st.sampled_from(["norm", "batch_size", "lr", "colour"]),
+    st.one_of(
+        st.sampled_from(["none", "batch", "group"]),
+        st.sampled_from([32, 128, 64]),
+        st.floats(),
+        st.lists(st.integers(), max_size=2),
+    ),
+    max_size=2,
+)
+ANY = st.one_of(
+    st.integers(-3, 3), st.floats(), st.text(max_size=6), st.lists(st.integers(), max_size=2), st.booleans()
+)
+CLAIMS = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "key": st.one_of(st.sampled_from(["c1", "c2", "a b"]), ANY),
+            "title": st.one_of(st.text(max_size=10), ANY),
+            "a": st.one_of(SIDES, ANY),
+            "b": st.one_of(SIDES, ANY),
+            "statistic": st.one_of(st.sampled_from(sorted(STATISTICS)), ANY),
+            "direction": st.one_of(st.sampled_from(["higher", "lower"]), ANY),
+            "margin": st.one_of(st.floats(), ANY),
+            "other": ANY,
+        },
+    ),
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(claims=CLAIMS)
+def test_any_claims_table_gives_claims_or_one_line(tmp_path, claims):
+    """Claims of any shape on a valid study: the checked claims (each with a test the report can run), or
+    one line naming the file; never another exception."""
+    base = tomllib.loads(textwrap.dedent(STUDY))
+    try:
+        study = studies.from_dict({**base, "claims": claims}, "s.toml")
+    except ConfigError as e:
+        assert "\n" not in str(e) and str(e).startswith("s.toml: "), str(e)
+        return
+    assert [c["key"] for c in study.claims] == [c["key"] for c in claims]
+    assert all(callable(c.test) for c in from_file(study.claims))

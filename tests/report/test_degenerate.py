@@ -170,6 +170,26 @@ def test_one_seed_of_one_configuration_draws_without_a_band_or_a_note(tmp_path):
     assert "Not drawn in" not in md and "0.9750 (1)" in md  # one value: its mean, no interval
 
 
+NO_CI = "no confidence intervals.** A curve of one run has no band and its mean no ±"
+
+
+@pytest.mark.parametrize("seeds, note", [(1, "One seed per configuration"), (2, None)])
+def test_a_report_of_one_seed_per_configuration_says_once_that_it_has_no_intervals(tmp_path, seeds, note):
+    st = make_store(tmp_path / "s.sqlite", "mine", "constant", seeds)
+    md, html = _check_files(write_report(st, "mine", tmp_path / "out"))
+    assert md.count(NO_CI) == (1 if note else 0) and (note is None or f"**{note}: {NO_CI}" in md)
+    assert html.count("no confidence intervals.") == (1 if note else 0)
+
+
+def test_a_report_says_how_many_configurations_have_one_seed(tmp_path):
+    st = make_store(tmp_path / "s.sqlite", "mine", "constant", 2)
+    r = RunResult(RunSpec(norm="layer", seed=0, epochs=2, optimizer="sgd"))
+    r.epochs += [dict(epoch=e, steps=100 * e, test_acc=0.9, test_loss=0.3, wall_s=e) for e in (1, 2)]
+    st.save("mine", r, VERSIONS)
+    md, _ = _check_files(write_report(st, "mine", tmp_path / "out"))
+    assert md.count(NO_CI) == 1 and f"**One seed in 1 of 5 configurations: {NO_CI}" in md
+
+
 @pytest.mark.parametrize(
     "values, scale, yscale, notes",
     [

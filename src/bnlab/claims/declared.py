@@ -105,11 +105,11 @@ def check_claims(raw, specs: Sequence[RunSpec]) -> tuple[dict, ...]:
         title = c.get("title", "")
         if not isinstance(title, str) or len(title) > 200:
             raise ConfigError(f"{where}: title must be a string of at most 200 characters")
-        if c.get("statistic") not in STATISTICS:
+        if not isinstance(c.get("statistic"), str) or c["statistic"] not in STATISTICS:
             raise ConfigError(
                 f"{where}: statistic must be one of {', '.join(STATISTICS)}, got {c.get('statistic')!r}"
             )
-        if c.get("direction") not in DIRECTIONS:
+        if not isinstance(c.get("direction"), str) or c["direction"] not in DIRECTIONS:
             raise ConfigError(f"{where}: direction must be 'higher' or 'lower', got {c.get('direction')!r}")
         margin = c.get("margin")
         if margin is not None and (

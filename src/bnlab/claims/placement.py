@@ -116,7 +116,7 @@ def inference_cost(B: int, folding_note: bool = False):
         notes = (
             (
                 f"Folding is exact: the largest |folded − unfolded| test logit over {len(errs)} models is "
-                f"{np.nanmax(errs):.1e} (float32; bnlab's tests require ≤ 1e-5).",
+                f"{stats.nan_stat(errs):.1e} (float32; bnlab's tests require ≤ 1e-5).",
             )
             if folding_note and len(errs)
             else ()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import reading
 from ..errors import ConfigError
 from ..results_csv import ADDED_COLUMNS, EXTRA_COLUMNS, RESULT_COLUMNS
 from ..store import Store
@@ -20,6 +21,7 @@ from .extras import need
 from .source import find, pick_study
 
 TABLES = ("results", "probes", "evals")
+MAX_CSV_BYTES = 1 << 30  # a results.csv of a million runs is a few hundred MB
 INTS = ("batch_size", "seed", "epoch", "steps", "epochs", "step", "layer")
 NULLABLE_INTS = ("train_limit", "test_limit", "diverged_epoch")
 BOOLS = ("diverged", "noise", "precise_bn")
@@ -104,6 +106,11 @@ def results_frame(rows: list[dict]):
 def read_results_csv(path: str | Path):
     """A results.csv written by bnlab, typed as results_frame types the store's rows."""
     pd = need("pandas", "pandas")
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"{path} {problem}; pass a results.csv that bnlab wrote")
+
+    reading.check_file(path, MAX_CSV_BYTES, fail)
     try:
         df = pd.read_csv(
             path, dtype={c: str for c in STRINGS}, keep_default_na=False, na_values=["", "nan", "NaN", "-nan"]

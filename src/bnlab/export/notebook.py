@@ -10,8 +10,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from .. import reading
 from ..claims import finding as F
 from ..claims.registry import analyse
+from ..errors import ConfigError
 from ..report.document import CSS, Block, Figure, Heading, Para, to_html
 from ..report.figures import FIGURES, write_generic
 from ..report.registry import report_for
@@ -20,6 +22,7 @@ from ..store import Store
 from ..studydata import StudyData
 
 SCOPE = "bnlab-result"
+MAX_PAGE_BYTES = 256 << 20  # a summary page with its figures inlined is a few MB
 
 
 def study_findings(store: str | Path, study: str) -> list[F.Finding]:
@@ -104,6 +107,10 @@ def report_body(html_path: str | Path | None) -> str:
     """A written page (summary.html of `bnlab study all`) as a scoped fragment: its body, its style scoped."""
     if not html_path or not Path(html_path).is_file():
         return f'<div class="{SCOPE}"><p>No summary page was written.</p></div>'
-    page = Path(html_path).read_text(encoding="utf-8")
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"the summary page {html_path} {problem}; write it again with bnlab study all")
+
+    page = reading.read_text(html_path, MAX_PAGE_BYTES, fail)
     body = page.split("<body>\n", 1)[-1].rsplit("\n</body>", 1)[0]
     return f'<div class="{SCOPE}"><style>{scoped_css()}</style>\n{body}\n</div>'

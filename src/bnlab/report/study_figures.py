@@ -143,7 +143,7 @@ def convergence_curves(d: StudyData, path: Path) -> list[str]:
         mean, lo, hi = band(acc)
         means.append(mean)
         col = color(d, c.spec.norm)
-        for ax, x in ((axes[0], steps), (axes[1], np.nanmean(wall, 0))):
+        for ax, x in ((axes[0], steps), (axes[1], stats.nan_mean(wall, 0))):
             line(ax, x, mean, lo, hi, col, f"{c.spec.norm} (n = {len(c.runs)})")
     for ax, lab in zip(axes, ("optimizer steps", "training seconds per model (evaluation excluded)")):
         for thr in (97, 98):
@@ -250,7 +250,7 @@ def invariance_maps(d: StudyData, path: Path) -> list[str]:
         for i, mode in enumerate(("eval", "batch")):
             grid = np.array(
                 [
-                    [np.nanmean(final_probe(c, f"inv:{mode}:a={a:g}:b={b:g}")) * 100 for a in SCALES]
+                    [stats.nan_mean(final_probe(c, f"inv:{mode}:a={a:g}:b={b:g}")) * 100 for a in SCALES]
                     for b in SHIFTS
                 ]
             )

@@ -80,6 +80,25 @@ def _figure(d: StudyData, path: Path, caption: str, notes: list[str]) -> list[Bl
     return [Figure(path, caption), Para(f"**Not drawn in {path.name}{why}:** {'; '.join(notes)}.")]
 
 
+def _one_seed_note(d: StudyData) -> list[Block]:
+    """One visible note when configurations have a single run: they have no confidence interval, so
+    their curves have no band and their means no ±."""
+    single = sum(len(c.runs) == 1 for c in d.configs)
+    if not single:
+        return []
+    which = (
+        "One seed per configuration"
+        if single == len(d.configs)
+        else (f"One seed in {single} of {len(d.configs)} configurations")
+    )
+    return [
+        Para(
+            f"**{which}: no confidence intervals.** A curve of one run has no band and its mean no ±; "
+            "run the study with `--seeds 2` or more for them."
+        )
+    ]
+
+
 def _pm(s: stats.Summary, digits: int, scale: float = 1.0) -> str:
     """mean ± half-width of the 95% t-interval (n)."""
     if s.n == 0:
@@ -124,7 +143,7 @@ def _document(
     rep = report_for(d.name)
     fs = analyse(d)
     b += _summary(fs, seq_verdicts or {}) + list(sequential) + _reproduce(d, command, wall_s, regen)
-    b.append(Heading(2, "Figures"))
+    b += [Heading(2, "Figures"), *_one_seed_note(d)]
     b += [blk for path, caption, notes in figs.values() for blk in _figure(d, path, caption, notes)]
     b += _config_table(d)
     b += rep.tables(d)

@@ -105,7 +105,7 @@ def small_batch_tables(d: StudyData) -> list[Block]:
 
 def _median_cell(c: Config, name: str, k: float = 1.0, dg: int = 1) -> str:
     """The median over c's runs of final probe `name`, times k, with dg decimals."""
-    return f"{np.nanmedian(final_probe(c, name)) * k:.{dg}f}"
+    return f"{stats.nan_stat(final_probe(c, name), np.median) * k:.{dg}f}"
 
 
 def overhead_tables(d: StudyData) -> list[Block]:
@@ -122,7 +122,7 @@ def overhead_tables(d: StudyData) -> list[Block]:
                 _median_cell(c, "param_bytes", 1 / 1024),
                 _median_cell(c, "state_bytes", 1 / 1024),
                 _median_cell(c, "folded_bytes", 1 / 1024),
-                f"{np.nanmax(final_probe(c, 'fold_max_abs_err')):.1e}",
+                f"{stats.nan_stat(final_probe(c, 'fold_max_abs_err')):.1e}",
             ]
         )
     return [

@@ -17,6 +17,23 @@ def finite(x) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
+def nan_stat(x, reduce=np.max) -> float:
+    """`reduce` (np.max, np.median, np.mean, ...) over x's values that are not NaN (infinities kept);
+    NaN, without numpy's all-NaN or empty warning, when there are none."""
+    a = np.asarray(x, dtype=float).ravel()
+    a = a[~np.isnan(a)]
+    return float(reduce(a)) if len(a) else np.nan
+
+
+def nan_mean(x, axis: int | None = None) -> np.ndarray:
+    """np.nanmean(x, axis) (axis None: over all of x, a 0-d array), NaN where a slice has no value that
+    is not NaN, without numpy's warning."""
+    a = np.asarray(x, dtype=float)
+    ok = ~np.isnan(a)
+    n = ok.sum(axis)
+    return np.where(n > 0, np.where(ok, a, 0.0).sum(axis) / np.maximum(n, 1), np.nan)
+
+
 def pair(ci) -> tuple[float, float]:
     return float(ci[0]), float(ci[1])
 
