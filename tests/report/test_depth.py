@@ -143,3 +143,27 @@ def test_a_tiny_depth_study_writes_its_report_with_its_claims_and_figure(tiny_de
     d = StudyData.load(st, "depth")
     assert sorted(len(c.spec.hidden) for c in d.configs) == [2, 2, 4, 4, 8, 8, 16, 16]
     assert all(len(r.m["test_acc"]) == 1 for r in d.runs)
+
+
+@pytest.mark.parametrize("name", list(studies.STUDIES))
+def test_the_dataset_override_reaches_every_run_of_every_study(name):
+    specs = studies.STUDIES[name].specs(seeds=1, dataset="fashion-mnist")
+    assert specs and {s.dataset for s in specs} == {"fashion-mnist"}
+
+
+def test_a_study_on_fashion_mnist_runs_from_the_command_line_into_its_own_folder(tmp_path, monkeypatch):
+    from bnlab import data
+    from bnlab.cli import main
+    from bnlab.errors import BnlabError
+
+    try:
+        data.load("fashion-mnist", None)
+    except BnlabError as e:  # not installed here (Debian: dataset-fashion-mnist)
+        pytest.skip(f"Fashion-MNIST not found: {e}")
+    monkeypatch.chdir(tmp_path)
+    args = ["study", "width", "--dataset", "fashion-mnist", "--seeds", "1", "--epochs", "1"]
+    assert main([*args, "--train-limit", "256", "--test-limit", "200", "--quiet"]) == 0
+    st = Store(tmp_path / "bnlab-out-fashion-mnist" / "width" / "bnlab.sqlite")
+    d = StudyData.load(st, "width")
+    assert len(d.runs) == 6 and {r.spec.dataset for r in d.runs} == {"fashion-mnist"}
+    assert d.threshold == 0.85 and not (tmp_path / "bnlab-out").exists()
