@@ -167,3 +167,35 @@ def test_a_study_on_fashion_mnist_runs_from_the_command_line_into_its_own_folder
     d = StudyData.load(st, "width")
     assert len(d.runs) == 6 and {r.spec.dataset for r in d.runs} == {"fashion-mnist"}
     assert d.threshold == 0.85 and not (tmp_path / "bnlab-out").exists()
+
+
+def _width_store(path, acc):
+    st = Store(path)
+    widths = [(32, 16), (128, 64), (512, 256)]
+    st.begin_study(
+        "width", "q", {"name": "width", "axes": {"hidden": [list(w) for w in widths]}, "seeds": 5}, "c"
+    )
+    for norm in ("none", "batch"):
+        for w in widths:
+            for seed in range(5):
+                r = RunResult(RunSpec(norm=norm, hidden=w, seed=seed, epochs=1))
+                a = acc(norm, w[0], seed)
+                r.epochs.append(
+                    dict(epoch=1, steps=100, train_loss=0.1, train_acc=a, test_loss=0.1, test_acc=a, wall_s=1)
+                )
+                st.save("width", r, VERSIONS)
+    return StudyData.load(st, "width")
+
+
+def test_the_width_claim_is_supported_only_where_bn_flattens_the_width_profile(tmp_path):
+    noise = np.random.default_rng(1).normal(0, 0.0005, (2, 513, 5))
+
+    def acc(flat):
+        def f(norm, w, seed):
+            slope = 0.0 if (norm == "batch" and flat) else 0.01 * np.log2(w / 32)
+            return 0.95 + slope + noise[int(norm == "batch"), w, seed]
+
+        return f
+
+    assert _verdicts(_width_store(tmp_path / "a.sqlite", acc(True))) == {"width": "supported"}
+    assert _verdicts(_width_store(tmp_path / "b.sqlite", acc(False)))["width"] != "supported"
