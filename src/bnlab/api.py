@@ -26,7 +26,7 @@ from .config import Grid, RunSpec, check_memory, parse_seeds
 from .errors import ConfigError, StoreError, StoreLocked
 from .export.frames import load
 from .fold import fold_run
-from .folders import claim_folder, prepare_out
+from .folders import claim_folder, default_out, prepare_out
 from .options import Options
 from .outputs import write_text
 from .result import StudyResult
@@ -46,6 +46,7 @@ def run_study(
     epochs: int | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
+    dataset: str | None = None,
     report: bool = True,
     command: str = "",
     until_decided: bool = False,
@@ -57,6 +58,7 @@ def run_study(
 ) -> StudyResult:
     """Run a named study (bnlab.studies.STUDIES) or a TOML study file, resuming from the store.
     'all' runs every named study (each in OUT/<study>/, OUT default bnlab-out) and writes OUT/summary.html.
+    dataset: every run's dataset (default the study's; OUT then defaults to bnlab-out-DATASET/<study>).
 
     until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per
     configuration) until a group-sequential test decides every claim (bnlab.until_decided);
@@ -74,6 +76,7 @@ def run_study(
             epochs=epochs,
             train_limit=train_limit,
             test_limit=test_limit,
+            dataset=dataset,
             report=report,
             command=command,
             options=opts,
@@ -94,10 +97,11 @@ def run_study(
             epochs=epochs,
             train_limit=train_limit,
             test_limit=test_limit,
+            dataset=dataset,
         )
-    specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit)
+    specs = study.specs(seeds, epochs=epochs, train_limit=train_limit, test_limit=test_limit, dataset=dataset)
     opts = dataclasses.replace(
-        opts, out=opts.out or Path("bnlab-out") / study.name, max_stack=study.max_stack or opts.max_stack
+        opts, out=opts.out or default_out(study.name, dataset), max_stack=study.max_stack or opts.max_stack
     )
     return _run(
         study.name,
@@ -124,7 +128,9 @@ def _until_decided(
         )
     plan = U.make_plan(study, seeds, max_seeds, round_seeds)
     opts = dataclasses.replace(
-        opts, out=opts.out or Path("bnlab-out") / study.name, max_stack=study.max_stack or opts.max_stack
+        opts,
+        out=opts.out or default_out(study.name, overrides.get("dataset")),
+        max_stack=study.max_stack or opts.max_stack,
     )
     res, hist = U.run_rounds(
         study,
@@ -221,7 +227,7 @@ def run_all(*, options: Options, report: bool = True, command: str = "", **study
     """Every named study in turn (each resumes from its store, in OUT/<study>/), then the summary page."""
     from .report.summary import write_summary
 
-    out, _ = prepare_out(options.out or "bnlab-out", None)
+    out, _ = prepare_out(options.out or default_out("", study_kw.get("dataset")), None)
     claim_folder(out, studies.ALL, None, ("summary.md", "summary.html"))
     results = [
         run_study(

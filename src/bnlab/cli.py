@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--list", action="store_true", help="list the named studies and their questions")
     s.add_argument("--seeds", help="a count or a list (default: the study's)")
     s.add_argument("--epochs", type=int, help="override the study's epochs")
+    s.add_argument("--dataset", help="every run's dataset, mnist or fashion-mnist (default: the study's)")
     s.add_argument(
         "--until-decided",
         action="store_true",
@@ -356,6 +357,7 @@ def _train(args, command: str) -> int:
                 epochs=args.epochs,
                 train_limit=args.train_limit,
                 test_limit=args.test_limit,
+                dataset=args.dataset,
                 command=command,
                 options=opts,
                 **_sequential(args),

@@ -9,6 +9,12 @@ from .errors import ConfigError
 from .outputs import STUDY_MARK, check_target, write_text
 
 
+def default_out(study: str = "", dataset: str | None = None) -> Path:
+    """bnlab-out/STUDY; bnlab-out-DATASET/STUDY for a study run on another dataset than MNIST, so that its
+    runs never share a store (and a report) with the same study's MNIST runs."""
+    return Path("bnlab-out" + (f"-{dataset}" if dataset not in (None, "mnist") else "")) / study
+
+
 def prepare_out(out: str | Path, store: str | Path | None) -> tuple[Path, Path]:
     """Create the output folder (or fail with one clear line) and resolve the store path."""
     out = Path(out)

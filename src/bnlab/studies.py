@@ -93,6 +93,14 @@ def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
 BN = {"norm": ("none", "batch")}
+DEPTHS = (2, 4, 8, 16)  # hidden layers of the depth study: the first 128 wide, the rest 64
+WIDTHS = (0.25, 1.0, 4.0)  # the width study's multipliers of the seed's hidden widths (128, 64)
+
+
+def stack_of(depth: int) -> tuple[int, ...]:
+    """The depth study's hidden widths: 128, then 64 for every further layer (the seed's net at depth 2)."""
+    return (128,) + (64,) * (depth - 1)
+
 
 STUDIES: dict[str, Study] = {
     s.name: s
@@ -278,6 +286,28 @@ STUDIES: dict[str, Study] = {
                 "drawn anew every step for every layer and unit (bnlab.core.noise). Activation percentiles "
                 "in eval mode (act_p*, no noise) and in training mode with the noise on (act_train_p*)."
             ),
+        ),
+        Study(
+            "depth",
+            "Does BN's benefit grow with depth? The seed's protocol on MLPs of 2, 4, 8 and 16 hidden "
+            "layers (the first 128 wide, the rest 64; depth 2 is the seed's 784-128-64-10 net), with and "
+            "without BN after each hidden ReLU: final accuracy, accuracy after epoch 1, divergence.",
+            axes={"hidden": tuple(stack_of(n) for n in DEPTHS), **BN},
+            base={"epochs": 10},
+            seeds=5,
+            notes=(
+                "Adam lr 1e-3, batch size 32, 10 epochs, 5 seeds, profile keras (Glorot init, BN momentum "
+                "0.99, eps 1e-3), as the seed study; hidden widths 128 then 64 (not all 128)."
+            ),
+        ),
+        Study(
+            "width",
+            "Does BN's effect depend on width? The seed's net with its hidden widths (128, 64) × 0.25, 1 "
+            "and 4, i.e. (32, 16), (128, 64) and (512, 256), with and without BN after each hidden ReLU.",
+            axes={"hidden": tuple((round(128 * t), round(64 * t)) for t in WIDTHS), **BN},
+            base={"epochs": 10},
+            seeds=5,
+            notes="Adam lr 1e-3, batch size 32, 10 epochs, 5 seeds, profile keras, as the seed study.",
         ),
     ]
 }

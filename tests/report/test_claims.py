@@ -33,6 +33,8 @@ EXPECTED_RUNS = {
     "ics": 3 * 3,
     "smoothness": 3 * 3,  # none, BN after, BN before
     "noisy-bn": 3 * 3,
+    "depth": 2 * 4 * 5,  # none/batch × 2, 4, 8, 16 hidden layers
+    "width": 2 * 3 * 5,  # none/batch × widths (128, 64) × 0.25, 1, 4
 }
 TINY = dict(epochs=1, seeds=2, train_limit=256, test_limit=200)
 
@@ -170,8 +172,8 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
     # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1, overhead 3,
-    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1
-    assert len(table) == 25
+    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1, depth 3, width 1
+    assert len(table) == 29
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
     assert '<a href="lr/report.html">lr</a>' in html and '<a href="lr/lr_sweep.png">figure</a>' in html
@@ -193,6 +195,8 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         ("ics", ["ics.png"], ["(ics)"]),
         ("smoothness", ["smoothness.png"], ["(smooth)"]),
         ("noisy-bn", ["activations.png"], ["(noisy)"]),
+        ("depth", ["depth_gain.png"], ["(depth-final)", "(depth-epoch1)", "(depth-deep)"]),
+        ("width", ["final_accuracy.png"], ["(width)"]),
     ],
 )
 def test_each_study_report_has_its_figures_tables_and_findings(tiny_all, study, figures, sections):

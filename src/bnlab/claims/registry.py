@@ -9,6 +9,7 @@ rounds (`Claim.needs`), `bnlab plan` and the summary.
 from __future__ import annotations
 
 from ..studydata import StudyData
+from . import depth as D
 from . import mechanisms as M
 from . import placement as P
 from . import seed as S
@@ -35,6 +36,8 @@ NAMED: dict[str, tuple[Claim, ...]] = {
     "ics": M.ICS,
     "smoothness": M.SMOOTHNESS,
     "noisy-bn": M.NOISY,
+    "depth": D.DEPTH,
+    "width": D.WIDTH,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..claims import seed as S
 from ..studydata import StudyData
+from . import depth_figures as DF
 from . import study_figures as SF
 from . import tables as T
 from .document import Block
@@ -170,6 +171,18 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "noisy-bn": StudyReport(figures=(PERCENTILES,)),
+    "depth": StudyReport(
+        figures=(
+            Figure(
+                name="depth",
+                file="depth_gain.png",
+                draw=DF.gain_vs_depth,
+                caption="BN's gain (batch − none) in final test accuracy and in test accuracy after epoch 1 "
+                "against the number of hidden layers, with Welch 95% CIs; diverged runs count at chance.",
+            ),
+        ),
+    ),
+    "width": StudyReport(),
 }
 
 
