@@ -5,6 +5,7 @@ import pytest
 from bnlab import studies
 from bnlab.config import Grid, RunSpec, parse_seeds
 from bnlab.errors import ConfigError
+from bnlab.study import Study
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ def test_seed_study_is_the_full_factorial():
 
 
 def test_none_times_placement_is_deduplicated():
-    s = studies.Study("p", "", axes={"norm": ("none", "batch"), "placement": ("after", "before")}, seeds=2)
+    s = Study("p", "", axes={"norm": ("none", "batch"), "placement": ("after", "before")}, seeds=2)
     assert len(s.specs()) == 2 * 3
 
 

@@ -17,6 +17,7 @@ from bnlab import datafiles as F
 from bnlab import studies
 from bnlab.config import BOUNDS, Grid, RunSpec, check_bound, parse_seeds
 from bnlab.errors import ConfigError, DataError
+from bnlab.study import Study, dedupe
 
 
 def one_line(exc) -> str:
@@ -109,11 +110,11 @@ def test_numbers_are_stored_as_their_declared_type(a, b):
 
 def test_int_and_float_study_files_train_the_same_runs(tmp_path):
     ints = study(tmp_path, 'name = "a"\nseeds = 2\n[grid]\ninit_scale = [1, 3]\nlr = [1]\n')().specs()
-    floats = studies.Study("b", "", axes={"init_scale": (1.0, 3.0), "lr": (1.0,)}, seeds=2).specs()
+    floats = Study("b", "", axes={"init_scale": (1.0, 3.0), "lr": (1.0,)}, seeds=2).specs()
     assert [(s.config_hash(), s.seed, s.run_id) for s in ints] == [
         (s.config_hash(), s.seed, s.run_id) for s in floats
     ]
-    assert studies.dedupe(ints + floats) == ints  # a store keyed on (config_hash, seed) trains them once
+    assert dedupe(ints + floats) == ints  # a store keyed on (config_hash, seed) trains them once
     with pytest.raises(ConfigError, match="repeats a value"):
         Grid({"init_scale": (1, 1.0)}).expand()
 
@@ -223,7 +224,7 @@ def test_huge_grid_is_refused_by_its_size_before_expanding(tmp_path):
 
 def test_20000_run_grid_expands_and_dedupes_in_well_under_a_second():
     lrs = tuple(round(1e-4 * k, 6) for k in range(1, 51))
-    s = studies.Study(
+    s = Study(
         "big",
         "",
         axes={
@@ -242,7 +243,7 @@ def test_20000_run_grid_expands_and_dedupes_in_well_under_a_second():
     assert len({(x.config_hash(), x.seed) for x in specs}) == len(specs)
     assert dt < 1.0, f"{dt:.2f} s"
     t = time.perf_counter()
-    assert len(studies.dedupe(specs + specs)) == len(specs)
+    assert len(dedupe(specs + specs)) == len(specs)
     assert time.perf_counter() - t < 0.5
 
 

@@ -4,13 +4,12 @@
     >>> res = bnlab.run_study("seed", seeds=5)          # trains what the store lacks, writes the report
     >>> res.rows[0]["test_acc"], res.report["html"]
 
-Where and how a study runs is one `Options`, built once (by the CLI or the caller) and passed
-whole; `run_study` and `run_grid` also take its fields as keywords.
+Where and how a study runs is one `Options`, built once (by the CLI or the caller) and passed whole;
+`run_study` and `run_grid` also take its fields as keywords.
 
-This process alone writes the store (run_specs): runs already there, keyed by (config_hash, seed), are
-skipped unless `fresh`; a backend (run.local on this machine, run.ray_backend on a cluster, imported only
-when asked for) hands back each finished group, whose runs are committed one transaction each, so an
-interrupted study loses only the groups in flight.
+This process alone writes the store (run_specs): runs there, keyed by (config_hash, seed), are skipped unless
+`fresh`; a backend (run.local here, run.ray_backend on a cluster, imported when asked for) hands back each
+finished group, its runs committed one transaction each: an interrupted study loses only groups in flight.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from .run.backends import open_backend
 from .run.jobs import Progress, check_against_data, group_cost, plan_stacks, steps_of
 from .run.tuning import SLOW_UNIT_S
 from .store import Store
+from .study import dedupe
 
 __all__ = ["Options", "StudyResult", "fold_run", "load", "plan_study", "run_grid", "run_study"]
 
@@ -269,7 +269,7 @@ def run_grid(
     Options as for run_study (out defaults to bnlab-out/run)."""
     opts = Options.of(options, **option_fields)
     opts = dataclasses.replace(opts, out=opts.out or "bnlab-out/run")
-    specs = studies.dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
+    specs = dedupe(Grid(axes, base, parse_seeds(seeds)).expand())
     res = _run(
         name,
         "ad-hoc grid (bnlab run)",

@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 from ..config import RunSpec, parse_seeds
 from ..errors import ConfigError
 from ..store import Store
-from ..studies import Study
+from ..study import Study
 from ..studydata import StudyData
 from .rounds import SPEC_KEY, History, Plan, history, needs
 
