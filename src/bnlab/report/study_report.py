@@ -188,7 +188,7 @@ def _summary(fs: list[F.Finding], sequential: dict[str, str]) -> list[Block]:
     return [
         Heading(2, "Summary"),
         Para(
-            f"Each claim of the original discussion, tested on every seed with one primary test (α = "
+            f"Each claim of this study, tested on every seed with one primary test (α = "
             f"{F.ALPHA}; p Holm-adjusted across this study's {len(fs)} claims). Verdicts: supported or "
             "contradicted (p < α, the CI on one side of 0), equivalent (TOST: the difference lies within the "
             "margin declared before the data), or inconclusive. 'Detectable' is the smallest effect the "
