@@ -35,7 +35,13 @@ def gain_vs_depth(d: StudyData, path: Path) -> list[str]:
         m, low, high = np.array(ms), np.array(lo), np.array(hi)
         if len(xs):
             ax.errorbar(
-                xs, m, yerr=[m - low, high - m], fmt="o-", color="C1", capsize=4, label="batch − none"
+                np.log2(xs),
+                m,
+                yerr=[m - low, high - m],
+                fmt="o-",
+                color="C1",
+                capsize=4,
+                label="batch − none",
             )
         ax.axhline(0, color="0.5", lw=1, ls=":")
         ax.set_xticks(np.log2(xs), [str(x) for x in xs])  # log2 positions on a linear axis: never empty
