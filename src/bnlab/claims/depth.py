@@ -19,8 +19,8 @@ from .. import stats
 from ..studydata import Config, StudyData, acc_or_chance, chance
 from .claim import Claim
 from .finding import MARGIN, Finding
-from .findings import compare_finding, stabilization_finding
-from .rows import Row, comparison_row
+from .findings import anova_row, compare_finding, runs_per_norm, stabilization_finding
+from .rows import comparison_row
 
 NORMS = ("none", "batch")
 DEEPEST = (128,) + (64,) * 15  # the depth study's deepest net (studies.DEPTHS, studies.stack_of)
@@ -90,17 +90,8 @@ def gain_grows(values: Values, what: str) -> Callable[[Claim, StudyData], Findin
             for L in depths
             for n, b in [pairs[L]]
         ]
-        rows.append(
-            Row(
-                f"classic two-way ANOVA norm × depth interaction (F = {it.f:.2f}; assumes equal variances)",
-                math.nan,
-                (math.nan, math.nan),
-                it.p,
-            )
-        )
-        n: dict[str, int] = {}
-        for (norm, _), k in it.n.items():
-            n[norm] = n.get(norm, 0) + k
+        rows.append(anova_row(it, "norm × depth "))
+        n = runs_per_norm(it)
         return Finding(
             key=claim.key,
             title=claim.title,

@@ -113,13 +113,29 @@ def censored_finding(
     )
 
 
+def runs_per_norm(it: stats.Interaction) -> dict[str, int]:
+    """Runs per norm, summed over the other factor's levels of a norm × factor layout."""
+    n: dict[str, int] = {}
+    for (norm, _), k in it.n.items():
+        n[norm] = n.get(norm, 0) + k
+    return n
+
+
+def anova_row(it: stats.Interaction, what: str = "") -> Row:
+    """The classic (equal-variance) two-way ANOVA interaction beside Welch–James: a row, no verdict."""
+    return Row(
+        f"classic two-way ANOVA {what}interaction (F = {it.f:.2f}; assumes equal variances)",
+        math.nan,
+        (math.nan, math.nan),
+        it.p,
+    )
+
+
 def stabilization_finding(claim: Claim, st: stats.Stabilization, factor: str, *, notes=()) -> Finding:
     """ "BN makes the result depend less on `factor`": the norm × factor interaction (Welch–James) must be
     significant and BN's spread of configuration means over the factor smaller, its CI below 0."""
     it, sp = st.interaction, st.spread
-    n: dict[str, int] = {}
-    for (norm, _), k in it.n.items():  # runs per norm over the factor's levels
-        n[norm] = n.get(norm, 0) + k
+    n = runs_per_norm(it)
     rows = [
         Row(
             f"spread of means over {factor} (SD, seed noise removed), none (pp)",
@@ -128,12 +144,7 @@ def stabilization_finding(claim: Claim, st: stats.Stabilization, factor: str, *,
             math.nan,
         ),
         Row(f"spread of means over {factor}, batch (pp)", sp.spread_a1 * 100, (math.nan, math.nan), math.nan),
-        Row(
-            f"classic two-way ANOVA interaction (F = {it.f:.2f}; assumes equal variances)",
-            math.nan,
-            (math.nan, math.nan),
-            it.p,
-        ),
+        anova_row(it),
     ]
     return Finding(
         key=claim.key,
