@@ -303,11 +303,11 @@ def _dispatch(args, command: str) -> int:
             console.say(line)
         return 0
     if args.cmd == "plan":
-        from . import api
+        from . import plan
 
         if args.store and not args.pilot:
             _existing(args.store, "check the path, or pass --pilot without --store to train a pilot")
-        text = api.plan_study(
+        text = plan.plan_study(
             args.study,
             effect=args.effect,
             power=args.power,

@@ -250,6 +250,24 @@ STUDIES: dict[str, Study] = {
             seeds=5,
             notes="Adam lr 1e-3, batch size 32, 10 epochs, 5 seeds, profile keras, as the seed study.",
         ),
+        Study(
+            "transfer",
+            "Does BN's effect carry over to a harder dataset? The seed study (norm × batch size "
+            "16/32/64/128) on MNIST and on Fashion-MNIST: the seed study's claims on each, side by side, and "
+            "whether BN's effect differs between them (dataset × norm interaction).",
+            axes={
+                "dataset": ("mnist", "fashion-mnist"),
+                "norm": ("none", "batch"),
+                "batch_size": (16, 32, 64, 128),
+            },
+            base={"epochs": 10},
+            seeds=5,
+            notes=(
+                "The seed study's protocol (Adam lr 1e-3, 10 epochs, 5 seeds, profile keras) on both "
+                "datasets; Fashion-MNIST from BNLAB_DATA_DIR/fashion-mnist (Debian: "
+                "dataset-fashion-mnist). Its convergence threshold is 85% test accuracy (MNIST's 97%)."
+            ),
+        ),
     ]
 }
 ALL = "all"  # bnlab study all: every study above, then one summary report

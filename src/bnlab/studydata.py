@@ -15,6 +15,7 @@ import numpy as np
 
 from . import stats
 from .config import RunSpec
+from .errors import ConfigError
 from .records import EPOCH_COLS, STEP_NAMES
 from .store import Store
 
@@ -127,6 +128,11 @@ def _probes(rows: list[dict]) -> tuple[dict, dict]:
     return final, {k: tuple(np.array(c, float) for c in zip(*sorted(v))) for k, v in traces.items()}
 
 
+def _threshold(configs: list[Config]) -> float:
+    """The convergence threshold of the configurations' (first) dataset."""
+    return THRESHOLD.get(configs[0].spec.dataset, 0.97) if configs else 0.97
+
+
 def _label(spec: RunSpec, fields) -> str:
     names = {"batch_size": "bs", "lr": "lr"}
     parts = [
@@ -169,6 +175,7 @@ class StudyData:
             )
             groups.setdefault(run.spec.config_hash(), []).append(run)
         axes = (meta.get("spec") or {}).get("axes") or {}
+        check_one_dataset(study, axes, {g[0].spec.dataset for g in groups.values()}, store.path)
         specs = [g[0].spec.config_dict() for g in groups.values()]
         fields = [f.name for f in dataclasses.fields(RunSpec) if f.name != "seed"]
         varying = [
@@ -200,8 +207,17 @@ class StudyData:
             )
             for g in sorted(groups.values(), key=order)
         ]
-        thr = THRESHOLD.get(configs[0].spec.dataset, 0.97) if configs else 0.97
-        return cls(study, meta, configs, varying, thr)
+        return cls(study, meta, configs, varying, _threshold(configs))
+
+    def subset(self, **fields) -> StudyData:
+        """The configurations with these field values as a study of their own: its varying fields, labels
+        and threshold recomputed (e.g. `subset(dataset="mnist")` of a study with a dataset axis)."""
+        configs = [c for c in self.configs if all(getattr(c.spec, k) == v for k, v in fields.items())]
+        varying = [f for f in self.varying if len({repr(getattr(c.spec, f)) for c in configs}) > 1]
+        configs = [
+            dataclasses.replace(c, label=_label(c.spec, varying or ("norm", "batch_size"))) for c in configs
+        ]
+        return StudyData(self.name, self.meta, configs, varying, _threshold(configs))
 
     def find(self, **fields) -> Config | None:
         return next(
@@ -229,6 +245,18 @@ class StudyData:
     @property
     def runs(self) -> list[Run]:
         return [r for c in self.configs for r in c.runs]
+
+
+def check_one_dataset(study: str, axes: dict, datasets: set[str], store_path) -> None:
+    """A study's runs in one store are on one dataset unless dataset is one of its axes: its claims compare
+    configurations, and two datasets' runs of one configuration would be mixed in them (ConfigError)."""
+    if len(datasets) > 1 and "dataset" not in axes:
+        raise ConfigError(
+            f"study {study!r} in the store {store_path} spans the datasets {', '.join(sorted(datasets))}, "
+            "but dataset is not one of its axes, so its report would compare runs on different data; give "
+            f"each dataset its own output folder (--out; by default bnlab-out-DATASET/{study}), or put "
+            "dataset in the study's [grid]"
+        )
 
 
 def chance(c: Config) -> float:

@@ -199,3 +199,21 @@ def test_the_width_claim_is_supported_only_where_bn_flattens_the_width_profile(t
 
     assert _verdicts(_width_store(tmp_path / "a.sqlite", acc(True))) == {"width": "supported"}
     assert _verdicts(_width_store(tmp_path / "b.sqlite", acc(False)))["width"] != "supported"
+
+
+def test_the_gain_figure_draws_each_depth_at_its_log2_tick_with_its_gain(tmp_path, monkeypatch):
+    from bnlab.report import depth_figures
+
+    figs = []
+    monkeypatch.setattr(depth_figures, "save", lambda fig, path: figs.append(fig))
+    d = _store(tmp_path / "s.sqlite", "depth", _acc(lambda L: 0.002 * np.log2(L)))
+    assert depth_figures.gain_vs_depth(d, tmp_path / "g.png") == []
+    (fig,) = figs
+    for ax in fig.axes:
+        (line,) = [ln for ln in ax.lines if ln.get_marker() == "o"]
+        x, y = line.get_data()
+        assert list(x) == [1.0, 2.0, 3.0, 4.0]  # log2 of 2, 4, 8, 16 hidden layers
+        assert list(ax.get_xticks()) == [1.0, 2.0, 3.0, 4.0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16"]
+        assert y == pytest.approx([0.2 * k for k in (1, 2, 3, 4)], abs=0.25)  # the gain in pp (SE 0.06)
+        assert ax.get_xlim()[0] < 1.0 and ax.get_xlim()[1] > 4.0  # every point inside the axes

@@ -15,6 +15,7 @@ from . import placement as P
 from . import seed as S
 from . import small_batch as SB
 from . import sweeps as W
+from . import transfer as TR
 from .claim import Claim
 from .declared import from_file
 from .finding import Finding
@@ -38,6 +39,7 @@ NAMED: dict[str, tuple[Claim, ...]] = {
     "noisy-bn": M.NOISY,
     "depth": D.DEPTH,
     "width": D.WIDTH,
+    "transfer": TR.CLAIMS,
 }
 
 

@@ -183,6 +183,7 @@ REPORTS: dict[str, StudyReport] = {
         ),
     ),
     "width": StudyReport(),
+    "transfer": StudyReport(tables=T.transfer_table, generic=("final", "accuracy")),
 }
 
 

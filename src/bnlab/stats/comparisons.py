@@ -197,12 +197,15 @@ def tost_p(c: Comparison, margin: float) -> float:
     """Two one-sided tests that |mean_b − mean_a| < margin, from a comparison's diff, SE and df:
     p = max(P(T ≥ (diff + margin)/se), P(T ≤ (diff − margin)/se)) with T ~ t(df). NaN without a margin
     or a spread; p < α declares equivalence within ±margin (Schuirmann 1987)."""
-    if not (
-        np.isfinite(margin) and margin > 0 and np.isfinite(c.diff_se) and c.diff_se > 0 and np.isfinite(c.df)
-    ):
+    return tost(c.diff, c.diff_se, c.df, margin)
+
+
+def tost(diff: float, se: float, df: float, margin: float) -> float:
+    """`tost_p` of an estimate `diff` with standard error `se` on `df` t degrees of freedom."""
+    if not (np.isfinite(margin) and margin > 0 and np.isfinite(se) and se > 0 and np.isfinite(df)):
         return np.nan
-    lower = scipy.stats.t.sf((c.diff + margin) / c.diff_se, c.df)
-    upper = scipy.stats.t.cdf((c.diff - margin) / c.diff_se, c.df)
+    lower = scipy.stats.t.sf((diff + margin) / se, df)
+    upper = scipy.stats.t.cdf((diff - margin) / se, df)
     return float(max(lower, upper))
 
 

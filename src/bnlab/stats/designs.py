@@ -1,5 +1,5 @@
-"""Tests shaped to a claim: interaction (norm × batch size) and stabilization, best of several, censored
-times to a threshold."""
+"""Tests shaped to a claim: interaction (norm × batch size) and stabilization, a contrast of cell means,
+best of several, censored times to a threshold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy  # scipy.stats loads on first use (scipy's lazy submodules): importing bnlab.stats stays light
 
-from .comparisons import welch
+from .comparisons import tost, welch
 from .ranks import hodges_lehmann
 from .summaries import NAN2, finite, pair
 
@@ -96,6 +96,52 @@ def interaction_test(cells: dict) -> Interaction:
         wf, wdf2 = t / (df1 + 2 * a - 6 * a / (df1 + 2)), df1 * (df1 + 2) / (3 * a)
         wp = float(scipy.stats.f.sf(wf, df1, wdf2))
     return Interaction(float(f), df1, max(df2, 0), p, float(wf), float(wdf2), wp, n)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A linear contrast L = Σ w_j ȳ_j of independent cell means with Welch's t: se² = Σ w_j² s_j²/n_j,
+    df (Welch–Satterthwaite) = se⁴ / Σ (w_j² s_j²/n_j)²/(n_j − 1), CI L ± t(1−α/2, df)·se, p two-sided.
+    sd_a, sd_b: the two SDs of a balanced two-sample design with the same se at n seeds a side (the power
+    functions' inputs): √Σ w_j²s_j² over the cells of negative and of positive weight."""
+
+    estimate: float
+    ci: tuple[float, float]
+    se: float
+    df: float
+    p_value: float
+    level: float
+    n: dict
+    sd_a: float = np.nan
+    sd_b: float = np.nan
+
+    def tost_p(self, margin: float) -> float:
+        """Two one-sided tests that |L| < margin (`comparisons.tost`)."""
+        return tost(self.estimate, self.se, self.df, margin)
+
+
+def contrast(cells: dict, weights: dict, *, level: float = 0.95) -> Contrast:
+    """Welch's t test of Σ w_j μ_j = 0 over `cells` {key: per-seed values} with `weights` {key: w}; for the
+    2 × 2 interaction (weights ±1) it is the Welch–James test of `interaction_test` (welch_p equal). NaN
+    when a weighted cell has < 2 finite values or every cell has no variance."""
+    data = {k: finite(cells.get(k, ())) for k in weights}
+    n = {k: len(v) for k, v in data.items()}
+    est = float(sum(w * data[k].mean() for k, w in weights.items())) if min(n.values()) else np.nan
+    if min(n.values()) < 2:
+        return Contrast(est, NAN2, np.nan, np.nan, np.nan, level, n)
+    v = {k: w**2 * np.var(data[k], ddof=1) / n[k] for k, w in weights.items()}
+    se2 = sum(v.values())
+    sds = [
+        float(np.sqrt(sum(w**2 * np.var(data[k], ddof=1) for k, w in weights.items() if side(w))))
+        for side in (lambda w: w < 0, lambda w: w > 0)
+    ]
+    if se2 == 0:
+        return Contrast(est, (est, est), 0.0, np.nan, np.nan, level, n, *sds)
+    se = float(np.sqrt(se2))
+    df = float(se2**2 / sum(v[k] ** 2 / (n[k] - 1) for k in weights))
+    h = float(scipy.stats.t.ppf((1 + level) / 2, df)) * se
+    p = float(2 * scipy.stats.t.sf(abs(est) / se, df))
+    return Contrast(est, (est - h, est + h), se, df, p, level, n, *sds)
 
 
 @dataclass(frozen=True)
