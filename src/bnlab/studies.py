@@ -232,13 +232,15 @@ STUDIES: dict[str, Study] = {
             "depth",
             "Does BN's benefit grow with depth? The seed's protocol on MLPs of 2, 4, 8 and 16 hidden "
             "layers (the first 128 wide, the rest 64; depth 2 is the seed's 784-128-64-10 net), with and "
-            "without BN after each hidden ReLU: final accuracy, accuracy after epoch 1, divergence.",
-            axes={"hidden": tuple(stack_of(n) for n in DEPTHS), **BN},
+            "without BN after each hidden ReLU (the original), and with BN before it (the BN paper): final "
+            "accuracy, accuracy after epoch 1, divergence.",
+            axes={"hidden": tuple(stack_of(n) for n in DEPTHS), **BN, "placement": ("after", "before")},
             base={"epochs": 10},
             seeds=5,
             notes=(
                 "Adam lr 1e-3, batch size 32, 10 epochs, 5 seeds, profile keras (Glorot init, BN momentum "
-                "0.99, eps 1e-3), as the seed study; hidden widths 128 then 64 (not all 128)."
+                "0.99, eps 1e-3), as the seed study; hidden widths 128 then 64 (not all 128). The claims "
+                "test BN after the ReLU, the original's placement; BN before it is in each table's rows."
             ),
         ),
         Study(

@@ -33,8 +33,9 @@ EXPECTED_RUNS = {
     "ics": 3 * 3,
     "smoothness": 3 * 3,  # none, BN after, BN before
     "noisy-bn": 3 * 3,
-    "depth": 2 * 4 * 5,  # none/batch × 2, 4, 8, 16 hidden layers
+    "depth": 3 * 4 * 5,  # none, BN after and BN before the ReLU × 2, 4, 8, 16 hidden layers
     "width": 2 * 3 * 5,  # none/batch × widths (128, 64) × 0.25, 1, 4
+    "transfer": 2 * 2 * 4 * 5,  # mnist/fashion-mnist × none/batch × batch sizes 16-128
 }
 TINY = dict(epochs=1, seeds=2, train_limit=256, test_limit=200)
 
@@ -172,8 +173,8 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
     # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1, overhead 3,
-    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1, depth 3, width 1
-    assert len(table) == 29
+    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1, depth 3, width 1, transfer 3
+    assert len(table) == 32
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
     assert '<a href="lr/report.html">lr</a>' in html and '<a href="lr/lr_sweep.png">figure</a>' in html

@@ -150,7 +150,7 @@ BOUND = 0.05 + 3 * math.sqrt(0.05 * 0.95 / N_NULL)
 
 @pytest.mark.parametrize(
     "claim, make",
-    [  # one claim per test function: depth-epoch1 is depth-final's test, transfer-gap/-epoch1 transfer-final's
+    [  # one claim per test function: depth-epoch1 shares depth-final's, transfer-gap/-epoch1 transfer-final's
         (DEPTH[0], _depth_null),
         (WIDTH[0], _width_null),
         (TR.CLAIMS[0], lambda r: _transfer(0.0015, 0.0015, rng=r)),

@@ -48,13 +48,39 @@ def epoch1_acc(c: Config | None) -> np.ndarray:
 def divergence_note(d: StudyData) -> str:
     """'Diverged runs (counted at chance): none 2 layers 0/5, ...'."""
     counts = ", ".join(
-        f"{c.spec.norm} {depth_of(c)} layers {c.n_diverged}/{len(c.runs)}"
-        for c in sorted(d.configs, key=lambda c: (c.spec.norm, depth_of(c)))
+        f"{c.spec.norm}{' before the ReLU' if c.spec.placement == 'before' else ''} {depth_of(c)} layers "
+        f"{c.n_diverged}/{len(c.runs)}"
+        for c in sorted(d.configs, key=lambda c: (c.spec.norm, c.spec.placement, depth_of(c)))
         if c.spec.norm in NORMS
     )
     return (
         f"Diverged runs (non-finite loss; counted at chance accuracy in these tests): {counts or 'no runs'}."
     )
+
+
+def bn_pairs(d: StudyData, placement: str) -> dict[int, tuple[Config, Config]]:
+    """depth → (none, batch with BN at `placement`) for every depth that has both."""
+    pairs = {}
+    for b in d.configs:
+        a = d.find(norm="none", hidden=b.spec.hidden)
+        if b.spec.norm == "batch" and b.spec.placement == placement and a:
+            pairs[depth_of(b)] = (a, b)
+    return pairs
+
+
+def before_rows(d: StudyData, values: Values, only: int | None = None) -> list:
+    """BN before the ReLU (the BN paper's placement) against none at each depth that has it (or at `only`)."""
+    return [
+        comparison_row(
+            f"{L} hidden layers: batch before the ReLU − none",
+            stats.compare(values(n), values(b), label_a="none", label_b="batch"),
+            100,
+            +1,
+            margin=MARGIN["pp"],
+        )
+        for L, (n, b) in sorted(bn_pairs(d, "before").items())
+        if only in (None, L)
+    ]
 
 
 def _paired_gains(none: Config, batch: Config, values: Values) -> np.ndarray:
@@ -68,11 +94,7 @@ def gain_grows(values: Values, what: str) -> Callable[[Claim, StudyData], Findin
     """The test of "BN's gain in `what` grows with depth" on per-run `values`."""
 
     def test(claim: Claim, d: StudyData) -> Finding:
-        pairs: dict[int, tuple[Config, Config]] = {}
-        for b in d.configs:
-            a = d.find(norm="none", hidden=b.spec.hidden)
-            if b.spec.norm == "batch" and a:
-                pairs[depth_of(b)] = (a, b)
+        pairs = bn_pairs(d, "after")
         depths = sorted(pairs)
         cells = {(n, L): values(c) for L in depths for n, c in zip(NORMS, pairs[L])}
         it = stats.interaction_test(cells)
@@ -90,6 +112,7 @@ def gain_grows(values: Values, what: str) -> Callable[[Claim, StudyData], Findin
             for L in depths
             for n, b in [pairs[L]]
         ]
+        rows += before_rows(d, values)
         rows.append(anova_row(it, "norm × depth "))
         n = runs_per_norm(it)
         return Finding(
@@ -125,7 +148,14 @@ def deepest_trains_worse(claim: Claim, d: StudyData) -> Finding:
     shallow = min(depths, default=0)
 
     def at(norm: str, depth: int) -> Config | None:
-        return next((c for c in d.configs if c.spec.norm == norm and depth_of(c) == depth), None)
+        return next(
+            (
+                c
+                for c in d.configs
+                if c.spec.norm == norm and c.spec.placement == "after" and depth_of(c) == depth
+            ),
+            None,
+        )
 
     nd, bd, ns = at("none", deep), at("batch", deep), at("none", shallow)
     main = stats.compare(acc_or_chance(nd), acc_or_chance(bd), label_a="none", label_b="batch")
@@ -136,6 +166,7 @@ def deepest_trains_worse(claim: Claim, d: StudyData) -> Finding:
             100,
             +1,
         ),
+        *before_rows(d, acc_or_chance, only=deep),
         comparison_row(
             f"no BN, final accuracy: {deep} − {shallow} hidden layers",
             stats.compare(acc_or_chance(ns), acc_or_chance(nd), label_a=f"{shallow}", label_b=f"{deep}"),
@@ -173,6 +204,7 @@ def width_stabilizes(claim: Claim, d: StudyData) -> Finding:
     )
 
 
+AFTER = {"norm": NORMS, "placement": ("after",)}  # the original's placement ("none" is written "after")
 DEPTH = (
     Claim(
         key="depth-final",
@@ -180,14 +212,14 @@ DEPTH = (
         quote="The BN paper's case was deep networks: does BN's gain over no BN (about 0.15 pp at the seed's "
         "two hidden layers) grow with the number of hidden layers?",
         test=gain_grows(acc_or_chance, "Final test accuracy"),
-        uses={"norm": NORMS},
+        uses=AFTER,
     ),
     Claim(
         key="depth-epoch1",
         title="BN's gain in accuracy after epoch 1 grows with depth",
         quote="Early training: does BN's gain in test accuracy after the first epoch grow with depth?",
         test=gain_grows(epoch1_acc, "Test accuracy after epoch 1"),
-        uses={"norm": NORMS},
+        uses=AFTER,
     ),
     Claim(
         key="depth-deep",
@@ -195,7 +227,7 @@ DEPTH = (
         quote=f"At {len(DEEPEST)} hidden layers, does the net without BN reach a lower final test accuracy "
         "than with BN (diverged runs at chance)?",
         test=deepest_trains_worse,
-        uses={"norm": NORMS, "hidden": (DEEPEST,)},
+        uses={**AFTER, "hidden": (DEEPEST,)},
     ),
 )
 WIDTH = (
