@@ -251,3 +251,98 @@ def test_decide_records_the_level_each_claim_faced_at_every_look():
     weak = [S.ClaimLook(0.5, (0.0, 0.0))] * 2
     ds, dw = S.decide([strong, weak], [1, 1], t)
     assert ds.levels == (ALPHA / 2, ALPHA / 2) and dw.levels == (ALPHA / 2, ALPHA)
+
+
+# --- futility (non-binding) ---------------------------------------------------------------------------------
+
+
+def test_conditional_power_under_the_current_trend():
+    """CP = 1 − Φ((c − z/√t)/√(1 − t)): at t = ½ and z = c/√2 the trend reaches c exactly (CP ½); the TOST's
+    own conditional power counts for a claim with a margin; no CP at t = 1 or without a statistic."""
+    c = st.norm.isf(0.025)
+    assert stats.conditional_power(c * math.sqrt(0.5), 0.5, 0.05) == pytest.approx(0.5, abs=1e-12)
+    assert stats.conditional_power(0.0, 0.5, 0.05) == pytest.approx(st.norm.sf(c / math.sqrt(0.5)))
+    low = stats.conditional_power(0.0, 0.5, 0.05)
+    assert stats.conditional_power(0.0, 0.5, 0.05, tost_p=0.01, alpha_eq=0.05) > 0.9 > low
+    assert math.isnan(stats.conditional_power(1.0, 1.0, 0.05))
+    assert math.isnan(stats.conditional_power(math.nan, 0.5, 0.05))
+
+
+def test_decide_stops_a_hopeless_claim_for_futility_only_from_half_of_n_max():
+    t = np.array([0.25, 0.5, 0.75, 1.0])
+    flat = [S.ClaimLook(0.9, (-1.0, 1.0), effect=0.1)] * 4
+    strong = [S.ClaimLook(0.2, (-0.1, 1.0), effect=0.5)] * 4
+    assert S.decide([flat[:1]], [1], t[:1], final=False, futility=0.1)[0].verdict == "undecided"
+    x = S.decide([flat[:2]], [1], t[:2], final=False, futility=0.1)[0]
+    assert (x.verdict, x.look) == ("futile", 1) and 0 <= x.cond_power < 0.1
+    assert S.decide([strong[:2]], [1], t[:2], final=False, futility=0.1)[0].verdict == "undecided"
+    assert S.decide([flat], [1], t, futility=0.0)[0].verdict == "undecided"  # 0: never
+
+
+def test_futility_never_adds_a_false_positive_and_costs_little_power():
+    """The same simulated studies with and without futility: every study that futility lets reject also
+    rejects without it (non-binding: it can only remove rejections), so the type I error stays at α; under
+    the design's alternative (80% power) power stays ≥ 0.73, and under the null fewer seeds are used."""
+    sims, ns, n_max = 2000, np.arange(5, 21, 5), 20
+    t = ns / n_max
+    rng = np.random.default_rng(11)
+    delta = S.design_drift(t, ALPHA, 0.8) * math.sqrt(2 / n_max)  # the effect the design has 80% power for
+    out = {}
+    for name, shift in (("null", 0.0), ("alt", delta)):
+        a, b = rng.standard_normal((sims, n_max)), shift + rng.standard_normal((sims, n_max))
+        p, _, d = welch_looks(a, b, ns)
+        rej, seeds = {}, {}
+        for g in (0.0, 0.1):
+            res = [S.decide([_looks(p[i], d[i])], [1], t, futility=g)[0] for i in range(sims)]
+            rej[g] = np.array([x.verdict in ("supported", "contradicted") for x in res])
+            seeds[g] = np.mean([ns[x.look] for x in res])
+        assert not (rej[0.1] & ~rej[0.0]).any()
+        out[name] = (rej[0.0].mean(), rej[0.1].mean(), seeds[0.0], seeds[0.1])
+    print(f"futility 0.1 from t = 0.5, 4 looks: (rejections without, with; mean seeds without, with) {out}")
+    assert out["null"][1] <= mc_bound(ALPHA, sims)
+    assert out["alt"][1] >= 0.73 and out["alt"][0] - out["alt"][1] <= 0.07
+    assert out["null"][3] <= 0.8 * out["null"][2]
+
+
+def test_the_seed_studys_claim_d_stops_for_futility_where_batch_size_changes_nothing():
+    """Claim (d) (bs 16 generalizes best) on a study where BN's accuracy is the same at every batch size: it
+    is futile at the look at half of --max-seeds (10 of 20 seeds), so rounds stop training for it there, and
+    its sentence says so; a plan stored without futility (before it existed) replays without it."""
+    from bnlab.config import RunSpec
+    from bnlab.planning.rounds import Plan, history, verdict_text
+    from memory_studies import study_data
+
+    rng = np.random.default_rng(4)
+    same = rng.normal(0.978, 0.001, 20)
+    cells = {}
+    for bs in (16, 32, 64, 128):
+        for norm in ("none", "batch"):
+            acc = same if norm == "batch" else rng.normal(0.977, 0.001, 20)
+            cells[RunSpec(norm=norm, batch_size=bs)] = (acc - 0.01, acc, np.full(20, 0.01))
+    d = study_data("seed", cells, ["norm", "batch_size"])
+    plan = Plan(tuple(range(5)), 5, 20, futility=0.1)
+    h = history(d, plan)
+    i = [f.key for f in h.rounds[0].findings].index("d")
+    x = h.decisions[i]
+    assert (x.verdict, h.rounds[x.look].n) == ("futile", 10)
+    assert "d" not in h.undecided()
+    assert verdict_text(h, i).startswith("undecided: futile at 10 seeds (round 2)")
+    old = Plan.of({"spec": {"sequential": {"seeds": list(range(5)), "round": 5, "max_seeds": 20}}})
+    assert old is not None and old.futility == 0.0
+    assert history(d, old).decisions[i].verdict == "undecided"
+
+
+def test_the_plans_expected_seeds_with_futility_agree_with_the_exact_design_and_with_decide():
+    """Without futility the Monte Carlo expectation matches the exact one (numerical integration) within its
+    error; with it, a true effect of 0 stops far earlier, as the simulated `decide` runs above show."""
+    from bnlab.stats.futility import expected_fraction as with_futility
+
+    t = np.array([0.25, 0.5, 0.75, 1.0])
+    b = S.boundaries(t, ALPHA)
+    drift = S.design_drift(t, ALPHA, 0.8)
+    for th in (0.0, drift):
+        assert with_futility(t, b, th, ALPHA, 0.0) == pytest.approx(
+            S.expected_fraction(t, th, ALPHA), abs=0.01
+        )
+    assert with_futility(t, b, 0.0, ALPHA, 0.1) < 0.75 * S.expected_fraction(t, 0.0, ALPHA)
+    assert with_futility(t, b, drift, ALPHA, 0.1) < S.expected_fraction(t, drift, ALPHA)

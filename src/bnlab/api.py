@@ -50,6 +50,7 @@ def run_study(
     until_decided: bool = False,
     max_seeds: int | None = None,
     round_seeds: int | None = None,
+    futility: float | None = None,
     on_round=None,
     options: Options | None = None,
     **option_fields,
@@ -59,7 +60,8 @@ def run_study(
     dataset: every run's dataset (default the study's; OUT then defaults to bnlab-out-DATASET/<study>).
 
     until_decided: train in rounds (`seeds` first, then `round_seeds` more, up to `max_seeds` per
-    configuration) until a group-sequential test decides every claim (bnlab.until_decided);
+    configuration) until a group-sequential test decides every claim (bnlab.until_decided), a claim whose
+    conditional power falls below `futility` (default stats.FUTILITY; 0: never) stopping early;
     `on_round(k, history)` after each round; the result's `sequential` holds the rounds.
 
     `options` (or its fields as keywords: out, store, device, data_dir, backend, ray_address,
@@ -80,14 +82,13 @@ def run_study(
             options=opts,
         )
     study = studies.get(name_or_path)
-    if not until_decided and (max_seeds is not None or round_seeds is not None):
-        raise ConfigError("max-seeds and round (rounds of seeds) need until-decided")
+    if not until_decided and (max_seeds is not None or round_seeds is not None or futility is not None):
+        raise ConfigError("max-seeds, round (rounds of seeds) and futility need until-decided")
     if until_decided:
         return _until_decided(
             study,
             seeds,
-            max_seeds,
-            round_seeds,
+            (max_seeds, round_seeds, futility),
             on_round,
             opts,
             report=report,
@@ -114,7 +115,7 @@ def run_study(
 
 
 def _until_decided(
-    study, seeds, max_seeds, round_seeds, on_round, opts: Options, *, report: bool, command: str, **overrides
+    study, seeds, rounds: tuple, on_round, opts: Options, *, report: bool, command: str, **overrides
 ) -> StudyResult:
     """run_study(until_decided=True): rounds of seeds until every claim is decided (bnlab.until_decided)."""
     from .planning import until_decided as U
@@ -124,7 +125,7 @@ def _until_decided(
             "--fresh cannot be combined with --until-decided: each round reuses the runs of the "
             "rounds before it; pass another --out or --store to start afresh"
         )
-    plan = U.make_plan(study, seeds, max_seeds, round_seeds)
+    plan = U.make_plan(study, seeds, *rounds)
     opts = dataclasses.replace(
         opts,
         out=opts.out or default_out(study.name, overrides.get("dataset")),

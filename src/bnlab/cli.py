@@ -76,16 +76,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train in rounds of seeds until a group-sequential test decides every claim (README)",
     )
-    s.add_argument(
-        "--max-seeds",
-        type=int,
-        help="with --until-decided: most seeds per configuration (default 4 × the first round's)",
-    )
-    s.add_argument(
-        "--round",
-        type=int,
-        help="with --until-decided: seeds added per round (default: the first round's count)",
-    )
+    for flag, kind, text in (
+        ("--max-seeds", int, "most seeds per configuration (default 4 × the first round's)"),
+        ("--round", int, "seeds added per round (default: the first round's count)"),
+        ("--futility", float, "stop a claim whose conditional power drops below this (0.1; 0: never)"),
+    ):
+        s.add_argument(flag, type=kind, help=f"with --until-decided: {text}")
     _common(s, "output folder (default bnlab-out/STUDY)")
 
     pl = sub.add_parser(
@@ -374,8 +370,10 @@ GRID_AXES = ("norm", "placement", "batch_size", "lr", "optimizer", "init", "init
 
 
 def _sequential(args) -> dict:
-    """bnlab study --until-decided [--max-seeds N] [--round K]: api.run_study's keywords, a line per round."""
-    if not any(getattr(args, k, None) not in (None, False) for k in ("until_decided", "max_seeds", "round")):
+    """bnlab study --until-decided [--max-seeds N] [--round K] [--futility P]: api.run_study's keywords, a
+    line per round."""
+    keys = ("until_decided", "max_seeds", "round", "futility")
+    if not any(getattr(args, k, None) not in (None, False) for k in keys):
         return {}
     import time
 
@@ -389,5 +387,9 @@ def _sequential(args) -> dict:
             console.out.print(round_line(k, h, time.perf_counter() - t0), markup=False)
 
     return dict(
-        until_decided=args.until_decided, max_seeds=args.max_seeds, round_seeds=args.round, on_round=say
+        until_decided=args.until_decided,
+        max_seeds=args.max_seeds,
+        round_seeds=args.round,
+        futility=args.futility,
+        on_round=say,
     )

@@ -6,8 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from . import studies
-from .api import run_study
+from . import api, studies
 from .config import parse_seeds
 from .errors import ConfigError
 from .options import Options
@@ -66,7 +65,7 @@ def plan_study(
             f"first {limit} training images into {pilot_opts.out}, about "
             f"{f'{secs:.0f} s' if secs < 120 else f'{secs / 60:.0f} min'} of training on a slow CPU"
         )
-        res = run_study(
+        res = api.run_study(
             name,
             seeds=pilot_seeds,
             train_limit=limit,

@@ -27,15 +27,16 @@ DEPTH_STACKS = {
 }
 
 
-def test_depth_grid_is_two_norms_by_four_depths_of_128_then_64():
+def test_depth_grid_is_none_and_bn_after_and_before_the_relu_by_four_depths_of_128_then_64():
     specs = studies.STUDIES["depth"].specs()
-    assert len(specs) == 2 * 4 * 5 and len({(s.config_hash(), s.seed) for s in specs}) == 40
-    assert {(s.norm, s.hidden) for s in specs} == {
-        (n, h) for n in ("none", "batch") for h in DEPTH_STACKS.values()
+    assert len(specs) == 3 * 4 * 5 and len({(s.config_hash(), s.seed) for s in specs}) == 60
+    norms = (("none", "after"), ("batch", "after"), ("batch", "before"))
+    assert {(s.norm, s.placement, s.hidden) for s in specs} == {
+        (n, p, h) for n, p in norms for h in DEPTH_STACKS.values()
     }
     assert {len(s.hidden) for s in specs} == set(DEPTH_STACKS)
-    assert {(s.epochs, s.batch_size, s.lr, s.optimizer, s.profile, s.placement) for s in specs} == {
-        (10, 32, 1e-3, "adam", "keras", "after")
+    assert {(s.epochs, s.batch_size, s.lr, s.optimizer, s.profile) for s in specs} == {
+        (10, 32, 1e-3, "adam", "keras")
     }
     assert {s.seed for s in specs} == set(range(5))
 
@@ -46,19 +47,24 @@ def test_width_grid_scales_the_seed_widths():
     assert {s.hidden for s in specs} == {(32, 16), (128, 64), (512, 256)}
 
 
-def _store(path, study, acc, epoch1=None, diverged=()):
+def _store(path, study, acc, epoch1=None, diverged=(), before=None):
     """A store of `study` over DEPTH_STACKS: acc(norm, depth, seed) is the final test accuracy, epoch1(...)
-    that after epoch 1 (default acc); (norm, depth, seed) in `diverged` diverged in epoch 2."""
+    that after epoch 1 (default acc); (norm, depth, seed) in `diverged` diverged in epoch 2; `before`(depth,
+    seed), if given, the final (and epoch-1) accuracy of BN before the ReLU."""
     st = Store(path)
     axes = {"hidden": [list(h) for h in DEPTH_STACKS.values()], "norm": ["none", "batch"]}
     st.begin_study(study, "q", {"name": study, "axes": axes, "seeds": 5}, "cmd")
-    for norm in ("none", "batch"):
+    cells = [("none", "after"), ("batch", "after")] + ([("batch", "before")] if before else [])
+    for norm, placement in cells:
         for depth, hidden in DEPTH_STACKS.items():
             for seed in range(5):
-                r = RunResult(RunSpec(norm=norm, hidden=hidden, seed=seed, epochs=2))
-                a1 = (epoch1 or acc)(norm, depth, seed)
+                r = RunResult(RunSpec(norm=norm, hidden=hidden, seed=seed, epochs=2, placement=placement))
+                if placement == "before":
+                    a1 = a2 = before(depth, seed)
+                else:
+                    a1, a2 = (epoch1 or acc)(norm, depth, seed), acc(norm, depth, seed)
                 div = (norm, depth, seed) in diverged
-                for e, a in ((1, a1), (2, float("nan") if div else acc(norm, depth, seed))):
+                for e, a in ((1, a1), (2, float("nan") if div else a2)):
                     loss = float("nan") if np.isnan(a) else 0.1
                     r.epochs.append(
                         dict(
@@ -103,6 +109,25 @@ def test_depth_claims_are_supported_when_the_gain_grows_with_depth(tmp_path):
     ]
 
 
+def test_bn_before_the_relu_is_a_row_at_each_depth_and_leaves_the_claims_on_bn_after_it(tmp_path):
+    grows = _acc(lambda L: 0.002 * np.log2(L))
+    plain = {f.key: f for f in registry.analyse(_store(tmp_path / "a.sqlite", "depth", grows))}
+    both = _store(tmp_path / "b.sqlite", "depth", grows, before=lambda L, s: 0.9 + NOISE[0, L, s])
+    f = {f.key: f for f in registry.analyse(both)}
+    for k in plain:
+        assert (f[k].verdict, f[k].effect, f[k].p_value) == (
+            plain[k].verdict,
+            plain[k].effect,
+            plain[k].p_value,
+        )
+    rows = {r.label: r for r in f["depth-final"].rows}
+    for L in DEPTH_STACKS:
+        assert rows[f"{L} hidden layers: batch before the ReLU − none"].effect == pytest.approx(-7, abs=0.2)
+    deep = [r.label for r in f["depth-deep"].rows]
+    assert "16 hidden layers: batch before the ReLU − none" in deep and len(deep) == 3
+    assert "batch before the ReLU 16 layers 0/5" in " ".join(f["depth-deep"].notes)
+
+
 def test_diverged_runs_count_at_chance_and_are_counted_in_the_notes(tmp_path):
     div = {("none", 16, s) for s in range(3)}
     d = _store(tmp_path / "s.sqlite", "depth", _acc(lambda L: 0.0015), diverged=div)
@@ -134,14 +159,14 @@ def tiny_depth(tmp_path_factory):
 
 def test_a_tiny_depth_study_writes_its_report_with_its_claims_and_figure(tiny_depth):
     out, res = tiny_depth
-    assert res.counts["total"] == 2 * 4 * 2
+    assert res.counts["total"] == 3 * 4 * 2
     md = (out / "report.md").read_text()
     for key in ("(depth-final)", "(depth-epoch1)", "(depth-deep)", "16 hidden layers: batch − none"):
         assert key in md, key
     assert (out / "depth_gain.png").stat().st_size > 10_000 and "](depth_gain.png)" in md
     st = Store(out / "bnlab.sqlite")
     d = StudyData.load(st, "depth")
-    assert sorted(len(c.spec.hidden) for c in d.configs) == [2, 2, 4, 4, 8, 8, 16, 16]
+    assert sorted(len(c.spec.hidden) for c in d.configs) == [2, 2, 2, 4, 4, 4, 8, 8, 8, 16, 16, 16]
     assert all(len(r.m["test_acc"]) == 1 for r in d.runs)
 
 
@@ -217,3 +242,21 @@ def test_the_gain_figure_draws_each_depth_at_its_log2_tick_with_its_gain(tmp_pat
         assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4", "8", "16"]
         assert y == pytest.approx([0.2 * k for k in (1, 2, 3, 4)], abs=0.25)  # the gain in pp (SE 0.06)
         assert ax.get_xlim()[0] < 1.0 and ax.get_xlim()[1] > 4.0  # every point inside the axes
+
+
+def test_an_inconclusive_claim_says_which_until_decided_command_decides_it(tmp_path):
+    from bnlab.planning.costs import plan_claims
+    from bnlab.report.study_report import write_report
+
+    d = _store(tmp_path / "s.sqlite", "depth", _acc(lambda L: 0.0015))
+    plans = {p.finding.key: p for p in plan_claims(d)}
+    with Store(tmp_path / "s.sqlite") as st:
+        write_report(st, "depth", tmp_path / "r", command="bnlab study depth --fresh --seeds 5")
+    md = (tmp_path / "r" / "report.md").read_text()
+    v = _verdicts(d)
+    hints = [line for line in md.splitlines() if line.startswith("**To decide it:**")]
+    assert len(hints) == sum(x == "inconclusive" for x in v.values()) >= 1
+    for key in (k for k, x in v.items() if x == "inconclusive"):
+        cmd = f"`bnlab study depth --seeds 5 --until-decided --max-seeds {plans[key].max_seeds}`"
+        assert any(cmd in h for h in hints), (key, hints)
+    assert "--fresh" not in " ".join(hints) and "min of training on this machine" in hints[0]

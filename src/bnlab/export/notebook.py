@@ -26,7 +26,7 @@ MAX_PAGE_BYTES = 256 << 20  # a summary page with its figures inlined is a few M
 
 
 def study_findings(store: str | Path, study: str) -> list[F.Finding]:
-    """The study's findings, as its report states them (one per claim of the original)."""
+    """The study's findings, as its report states them (one per claim)."""
     with Store(store) as st:
         d = StudyData.load(st, study)
     return analyse(d)

@@ -17,6 +17,7 @@ implied by the test, |effect| / z, scaled as se·√(n/2): an approximation, mar
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from .. import stats
 from ..claims.finding import ALPHA, POWER, Finding, fmt
 from ..claims.registry import claims_for, findings_of
 from ..data import DATASETS
+from ..stats.futility import expected_fraction as futility_fraction
 from ..studydata import StudyData
 from .rounds import claim_look
 
@@ -42,7 +44,9 @@ class ClaimPlan:
     level: float  # α/m: the claim's first Holm level
     fixed: int | None  # fixed design: seeds to detect `target` with the power
     max_seeds: int | None  # --until-decided with the same power
-    expected: float  # expected seeds per configuration at `target` under --until-decided
+    expected: float  # expected seeds per configuration at `target` under --until-decided (no futility)
+    expected_futile: float  # the same with the default futility rule (stats.FUTILITY)
+    null_futile: float  # ... when the true effect is 0
     equivalence: int | None  # fixed TOST at α/m_eq: seeds to show |difference| < margin (true difference 0)
     configs: int  # configurations the claim uses
     uses: str  # which, as the claim declares them: 'batch size 32, norm none/batch'
@@ -91,10 +95,11 @@ def _sizes(first: int, round_seeds: int, n_max: int) -> np.ndarray:
 
 def _sequential(
     fixed: int | None, first: int, round_seeds: int, level: float, power: float
-) -> tuple[int | None, float]:
-    """--max-seeds with the fixed design's power, and the expected seeds at the target effect."""
+) -> tuple[int | None, float, float, float]:
+    """--max-seeds with the fixed design's power; the expected seeds at the target effect; the same with the
+    default futility rule (stats.futility), at the target effect and at 0."""
     if fixed is None:
-        return None, math.nan
+        return None, math.nan, math.nan, math.nan
     n_max = max(fixed, first)
     for _ in range(6):
         new = max(
@@ -107,7 +112,9 @@ def _sequential(
             break
         n_max = new
     t = _sizes(first, round_seeds, n_max) / n_max
-    return n_max, stats.expected_fraction(t, stats.design_drift(t, level, power), level) * n_max
+    drift, bounds = stats.design_drift(t, level, power), stats.boundaries(t, level)
+    futile, futile0 = (futility_fraction(t, bounds, th, level, stats.FUTILITY) * n_max for th in (drift, 0.0))
+    return n_max, stats.expected_fraction(t, drift, level) * n_max, futile, futile0
 
 
 def plan_claims(
@@ -118,11 +125,12 @@ def plan_claims(
     first: int | None = None,
     round_seeds: int | None = None,
     alpha: float = ALPHA,
+    findings: list[Finding] | None = None,
 ) -> list[ClaimPlan]:
     """One ClaimPlan per headline claim of the study's runs `d`. effect: X in pp for the claims measured in pp
     (others keep their margin or observed effect); first/round_seeds: the sequential rounds (default: the
-    seeds per configuration in `d`, and as many again per round)."""
-    fs = findings_of(d)
+    seeds per configuration in `d`, and as many again per round); findings: `d`'s, if computed already."""
+    fs = findings if findings is not None else findings_of(d)
     m, m_eq = len(fs), sum(np.isfinite(f.margin) for f in fs)
     plans = []
     for claim, f in zip(claims_for(d), fs):
@@ -138,7 +146,9 @@ def plan_claims(
             target, src = abs(f.effect), "observed"
         level = alpha / m
         fixed = stats.seeds_needed(target, sd, sd, level, power) if np.isfinite(sd) and target > 0 else None
-        n_max, expected = _sequential(fixed, max(k1, 2), round_seeds or max(k1, 2), level, power)
+        n_max, expected, futile, futile0 = _sequential(
+            fixed, max(k1, 2), round_seeds or max(k1, 2), level, power
+        )
         eq = (
             stats.seeds_for_equivalence(f.margin, sd, sd, 0.0, alpha / m_eq, power)
             if np.isfinite(f.margin) and np.isfinite(sd)
@@ -156,6 +166,8 @@ def plan_claims(
                 fixed,
                 n_max,
                 expected,
+                futile,
+                futile0,
                 eq,
                 len(configs),
                 claim.uses_text(),
@@ -208,6 +220,7 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
         "cost (fixed)",
         "--until-decided max / expected",
         "cost (expected)",
+        f"with futility {stats.FUTILITY:g}: expected at the effect / at 0",
         "equivalence (margin)",
         "cost (equivalence)",
     ]
@@ -223,6 +236,7 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
                 _cost(p, p.fixed),
                 f"{_n(p.max_seeds)} / {_n(p.expected)}",
                 _cost(p, p.expected),
+                f"{_n(p.expected_futile)} / {_n(p.null_futile)} ({_cost(p, p.null_futile)} at 0)",
                 "—"
                 if not np.isfinite(f.margin)
                 else f"{_n(p.equivalence)} (±{fmt(f.margin, u).lstrip('+')})",
@@ -244,8 +258,33 @@ def plan_text(d: StudyData, source: str, **kw) -> str:
         "rounds "
         f"of the first round's size (or --round; at most {MAX_LOOKS} rounds) and hold for the "
         "group-sequential "
-        "design of `bnlab study NAME --until-decided` (normal theory). Minutes from short runs (few images, "
+        "design of `bnlab study NAME --until-decided` (normal theory); 'with futility' adds its default "
+        f"futility rule (a claim stops once its conditional power is below {stats.FUTILITY:.0%}, from half "
+        "of --max-seeds on; Monte Carlo, the difference test only), at the effect and at a true effect of 0. "
+        "Minutes from short runs (few images, "
         "small "
         "stacks, a busy machine) overstate the full study's: a fixed part of every epoch is scaled up too.",
     ]
     return "\n".join(lines)
+
+
+def decide_hints(d: StudyData, fs: list[Finding], command: str) -> dict[str, str]:
+    """Claim key → how to decide it, for each inconclusive claim of a fixed-seed study: the `--until-decided`
+    command (the study's own command, without --fresh) with the --max-seeds that gives the plan's power, and
+    the seeds and minutes of training it is expected to take here (`plan_claims`)."""
+    words = [w for w in shlex.split(command) if w != "--fresh"] or ["bnlab", "study", d.name]
+    hints = {}
+    for p in plan_claims(d, findings=fs):
+        f = p.finding
+        if f.verdict != "inconclusive" or p.max_seeds is None:
+            continue
+        cmd = shlex.join([*words, "--until-decided", "--max-seeds", str(p.max_seeds)])
+        size = fmt(p.target, f.unit).lstrip("+")
+        what = "the observed effect" if p.target_from == "observed" else f"an effect of {size} {f.unit}"
+        _, minutes = p.cost(p.expected)
+        hints[f.key] = (
+            f"**To decide it:** `{cmd}`, which detects {what} with {POWER:.0%} power at α/m = "
+            f"{p.level:.3g}; expected {p.expected:.0f} seeds per configuration, about {minutes:,.0f} min of "
+            f"training on this machine in all (`bnlab plan {d.name}` gives every claim's numbers)."
+        )
+    return hints

@@ -51,10 +51,13 @@ class Plan:
     round: int
     max_seeds: int
     alpha: float = ALPHA
+    futility: float = 0.0  # a claim whose conditional power falls below this stops (stats.futility); 0: never
 
     def __post_init__(self):
         check_bound("seeds", self.round, "--round")
         check_bound("seeds", self.max_seeds, "--max-seeds")
+        if not (isinstance(self.futility, (int, float)) and 0 <= self.futility < 1):
+            raise ConfigError(f"--futility must be a conditional power in [0, 1), got {self.futility!r}")
         if len(self.seeds) < 2:
             raise ConfigError(
                 f"a sequential study needs at least 2 seeds in its first round, got {len(self.seeds)}"
@@ -85,16 +88,24 @@ class Plan:
         return np.array(self.sizes(), float) / self.max_seeds
 
     def to_json(self) -> dict:
-        return dict(seeds=list(self.seeds), round=self.round, max_seeds=self.max_seeds, alpha=self.alpha)
+        return dict(
+            seeds=list(self.seeds),
+            round=self.round,
+            max_seeds=self.max_seeds,
+            alpha=self.alpha,
+            futility=self.futility,
+        )
 
     @classmethod
     def of(cls, meta: dict | None) -> Plan | None:
         """The plan stored with a study (StudyData.meta), or None for a fixed-seed study."""
         p = ((meta or {}).get("spec") or {}).get(SPEC_KEY)
-        return (
-            None
-            if not p
-            else cls(tuple(p["seeds"]), int(p["round"]), int(p["max_seeds"]), float(p.get("alpha", ALPHA)))
+        if not p:
+            return None
+        # a plan stored before futility stopping existed had none: replay it as it ran
+        futility = float(p.get("futility", 0.0))
+        return cls(
+            tuple(p["seeds"]), int(p["round"]), int(p["max_seeds"]), float(p.get("alpha", ALPHA)), futility
         )
 
 
@@ -214,6 +225,7 @@ def history(d: StudyData, plan: Plan, looks: int | None = None) -> History | Non
                 alpha=plan.alpha,
                 has_margin=[bool(np.isfinite(f.margin)) for f in fs],
                 final=n == sizes[-1],
+                futility=plan.futility,
             )
         )
         if all(x.verdict != "undecided" for x in decisions):
@@ -234,17 +246,25 @@ def verdict_text(h: History, i: int) -> str:
             f"±{fmt(f.margin, f.unit).lstrip('+')}"
             f"{u} (sequential TOST{', ' + p if p else ''})."
         )
+    rule = (
+        f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
+        if np.isfinite(lo)
+        else ""
+    )
+    if x.verdict == "futile":
+        cp = f"{x.cond_power:.0%}" if x.cond_power >= 0.01 else "under 1%"
+        return (
+            f"undecided: futile at {n} seeds (round {k + 1}): if {f.contrast} stayed at "
+            f"{fmt(f.effect, f.unit)}{u}, the last look ({h.plan.max_seeds} seeds) would decide it with "
+            f"probability {cp}, below the plan's {h.plan.futility:.0%}, so it took no more "
+            f"seeds{rule}."
+        )
     if x.verdict != "undecided":
         ci = f"repeated CI [{fmt(lo, f.unit)}, {fmt(hi, f.unit)}]" if np.isfinite(lo) else f.decides
         return (
             f"{x.verdict} after round {k + 1} ({n} seeds): {f.contrast} = {fmt(f.effect, f.unit)}{u}"
             f"{', ' + ci if ci else ''}{'; ' + p if p else ''}."
         )
-    rule = (
-        f"; it rules out {f.contrast} below {fmt(lo, f.unit)} or above {fmt(hi, f.unit)}{u}"
-        if np.isfinite(lo)
-        else ""
-    )
     if h.rounds[-1].n < h.plan.max_seeds:
         return f"undecided so far at {n} seeds (of at most {h.plan.max_seeds}){rule}."
     return f"undecided at {n} seeds{rule}{'; ' + p if p else ''}."

@@ -4,7 +4,8 @@ Round 1 trains the study's seeds (or --seeds); every later round adds `round` se
 first) to each configuration that a claim still undecided uses (planning.rounds.needs), up to max_seeds per
 configuration (default 4 × the first round). After each round every undecided claim is re-tested with a
 group-sequential design (bnlab.stats.sequential: Lan–DeMets O'Brien–Fleming-type spending, Holm across the
-claims); the study stops when every claim is supported, contradicted or equivalent, or at max_seeds.
+claims); the study stops when every claim is supported, contradicted, equivalent or futile (its conditional
+power at max_seeds below the plan's threshold: stats.futility), or at max_seeds.
 
 Resuming: the rounds are prefixes of one seed list fixed by the plan, and the store keys runs by
 (config_hash, seed); rerunning the same command replays the finished rounds from the store (no training),
@@ -23,6 +24,7 @@ from typing import Protocol, TypeVar
 
 from ..config import RunSpec, parse_seeds
 from ..errors import ConfigError
+from ..stats import FUTILITY
 from ..store import Store
 from ..study import Study
 from ..studydata import StudyData
@@ -44,14 +46,22 @@ class Trained(Protocol):
 R = TypeVar("R", bound=Trained)
 
 
-def make_plan(study: Study, seeds=None, max_seeds: int | None = None, round_seeds: int | None = None) -> Plan:
+def make_plan(
+    study: Study,
+    seeds=None,
+    max_seeds: int | None = None,
+    round_seeds: int | None = None,
+    futility: float | None = None,
+) -> Plan:
     """The plan of a sequential study: first round `seeds` (default the study's), `round_seeds` more per round
-    (default as many as the first round), at most `max_seeds` per configuration (default 4 × the first)."""
+    (default as many as the first round), at most `max_seeds` per configuration (default 4 × the first), a
+    claim stopped once its conditional power is below `futility` (default stats.FUTILITY; 0: never)."""
     first = parse_seeds(study.seeds if seeds is None else seeds)
     return Plan(
         first,
         len(first) if round_seeds is None else round_seeds,
         MAX_SEEDS_FACTOR * len(first) if max_seeds is None else max_seeds,
+        futility=FUTILITY if futility is None else futility,
     )
 
 

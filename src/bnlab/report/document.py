@@ -121,7 +121,7 @@ code{background:#f3f3f3;padding:0 .2em}
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}
 .eq{font:1.15em/1.8 "STIX Two Math","Cambria Math","DejaVu Serif",serif;margin:.8em 2em}
 .v{padding:.05em .45em;border-radius:.3em;font-weight:600}.supported{background:#d7f0dc;color:#17602a}
-.contradicted{background:#f8d7da;color:#842029}.inconclusive,.undecided{background:#e9ecef;color:#495057}
+.contradicted{background:#f8d7da;color:#842029}.inconclusive,.undecided,.futile{background:#e9ecef;color:#495057}
 .equivalent{background:#dbe8f7;color:#0b4a8b}
 """
 

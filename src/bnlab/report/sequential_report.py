@@ -125,8 +125,8 @@ def summary_verdicts(h: History | None) -> dict[str, str]:
         f.key: f"[[{x.verdict}]]"
         + (
             f", round {x.look + 1} ({h.rounds[x.look].n} seeds)"
-            if x.verdict != "undecided"
-            else f" at {h.rounds[-1].n} seeds"
+            if x.verdict not in ("undecided", "futile")
+            else f" at {h.rounds[x.look].n} seeds"
         )
         for f, x in zip(h.rounds[0].findings, h.decisions)
     }
@@ -212,7 +212,7 @@ def section(d: StudyData, out: Path, plan: Plan | None, h: History | None) -> li
         for k, r in enumerate(h.rounds)
     ]
     state = (
-        "every claim decided"
+        "every claim decided or stopped for futility"
         if all(x.verdict != "undecided" for x in h.decisions)
         else f"the last round (max-seeds {plan.max_seeds}) taken"
         if h.finished

@@ -20,6 +20,7 @@ from ..claims import finding as F
 from ..claims.registry import analyse
 from ..data import DATASETS
 from ..outputs import check_ours, write_text
+from ..planning.costs import decide_hints
 from ..results_csv import write_results_csv
 from ..store import Store
 from ..studydata import StudyData
@@ -147,9 +148,10 @@ def _document(
     b += [blk for path, caption, notes in figs.values() for blk in _figure(d, path, caption, notes)]
     b += _config_table(d)
     b += rep.tables(d)
-    b.append(Heading(2, "Findings, one per claim of the original"))
+    b.append(Heading(2, "Findings, one per claim"))
+    hints = {} if seq_verdicts else decide_hints(d, fs, command)
     for f in fs:
-        b += _finding(f)
+        b += _finding(f, hints.get(f.key))
     b += [Heading(2, "How large is chance?"), Bullets(_chance(d))]
     return b + THEORY
 
@@ -343,13 +345,14 @@ def _chance(d: StudyData) -> list[str]:
     return out
 
 
-def _finding(f: F.Finding) -> list[Block]:
+def _finding(f: F.Finding, hint: str | None = None) -> list[Block]:
     b: list[Block] = [
         Heading(3, f"({f.key}) {f.title}"),
         Para(f"**Claim.** {f.claim}"),
         Para(f"**Measure.** {f.measure}"),
         Para(f"**Test.** {f.test}."),
         Para(f"**Verdict:** [[{f.verdict}]]. {f.sentence()}"),
+        *([Para(hint)] if hint else []),
     ]
     if f.rows:
         b.append(

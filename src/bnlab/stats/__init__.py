@@ -30,6 +30,7 @@ from .designs import (
     spread_difference,
     stabilization,
 )
+from .futility import FUTILITY, conditional_power
 from .groups import GroupTest, group_test, holm
 from .power import min_detectable_effect, seeds_for_equivalence, seeds_needed, welch_power
 from .ranks import prob_improvement
@@ -69,6 +70,7 @@ __all__ = [
     "CLAIM_VERDICTS",
     "CensoredComparison",
     "Contrast",
+    "FUTILITY",
     "ClaimLook",
     "ClaimVerdict",
     "Comparison",
@@ -87,6 +89,7 @@ __all__ = [
     "boundaries",
     "censored_compare",
     "contrast",
+    "conditional_power",
     "claim_verdict",
     "compare",
     "crossing_probabilities",

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy  # scipy.stats loads on first use, as in the rest of bnlab.stats
 
+from .futility import FUTILITY_FROM, conditional_power
 from .verdicts import verdict
 
 
@@ -284,17 +285,21 @@ class ClaimLook:
 
 @dataclass(frozen=True)
 class Decision:
-    """A claim's sequential verdict: 'supported', 'contradicted', 'equivalent' or 'undecided' (not decided by
-    the last look taken); `look` (0-based) where it was decided, else the last look; alpha: the level it was
-    last tested at (its Holm share of α in the family that decided it); p_seq: stage-wise p of that family's
-    design at that level (NaN while undecided before the last planned look); levels: its share of α in the
-    difference family at each look up to `look` (the two-sided boundary it faced there)."""
+    """A claim's sequential verdict: 'supported', 'contradicted', 'equivalent', 'futile' (undecided, stopped
+    for futility: `stats.futility`) or 'undecided' (not decided by the last look taken); `look` (0-based)
+    where it was decided or stopped, else the last look; alpha: the level it was last tested at (its Holm
+    share of α in the family that decided it); p_seq: stage-wise p of that family's design at that level (NaN
+    while undecided before the last planned look); levels: its share of α in the difference family at each
+    look up to `look` (the two-sided boundary it faced there)."""
 
     verdict: str
     look: int
     alpha: float
     p_seq: float
     levels: tuple[float, ...] = ()
+    cond_power: float = (
+        math.nan
+    )  # for 'futile': its conditional power at the look it stopped (stats.futility)
 
 
 def _holm_share(alpha: float, rejected: int, m: int) -> float:
@@ -310,13 +315,16 @@ def decide(
     alpha: float = 0.05,
     has_margin: list[bool] | None = None,
     final: bool = True,
+    futility: float = 0.0,
 ) -> list[Decision]:
     """Sequential verdicts for a family of claims observed at looks with information fractions t (looks taken
     so far; `final`: the last of them is N_max). claims[i][k] is claim i at look k. At each look, with Holm
     recycling within each family (see the module docstring): a claim is supported/contradicted when its p
     beats the two-sided nominal level of the design at its share of α and its CI lies on one side of 0
     (`verdict`); otherwise, if it declares a margin and its TOST p beats the one-sided nominal level at its
-    share of α, it is equivalent. A decided claim is not tested again."""
+    share of α, it is equivalent. A decided claim is not tested again. futility γ > 0: after a look from half
+    of N_max and before it (FUTILITY_FROM ≤ t < 1), a claim still undecided whose conditional power is below
+    γ is 'futile' and not tested again (non-binding: `stats.futility`)."""
     t = _check_fractions(t)
     m = len(claims)
     margin = (
@@ -356,6 +364,12 @@ def decide(
         for i in range(m):
             if done[i] is None:
                 levels[i].append(_holm_share(alpha, rej, m))
+        a2, a1 = _holm_share(alpha, rej, m), _holm_share(alpha, rej_eq, m_eq)
+        for i, cl in enumerate(claims):
+            if futility > 0 and done[i] is None and FUTILITY_FROM <= t[k] < 1:
+                cp = conditional_power(cl[k].z_abs, t[k], a2, cl[k].tost_p, a1 if margin[i] else None)
+                if cp < futility:
+                    done[i] = Decision("futile", k, a2, math.nan, tuple(levels[i]), cp)
     k = len(t) - 1
     a2 = _holm_share(alpha, rej, m)
     return [
