@@ -173,7 +173,8 @@ def test_study_all_runs_every_study_and_writes_the_summary(tiny_all):
         assert (out / name / "report.html").is_file()
     table = [ln for ln in summary.splitlines() if ln.startswith("| [")]
     # seed 6, lr 2, init 1, convergence 2, regularization 1, small-batch 2, placement 1, overhead 3,
-    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1, depth 3, width 1, transfer 3
+    # invariance 1, activations 1, ioffe-mnist 2, ics 1, smoothness 1, noisy-bn 1, depth 3, width 1,
+    # transfer 3
     assert len(table) == 32
     assert all(re.search(r"\*\*(supported|contradicted|inconclusive)\*\*", ln) for ln in table)
     html = (out / "summary.html").read_text()
