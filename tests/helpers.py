@@ -8,6 +8,17 @@ import threading
 import pytest
 
 from bnlab import data
+from bnlab.records import NUMERICS
+
+# the versions a generated store's runs are saved with (Store.save), at this bnlab's numerics
+VERSIONS = {
+    "bnlab": "0.1.0",
+    "torch": "x",
+    "python": "3.11",
+    "device": "cpu",
+    "threads": 1,
+    "numerics": NUMERICS,
+}
 
 needs_mnist = pytest.mark.skipif(
     not data.available("mnist"),

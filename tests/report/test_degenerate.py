@@ -10,22 +10,14 @@ import numpy as np
 import pytest
 
 from bnlab.config import RunSpec
-from bnlab.records import NUMERICS, RunResult
+from bnlab.records import RunResult
 from bnlab.report.plot_style import fit_axis
 from bnlab.report.registry import REPORTS, report_for
 from bnlab.report.study_report import write_report
 from bnlab.store import Store
 from bnlab.studydata import StudyData
-from helpers import bnlab, needs_mnist
+from helpers import VERSIONS, bnlab, needs_mnist
 
-VERSIONS = {
-    "bnlab": "0.1.0",
-    "torch": "x",
-    "python": "3.11",
-    "device": "cpu",
-    "threads": 1,
-    "numerics": NUMERICS,
-}
 KINDS = {  # (loss, accuracy, diverged epoch) of every epoch; "empty": runs without epochs
     "nan": (math.nan, 0.1, 1),
     "inf": (math.inf, math.nan, 1),

@@ -7,18 +7,11 @@ import pytest
 from bnlab import api, studies
 from bnlab.claims import registry
 from bnlab.config import RunSpec
-from bnlab.records import NUMERICS, RunResult
+from bnlab.records import RunResult
 from bnlab.store import Store
 from bnlab.studydata import StudyData
+from helpers import VERSIONS
 
-VERSIONS = {
-    "bnlab": "0.1.0",
-    "torch": "x",
-    "python": "3.11",
-    "device": "cpu",
-    "threads": 1,
-    "numerics": NUMERICS,
-}
 DEPTH_STACKS = {
     2: (128, 64),
     4: (128, 64, 64, 64),

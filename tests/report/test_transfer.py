@@ -14,22 +14,14 @@ from bnlab.claims.depth import DEPTH, WIDTH
 from bnlab.claims.findings import holm_headlines
 from bnlab.config import RunSpec
 from bnlab.errors import ConfigError
-from bnlab.records import NUMERICS, RunResult
+from bnlab.records import RunResult
 from bnlab.report.tables import transfer_table
 from bnlab.store import Store
 from bnlab.studydata import StudyData
-from helpers import needs_mnist
+from helpers import VERSIONS, needs_mnist
 from memory_studies import study_data
 
 DS = ("mnist", "fashion-mnist")
-VERSIONS = {
-    "bnlab": "0.1.0",
-    "torch": "x",
-    "python": "3.11",
-    "device": "cpu",
-    "threads": 1,
-    "numerics": NUMERICS,
-}
 
 
 def test_the_transfer_grid_is_the_seed_grid_on_both_datasets():

@@ -68,17 +68,19 @@ def bn_pairs(d: StudyData, placement: str) -> dict[int, tuple[Config, Config]]:
     return pairs
 
 
-def before_rows(d: StudyData, values: Values, only: int | None = None) -> list:
-    """BN before the ReLU (the BN paper's placement) against none at each depth that has it (or at `only`)."""
+def gain_rows(d: StudyData, values: Values, placement: str, only: int | None = None) -> list:
+    """BN at `placement` (after the ReLU: the original's; before: the BN paper's) against none at each depth
+    that has both (or at depth `only`): Welch, in pp, with the pp margin."""
+    where = "batch" if placement == "after" else "batch before the ReLU"
     return [
         comparison_row(
-            f"{L} hidden layers: batch before the ReLU − none",
+            f"{L} hidden layers: {where} − none",
             stats.compare(values(n), values(b), label_a="none", label_b="batch"),
             100,
             +1,
             margin=MARGIN["pp"],
         )
-        for L, (n, b) in sorted(bn_pairs(d, "before").items())
+        for L, (n, b) in sorted(bn_pairs(d, placement).items())
         if only in (None, L)
     ]
 
@@ -102,18 +104,10 @@ def gain_grows(values: Values, what: str) -> Callable[[Claim, StudyData], Findin
         x = [math.log2(L) for L, g in gains.items() for _ in g]
         t = stats.trend(x, [v for g in gains.values() for v in g])
         rows = [
-            comparison_row(
-                f"{L} hidden layers: batch − none",
-                stats.compare(values(n), values(b), label_a="none", label_b="batch"),
-                100,
-                +1,
-                margin=MARGIN["pp"],
-            )
-            for L in depths
-            for n, b in [pairs[L]]
+            *gain_rows(d, values, "after"),
+            *gain_rows(d, values, "before"),
+            anova_row(it, "norm × depth "),
         ]
-        rows += before_rows(d, values)
-        rows.append(anova_row(it, "norm × depth "))
         n = runs_per_norm(it)
         return Finding(
             key=claim.key,
@@ -166,7 +160,7 @@ def deepest_trains_worse(claim: Claim, d: StudyData) -> Finding:
             100,
             +1,
         ),
-        *before_rows(d, acc_or_chance, only=deep),
+        *gain_rows(d, acc_or_chance, "before", only=deep),
         comparison_row(
             f"no BN, final accuracy: {deep} − {shallow} hidden layers",
             stats.compare(acc_or_chance(ns), acc_or_chance(nd), label_a=f"{shallow}", label_b=f"{deep}"),
