@@ -1,5 +1,7 @@
 """Shared fixtures."""
 
+import os
+
 import pytest
 
 from bnlab import data as D
@@ -16,3 +18,9 @@ def offline_data(tmp_path, monkeypatch):
     D._read.cache_clear()
     yield D
     D._read.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tuning_cache(tmp_path_factory):
+    """One tuning file for the session (and the CLI processes it starts), never the user's."""
+    os.environ["BNLAB_TUNING_CACHE"] = str(tmp_path_factory.mktemp("tuning") / "tuning.json")

@@ -22,6 +22,7 @@ GOOD = {
     "BNLAB_DATA_DIR": ("/tmp/x", Path("/tmp/x")),
     "BNLAB_OFFLINE": ("1", True),
     "BNLAB_LOCK_WAIT_S": ("2.5", 2.5),
+    "BNLAB_TUNING_CACHE": ("/tmp/t.json", Path("/tmp/t.json")),
     "RAY_ADDRESS": ("ray://head:10001", "ray://head:10001"),
 }
 BAD = {
@@ -29,6 +30,7 @@ BAD = {
     "BNLAB_LOCK_WAIT_S": ("abc", "-1", "nan", "inf", "1e9", "1e400"),
     "RAY_ADDRESS": ("head 10001", "a\tb"),
     "BNLAB_DATA_DIR": ("a\x00b", "~no_such_user_bnlab/data"),
+    "BNLAB_TUNING_CACHE": ("a\x00b", "~no_such_user_bnlab/t.json"),
 }
 
 

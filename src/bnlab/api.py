@@ -233,7 +233,11 @@ def _run(
     datasets = {n: data.load(n, opts.data_dir) for n in sorted({s.dataset for s in specs})}
     check_against_data(specs, datasets)
     with open_backend(
-        opts.backend, opts.device, ray_address=opts.ray_address, cpus_per_group=opts.cpus_per_group
+        opts.backend,
+        opts.device,
+        ray_address=opts.ray_address,
+        cpus_per_group=opts.cpus_per_group,
+        retune=opts.retune,
     ) as be:
         assert opts.out is not None  # every caller defaults the output folder
         out, store_path = prepare_out(opts.out, opts.store)

@@ -4,7 +4,7 @@
     read(name)        the variable's value, parsed; its default when unset or empty; one ConfigError
                       (exit 2 from the CLI) naming the variable and its allowed values otherwise
     check_all()       every BNLAB_* variable read once: the CLI calls it before it does anything
-    data_dir(), offline(), lock_wait_s(), ray_address()
+    data_dir(), offline(), lock_wait_s(), tuning_cache(), ray_address()
                       the typed reads the rest of bnlab uses
 
 A variable is read where it is used, never at import, so the Python API refuses a bad value with one
@@ -59,6 +59,10 @@ def _folder(text: str) -> Path:
         raise ValueError from None
 
 
+def _cache_file(text: str) -> Path | None:
+    return None if text == "off" else _folder(text)
+
+
 def _address(text: str) -> str:
     if any(c.isspace() or not c.isprintable() for c in text):
         raise ValueError
@@ -73,6 +77,12 @@ VARIABLES: dict[str, Variable] = {
         _seconds,
         f"seconds from 0 to {MAX_LOCK_WAIT_S:.0f}",
         600.0,
+    ),
+    "BNLAB_TUNING_CACHE": Variable(
+        "the file of this machine's tuning measurements",
+        _cache_file,
+        "a file path, or off (measure in every process, keep nothing)",
+        Path("~/.cache/bnlab/tuning.json"),
     ),
     "RAY_ADDRESS": Variable(
         "the Ray cluster for --backend ray", _address, "a Ray address such as ray://host:10001 or auto"
@@ -115,6 +125,13 @@ def offline() -> bool:
 def lock_wait_s() -> float:
     """$BNLAB_LOCK_WAIT_S: seconds a store write waits for another writer (default 600)."""
     return cast(float, read("BNLAB_LOCK_WAIT_S"))
+
+
+def tuning_cache() -> Path | None:
+    """$BNLAB_TUNING_CACHE: the tuning measurements' file (default ~/.cache/bnlab/tuning.json, read when
+    asked for, so HOME then); None: off."""
+    value = cast("Path | None", read("BNLAB_TUNING_CACHE"))
+    return value.expanduser() if value is not None else None
 
 
 def ray_address() -> str | None:

@@ -51,6 +51,11 @@ class Options:
         "(default: CPUs / stacks, at least 1; local: only for jobs of 50k+ model-steps)",
         type=int,
     )
+    retune: bool = _flag(
+        False,
+        "measure again whether stacks train faster side by side here, replacing the measurement kept in "
+        "$BNLAB_TUNING_CACHE (local backend)",
+    )
     quiet: bool = _flag(False, "no progress bar or tables")
     progress: Progress | None = None  # callbacks for a progress display (the API's; no flag)
 

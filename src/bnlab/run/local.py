@@ -229,9 +229,10 @@ class Local:
 
     name = "local"
 
-    def __init__(self, device: str = "auto", *, cpus_per_group: int | None = None):
+    def __init__(self, device: str = "auto", *, cpus_per_group: int | None = None, retune: bool = False):
         self.device = resolve_device(device)
         self.cpus_per_group = cpus_per_group
+        self.retune = retune  # measure this machine again, not from the tuning file (run.tuning)
         self.pool: ProcessPoolExecutor | None = None
         self.tmp: tempfile.TemporaryDirectory | None = None
         self.plan: tuning.Plan | None = None  # how the last run() trained (see run.tuning)
@@ -266,6 +267,7 @@ class Local:
                 threads,
                 self.cpus_per_group,
                 in_threads=flushed_each,
+                retune=self.retune,
             )
         else:
             self.plan = tuning.Plan(

@@ -8,17 +8,34 @@ No fixed rule holds on both, so `choose` times the job's costliest stack shape b
 (a few hundred steps, ~1-3 s, in threads of this process: stacks in threads contend as stacks in processes
 do, for cores, caches and memory bandwidth; the GIL is released in every op) and picks the faster plan for
 the whole job, counting the worker processes' start-up (WORKER_START_S).
+
+A measurement is kept for later processes in $BNLAB_TUNING_CACHE (default ~/.cache/bnlab/tuning.json),
+under this machine's key (`machine`: CPU model, the CPUs this process may use, torch's version and a hash
+of the training code) and the probe's shape, so a machine measures each shape once, not once per study.
+`retune` measures again and replaces the kept one. The file is a cache: unreadable, it is measured over
+(said once on stderr); unwritable, nothing is kept (said once); two processes writing at once may lose
+one's entry, never corrupt the file (written whole, then renamed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from .. import environment
 from ..config import RunSpec, stack_key
 from ..core.train import DeviceData, train_stack
 from .jobs import group_cost
@@ -53,7 +70,90 @@ class Plan:
         return self.serial_s * self.workers / self.side_s
 
 
-_CACHE: dict[tuple, tuple[float, float | None]] = {}
+CACHE_FORMAT = 1  # the tuning file's layout; a file of another is measured over
+CACHE_MACHINES = 16  # machine keys kept in the file (newest first): one home shared by a cluster's nodes
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A measurement (see `measure`): seconds per step serial and side by side (None: not measured), when
+    it was taken (UTC, ISO 8601) and whether it came from the tuning file (taken by another process)."""
+
+    serial_s: float
+    side_s: float | None
+    measured: str
+    kept: bool = False
+
+
+_CACHE: dict[tuple, Probe] = {}
+_SAID: set[str] = set()  # the tuning file's problems already said on stderr, once each per process
+
+
+@functools.cache
+def machine() -> str:
+    """This machine's key in the tuning file: what a step's time depends on beyond the stack's shape."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    code = hashlib.sha256()
+    for path in sorted((Path(__file__).parents[1] / "core").glob("*.py")):
+        code.update(path.read_bytes())
+    return f"{model} | {cpus} CPUs | torch {torch.__version__} | bnlab.core {code.hexdigest()[:12]}"
+
+
+def _say(problem: str) -> None:
+    if problem not in _SAID:
+        _SAID.add(problem)
+        print(f"bnlab: {problem}", file=sys.stderr)
+
+
+def _read_kept(path: Path) -> dict:
+    """The tuning file's machines → {shape: entry}; {} when absent or unreadable (said once)."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != CACHE_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, not {CACHE_FORMAT}")
+        return dict(data["machines"])
+    except (FileNotFoundError, NotADirectoryError):  # nothing kept yet (writing says why it cannot be)
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        _say(f"tuning cache {path} is unreadable ({type(e).__name__}: {e}); measuring again over it")
+        return {}
+
+
+def _kept(key: tuple) -> Probe | None:
+    path = environment.tuning_cache()
+    if path is None:
+        return None
+    entry = _read_kept(path).get(machine(), {}).get(repr(key))
+    try:
+        return Probe(float(entry["serial_s"]), entry["side_s"], str(entry["measured"]), kept=True)
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _keep(key: tuple, probe: Probe) -> None:
+    """Write `probe` into the tuning file under this machine: the file written whole, then renamed."""
+    path = environment.tuning_cache()
+    if path is None:
+        return
+    machines = _read_kept(path)
+    mine = dict(machines.pop(machine(), {}))
+    mine[repr(key)] = {"serial_s": probe.serial_s, "side_s": probe.side_s, "measured": probe.measured}
+    kept = {machine(): mine, **dict(list(machines.items())[: CACHE_MACHINES - 1])}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "machines": kept}, indent=1))
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        _say(f"tuning cache {path} is not writable ({e.strerror}); this process keeps its measurements")
 
 
 def _probe_data(s0: RunSpec, in_dim: int, n_classes: int, steps: int) -> DeviceData:
@@ -93,10 +193,11 @@ def measure(
     side: bool = True,
     *,
     in_threads: InThreads,
-) -> tuple[float, float | None]:
-    """(seconds per step of `group`'s shape as one stack with `threads` threads, seconds per step of each
-    of `workers` such stacks trained at once with `cpus` threads each, or None unless `side`). Cached per
-    shape."""
+    retune: bool = False,
+) -> Probe:
+    """Seconds per step of `group`'s shape as one stack with `threads` threads, and (if `side`) per step of
+    each of `workers` such stacks trained at once with `cpus` threads each. Kept per shape, in this process
+    and in the tuning file (`retune`: not read from the file)."""
     key = (
         stack_key(group[0]),
         tuple(sorted({(s.norm, s.placement) for s in group})),
@@ -108,15 +209,19 @@ def measure(
         cpus,
         steps,
     )
-    if key in _CACHE and (_CACHE[key][1] is not None or not side):
-        return _CACHE[key]
+    if key not in _CACHE and not retune and (kept := _kept(key)) is not None:
+        _CACHE[key] = kept
+    old = _CACHE.get(key)
+    if old is not None and (old.side_s is not None or not side):
+        return old
     data = _probe_data(group[0], in_dim, n_classes, steps)
     try:
-        serial = _CACHE[key][0] if key in _CACHE else in_threads([_stepper(group, data, threads, steps)])[0]
+        serial = old.serial_s if old else in_threads([_stepper(group, data, threads, steps)])[0]
         side_s = max(in_threads([_stepper(group, data, cpus, steps)] * workers)) if side else None
     finally:
         torch.set_num_threads(threads)  # the threads above set torch's global count; a new thread reads it
-    _CACHE[key] = (serial, side_s)
+    _CACHE[key] = Probe(serial, side_s, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    _keep(key, _CACHE[key])
     return _CACHE[key]
 
 
@@ -129,10 +234,11 @@ def choose(
     cpus_per_group: int | None = None,
     *,
     in_threads: InThreads,
+    retune: bool = False,
 ) -> Plan:
     """The plan for a CPU job of `groups` with `threads` torch threads. cpus_per_group given: side by side
-    with that many threads each (if two fit). Else measure (see the module's doc) in `in_threads` and
-    take the faster."""
+    with that many threads each (if two fit). Else measure (see the module's doc) in `in_threads`, or take
+    the tuning file's measurement (unless `retune`), and take the faster."""
     if threads < 2 or len(groups) < 2:
         return Plan(1, threads, why="one stack at a time: " + ("one thread" if threads < 2 else "one stack"))
     if cpus_per_group:
@@ -150,9 +256,18 @@ def choose(
     big = max(range(len(groups)), key=cost.__getitem__)
     g = groups[big]
     ds = g[0].dataset
-    serial, _ = measure(
-        g, in_dims[ds], n_classes[ds], threads, workers, cpus, side=False, in_threads=in_threads
+    probe = measure(
+        g,
+        in_dims[ds],
+        n_classes[ds],
+        threads,
+        workers,
+        cpus,
+        side=False,
+        in_threads=in_threads,
+        retune=retune,
     )
+    serial = probe.serial_s
     per_unit = serial / (len(g) * (g[0].batch_size + 31))  # seconds per unit of jobs.group_cost
     t_serial = sum(cost) * per_unit
     if t_serial * (1 - 1 / workers) <= WORKER_START_S:  # even perfect scaling would not pay
@@ -161,26 +276,28 @@ def choose(
             threads,
             serial,
             why=f"one stack at a time: the job takes ~{t_serial:.0f} s, too short "
-            f"for worker processes to pay",
+            f"for worker processes to pay{_source(probe)}",
         )
-    serial, side_s = measure(g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_threads=in_threads)
+    probe = measure(
+        g, in_dims[ds], n_classes[ds], threads, workers, cpus, in_threads=in_threads, retune=retune
+    )
+    serial, side_s = probe.serial_s, probe.side_s
     assert side_s is not None  # measure(side=True) always measures side by side
     gain = serial * workers / side_s
     # side by side: `workers` stacks at once, each at side_s per step; the longest group bounds the end
     t_side = max(sum(cost) / workers, max(cost)) * per_unit * side_s / serial + WORKER_START_S
+    measured = f"measured {gain:.2f}× one stack with {threads}{_source(probe)}"
     if t_side < t_serial:
-        return Plan(
-            workers,
-            cpus,
-            serial,
-            side_s,
-            f"side by side: {workers} × {cpus} thread(s) measured {gain:.2f}× one stack with {threads}",
-        )
+        return Plan(workers, cpus, serial, side_s, f"side by side: {workers} × {cpus} thread(s) {measured}")
     return Plan(
         1,
         threads,
         serial,
         side_s,
-        f"one stack at a time: side by side ({workers} × {cpus} thread(s)) "
-        f"measured {gain:.2f}× one stack with {threads}",
+        f"one stack at a time: side by side ({workers} × {cpus} thread(s)) {measured}",
     )
+
+
+def _source(probe: Probe) -> str:
+    """Where a kept measurement came from, for a plan's `why`."""
+    return f" (kept from {probe.measured}; --retune measures again)" if probe.kept else ""
