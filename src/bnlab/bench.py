@@ -176,6 +176,7 @@ def step_vs_gemms(dd: DeviceData, epochs: int, repeats: int, K: int, batch_size:
     steps = -(-len(dd.y_train) // batch_size)
     step_s = bench_gemm.step_in_training(per, K, steps)
     gemms_s = bench_gemm.step_gemms(K, batch_size, DIMS, threads=1)
+    adam_s, adam_bytes = bench_gemm.step_adam(K, DIMS, threads=1)
     return dict(
         K=K,
         batch_size=batch_size,
@@ -184,6 +185,10 @@ def step_vs_gemms(dd: DeviceData, epochs: int, repeats: int, K: int, batch_size:
         gemms_s=gemms_s,
         ratio=step_s / gemms_s,
         gemm_gflops=K * batch_size * flops_per_image() / gemms_s / 1e9,
+        adam_s=adam_s,
+        adam_gbs=adam_bytes / adam_s / 1e9,
+        stream_gbs=bench_gemm.stream_gbs(adam_bytes // 28, threads=1),
+        gemms_adam_ratio=(gemms_s + adam_s) / gemms_s,
         epochs=per,
     )
 
@@ -323,7 +328,10 @@ def run(
     sg = out["step_vs_gemms"] = step_vs_gemms(dd, epochs, repeats, *STEP_SHAPE)
     log(
         f"K={sg['K']} bs {sg['batch_size']}, 1 thread: {1e3 * sg['step_s']:.3f} ms per step in training, "
-        f"its GEMMs alone {1e3 * sg['gemms_s']:.3f} ms ({sg['gemm_gflops']:.0f} GFLOP/s): {sg['ratio']:.2f}x"
+        f"its GEMMs alone {1e3 * sg['gemms_s']:.3f} ms ({sg['gemm_gflops']:.0f} GFLOP/s): "
+        f"{sg['ratio']:.2f}x; "
+        f"Adam alone {1e3 * sg['adam_s']:.3f} ms ({sg['adam_gbs']:.0f} GB/s; an in-place scale streams "
+        f"{sg['stream_gbs']:.0f} GB/s): GEMMs + Adam alone {sg['gemms_adam_ratio']:.2f}x the GEMMs"
     )
     if study:
         cfgs = studies.get("seed").axes

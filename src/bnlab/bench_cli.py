@@ -145,14 +145,27 @@ def step_table(result: dict):
     t = Table(
         title=f"one training step, K = {sg['K']}, batch size {sg['batch_size']}, BN, {sg['threads']} thread, "
         f"{_slice(result)}: in training (steady state) vs the same step's GEMMs alone (same shapes, "
-        f"preallocated random data), in this run"
+        f"preallocated random data) and its Adam alone (the stack's flat buffer), in this run"
     )
-    for c in ["in training (ms)", "GEMMs alone (ms)", "GEMMs' GFLOP/s", "× GEMMs alone"]:
+    for c in [
+        "in training (ms)",
+        "GEMMs alone (ms)",
+        "GEMMs' GFLOP/s",
+        "× GEMMs alone",
+        "Adam alone (ms)",
+        "Adam's GB/s",
+        "in-place scale's GB/s",
+        "GEMMs + Adam alone, × GEMMs",
+    ]:
         t.add_column(c, justify="right")
     t.add_row(
         f"{1e3 * sg['step_s']:.3f}",
         f"{1e3 * sg['gemms_s']:.3f}",
         f"{sg['gemm_gflops']:.0f}",
         f"{sg['ratio']:.2f}",
+        f"{1e3 * sg['adam_s']:.3f}",
+        f"{sg['adam_gbs']:.0f}",
+        f"{sg['stream_gbs']:.0f}",
+        f"{sg['gemms_adam_ratio']:.2f}",
     )
     return t

@@ -9,6 +9,13 @@ shapes as a stack of K members at batch size B, on preallocated random data, in 
 gradient hᵀ ∂z (K, in_i, B) × (K, B, out_i) and, for every layer but the first, the input gradient
 ∂z Wᵀ (K, B, out_i) × (K, out_i, in_i). `step_in_training` trains such a stack and returns its steady
 seconds per step, so the gap between the two is a measurement.
+
+`step_adam` times the step's optimizer alone: StackedOptimizer's fused Adam over a K-member BN stack's
+flat parameter buffer (model.Layout), as training calls it. Adam is a stream over memory: per step it
+reads the parameters, gradients and both moments and writes the parameters and moments, 7 × the buffer,
+with a few FLOPs per float. `stream_gbs` is the memory bandwidth one thread reaches on the same buffer
+with the leanest stream there is, an in-place scale (one read, one write per float), so Adam's GB/s
+beside it says whether Adam is at the memory floor, and GEMMs + Adam alone bound the step from below.
 """
 
 from __future__ import annotations
@@ -60,20 +67,64 @@ def step_gemms(
 ) -> float:
     """Seconds per step of the step's GEMMs alone (module doc) with `threads` torch threads: the best of
     `repeats` means over `steps` steps (a shared machine's quiet moment, as bench.sgemm_peak takes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    before = _set_threads(threads)
     try:
         ops = _products(K, B, dims)
-        for op in ops * 20:  # warm-up
-            op()
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            for _ in range(steps):
-                for op in ops:
-                    op()
-            best = min(best, (time.perf_counter() - t) / steps)
-        return best
+        return _best(lambda: [op() for op in ops], steps, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _best(f: Callable[[], object], steps: int, repeats: int) -> float:
+    """The best of `repeats` means over `steps` calls of f, after warm-up."""
+    for _ in range(20):
+        f()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            f()
+        best = min(best, (time.perf_counter() - t) / steps)
+    return best
+
+
+def _set_threads(threads: int):
+    """Set torch's threads; returns what to restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return before
+
+
+def step_adam(
+    K: int, dims: Sequence[int], threads: int = 1, steps: int = 200, repeats: int = 7
+) -> tuple[float, int]:
+    """(seconds per Adam step of a K-member BN stack alone, bytes it streams per step: 7 × the buffer)."""
+    from .config import RunSpec
+    from .core import model as M
+    from .core.optim import StackedOptimizer
+
+    specs = [RunSpec(norm="batch", hidden=tuple(dims[1:-1]), seed=k) for k in range(K)]
+    cfg = M.StackConfig.from_specs(specs, dims[0], dims[-1])
+    layout = M.Layout.of(cfg)
+    flat = M.init_params(specs, cfg)
+    grads = torch.randn(flat.shape, generator=torch.Generator().manual_seed(0)) * 1e-3
+    blocks, grad_blocks = layout.blocks(flat), layout.blocks(grads)
+    opt = StackedOptimizer.create("adam", blocks, [1e-3] * K, eps=1e-7, eps_form="keras")
+    before = _set_threads(threads)
+    try:
+        return _best(
+            lambda: opt.step(blocks, grad_blocks, list(range(K))), steps, repeats
+        ), 7 * 4 * flat.numel()
+    finally:
+        torch.set_num_threads(before)
+
+
+def stream_gbs(n_floats: int, threads: int = 1, steps: int = 200, repeats: int = 7) -> float:
+    """GB/s of x.mul_(c) over n_floats float32 (8 bytes a float: read and written) with `threads` threads."""
+    x = torch.rand(n_floats) + 0.5
+    before = _set_threads(threads)
+    try:
+        return 8 * n_floats / _best(lambda: x.mul_(1.0), steps, repeats) / 1e9
     finally:
         torch.set_num_threads(before)
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bnlab import bench, bench_cli, bench_gemm
+from bnlab.config import RunSpec
 from bnlab.data import Dataset
 
 
@@ -98,6 +99,8 @@ def test_step_beside_its_gemms_alone(result):
     assert sg["step_s"] == bench.steady(sg["epochs"]) * sg["K"] / steps
     assert sg["ratio"] == sg["step_s"] / sg["gemms_s"]
     assert sg["gemm_gflops"] == sg["K"] * sg["batch_size"] * bench.flops_per_image() / sg["gemms_s"] / 1e9
+    assert sg["gemms_adam_ratio"] == (sg["gemms_s"] + sg["adam_s"]) / sg["gemms_s"] > 1
+    assert sg["adam_gbs"] > 0 and sg["stream_gbs"] > 0
     assert "GEMMs alone" in bench_cli.step_table(result).title
 
 
@@ -118,6 +121,27 @@ def test_step_gemms_are_the_steps_products(monkeypatch):
         op()
     assert [n for n, _ in calls].count("baddbmm") == 3 and [n for n, _ in calls].count("bmm") == 5
     assert sum(f for _, f in calls) == 3 * 5 * bench.flops_per_image()
+
+
+def test_step_adam_times_training_s_optimizer_over_the_stack_s_whole_buffer(monkeypatch):
+    """Adam alone is StackedOptimizer.step over a K-member BN stack's flat buffer, all members active; its
+    bytes are 7 × that buffer (parameters, gradients, two moments read; three written)."""
+    from bnlab.core import model as M
+    from bnlab.core.optim import StackedOptimizer
+
+    seen = []
+    real = StackedOptimizer.step
+
+    def rec(self, params, grads, active):
+        seen.append((sum(t.numel() for t in params.values()), active))
+        return real(self, params, grads, active)
+
+    monkeypatch.setattr(StackedOptimizer, "step", rec)
+    s, nbytes = bench_gemm.step_adam(3, bench.DIMS, steps=2, repeats=1)
+    cfg = M.StackConfig.from_specs([RunSpec(norm="batch")] * 3, 784, 10)
+    floats = 3 * M.Layout.of(cfg).size
+    assert s > 0 and nbytes == 7 * 4 * floats
+    assert set(map(repr, seen)) == {repr((floats, [0, 1, 2]))} and len(seen) == 22  # 20 warm-up, 2 timed
 
 
 def test_epochs_below_three_are_refused():
