@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -64,6 +65,11 @@ def _other_placement(d: StudyData, batch: Config | None) -> Config | None:
     )
 
 
+def _vs_none(none: Sequence[float] | np.ndarray, batch: Sequence[float] | np.ndarray) -> stats.Comparison:
+    """Per-run values without BN against with it: batch − none (stats.compare)."""
+    return stats.compare(none, batch, label_a="none", label_b="batch")
+
+
 def _mean_layers(c: Config | None, name: str, reduce, ls) -> np.ndarray:
     """Per run, the mean over layers `ls` of the reduced trace."""
     if c is None or not ls:
@@ -82,11 +88,9 @@ def steady_inputs(claim: Claim, d: StudyData) -> Finding:
             rows.append(
                 comparison_row(
                     f"layer {ly + 1}, {q}: drift batch − none",
-                    stats.compare(
+                    _vs_none(
                         per_run(none, f"act_{q}", ly, _drift),
                         per_run(batch, f"act_{q}", ly, _drift),
-                        label_a="none",
-                        label_b="batch",
                     ),
                     1,
                     -1,
@@ -97,11 +101,9 @@ def steady_inputs(claim: Claim, d: StudyData) -> Finding:
         "Drift of the median of each hidden layer's input to its nonlinearity over training (max − min "
         "over the probe steps, on 1000 fixed test images in eval mode), averaged over layers; batch "
         "minus none. The table gives every layer and percentile.",
-        stats.compare(
+        _vs_none(
             _mean_layers(none, "act_p50", _drift, ls),
             _mean_layers(batch, "act_p50", _drift, ls),
-            label_a="none",
-            label_b="batch",
         ),
         unit="",
         scale=1,
@@ -116,11 +118,9 @@ def ioffe_accuracy(claim: Claim, d: StudyData) -> Finding:
     return compare_finding(
         claim,
         f"Final test accuracy after {d.epochs}, batch minus none.",
-        stats.compare(
+        _vs_none(
             none.finals() if none else [],
             batch.finals() if batch else [],
-            label_a="none",
-            label_b="batch",
         ),
         unit="pp",
         scale=100,
@@ -141,11 +141,9 @@ def less_covariate_shift(claim: Claim, d: StudyData) -> Finding:
         rows.append(
             comparison_row(
                 f"layer {ly + 1}: ‖G − G'‖ batch − none",
-                stats.compare(
+                _vs_none(
                     per_run(none, "ics_l2", ly, _later_mean),
                     per_run(batch, "ics_l2", ly, _later_mean),
-                    label_a="none",
-                    label_b="batch",
                 ),
                 1,
                 -1,
@@ -154,11 +152,9 @@ def less_covariate_shift(claim: Claim, d: StudyData) -> Finding:
         rows.append(
             comparison_row(
                 f"layer {ly + 1}: 1 − cos(G, G') batch − none",
-                stats.compare(
+                _vs_none(
                     per_run(none, "ics_cos", ly, one_minus),
                     per_run(batch, "ics_cos", ly, one_minus),
-                    label_a="none",
-                    label_b="batch",
                 ),
                 1,
                 -1,
@@ -169,11 +165,9 @@ def less_covariate_shift(claim: Claim, d: StudyData) -> Finding:
         rows.append(
             comparison_row(
                 f"BN {other.spec.placement} the ReLU: 1 − cos(G, G') batch − none",
-                stats.compare(
+                _vs_none(
                     _mean_layers(none, "ics_cos", one_minus, ls),
                     _mean_layers(other, "ics_cos", one_minus, ls),
-                    label_a="none",
-                    label_b="batch",
                 ),
                 1,
                 -1,
@@ -186,11 +180,9 @@ def less_covariate_shift(claim: Claim, d: StudyData) -> Finding:
         "optimizer update (same batch), mean over probe steps after initialization and over layers 2…L "
         f"(layer 1 has nothing below it); BN {batch.spec.placement if batch else 'before'} the ReLU "
         "minus none. Scale-free; the table adds ‖G − G'‖ per layer and the other placement.",
-        stats.compare(
+        _vs_none(
             _mean_layers(none, "ics_cos", one_minus, ls),
             _mean_layers(batch, "ics_cos", one_minus, ls),
-            label_a="none",
-            label_b="batch",
         ),
         unit="",
         scale=1,
@@ -215,11 +207,9 @@ def smoother_landscape(claim: Claim, d: StudyData) -> Finding:
     def row(label, name, c):
         return comparison_row(
             f"log10 {label}: batch − none",
-            stats.compare(
+            _vs_none(
                 per_run(none, name, -1, log_mean),
                 per_run(c, name, -1, log_mean),
-                label_a="none",
-                label_b="batch",
             ),
             1,
             -1,
@@ -245,11 +235,9 @@ def smoother_landscape(claim: Claim, d: StudyData) -> Finding:
         "the other measures side by side — loss variation and gradient predictiveness along the same "
         "steps, and the local curvature ‖Hg‖/‖g‖ (Hessian-vector product by double backprop) — and the "
         "other placement; they need not agree, and where they disagree no single one settles the claim.",
-        stats.compare(
+        _vs_none(
             per_run(none, "beta_smoothness", -1, log_mean),
             per_run(batch, "beta_smoothness", -1, log_mean),
-            label_a="none",
-            label_b="batch",
         ),
         unit="",
         scale=1,
