@@ -307,6 +307,27 @@ def test_sigterm_before_any_run_finished_claims_nothing(tmp_path):
         assert "nothing was saved" in err
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("entry", ["python -m bnlab", "bnlab script"])
+def test_a_signal_while_the_command_line_imports_is_one_line(tmp_path, sig, code, entry):
+    """Delivered the moment the early handlers are in (before bnlab.cli is imported): the exit code of a
+    signal and one line, never a traceback or the signal's own death."""
+    start = (
+        "import bnlab.__main__ as m; m.run()"  # what the console script does
+        if entry == "bnlab script"
+        else "runpy.run_module('bnlab', run_name='__main__')"  # what python -m does
+    )
+    child = (
+        "import os, runpy, signal, sys; real = signal.signal; "
+        "signal.signal = lambda s, h: (real(s, h), s == signal.SIGINT and os.kill(os.getpid(), {sig}))[0]; "
+        "sys.argv = ['bnlab', 'study', 'seed', '--out', {out!r}]; {start}"
+    ).format(sig=int(sig), out=str(tmp_path / "o"), start=start)
+    p = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert p.returncode == code, p.stderr
+    assert p.stderr.strip() == "bnlab: stopped before it started; nothing was saved."
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_report_of_a_study_whose_runs_all_diverged(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "report"))
     from test_report import make_store
