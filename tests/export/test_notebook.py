@@ -108,5 +108,5 @@ def test_repr_html_of_study_all_is_its_summary_page(tmp_path):
     paths = write_summary([("seed", tmp_path / "seed" / "bnlab.sqlite", tmp_path / "seed", {})], tmp_path)
     html = StudyResult("all", [], tmp_path, tmp_path / "seed" / "bnlab.sqlite", paths)._repr_html_()
     _check_self_contained(html)
-    assert "every claim of the original study, measured" in html and html.count('<span class="v ') == 6
+    assert "<h1>bnlab: every claim, measured</h1>" in html and html.count('<span class="v ') == 6
     assert "No summary page" in StudyResult("all", [], tmp_path, tmp_path / "x.sqlite")._repr_html_()

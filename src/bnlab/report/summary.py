@@ -42,9 +42,10 @@ def write_summary(
                 [f"[{study}]({link})", f.title, f"[[{f.verdict}]]", f.effect_text(), F.fmt_p(p), fig_link]
             )
     blocks: list[Block] = [
-        Heading(1, "bnlab: every claim of the original study, measured"),
+        Heading(1, "bnlab: every claim, measured"),
         Para(
-            "One row per finding: the claim as the original discussion made it, the verdict from this run's "
+            "One row per finding: the claim as its study declares it (the original discussion's claims, then "
+            "the sentences the later studies test), the verdict from this run's "
             f"data (α = {F.ALPHA}, p Holm-adjusted across each study's own claims, as its report says; "
             "supported / contradicted need p < α and a CI on one side of 0, equivalent a TOST within the "
             "claim's declared margin), the key number with its 95% CI, and links to the study's report and "
