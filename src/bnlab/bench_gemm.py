@@ -20,9 +20,10 @@ beside it says whether Adam is at the memory floor, and GEMMs + Adam alone bound
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
 import torch
@@ -67,12 +68,9 @@ def step_gemms(
 ) -> float:
     """Seconds per step of the step's GEMMs alone (module doc) with `threads` torch threads: the best of
     `repeats` means over `steps` steps (a shared machine's quiet moment, as bench.sgemm_peak takes)."""
-    before = _set_threads(threads)
-    try:
-        ops = _products(K, B, dims)
+    ops = _products(K, B, dims)
+    with _threads(threads):
         return _best(lambda: [op() for op in ops], steps, repeats)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _best(f: Callable[[], object], steps: int, repeats: int) -> float:
@@ -88,11 +86,15 @@ def _best(f: Callable[[], object], steps: int, repeats: int) -> float:
     return best
 
 
-def _set_threads(threads: int):
-    """Set torch's threads; returns what to restore."""
+@contextlib.contextmanager
+def _threads(threads: int) -> Iterator[None]:
+    """torch's thread count set to `threads` inside the block, restored after."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    return before
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def step_adam(
@@ -110,23 +112,17 @@ def step_adam(
     grads = torch.randn(flat.shape, generator=torch.Generator().manual_seed(0)) * 1e-3
     blocks, grad_blocks = layout.blocks(flat), layout.blocks(grads)
     opt = StackedOptimizer.create("adam", blocks, [1e-3] * K, eps=1e-7, eps_form="keras")
-    before = _set_threads(threads)
-    try:
+    with _threads(threads):
         return _best(
             lambda: opt.step(blocks, grad_blocks, list(range(K))), steps, repeats
         ), 7 * 4 * flat.numel()
-    finally:
-        torch.set_num_threads(before)
 
 
 def stream_gbs(n_floats: int, threads: int = 1, steps: int = 200, repeats: int = 7) -> float:
     """GB/s of x.mul_(c) over n_floats float32 (8 bytes a float: read and written) with `threads` threads."""
     x = torch.rand(n_floats) + 0.5
-    before = _set_threads(threads)
-    try:
+    with _threads(threads):
         return 8 * n_floats / _best(lambda: x.mul_(1.0), steps, repeats) / 1e9
-    finally:
-        torch.set_num_threads(before)
 
 
 def step_in_training(per_model_epoch: list[float], K: int, steps_per_epoch: int) -> float:
