@@ -194,14 +194,27 @@ def test_an_unreadable_file_is_said_once_and_measured_over(tmp_path, monkeypatch
     assert _measure().kept and capsys.readouterr().err == ""
 
 
-def test_a_bad_entry_is_measured_over(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"serial_s": "fast"},
+        {"serial_s": 0.004, "side_s": "slow", "measured": "x"},
+        {"serial_s": 0.0, "side_s": 0.004, "measured": "x"},
+        {"serial_s": 0.004, "side_s": -1, "measured": "x"},
+        {"serial_s": 0.004, "side_s": float("nan"), "measured": "x"},
+        {"serial_s": True, "side_s": 0.004, "measured": "x"},
+        {"serial_s": 0.004, "side_s": 0.004},
+        "0.004",
+    ],
+)
+def test_a_bad_entry_is_measured_over(tmp_path, monkeypatch, entry):
     path = tmp_path / "tuning.json"
     monkeypatch.setenv("BNLAB_TUNING_CACHE", str(path))
     calls = _fake_steps(monkeypatch, [0.004])
     _measure()
     data = json.loads(path.read_text())
     (shape,) = data["machines"][tuning.machine()]
-    data["machines"][tuning.machine()][shape] = {"serial_s": "fast"}
+    data["machines"][tuning.machine()][shape] = entry
     path.write_text(json.dumps(data))
     monkeypatch.setattr(tuning, "_CACHE", {})
     assert not _measure().kept and len(calls) == 4

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -131,9 +132,18 @@ def _kept(key: tuple) -> Probe | None:
         return None
     entry = _read_kept(path).get(machine(), {}).get(repr(key))
     try:
-        return Probe(float(entry["serial_s"]), entry["side_s"], str(entry["measured"]), kept=True)
-    except (TypeError, KeyError, ValueError):
+        serial = _seconds(entry["serial_s"])
+        side = None if entry["side_s"] is None else _seconds(entry["side_s"])
+        return Probe(serial, side, str(entry["measured"]), kept=True)
+    except (TypeError, KeyError, ValueError):  # not an entry this code wrote: measured over
         return None
+
+
+def _seconds(value: object) -> float:
+    """A kept time: a positive finite number of seconds, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(value)
+    return float(value)
 
 
 def _keep(key: tuple, probe: Probe) -> None:
