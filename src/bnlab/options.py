@@ -54,7 +54,7 @@ class Options:
     retune: bool = _flag(
         False,
         "measure again whether stacks train faster side by side here, replacing the measurement kept in "
-        "$BNLAB_TUNING_CACHE (local backend)",
+        "$BNLAB_TUNING_CACHE (local backend only)",
     )
     quiet: bool = _flag(False, "no progress bar or tables")
     progress: Progress | None = None  # callbacks for a progress display (the API's; no flag)

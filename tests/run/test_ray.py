@@ -195,6 +195,7 @@ def test_bad_ray_input_is_one_line(cluster, tmp_path, monkeypatch, capsys):
     cases = [
         (["--backend", "spark"], "backend = 'spark' is not allowed; choose one of: local, ray"),
         (["--ray-address", "127.0.0.1:6379"], "--ray-address needs --backend ray"),
+        (["--backend", "ray", "--retune"], "--retune needs --backend local (Ray's workers do not tune)"),
         (["--cpus-per-group", "0"], "cpus_per_group = 0 is out of range"),  # local too
         (["--backend", "ray", "--cpus-per-group", "0"], "cpus_per_group = 0 is out of range"),
         (["--backend", "ray", "--cpus-per-group", "3"], "cpus_per_group = 3 is more than any Ray node has"),
